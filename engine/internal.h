@@ -1,0 +1,245 @@
+/*
+ * internal.h - the engine's private contract between its files.
+ *
+ * entry.c holds every C_* entry point; each checks the library state and
+ * forwards to one family function declared here. Family functions validate
+ * their arguments (exact CKR_* of PKCS#11 v2.40), resolve the session under
+ * its lock and do the work. Not installed, not included outside engine/.
+ *
+ * Lock order (never reversed): library lock -> token lock -> session lock.
+ * No backend module is ever called while the library lock is held.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef STRATA_ENGINE_INTERNAL_H
+#define STRATA_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "engine.h"
+#include "layers.h"
+#include "rules.h"
+#include "storage.h"
+
+#define ENGINE_CRYPTOKI_MAJOR 2
+#define ENGINE_CRYPTOKI_MINOR 40
+
+/* ---------------------------------------------------------------------
+ * Library state, built by C_Initialize (library.c) from the policy
+ * ------------------------------------------------------------------ */
+
+typedef struct engine_mutex engine_mutex;
+
+/* One layer's token as a view uses it: the layer definition with its
+ * token label expanded for the view ("strata-{view}" -> "strata-work").
+ * Views of one virtual token that name the same layer and label share one
+ * engine_layer. */
+typedef struct {
+    const rules_layer *def;
+    char label[33];       /* expanded token label */
+    layers_token *token;  /* NULL when the layer's module failed to load */
+    bool read_only;       /* access="read-only" */
+} engine_layer;
+
+typedef struct {
+    const rules_view *def;
+    engine_layer **layers; /* top first, pointing into engine_token.layers */
+    size_t n_layers;
+} engine_view;
+
+typedef struct {
+    const rules_token *def;
+    CK_SLOT_ID slot_id;    /* stable, from the catalog */
+    engine_view *views;
+    size_t n_views;
+    engine_layer *layers;  /* every distinct (layer, label) its views use */
+    size_t n_layers;
+    engine_view *public_view; /* the view shown before login, or NULL */
+    engine_mutex *lock;    /* guards the login state (login.c) */
+    engine_view *current;  /* the logged-in view; NULL = not logged in */
+    CK_USER_TYPE user;     /* CKU_USER or CKU_SO while logged in */
+} engine_token;
+
+typedef struct {
+    rules_policy *policy;
+    storage_catalog *catalog;
+    layers_module **modules; /* parallel to policy->modules; NULL = failed to load */
+    engine_token *tokens;    /* parallel to policy->tokens */
+    size_t n_tokens;
+} engine_library;
+
+/* Valid between a successful C_Initialize and C_Finalize in this process. */
+extern engine_library engine_lib;
+
+/* The virtual token on slot, or NULL (CKR_SLOT_ID_INVALID). */
+engine_token *library_token(CK_SLOT_ID slot);
+
+/* ---------------------------------------------------------------------
+ * library.c - C_Initialize/C_Finalize, fork detection, locks
+ * ------------------------------------------------------------------ */
+
+/* CKR_OK when C_Initialize succeeded in this very process (a forked child
+ * sees CKR_CRYPTOKI_NOT_INITIALIZED), else CKR_CRYPTOKI_NOT_INITIALIZED. */
+CK_RV library_check(void);
+CK_RV library_initialize(CK_VOID_PTR init_args);
+CK_RV library_finalize(CK_VOID_PTR reserved);
+CK_RV library_get_info(CK_INFO_PTR info);
+
+/* Mutexes: the application's callbacks when C_Initialize gave them without
+ * CKF_OS_LOCKING_OK, else pthread mutexes. */
+CK_RV engine_mutex_new(engine_mutex **out);
+void engine_mutex_free(engine_mutex *mutex);
+void engine_mutex_lock(engine_mutex *mutex);
+void engine_mutex_unlock(engine_mutex *mutex);
+
+/* ---------------------------------------------------------------------
+ * slot.c - virtual slots and tokens
+ * ------------------------------------------------------------------ */
+
+CK_RV slot_get_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
+CK_RV slot_get_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info);
+CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info);
+CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
+CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
+CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                              CK_MECHANISM_INFO_PTR info);
+CK_RV slot_init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
+                      CK_UTF8CHAR_PTR label);
+
+/* ---------------------------------------------------------------------
+ * login.c - PINs and the view a login selects
+ * ------------------------------------------------------------------ */
+
+CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
+CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+                    CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len);
+CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
+                  CK_ULONG pin_len);
+CK_RV login_logout(CK_SESSION_HANDLE session);
+
+/* ---------------------------------------------------------------------
+ * session.c - virtual sessions
+ * ------------------------------------------------------------------ */
+
+CK_RV session_open(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify,
+                   CK_SESSION_HANDLE_PTR session);
+CK_RV session_close(CK_SESSION_HANDLE session);
+CK_RV session_close_all(CK_SLOT_ID slot);
+CK_RV session_get_info(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info);
+CK_RV session_get_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
+                                  CK_ULONG_PTR state_len);
+CK_RV session_set_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
+                                  CK_ULONG state_len, CK_OBJECT_HANDLE enc_key,
+                                  CK_OBJECT_HANDLE auth_key);
+CK_RV session_get_function_status(CK_SESSION_HANDLE session);
+CK_RV session_cancel_function(CK_SESSION_HANDLE session);
+
+/* ---------------------------------------------------------------------
+ * object.c - objects, attributes, search
+ * ------------------------------------------------------------------ */
+
+CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
+                    CK_OBJECT_HANDLE_PTR object);
+CK_RV object_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
+                  CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object);
+CK_RV object_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object);
+CK_RV object_get_size(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ULONG_PTR size);
+CK_RV object_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                            CK_ATTRIBUTE_PTR templ, CK_ULONG count);
+CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                            CK_ATTRIBUTE_PTR templ, CK_ULONG count);
+CK_RV object_find_init(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count);
+CK_RV object_find(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                  CK_ULONG_PTR count);
+CK_RV object_find_final(CK_SESSION_HANDLE session);
+
+/* ---------------------------------------------------------------------
+ * crypto.c - cryptographic operations, forwarded to the key's layer
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    ENGINE_OP_ENCRYPT = 0,
+    ENGINE_OP_DECRYPT,
+    ENGINE_OP_DIGEST,
+    ENGINE_OP_SIGN,
+    ENGINE_OP_SIGN_RECOVER,
+    ENGINE_OP_VERIFY,
+    ENGINE_OP_VERIFY_RECOVER,
+    ENGINE_OP_COUNT
+} engine_op;
+
+typedef enum {
+    ENGINE_DUAL_DIGEST_ENCRYPT = 0,
+    ENGINE_DUAL_DECRYPT_DIGEST,
+    ENGINE_DUAL_SIGN_ENCRYPT,
+    ENGINE_DUAL_DECRYPT_VERIFY,
+} engine_dual;
+
+/* C_<Op>Init; key is ignored for ENGINE_OP_DIGEST. */
+CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mechanism,
+                  CK_OBJECT_HANDLE key);
+/* C_Encrypt, C_Decrypt, C_Digest, C_Sign, C_SignRecover, C_VerifyRecover. */
+CK_RV crypto_single(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in, CK_ULONG in_len,
+                    CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* C_Verify. */
+CK_RV crypto_verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
+                    CK_BYTE_PTR signature, CK_ULONG signature_len);
+/* C_EncryptUpdate, C_DecryptUpdate (out/out_len set) and C_DigestUpdate,
+ * C_SignUpdate, C_VerifyUpdate (out and out_len NULL). */
+CK_RV crypto_update(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in, CK_ULONG in_len,
+                    CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal. */
+CK_RV crypto_final(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR out,
+                   CK_ULONG_PTR out_len);
+/* C_VerifyFinal. */
+CK_RV crypto_verify_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
+                          CK_ULONG signature_len);
+CK_RV crypto_digest_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key);
+CK_RV crypto_dual_update(CK_SESSION_HANDLE session, engine_dual dual, CK_BYTE_PTR in,
+                         CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV crypto_seed_random(CK_SESSION_HANDLE session, CK_BYTE_PTR seed, CK_ULONG seed_len);
+CK_RV crypto_generate_random(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG out_len);
+
+/* ---------------------------------------------------------------------
+ * keys.c - key management that creates objects
+ * ------------------------------------------------------------------ */
+
+CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
+                   CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
+                        CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count,
+                        CK_ATTRIBUTE_PTR priv_templ, CK_ULONG priv_count,
+                        CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key);
+CK_RV key_wrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping,
+               CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len);
+CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
+                 CK_OBJECT_HANDLE unwrapping, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
+                 CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
+                 CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+
+/* ---------------------------------------------------------------------
+ * log.c - the optional call log (STRATA_LOG), silent by default
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    ENGINE_LOG_ERROR = 0,
+    ENGINE_LOG_WARNING,
+    ENGINE_LOG_INFO,
+    ENGINE_LOG_DEBUG,
+} engine_log_level;
+
+/* Reads STRATA_LOG / STRATA_LOG_FILE once per C_Initialize. */
+void engine_log_open(const char *policy_target);
+void engine_log_close(void);
+bool engine_log_enabled(engine_log_level level);
+/* printf-style; never pass a secret: mask it before formatting. */
+void engine_log(engine_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies a blank-padded PKCS#11 field from a C string (truncating). */
+void engine_pad(CK_UTF8CHAR *field, size_t field_len, const char *text);
+
+#endif /* STRATA_ENGINE_INTERNAL_H */

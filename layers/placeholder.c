@@ -1,0 +1,2 @@
+/* Placeholder until the first source of layers/ lands. */
+#include "layers.h"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, builds Strata, runs the whole
+# suite, runs it again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# checks the formatting, and ends with one line "N passed, N failed".
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    the plain build's suite only
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/deps.sh || exit 1
+
+run_suite() { # build-dir meson-setup-args...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+  fi
+  ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
+  meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+    >"$dir.test.log" 2>&1
+  grep -E "^ *[0-9]+/[0-9]+ " "$dir.test.log" | sed 's/^/  /'
+  return 0
+}
+
+results=()
+logs=()
+
+echo "== build and test (build/)"
+if run_suite build; then logs+=(build/meson-logs/testlog.json); else results+=("build=fail"); fi
+
+if [ $quick -eq 0 ]; then
+  echo "== build and test under ASan+UBSan (build-asan/)"
+  if run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+    logs+=(build-asan/meson-logs/testlog.json)
+  else
+    results+=("build-asan=fail")
+  fi
+
+  echo "== clang-format"
+  files=$(git ls-files '*.c' '*.h' 2>/dev/null)
+  if [ -n "$files" ] && ! clang-format --dry-run --Werror --style=file:.clang-format $files 2>/tmp/strata-format.log; then
+    head -20 /tmp/strata-format.log
+    results+=("clang-format=fail")
+  else
+    results+=("clang-format=pass")
+  fi
+fi
+
+echo "== summary"
+python3 scripts/summarize.py "${logs[@]}" "${results[@]}"

@@ -1,0 +1,2 @@
+/* Placeholder until the first source of storage/ lands. */
+#include "storage.h"
