@@ -1,2 +1,0 @@
-/* Placeholder until the first source of layers/ lands. */
-#include "layers.h"

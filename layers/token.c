@@ -1,0 +1,6 @@
+/*
+ * token.c - placeholder, filled in by its issue.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "layers.h"

@@ -1,2 +1,0 @@
-/* Placeholder until the first source of rules/ lands. */
-#include "rules.h"

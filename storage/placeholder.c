@@ -1,2 +1,0 @@
-/* Placeholder until the first source of storage/ lands. */
-#include "storage.h"
