@@ -134,6 +134,9 @@ CK_RV session_get_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
 CK_RV session_set_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
                                   CK_ULONG state_len, CK_OBJECT_HANDLE enc_key,
                                   CK_OBJECT_HANDLE auth_key);
+/* Number of open sessions on slot (and of those, read-write) for
+ * CK_TOKEN_INFO. Takes the session table lock; never calls a backend. */
+CK_ULONG session_count(CK_SLOT_ID slot, CK_ULONG *rw_count);
 CK_RV session_get_function_status(CK_SESSION_HANDLE session);
 CK_RV session_cancel_function(CK_SESSION_HANDLE session);
 

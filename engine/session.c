@@ -69,3 +69,11 @@ CK_RV session_cancel_function(CK_SESSION_HANDLE session)
     (void)session;
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
+
+CK_ULONG session_count(CK_SLOT_ID slot, CK_ULONG *rw_count)
+{
+    (void)slot;
+    if (rw_count != NULL)
+        *rw_count = 0;
+    return 0;
+}
