@@ -142,16 +142,35 @@ static int status_of(int st)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Formats a command, prefixed under sanitizers with the runtime preload
+ * that foreign programs need to load the instrumented module. */
+static char *command(const char *fmt, va_list ap)
+{
+    const char *preload = getenv("STRATA_PRELOAD");
+    char *cmd = NULL, *full = NULL;
+
+    if (vasprintf(&cmd, fmt, ap) < 0)
+        return NULL;
+    if (preload == NULL || *preload == '\0')
+        return cmd;
+    if (asprintf(&full,
+                 "export LD_PRELOAD='%s' ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0; %s",
+                 preload, cmd) < 0)
+        full = NULL;
+    free(cmd);
+    return full;
+}
+
 int world_sh(const char *fmt, ...)
 {
-    char *cmd = NULL;
+    char *cmd;
     va_list ap;
     int st;
 
     va_start(ap, fmt);
-    st = vasprintf(&cmd, fmt, ap);
+    cmd = command(fmt, ap);
     va_end(ap);
-    if (st < 0)
+    if (cmd == NULL)
         return -1;
     fflush(NULL);
     st = system(cmd);
@@ -161,18 +180,17 @@ int world_sh(const char *fmt, ...)
 
 int world_sh_out(char **out, const char *fmt, ...)
 {
-    char *cmd = NULL, *buf = NULL;
+    char *cmd, *buf = NULL;
     size_t len = 0, cap = 0, n;
     char chunk[4096];
     va_list ap;
     FILE *p;
-    int st;
 
     *out = NULL;
     va_start(ap, fmt);
-    st = vasprintf(&cmd, fmt, ap);
+    cmd = command(fmt, ap);
     va_end(ap);
-    if (st < 0)
+    if (cmd == NULL)
         return -1;
     fflush(NULL);
     p = popen(cmd, "r");

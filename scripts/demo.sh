@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Strata demo: real SoftHSM2 tokens stacked into one virtual token, shown
+# through real clients (pkcs11-tool, OpenSSL). Installs what it needs,
+# builds, and works in ./demo (created afresh; nothing else is touched).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+say()  { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+
+say "Installing what the demo needs and building Strata"
+scripts/deps.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+module=$top/build/engine/strata-pkcs11.so
+strata=$top/build/cli/strata
+softhsm=/usr/lib/softhsm/libsofthsm2.so
+
+say "A sandbox in ./demo with its own SoftHSM2 token directory"
+rm -rf demo && mkdir -p demo/tokens
+export SOFTHSM2_CONF=$top/demo/softhsm2.conf STRATA_CONF=$top/demo/strata.xml
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+  "$top/demo/tokens" >"$SOFTHSM2_CONF"
+
+p11() { pkcs11-tool --module "$softhsm" "$@" 2>/dev/null; }
+softhsm2-util --init-token --free --label team-keys --so-pin 5555 --pin group-pin >/dev/null
+softhsm2-util --init-token --free --label alice --so-pin 5555 --pin alice-pin >/dev/null
+softhsm2-util --init-token --free --label pseudonym --so-pin 5555 --pin pseudo-pin >/dev/null
+p11 --token-label team-keys --login --pin group-pin --keypairgen --key-type EC:prime256v1 \
+  --label shared-signing --id 01 >/dev/null
+p11 --token-label alice --login --pin alice-pin --keypairgen --key-type RSA:2048 \
+  --label alice-rsa --id 02 >/dev/null
+p11 --token-label pseudonym --login --pin pseudo-pin --keypairgen --key-type EC:prime256v1 \
+  --label nym-key --id 03 >/dev/null
+echo "three SoftHSM2 tokens: team-keys (group, shared EC key), alice (RSA key), pseudonym (EC key)"
+
+say "The policy: one virtual token 'Strata', a work view and a pseudonym view"
+cat >"$STRATA_CONF" <<EOF
+<strata version="1">
+  <catalog path="catalog.db"/>
+  <module id="soft" path="$softhsm"/>
+  <layer id="personal" module="soft" token="alice"/>
+  <layer id="group" module="soft" token="team-keys" access="read-only"/>
+  <layer id="nym" module="soft" token="pseudonym"/>
+  <token label="Strata">
+    <kdf ops="2" mem="67108864"/>
+    <view id="work" layers="personal group" whiteout="allow"/>
+    <view id="pseudonym" layers="nym"/>
+  </token>
+</strata>
+EOF
+sed 's/^/    /' "$STRATA_CONF"
+
+say "Checking the policy and creating the catalog"
+show "$strata" check
+show "$strata" init
+
+say "Enrolling two PINs: 1111 selects the work view, 2222 the pseudonym"
+printf '1111\nalice-pin\ngroup-pin\n' | "$strata" enroll --token Strata --view work --pin-stdin
+printf '2222\npseudo-pin\n' | "$strata" enroll --token Strata --view pseudonym --pin-stdin
+show "$strata" status
+
+say "pkcs11-tool sees one virtual token"
+show pkcs11-tool --module "$module" -L
+
+say "PIN 1111 (work): personal and group objects, stacked"
+show pkcs11-tool --module "$module" --login --pin 1111 --list-objects --type privkey
+
+say "PIN 2222 (pseudonym): only the pseudonym's key; the work identity is invisible"
+show pkcs11-tool --module "$module" --login --pin 2222 --list-objects --type privkey
+
+say "Signing with the group's shared key through Strata, verifying with OpenSSL"
+echo "hello from the demo" >demo/message.txt
+show pkcs11-tool --module "$module" --login --pin 1111 --sign --mechanism ECDSA-SHA256 \
+  --label shared-signing --input-file demo/message.txt --output-file demo/message.sig \
+  --signature-format openssl
+p11 --token-label team-keys --read-object --type pubkey --label shared-signing \
+  --output-file demo/shared.der >/dev/null
+openssl pkey -pubin -inform DER -in demo/shared.der -out demo/shared.pem
+show openssl dgst -sha256 -verify demo/shared.pem -signature demo/message.sig demo/message.txt
+
+say "A new key made through Strata lands in the personal layer (alice), not the group"
+show pkcs11-tool --module "$module" --login --pin 1111 --keypairgen --key-type EC:prime256v1 \
+  --label made-through-strata --id 0a
+echo "SoftHSM2 directly, token alice:"
+p11 --token-label alice --login --pin alice-pin --list-objects --type privkey | grep -E 'label' | sed 's/^/    /'
+echo "SoftHSM2 directly, token team-keys:"
+p11 --token-label team-keys --login --pin group-pin --list-objects --type privkey | grep -E 'label' | sed 's/^/    /'
+
+say "Done. The sandbox stays in ./demo; try:"
+echo "    SOFTHSM2_CONF=$SOFTHSM2_CONF STRATA_CONF=$STRATA_CONF pkcs11-tool --module $module --login --pin 1111 -O"
