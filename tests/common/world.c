@@ -75,10 +75,23 @@ void world_setup(world *w)
     setenv("XDG_DATA_HOME", data_home, 1);
 }
 
+/* Present only when the test is built with LeakSanitizer (ASan). */
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+void world_check_leaks(void)
+{
+    /* Criterion workers leave through a path where LeakSanitizer's exit
+     * check never runs, so leaks are looked for explicitly. */
+    if (__lsan_do_recoverable_leak_check != NULL)
+        cr_assert(__lsan_do_recoverable_leak_check() == 0,
+                  "LeakSanitizer found leaks (report on stderr)");
+}
+
 void world_teardown(world *w)
 {
     if (w->dir[0] != '\0' && getenv("STRATA_KEEP_WORLD") == NULL)
         world_sh("rm -rf '%s'", w->dir);
+    world_check_leaks();
 }
 
 int world_token(world *w, const char *label, const char *so_pin, const char *user_pin)

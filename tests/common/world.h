@@ -35,8 +35,13 @@ const char *world_strata_cli(void);
 /* Creates the world and sets the environment. Aborts the test on failure. */
 void world_setup(world *w);
 
-/* Removes the folder. */
+/* Removes the folder, then (in sanitizer builds) fails the test if
+ * LeakSanitizer finds unreachable memory. */
 void world_teardown(world *w);
+
+/* Fails the test if LeakSanitizer (ASan builds) finds leaks now; a no-op
+ * in other builds. Call at the end of tests that do not use a world. */
+void world_check_leaks(void);
 
 /* Initialises a SoftHSM2 token with softhsm2-util on the free slot.
  * Returns 0 on success. */
