@@ -37,7 +37,12 @@ typedef struct layers_module layers_module;
 CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize);
 
 /* Finalises (managed: the real C_Finalize runs only for the last user) and
- * releases. Closes the sessions this module object opened, one by one. */
+ * releases. Closes the sessions this module object opened, one by one.
+ * Free the module's tokens first. Measured with p11-kit 0.24: an
+ * application that initialised the backend itself *before* the load keeps
+ * it (and its sessions) through unload; one that initialises it only
+ * *after* the load gets CKR_CRYPTOKI_ALREADY_INITIALIZED, is not counted,
+ * and loses the backend at unload. */
 void layers_module_unload(layers_module *module);
 
 /* The managed function list, for forwarding calls. Valid until unload. */
@@ -45,14 +50,24 @@ CK_FUNCTION_LIST *layers_module_functions(const layers_module *module);
 const char *layers_module_path(const layers_module *module);
 
 /* Bumped each time the module is cycled (finalised and initialised again);
- * backend session handles from an older generation are dead. */
+ * backend session handles from an older generation are dead. Starts at 1. */
 unsigned layers_module_generation(const layers_module *module);
+
+/* Finalises and initialises the module again (managed), closing this
+ * object's sessions and bumping the generation, so tokens find their slot
+ * again and forget their login (replay it). *restarted (may be NULL) says
+ * whether the backend really restarted and so shows tokens made by other
+ * processes and a new free slot: false when another user in the process
+ * (an application using the backend directly) keeps it initialised.
+ * Returns CKR_OK or the backend's C_Initialize code. No other thread may
+ * use the module (or its tokens' sessions) during the call. */
+CK_RV layers_module_cycle(layers_module *module, bool *restarted);
 
 typedef struct {
     CK_SLOT_ID slot;
     bool token_present;
-    bool initialized;   /* CKF_TOKEN_INITIALIZED */
-    char label[33];     /* NUL-terminated, trailing blanks removed */
+    bool initialized; /* CKF_TOKEN_INITIALIZED */
+    char label[33];   /* NUL-terminated, trailing blanks removed */
     char serial[17];
     char model[17];
     char manufacturer[33];
@@ -78,6 +93,7 @@ typedef struct layers_token layers_token;
  * C_Login. */
 CK_RV layers_token_new(layers_module *module, const char *label, const char *serial,
                        layers_token **out);
+/* Logs out, closes the sessions opened through the token, frees it. */
 void layers_token_free(layers_token *token);
 
 layers_module *layers_token_module(const layers_token *token);
@@ -89,8 +105,11 @@ CK_RV layers_token_slot(layers_token *token, CK_SLOT_ID *slot);
 CK_RV layers_token_info(layers_token *token, CK_TOKEN_INFO *info);
 
 /* Logs in as user_type with pin, keeping an anchor session open so the
- * login lasts. CKR_USER_ALREADY_LOGGED_IN from the backend counts as
- * success. Backend codes pass through (CKR_PIN_INCORRECT, ...). */
+ * login lasts (read-only for CKU_USER, read-write for CKU_SO).
+ * CKR_USER_ALREADY_LOGGED_IN from the backend counts as success. Backend
+ * codes pass through (CKR_PIN_INCORRECT, ...), the anchor then closed. The
+ * pin is not kept. Login and logout hold the token's lock across their
+ * backend calls; every other token function holds it only briefly. */
 CK_RV layers_token_login(layers_token *token, CK_USER_TYPE user_type, const char *pin,
                          size_t pin_len);
 /* Logs out and closes the anchor session. CKR_OK when not logged in. */
@@ -101,5 +120,14 @@ bool layers_token_logged_in(const layers_token *token);
 CK_RV layers_token_open_session(layers_token *token, CK_FLAGS flags, CK_SESSION_HANDLE *session);
 /* Closes one backend session opened by layers_token_open_session. */
 CK_RV layers_token_close_session(layers_token *token, CK_SESSION_HANDLE session);
+
+/* ---------------------------------------------------------------------
+ * Return values
+ * ------------------------------------------------------------------ */
+
+/* The symbolic name of a PKCS#11 return value ("CKR_PIN_INCORRECT");
+ * "CKR_VENDOR_DEFINED" for vendor codes and "CKR_UNKNOWN" for anything
+ * else the table lacks. Never NULL; static storage. */
+const char *layers_rv_name(CK_RV rv);
 
 #endif /* STRATA_LAYERS_H */
