@@ -1,17 +1,109 @@
 /*
- * main.c - the strata command: dispatch to subcommands.
+ * main.c - the strata command: global options and dispatch to commands.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(cli_global *g, int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"check", cli_cmd_check, "validate a policy and summarise it"},
+    {"init", cli_cmd_init, "create or migrate the catalog, assign slot IDs"},
+    {"status", cli_cmd_status, "show modules, layers, tokens and views as they are now"},
+    {"enroll", cli_cmd_enroll, "enrol a view's PIN and its layers' PINs"},
+    {"views", cli_cmd_views, "list views and whether they are enrolled"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_help(void)
+{
+    size_t i;
+
+    printf("usage: strata [--policy FILE] [--catalog FILE] COMMAND [ARGS]\n"
+           "       strata --version | --help\n"
+           "\n"
+           "Manage Strata, the stacked PKCS#11 token.\n"
+           "\n"
+           "commands:\n");
+    for (i = 0; i < N_COMMANDS; i++) {
+        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+    }
+    printf("\n"
+           "options:\n"
+           "  --policy FILE   the policy (default $STRATA_CONF, then\n"
+           "                  $XDG_CONFIG_HOME/strata/strata.xml, then /etc/strata/strata.xml)\n"
+           "  --catalog FILE  the catalog (default the policy's, then\n"
+           "                  $XDG_DATA_HOME/strata/catalog.db)\n"
+           "  --version       print the version\n"
+           "  --help          print this help\n"
+           "\n"
+           "'strata COMMAND --help' describes a command; see strata(1).\n");
+}
+
+static const command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+enum { OPT_VERSION = CLI_OPT_FIRST_LOCAL };
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("strata %s\n", STRATA_VERSION);
-        return 0;
+    static const struct option options[] = {
+        {"help", no_argument, NULL, CLI_OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"policy", required_argument, NULL, CLI_OPT_POLICY},
+        {"catalog", required_argument, NULL, CLI_OPT_CATALOG},
+        {NULL, 0, NULL, 0},
+    };
+    cli_global g = {NULL, NULL};
+    const command *cmd;
+    int c;
+
+    opterr = 0;
+    /* "+": stop at the command name; what follows is the command's. */
+    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP:
+            print_help();
+            return CLI_EXIT_OK;
+        case OPT_VERSION:
+            printf("strata %s\n", STRATA_VERSION);
+            return CLI_EXIT_OK;
+        case CLI_OPT_POLICY:
+            g.policy = optarg;
+            break;
+        case CLI_OPT_CATALOG:
+            g.catalog = optarg;
+            break;
+        case ':':
+            return cli_usage_error(NULL, "option '%s' needs an argument", argv[optind - 1]);
+        default:
+            return cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+        }
     }
-    fprintf(stderr, "usage: strata COMMAND [ARGS]\n");
-    return 2;
+    if (optind >= argc) {
+        return cli_usage_error(NULL, "no command given");
+    }
+    cmd = find_command(argv[optind]);
+    if (cmd == NULL) {
+        return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+    }
+    return cmd->run(&g, argc - optind, argv + optind);
 }

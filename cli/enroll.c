@@ -1,0 +1,418 @@
+/*
+ * enroll.c - strata enroll --token LABEL --view VIEW [--pin-stdin]
+ * [--no-verify]: enrol a view's PIN and the backend PINs of its layers.
+ *
+ * The view's PIN is asked twice without echo (or read once, as the first
+ * line of standard input with --pin-stdin), then each layer's backend PIN
+ * in the view's layer order, top first. Each layer PIN is checked by
+ * logging in to the layer's token before anything is stored, so a typo
+ * never lands in the catalog. Layers provisioned lazily get a generated
+ * PIN when their token is created, so none is asked for them. Every PIN
+ * buffer is sodium_malloc'd and wiped on every path; no PIN is printed.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+
+static void print_help(void)
+{
+    printf("usage: strata enroll --token LABEL --view VIEW [--pin-stdin] [--no-verify]\n"
+           "\n"
+           "Enrol the PIN that selects VIEW of virtual token LABEL, with the backend PIN\n"
+           "of each of the view's layers (top first). The view's PIN is asked twice,\n"
+           "without echo, on the terminal; each layer PIN is checked by logging in to\n"
+           "the layer's token before anything is stored. Layers with provision=\"lazy\"\n"
+           "are skipped: their PIN is generated when their token is provisioned.\n"
+           "Enrolling a view again replaces its PIN and credentials.\n"
+           "\n"
+           "options:\n"
+           "  --token LABEL  the virtual token (its label in the policy)\n"
+           "  --view VIEW    the view whose PIN this is\n"
+           "  --pin-stdin    read the PINs from standard input, one per line: the view's\n"
+           "                 PIN, then each non-lazy layer's PIN in the view's order\n"
+           "  --no-verify    store the layer PINs without logging in to check them\n"
+           "                 (e.g. for a token that is not plugged in)\n"
+           "\n"
+           "exit status: 0 enrolled, 1 nothing enrolled (a PIN was refused or a part\n"
+           "is missing), 2 usage\n");
+}
+
+enum {
+    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
+    OPT_VIEW,
+    OPT_PIN_STDIN,
+    OPT_NO_VERIFY,
+};
+
+typedef struct {
+    const char *token;
+    const char *view;
+    bool pin_stdin;
+    bool verify;
+} enroll_args;
+
+/* One layer of the view, in the view's order. */
+typedef struct {
+    const rules_layer *layer;
+    char label[160]; /* token label, the template expanded */
+    bool lazy;       /* provision="lazy": skipped */
+    cli_pin pin;     /* backend PIN; buf NULL until read */
+} enroll_layer;
+
+/* Parses the command line into a. Returns -1 to go on, or an exit code. */
+static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
+{
+    static const struct option options[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"view", required_argument, NULL, OPT_VIEW},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    a->verify = true;
+    while ((c = cli_getopt(g, "enroll", argc, argv, options)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP:
+            print_help();
+            return CLI_EXIT_OK;
+        case OPT_TOKEN:
+            a->token = optarg;
+            break;
+        case OPT_VIEW:
+            a->view = optarg;
+            break;
+        case OPT_PIN_STDIN:
+            a->pin_stdin = true;
+            break;
+        case OPT_NO_VERIFY:
+            a->verify = false;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error("enroll", "unexpected argument '%s'", argv[optind]);
+    }
+    if (a->token == NULL || a->view == NULL) {
+        return cli_usage_error("enroll", "--token and --view are required");
+    }
+    return -1;
+}
+
+/* Fills layers (n = view->n_layers) from the policy. Returns 0, or -1
+ * (reported). */
+static int plan_layers(const rules_policy *policy, const rules_view *view, enroll_layer *layers)
+{
+    size_t i;
+
+    for (i = 0; i < view->n_layers; i++) {
+        enroll_layer *el = &layers[i];
+
+        el->layer = rules_policy_layer(policy, view->layers[i]);
+        if (el->layer == NULL) {
+            cli_error("view '%s' names layer '%s', which the policy does not declare", view->id,
+                      view->layers[i]);
+            return -1;
+        }
+        el->lazy = el->layer->provision == RULES_PROVISION_LAZY;
+        if (cli_layer_label(el->layer, view->id, el->label, sizeof(el->label)) != 0) {
+            cli_error("layer '%s': token label too long for view '%s'", el->layer->id, view->id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads the view's PIN (twice on a terminal) and checks its length
+ * against the token's limits. Returns 0 with pin filled, or -1 (reported;
+ * nothing left to wipe). */
+static int read_view_pin(cli_pin_source *src, const rules_token *tok, const rules_view *view,
+                         cli_pin *pin)
+{
+    unsigned min = tok->min_pin_len, max = tok->max_pin_len;
+    cli_pin again = {NULL, 0};
+    char what[256];
+    int rc = -1;
+
+    if (max == 0 || max > CLI_PIN_MAX) {
+        max = CLI_PIN_MAX;
+    }
+    snprintf(what, sizeof(what), "the new PIN of view '%s' of token '%s'", view->id, tok->label);
+    if (cli_pin_read(src, what, pin) != 0) {
+        return -1;
+    }
+    if (!src->from_stdin) {
+        if (cli_pin_read(src, "the same PIN again", &again) != 0) {
+            goto out;
+        }
+        if (again.len != pin->len || sodium_memcmp(again.buf, pin->buf, pin->len) != 0) {
+            cli_error("the two PINs differ; nothing enrolled");
+            goto out;
+        }
+    }
+    if (pin->len < min || pin->len > max) {
+        cli_error("the PIN of view '%s' must be %u to %u bytes long; nothing enrolled", view->id,
+                  min, max);
+        goto out;
+    }
+    rc = 0;
+out:
+    cli_pin_free(&again);
+    if (rc != 0) {
+        cli_pin_free(pin);
+    }
+    return rc;
+}
+
+/* Reads the PIN of every layer that is not lazy. Returns 0, or -1
+ * (reported; the PINs read so far are freed by the caller). */
+static int read_layer_pins(cli_pin_source *src, enroll_layer *layers, size_t n)
+{
+    char what[256];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (layers[i].lazy) {
+            continue;
+        }
+        snprintf(what, sizeof(what), "the PIN of layer '%s' (token \"%s\")", layers[i].layer->id,
+                 layers[i].label);
+        if (cli_pin_read(src, what, &layers[i].pin) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Logs in to the layer's token with its PIN and out again. Returns 0, or
+ * -1 (reported: module not loadable, token absent, PIN refused). */
+static int verify_layer(cli_modules *mods, const enroll_layer *el)
+{
+    const rules_layer *l = el->layer;
+    layers_token *tok = NULL;
+    const char *why = "";
+    layers_module *module = cli_modules_get(mods, l->module_id, &why);
+    CK_RV rv;
+    int rc = -1;
+
+    if (module == NULL) {
+        cli_error("layer '%s': module '%s' not loadable: %s (--no-verify skips the check)", l->id,
+                  l->module_id, why);
+        return -1;
+    }
+    rv = layers_token_new(module, el->label[0] != '\0' ? el->label : NULL, l->serial, &tok);
+    if (rv == CKR_OK) {
+        rv = layers_token_login(tok, CKU_USER, el->pin.buf, el->pin.len);
+    }
+    switch (rv) {
+    case CKR_OK:
+        layers_token_logout(tok);
+        rc = 0;
+        break;
+    case CKR_PIN_INCORRECT:
+        cli_error("layer '%s' (token \"%s\"): PIN incorrect; nothing enrolled", l->id, el->label);
+        break;
+    case CKR_PIN_LOCKED:
+        cli_error("layer '%s' (token \"%s\"): PIN locked; nothing enrolled", l->id, el->label);
+        break;
+    case CKR_TOKEN_NOT_PRESENT:
+        cli_error("layer '%s': token \"%s\" not found (--no-verify skips the check)", l->id,
+                  el->label);
+        break;
+    default:
+        cli_error("layer '%s' (token \"%s\"): login failed: %s; nothing enrolled", l->id, el->label,
+                  layers_rv_name(rv));
+        break;
+    }
+    if (tok != NULL) {
+        layers_token_free(tok);
+    }
+    return rc;
+}
+
+static int verify_layers(const rules_policy *policy, const enroll_layer *layers, size_t n)
+{
+    cli_modules mods = {NULL, NULL};
+    size_t i;
+    int rc = -1;
+
+    if (cli_modules_init(&mods, policy) != 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (!layers[i].lazy && verify_layer(&mods, &layers[i]) != 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    cli_modules_free(&mods);
+    return rc;
+}
+
+/* Stores the enrolment. Returns 0, or -1 (reported). */
+static int store(storage_catalog *cat, const rules_token *tok, const rules_view *view,
+                 const cli_pin *pin, const enroll_layer *layers, size_t n)
+{
+    storage_cred *creds = calloc(n + 1, sizeof(*creds));
+    storage_kdf kdf = {tok->kdf_ops, tok->kdf_mem};
+    size_t i, n_creds = 0;
+    storage_rc src;
+    int rc = -1;
+
+    if (creds == NULL) {
+        cli_error("out of memory");
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (!layers[i].lazy) {
+            creds[n_creds].layer = layers[i].layer->id;
+            creds[n_creds].pin = layers[i].pin.buf;
+            creds[n_creds].pin_len = layers[i].pin.len;
+            n_creds++;
+        }
+    }
+    src = storage_view_enroll(cat, tok->label, view->id, pin->buf, pin->len, creds, n_creds, &kdf);
+    if (src == STORAGE_ERR_EXISTS) {
+        cli_error("this PIN already selects another view of token '%s'; choose another PIN",
+                  tok->label);
+    } else if (src != STORAGE_OK) {
+        cli_error("cannot enrol view '%s' of token '%s': %s", view->id, tok->label,
+                  storage_strerror(src));
+    } else {
+        rc = 0;
+    }
+    storage_wipe(creds, (n + 1) * sizeof(*creds));
+    free(creds);
+    return rc;
+}
+
+static void print_result(const rules_token *tok, const rules_view *view, const enroll_layer *layers,
+                         size_t n, bool verified)
+{
+    cli_table t;
+    size_t i;
+
+    printf("enrolled view '%s' of token '%s'\n", view->id, tok->label);
+    cli_table_init(&t, 3);
+    if (cli_table_add(&t, "LAYER", "TOKEN", "PIN") != 0) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const char *state = verified ? "stored, verified" : "stored, not verified";
+
+        if (layers[i].lazy) {
+            state = "none: provisioned lazily, its PIN is generated then";
+        }
+        if (cli_table_add(&t, layers[i].layer->id, layers[i].label, state) != 0) {
+            goto out;
+        }
+    }
+    cli_table_print(&t, 2);
+out:
+    cli_table_free(&t);
+}
+
+/* Finds the token and view the arguments name. Returns 0, or -1
+ * (reported). */
+static int find_view(const rules_policy *policy, const enroll_args *a, const rules_token **tok,
+                     const rules_view **view)
+{
+    *tok = rules_policy_token(policy, a->token);
+    if (*tok == NULL) {
+        cli_error("no token '%s' in %s", a->token, policy->path);
+        return -1;
+    }
+    *view = rules_token_view(*tok, a->view);
+    if (*view == NULL) {
+        cli_error("token '%s' has no view '%s' in %s", a->token, a->view, policy->path);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_cmd_enroll(cli_global *g, int argc, char **argv)
+{
+    rules_policy *policy = NULL;
+    storage_catalog *cat = NULL;
+    const rules_token *tok = NULL;
+    const rules_view *view = NULL;
+    enroll_layer *layers = NULL;
+    cli_pin_source src = {false, -1};
+    cli_pin pin = {NULL, 0};
+    char *policy_path = NULL, *path = NULL;
+    enroll_args a;
+    size_t i, n = 0;
+    int rc = CLI_EXIT_FAIL;
+
+    rc = parse_args(g, argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
+    }
+    rc = CLI_EXIT_FAIL;
+    if (storage_crypto_init() != STORAGE_OK) {
+        cli_error("libsodium cannot be initialised");
+        return CLI_EXIT_FAIL;
+    }
+    policy_path = cli_policy_path(g, NULL);
+    if (policy_path == NULL || cli_policy_load(policy_path, false, &policy) != 0) {
+        goto out;
+    }
+    if (find_view(policy, &a, &tok, &view) != 0) {
+        goto out;
+    }
+    n = view->n_layers;
+    layers = calloc(n + 1, sizeof(*layers));
+    if (layers == NULL) {
+        cli_error("out of memory");
+        goto out;
+    }
+    if (plan_layers(policy, view, layers) != 0) {
+        goto out;
+    }
+    /* Open the catalog first: no PIN is asked for when it cannot be written. */
+    path = cli_catalog_path(g, policy);
+    if (path == NULL || cli_catalog_open(path, STORAGE_OPEN_CREATE, &cat) != STORAGE_OK) {
+        goto out;
+    }
+    if (cli_pin_source_open(&src, a.pin_stdin) != 0) {
+        goto out;
+    }
+    if (read_view_pin(&src, tok, view, &pin) != 0 || read_layer_pins(&src, layers, n) != 0) {
+        goto out;
+    }
+    if (a.verify && verify_layers(policy, layers, n) != 0) {
+        goto out;
+    }
+    if (store(cat, tok, view, &pin, layers, n) != 0) {
+        goto out;
+    }
+    print_result(tok, view, layers, n, a.verify);
+    rc = CLI_EXIT_OK;
+out:
+    cli_pin_free(&pin);
+    for (i = 0; layers != NULL && i < n; i++) {
+        cli_pin_free(&layers[i].pin);
+    }
+    free(layers);
+    cli_pin_source_close(&src);
+    if (cat != NULL) {
+        storage_catalog_close(cat);
+    }
+    if (policy != NULL) {
+        rules_policy_free(policy);
+    }
+    free(path);
+    free(policy_path);
+    return rc;
+}

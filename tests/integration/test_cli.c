@@ -1,0 +1,552 @@
+/*
+ * test_cli.c - the strata command, run as a person would run it: the built
+ * binary (STRATA_CLI) in an isolated SoftHSM2 world, its output and exit
+ * status checked.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "world.h"
+
+#define SO_PIN    "12345678"
+#define ALICE_PIN "alice-layer-4821"
+#define TEAM_PIN  "team-layer-9157"
+
+/* Two SoftHSM2 tokens stacked in view "work"; "anon" shows one. The KDF
+ * runs at libsodium's minimum cost so the tests stay quick. */
+static const char policy_two_layers[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"alice\"/>\n"
+    "  <layer id=\"group\" module=\"soft\" token=\"team\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\" min-pin-len=\"6\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal group\"/>\n"
+    "    <view id=\"anon\" layers=\"personal\" public=\"true\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static world w;
+
+static void setup(void)
+{
+    world_setup(&w);
+}
+
+static void teardown(void)
+{
+    world_teardown(&w);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Runs "strata ARGS" (printf-style) with stderr merged into the captured
+ * output; returns the exit status. */
+static int strata(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int strata(char **out, const char *fmt, ...)
+{
+    char *args = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    cr_assert(vasprintf(&args, fmt, ap) >= 0);
+    va_end(ap);
+    rc = world_sh_out(out, "'%s' %s 2>&1", world_strata_cli(), args);
+    free(args);
+    cr_assert(*out != NULL);
+    return rc;
+}
+
+/* The same with input on standard input (printf %s, so no escapes). */
+static int strata_in(char **out, const char *input, const char *args)
+{
+    int rc = world_sh_out(out, "printf '%%s' '%s' | '%s' %s 2>&1", input, world_strata_cli(), args);
+
+    cr_assert(*out != NULL);
+    return rc;
+}
+
+/* The line of text that contains both a and b, copied into buf; false
+ * when there is none. */
+static bool line_with(const char *text, const char *a, const char *b, char *buf, size_t size)
+{
+    const char *p = text;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        if (len < size) {
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            if (strstr(buf, a) != NULL && (b == NULL || strstr(buf, b) != NULL)) {
+                return true;
+            }
+        }
+        p += len;
+        if (*p == '\n') {
+            p++;
+        }
+    }
+    return false;
+}
+
+static void two_layer_world(void)
+{
+    cr_assert_eq(world_token(&w, "alice", SO_PIN, ALICE_PIN), 0);
+    cr_assert_eq(world_token(&w, "team", SO_PIN, TEAM_PIN), 0);
+    cr_assert_eq(world_policy(&w, policy_two_layers), 0);
+}
+
+/* Asserts whether `strata views` shows view of token Strata enrolled. */
+static void assert_enrolled(const char *view, bool enrolled)
+{
+    char *out = NULL, line[512], needle[64];
+
+    cr_assert_eq(strata(&out, "views --token Strata"), 0, "%s", out);
+    snprintf(needle, sizeof(needle), " %s ", view);
+    cr_assert(line_with(out, needle, "enrolled", line, sizeof(line)), "no row for %s:\n%s", view,
+              out);
+    if (enrolled) {
+        cr_assert(strstr(line, "not enrolled") == NULL, "%s is not enrolled:\n%s", view, out);
+    } else {
+        cr_assert(strstr(line, "not enrolled") != NULL, "%s is enrolled:\n%s", view, out);
+    }
+    free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * Command line
+ * ------------------------------------------------------------------ */
+
+Test(cli, version_prints_version)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata(&out, "--version"), 0);
+    cr_assert(strncmp(out, "strata ", 7) == 0 && strchr(out, '.') != NULL, "%s", out);
+    free(out);
+}
+
+Test(cli, help_every_command_exits_0)
+{
+    static const char *const commands[] = {"check", "init", "status", "enroll", "views"};
+    char *out = NULL, usage[64];
+    size_t i;
+
+    cr_assert_eq(strata(&out, "--help"), 0);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        cr_assert(strstr(out, commands[i]) != NULL, "--help lacks %s:\n%s", commands[i], out);
+    }
+    free(out);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        cr_assert_eq(strata(&out, "%s --help", commands[i]), 0, "%s --help: %s", commands[i], out);
+        snprintf(usage, sizeof(usage), "usage: strata %s", commands[i]);
+        cr_assert(strstr(out, usage) != NULL, "%s", out);
+        free(out);
+    }
+}
+
+Test(cli, main_unknown_command_exits_2)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata(&out, "frobnicate"), 2);
+    cr_assert(strstr(out, "strata: unknown command 'frobnicate'") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "%s", ""), 2);
+    free(out);
+    cr_assert_eq(strata(&out, "check --no-such-option"), 2);
+    free(out);
+    cr_assert_eq(strata(&out, "enroll --view work"), 2, "--token is required");
+    free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * check
+ * ------------------------------------------------------------------ */
+
+Test(cli, check_valid_policy_summarises)
+{
+    char *out = NULL, line[512];
+
+    cr_assert_eq(world_policy(&w, policy_two_layers), 0);
+    cr_assert_eq(strata(&out, "check"), 0, "%s", out);
+    cr_assert(strstr(out, "valid") != NULL, "%s", out);
+    cr_assert(line_with(out, "soft", "present", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "group", "read-only", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "Strata", "work", line, sizeof(line)), "%s", out);
+    cr_assert(strstr(line, "personal > group") != NULL, "layers top first: %s", line);
+    cr_assert(line_with(out, "anon", "yes", line, sizeof(line)), "public view: %s", out);
+    free(out);
+}
+
+Test(cli, check_named_file_overrides_default)
+{
+    char *out = NULL, other[PATH_MAX + 32];
+    FILE *f;
+
+    snprintf(other, sizeof(other), "%s/other.xml", w.dir);
+    f = fopen(other, "w");
+    cr_assert(f != NULL);
+    fputs("<strata version=\"1\"><module id=\"m\" path=\"/nonexistent/libm.so\"/>"
+          "<layer id=\"l\" module=\"m\" token=\"t\"/>"
+          "<token label=\"Other\"><view id=\"v\" layers=\"l\"/></token></strata>\n",
+          f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(strata(&out, "check '%s'", other), 0, "%s", out);
+    cr_assert(strstr(out, "Other") != NULL, "%s", out);
+    cr_assert(strstr(out, "missing") != NULL, "module file missing: %s", out);
+    free(out);
+}
+
+Test(cli, check_invalid_policy_names_file_and_line)
+{
+    char *out = NULL, where[PATH_MAX + 16];
+
+    cr_assert_eq(world_policy(&w, "<strata version=\"1\">\n"
+                                  "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                                  "  <layer id=\"a\" module=\"nosuch\" token=\"alice\"/>\n"
+                                  "  <token label=\"Strata\">\n"
+                                  "    <view id=\"work\" layers=\"a\"/>\n"
+                                  "  </token>\n"
+                                  "</strata>\n"),
+                 0);
+    cr_assert_eq(strata(&out, "check"), 1, "%s", out);
+    snprintf(where, sizeof(where), "%s:3", w.policy);
+    cr_assert(strstr(out, where) != NULL, "no %s in:\n%s", where, out);
+    cr_assert(strstr(out, "error") != NULL, "%s", out);
+    cr_assert(strstr(out, "valid;") == NULL, "no summary for a bad policy:\n%s", out);
+    free(out);
+}
+
+Test(cli, check_malformed_xml_exits_1)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_policy(&w, "<strata version=\"1\">\n  <module id=\"x\"\n"), 0);
+    cr_assert_eq(strata(&out, "check"), 1, "%s", out);
+    cr_assert(strstr(out, w.policy) != NULL, "%s", out);
+    free(out);
+}
+
+Test(cli, check_missing_file_exits_1)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata(&out, "check /nonexistent/strata.xml"), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent/strata.xml") != NULL, "%s", out);
+    free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * init
+ * ------------------------------------------------------------------ */
+
+Test(cli, init_creates_catalog_0600_and_is_idempotent)
+{
+    char *first = NULL, *second = NULL, slot1[256], slot2[256];
+    struct stat st;
+
+    cr_assert_eq(world_policy(&w, policy_two_layers), 0);
+    cr_assert_eq(strata(&first, "init"), 0, "%s", first);
+    cr_assert_eq(stat(w.catalog, &st), 0, "init made no catalog:\n%s", first);
+    cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", (unsigned)(st.st_mode & 0777));
+    cr_assert(strstr(first, w.catalog) != NULL, "%s", first);
+    cr_assert(strstr(first, "created") != NULL, "%s", first);
+    cr_assert(line_with(first, "Strata", NULL, slot1, sizeof(slot1)), "%s", first);
+
+    cr_assert_eq(strata(&second, "init"), 0, "%s", second);
+    cr_assert(strstr(second, "up to date") != NULL, "%s", second);
+    cr_assert(line_with(second, "Strata", NULL, slot2, sizeof(slot2)), "%s", second);
+    cr_assert_str_eq(slot1, slot2, "slot IDs changed");
+    cr_assert_eq(stat(w.catalog, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    free(first);
+    free(second);
+}
+
+Test(cli, init_catalog_override_and_bad_file)
+{
+    char *out = NULL, other[PATH_MAX + 32];
+    FILE *f;
+
+    cr_assert_eq(world_policy(&w, policy_two_layers), 0);
+    snprintf(other, sizeof(other), "%s/not-a-catalog.db", w.dir);
+    f = fopen(other, "w");
+    cr_assert(f != NULL);
+    fputs("this is not SQLite, and it must stay as it is\n", f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(strata(&out, "--catalog '%s' init", other), 1, "%s", out);
+    cr_assert(strncmp(out, "strata: ", 8) == 0, "%s", out);
+    free(out);
+    cr_assert_eq(world_sh("grep -q 'must stay as it is' '%s'", other), 0, "file damaged");
+    cr_assert_eq(access(w.catalog, F_OK), -1, "the policy's catalog was used");
+}
+
+/* ---------------------------------------------------------------------
+ * status
+ * ------------------------------------------------------------------ */
+
+Test(cli, status_shows_token_serial_and_unloadable_module)
+{
+    char *out = NULL, *serial = NULL, line[512];
+
+    cr_assert_eq(world_token(&w, "alice", SO_PIN, ALICE_PIN), 0);
+    cr_assert_eq(world_sh_out(&serial,
+                              "softhsm2-util --show-slots | awk '/Serial number:/ && $3 != \"\" "
+                              "{printf \"%%s\", $3; exit}'"),
+                 0);
+    cr_assert(strlen(serial) > 0);
+    cr_assert_eq(world_policy(&w, "<strata version=\"1\">\n"
+                                  "  <catalog path=\"@CATALOG@\"/>\n"
+                                  "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                                  "  <module id=\"gone\" path=\"/nonexistent/libgone.so\"/>\n"
+                                  "  <layer id=\"personal\" module=\"soft\" token=\"alice\"/>\n"
+                                  "  <layer id=\"old\" module=\"gone\" token=\"legacy\"/>\n"
+                                  "  <token label=\"Strata\">\n"
+                                  "    <view id=\"work\" layers=\"personal old\"/>\n"
+                                  "  </token>\n"
+                                  "</strata>\n"),
+                 0);
+    cr_assert_eq(strata(&out, "status"), 0, "%s", out);
+    cr_assert(strstr(out, w.policy) != NULL, "%s", out);
+    cr_assert(line_with(out, "catalog", "not initialised", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "gone", "not loadable", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "alice", serial, line, sizeof(line)), "no serial %s:\n%s", serial,
+              out);
+    cr_assert(line_with(out, "personal", "found", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "Strata", "work", line, sizeof(line)), "%s", out);
+    cr_assert(strstr(line, "not enrolled") != NULL, "%s", line);
+    free(out);
+
+    /* After init the token has its slot ID and the schema shows. */
+    cr_assert_eq(strata(&out, "init"), 0, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 0, "%s", out);
+    cr_assert(line_with(out, "catalog", "schema version", line, sizeof(line)), "%s", out);
+    cr_assert(line_with(out, "Strata", "work", line, sizeof(line)), "%s", out);
+    cr_assert(strstr(line, "none yet") == NULL, "no slot ID after init: %s", line);
+    free(out);
+    free(serial);
+}
+
+Test(cli, status_invalid_policy_exits_1)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_policy(&w, "<strata version=\"1\"/>\n"), 0);
+    cr_assert_eq(strata(&out, "status"), 1, "%s", out);
+    cr_assert(strstr(out, w.policy) != NULL, "%s", out);
+    free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * enroll and views
+ * ------------------------------------------------------------------ */
+
+Test(cli, enroll_stdin_then_views_enrolled)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    assert_enrolled("work", false);
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" ALICE_PIN "\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    cr_assert(strstr(out, "enrolled view 'work'") != NULL, "%s", out);
+    cr_assert(strstr(out, "work-pin-1") == NULL && strstr(out, ALICE_PIN) == NULL &&
+                  strstr(out, TEAM_PIN) == NULL,
+              "a PIN was echoed:\n%s", out);
+    free(out);
+    assert_enrolled("work", true);
+    assert_enrolled("anon", false);
+
+    /* status tells the same, and never shows a PIN. */
+    cr_assert_eq(strata(&out, "status"), 0, "%s", out);
+    cr_assert(strstr(out, "work-pin-1") == NULL && strstr(out, ALICE_PIN) == NULL, "%s", out);
+    free(out);
+}
+
+Test(cli, enroll_wrong_layer_pin_refused)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" ALICE_PIN "\nnot-the-team-pin\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "strata: layer 'group'") != NULL, "%s", out);
+    cr_assert(strstr(out, "PIN incorrect") != NULL, "%s", out);
+    free(out);
+    assert_enrolled("work", false);
+}
+
+Test(cli, enroll_no_verify_stores_without_login)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" ALICE_PIN "\nunchecked\n",
+                           "enroll --token Strata --view work --pin-stdin --no-verify"),
+                 0, "%s", out);
+    cr_assert(strstr(out, "not verified") != NULL, "%s", out);
+    free(out);
+    assert_enrolled("work", true);
+}
+
+Test(cli, enroll_same_pin_for_second_view_refused)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "shared-pin\n" ALICE_PIN "\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    free(out);
+    cr_assert_eq(strata_in(&out, "shared-pin\n" ALICE_PIN "\n",
+                           "enroll --token Strata --view anon --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "already selects another view") != NULL, "%s", out);
+    free(out);
+    assert_enrolled("anon", false);
+    assert_enrolled("work", true);
+}
+
+Test(cli, enroll_short_pin_refused)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "12345\n" ALICE_PIN "\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "6 to") != NULL, "the limit is named: %s", out);
+    free(out);
+    assert_enrolled("work", false);
+}
+
+Test(cli, enroll_missing_input_refused)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" ALICE_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "layer 'group'") != NULL, "%s", out);
+    free(out);
+    assert_enrolled("work", false);
+}
+
+Test(cli, enroll_unknown_view_refused)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "enroll --token Strata --view nosuch --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "no view 'nosuch'") != NULL, "%s", out);
+    free(out);
+}
+
+/* Reads the whole file at path into a malloc'd buffer (NULL and *len 0
+ * when it does not exist). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long size;
+
+    *len = 0;
+    if (f == NULL) {
+        return NULL;
+    }
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    size = ftell(f);
+    cr_assert(size >= 0);
+    rewind(f);
+    buf = malloc((size_t)size + 1);
+    cr_assert(buf != NULL);
+    *len = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    return buf;
+}
+
+Test(cli, enroll_catalog_holds_no_pin)
+{
+    static const char *const suffixes[] = {"", "-wal", "-journal"};
+    static const char *const pins[] = {"view-pin-secret-7391", ALICE_PIN, TEAM_PIN};
+    char *out = NULL, path[PATH_MAX + 16];
+    size_t i, j, len;
+
+    two_layer_world();
+    cr_assert_eq(strata_in(&out, "view-pin-secret-7391\n" ALICE_PIN "\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    free(out);
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char *bytes;
+
+        snprintf(path, sizeof(path), "%s%s", w.catalog, suffixes[i]);
+        bytes = slurp(path, &len);
+        if (i == 0) {
+            cr_assert(bytes != NULL && len > 0, "no catalog");
+        }
+        for (j = 0; bytes != NULL && j < sizeof(pins) / sizeof(pins[0]); j++) {
+            cr_assert(memmem(bytes, len, pins[j], strlen(pins[j])) == NULL, "%s holds a PIN", path);
+        }
+        free(bytes);
+    }
+}
+
+Test(cli, enroll_lazy_layer_skipped)
+{
+    char *out = NULL, line[512];
+
+    cr_assert_eq(world_token(&w, "team", SO_PIN, TEAM_PIN), 0);
+    cr_assert_eq(world_policy(&w, "<strata version=\"1\">\n"
+                                  "  <catalog path=\"@CATALOG@\"/>\n"
+                                  "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                                  "  <layer id=\"mine\" module=\"soft\" token=\"strata-{view}\" "
+                                  "provision=\"lazy\"/>\n"
+                                  "  <layer id=\"group\" module=\"soft\" token=\"team\"/>\n"
+                                  "  <token label=\"Strata\">\n"
+                                  "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+                                  "    <view id=\"work\" layers=\"mine group\"/>\n"
+                                  "  </token>\n"
+                                  "</strata>\n"),
+                 0);
+    /* Only the view PIN and the group PIN: the lazy layer asks for none. */
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    cr_assert(line_with(out, "mine", "lazily", line, sizeof(line)), "%s", out);
+    cr_assert(strstr(line, "strata-work") != NULL, "%s", line);
+    free(out);
+    assert_enrolled("work", true);
+}
+
+Test(cli, views_unknown_token_exits_1)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_policy(&w, policy_two_layers), 0);
+    cr_assert_eq(strata(&out, "views --token Nosuch"), 1, "%s", out);
+    cr_assert(strstr(out, "strata: no token 'Nosuch'") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "views"), 0, "%s", out);
+    cr_assert(strstr(out, "not initialised") != NULL, "%s", out);
+    free(out);
+}
