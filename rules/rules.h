@@ -46,8 +46,20 @@ typedef struct {
 void rules_diags_init(rules_diags *diags);
 void rules_diags_clear(rules_diags *diags);
 /* Formats one diagnostic as "file:line:col: error: message" (col omitted
- * when 0) into buf; returns the length snprintf would have written. */
+ * when 0, line too when 0; "warning" for warnings; " (hint)" appended when
+ * there is a hint) into buf; returns the length snprintf would have written. */
 int rules_diag_format(const rules_diag *diag, char *buf, size_t size);
+
+/* Appends a diagnostic; message is printf-style, and any newline in the
+ * result becomes a space so the message stays one line. file may be NULL
+ * ("<unknown>" is used). Returns 0, or -1 when memory ran out (the
+ * diagnostic is then lost, but n_errors still counts an error). */
+int rules_diag_add(rules_diags *diags, rules_severity severity, const char *file, unsigned line,
+                   unsigned col, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Sets the hint of the last diagnostic added (printf-style). Returns 0, or
+ * -1 when there is none or memory ran out. */
+int rules_diag_hint(rules_diags *diags, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---------------------------------------------------------------------
  * Policy data model (strata.xml(5))
@@ -88,8 +100,8 @@ typedef struct {
 typedef struct rules_program rules_program;
 
 typedef struct {
-    char *id;             /* <view id=""> */
-    char **layers;        /* layer ids, top first */
+    char *id;      /* <view id=""> */
+    char **layers; /* layer ids, top first */
     size_t n_layers;
     bool is_public;       /* shown before login (public="true") */
     bool allow_whiteout;  /* destroy on a read-only layer records a whiteout */
@@ -100,13 +112,13 @@ typedef struct {
 } rules_view;
 
 typedef struct {
-    char *label;                 /* token label, <= 32 bytes UTF-8 */
-    char *manufacturer;          /* optional, default "Strata" */
-    unsigned max_failed_logins;  /* default 10 */
-    unsigned min_pin_len;        /* default 4 */
-    unsigned max_pin_len;        /* default 255 */
-    unsigned long long kdf_ops;  /* Argon2id opslimit; 0 = libsodium interactive */
-    size_t kdf_mem;              /* Argon2id memlimit in bytes; 0 = interactive */
+    char *label;                /* token label, <= 32 bytes UTF-8 */
+    char *manufacturer;         /* optional, default "Strata" */
+    unsigned max_failed_logins; /* default 10 */
+    unsigned min_pin_len;       /* default 4 */
+    unsigned max_pin_len;       /* default 255 */
+    unsigned long long kdf_ops; /* Argon2id opslimit; 0 = libsodium interactive */
+    size_t kdf_mem;             /* Argon2id memlimit in bytes; 0 = interactive */
     rules_view *views;
     size_t n_views;
     unsigned line;
@@ -124,10 +136,12 @@ typedef struct {
     size_t n_tokens;
 } rules_policy;
 
-/* Where the policy is looked for: $STRATA_CONF, else
- * $XDG_CONFIG_HOME/strata/strata.xml (or ~/.config/...), else
- * /etc/strata/strata.xml. Returns a malloc'd path (the first that is set,
- * whether or not the file exists), or NULL on allocation failure. */
+/* Where the policy is looked for: $STRATA_CONF when set (whether or not
+ * the file exists); else the user's $XDG_CONFIG_HOME/strata/strata.xml
+ * (or $HOME/.config/strata/strata.xml) when it exists; else
+ * /etc/strata/strata.xml when it exists; else the user's path (or the
+ * system one when there is no home), so that "not found" names the file
+ * to create. Returns a malloc'd path, or NULL on allocation failure. */
 char *rules_policy_default_path(void);
 
 /* Reads, validates and compiles the policy at path. On success returns 0
@@ -209,10 +223,10 @@ typedef struct {
 } rules_object;
 
 typedef struct {
-    bool hidden;          /* a hide rule matched first */
-    bool readonly;        /* some readonly rule matched */
-    uint32_t denied;      /* rules_op mask denied whatever the mechanism */
-    int deciding_rule;    /* rule index that decided visibility, -1 = default */
+    bool hidden;       /* a hide rule matched first */
+    bool readonly;     /* some readonly rule matched */
+    uint32_t denied;   /* rules_op mask denied whatever the mechanism */
+    int deciding_rule; /* rule index that decided visibility, -1 = default */
 } rules_verdict;
 
 /* Evaluates visibility, readonly and mechanism-independent denials. Never
@@ -228,8 +242,8 @@ bool rules_denies(const rules_program *program, const rules_object *object, rule
  * matching set rule. Writes at most size bytes to buf (buf may be NULL for
  * a size query) and the full length to *len. Returns 1 when rewritten, 0
  * when no rule applies (the caller uses the stored value), -1 on error. */
-int rules_rewrite(const rules_program *program, const rules_object *object,
-                  CK_ATTRIBUTE_TYPE type, void *buf, size_t size, size_t *len);
+int rules_rewrite(const rules_program *program, const rules_object *object, CK_ATTRIBUTE_TYPE type,
+                  void *buf, size_t size, size_t *len);
 
 /* The layer a new object described by template goes to: the first
  * matching route rule's layer, or NULL for the view's default. */
