@@ -1,55 +1,682 @@
 /*
  * library.c - C_Initialize, C_Finalize, C_GetInfo; fork detection; mutexes.
  *
- * Placeholder: every function answers CKR_FUNCTION_NOT_SUPPORTED until
- * its issue lands.
+ * The library is in one of three states (lib_state): OFF, BUSY (a thread
+ * is inside C_Initialize or C_Finalize) and READY. library_check(), on the
+ * path of every call, is one atomic load. C_Initialize moves OFF -> BUSY
+ * with a compare-and-swap, builds engine_lib without holding any lock
+ * (it loads backend modules, which may call back into a PKCS#11 stack),
+ * then publishes READY; C_Finalize does the reverse. A concurrent or
+ * re-entrant C_Initialize sees BUSY or READY and gets
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED; other calls during BUSY get
+ * CKR_CRYPTOKI_NOT_INITIALIZED.
+ *
+ * Fork: a pthread_atfork child handler (registered once) turns the child's
+ * copy of the state to OFF and marks it inherited, so in the child every
+ * call but C_Initialize and C_GetFunctionList answers
+ * CKR_CRYPTOKI_NOT_INITIALIZED without a getpid() per call. The child's
+ * C_Initialize abandons the parent's state instead of freeing it: closing
+ * the parent's SQLite connection, backend sessions or p11-kit modules from
+ * the child could act on the parent's files, sockets or locks (SQLite
+ * forbids using a connection across fork; a remoted backend's socket is
+ * shared with the parent), and a mutex some parent thread held at fork
+ * time stays locked forever in the child. The abandoned state is kept
+ * reachable from `inherited_lib` (so leak checkers stay quiet) and is
+ * never touched again. Backends loaded through p11-kit's managed API need
+ * nothing more: p11-kit counts forks itself, skips the real C_Finalize in
+ * a child, and calls the backend's C_Initialize again when the child
+ * loads and initialises the module anew, which C_Initialize here does.
+ *
+ * Policy errors: on any error (policy missing, unreadable, malformed or
+ * invalid, catalog unusable) C_Initialize logs every diagnostic and
+ * returns CKR_GENERAL_ERROR, leaving nothing allocated. Running on "the
+ * valid part" of a policy could expose a view without the rules that were
+ * meant to filter it, so Strata refuses to start instead. A module that
+ * fails to load is not a policy error: it is logged once, its layers are
+ * unavailable (engine_layer.token == NULL) and the tokens stay listed.
+ *
+ * Locking: C_Initialize's CK_C_INITIALIZE_ARGS decide how engine mutexes
+ * are made (PKCS#11 v2.40 section 5.4, C_Initialize):
+ *   - CKF_OS_LOCKING_OK set (with or without callbacks): pthread mutexes;
+ *   - callbacks without the flag: the application's callbacks;
+ *   - neither: the application is single-threaded; the spec lets the
+ *     library still use OS locking, so pthread mutexes again.
+ * CKR_CANT_LOCK is for a library that cannot honour the request; with
+ * pthreads always available and the application's callbacks always
+ * usable, Strata can honour all four cases and never returns it.
+ * CKF_LIBRARY_CANT_CREATE_OS_THREADS is honoured trivially: the engine
+ * creates no threads. (Backends are initialised by p11-kit with its own
+ * arguments, which do not carry that flag.)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 
 engine_library engine_lib;
 
-CK_RV library_check(void)
-{
-    return CKR_CRYPTOKI_NOT_INITIALIZED;
-}
+enum {
+    LIB_OFF = 0, /* not initialised (or a forked child's inherited state) */
+    LIB_BUSY,    /* inside C_Initialize or C_Finalize */
+    LIB_READY,   /* initialised in this process */
+};
 
-CK_RV library_initialize(CK_VOID_PTR init_args)
-{
-    (void)init_args;
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
+static atomic_int lib_state = LIB_OFF;
+static atomic_bool lib_inherited;    /* engine_lib belongs to the parent process */
+static engine_library inherited_lib; /* the parent's state, abandoned in a child */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-CK_RV library_finalize(CK_VOID_PTR reserved)
-{
-    (void)reserved;
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
+/* ---------------------------------------------------------------------
+ * Mutexes
+ * ------------------------------------------------------------------ */
 
-CK_RV library_get_info(CK_INFO_PTR info)
-{
-    (void)info;
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
+struct engine_mutex {
+    pthread_mutex_t os; /* used unless is_app */
+    void *app;          /* the application's mutex, when is_app */
+    bool is_app;        /* made by the application's CreateMutex */
+};
 
+/* The application's callbacks, when C_Initialize gave them without
+ * CKF_OS_LOCKING_OK; all NULL otherwise. Set before any mutex exists. */
+static CK_C_INITIALIZE_ARGS app_locking;
+
+/*
+ * Makes a mutex in the mode C_Initialize chose. Returns CKR_OK,
+ * CKR_HOST_MEMORY, or CKR_CANT_LOCK / the application's CreateMutex code.
+ */
 CK_RV engine_mutex_new(engine_mutex **out)
 {
-    (void)out;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    engine_mutex *mutex = calloc(1, sizeof(*mutex));
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    *out = NULL;
+    if (mutex == NULL) {
+        goto out;
+    }
+    if (app_locking.CreateMutex != NULL) {
+        rv = app_locking.CreateMutex(&mutex->app);
+        mutex->is_app = true;
+    } else {
+        rv = pthread_mutex_init(&mutex->os, NULL) == 0 ? CKR_OK : CKR_CANT_LOCK;
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    *out = mutex;
+    mutex = NULL;
+out:
+    free(mutex);
+    return rv;
 }
 
 void engine_mutex_free(engine_mutex *mutex)
 {
-    (void)mutex;
+    if (mutex == NULL) {
+        return;
+    }
+    if (mutex->is_app) {
+        app_locking.DestroyMutex(mutex->app);
+    } else {
+        pthread_mutex_destroy(&mutex->os);
+    }
+    free(mutex);
 }
 
 void engine_mutex_lock(engine_mutex *mutex)
 {
-    (void)mutex;
+    if (mutex->is_app) {
+        app_locking.LockMutex(mutex->app);
+    } else {
+        pthread_mutex_lock(&mutex->os);
+    }
 }
 
 void engine_mutex_unlock(engine_mutex *mutex)
 {
-    (void)mutex;
+    if (mutex->is_app) {
+        app_locking.UnlockMutex(mutex->app);
+    } else {
+        pthread_mutex_unlock(&mutex->os);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Arguments and fork
+ * ------------------------------------------------------------------ */
+
+/*
+ * Validates CK_C_INITIALIZE_ARGS (NULL is valid) and chooses the locking
+ * mode into *locking. Returns CKR_OK, or CKR_ARGUMENTS_BAD when pReserved
+ * is not NULL or only some of the four callbacks are given.
+ */
+static CK_RV parse_init_args(const CK_C_INITIALIZE_ARGS *args, CK_C_INITIALIZE_ARGS *locking)
+{
+    int given;
+
+    memset(locking, 0, sizeof(*locking));
+    if (args == NULL) {
+        return CKR_OK;
+    }
+    if (args->pReserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    given = (args->CreateMutex != NULL) + (args->DestroyMutex != NULL) + (args->LockMutex != NULL) +
+            (args->UnlockMutex != NULL);
+    if (given != 0 && given != 4) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (given == 4 && !(args->flags & CKF_OS_LOCKING_OK)) {
+        locking->CreateMutex = args->CreateMutex;
+        locking->DestroyMutex = args->DestroyMutex;
+        locking->LockMutex = args->LockMutex;
+        locking->UnlockMutex = args->UnlockMutex;
+    }
+    return CKR_OK;
+}
+
+/* pthread_atfork child handler: the child inherits the parent's state but
+ * must initialise anew (see the file comment). Async-signal-safe. */
+static void atfork_child(void)
+{
+    if (atomic_load(&lib_state) != LIB_OFF) {
+        atomic_store(&lib_inherited, true);
+        atomic_store(&lib_state, LIB_OFF);
+    }
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* In a forked child: drops the parent's state without freeing anything
+ * (see the file comment). Expects lib_state == LIB_BUSY (owned by us). */
+static void abandon_inherited(void)
+{
+    if (!atomic_exchange(&lib_inherited, false)) {
+        return;
+    }
+    session_abandon();
+    inherited_lib = engine_lib;
+    memset(&engine_lib, 0, sizeof(engine_lib));
+    memset(&app_locking, 0, sizeof(app_locking));
+}
+
+/* ---------------------------------------------------------------------
+ * Building and freeing the state
+ * ------------------------------------------------------------------ */
+
+/* Logs each diagnostic at its severity. */
+static void log_diags(const rules_diags *diags)
+{
+    char line[512];
+
+    for (size_t i = 0; i < diags->count; i++) {
+        const rules_diag *diag = &diags->items[i];
+        rules_diag_format(diag, line, sizeof(line));
+        engine_log(diag->severity == RULES_SEVERITY_ERROR ? ENGINE_LOG_ERROR : ENGINE_LOG_WARNING,
+                   "%s", line);
+    }
+}
+
+/*
+ * Finds and loads the policy into engine_lib.policy. Returns CKR_OK,
+ * CKR_HOST_MEMORY, or CKR_GENERAL_ERROR (any policy error, logged).
+ */
+static CK_RV load_policy(void)
+{
+    char *path = rules_policy_default_path();
+    rules_diags diags;
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    rules_diags_init(&diags);
+    if (path == NULL) {
+        engine_log(ENGINE_LOG_ERROR, "out of memory finding the policy");
+        goto out;
+    }
+    engine_log(ENGINE_LOG_INFO, "loading policy %s", path);
+    rv = CKR_GENERAL_ERROR;
+    if (rules_policy_load(path, &engine_lib.policy, &diags) != 0) {
+        engine_lib.policy = NULL;
+        log_diags(&diags);
+        engine_log(ENGINE_LOG_ERROR, "policy %s not loaded: %zu error(s)", path, diags.n_errors);
+        goto out;
+    }
+    log_diags(&diags);
+    rv = CKR_OK;
+out:
+    rules_diags_clear(&diags);
+    free(path);
+    return rv;
+}
+
+/*
+ * Opens (creating on first use) the catalog the policy names, or the
+ * default one. Returns CKR_OK, CKR_HOST_MEMORY, or CKR_GENERAL_ERROR
+ * (newer schema, not a catalog, unwritable: logged, file unchanged).
+ */
+static CK_RV open_catalog(void)
+{
+    const char *named = engine_lib.policy->catalog_path;
+    char *fallback = NULL;
+    char err[512] = "";
+    storage_rc src;
+
+    if (named == NULL) {
+        fallback = storage_default_path();
+        if (fallback == NULL) {
+            engine_log(ENGINE_LOG_ERROR, "no catalog path: set <catalog path=\"...\"/> in the "
+                                         "policy, or HOME / XDG_DATA_HOME");
+            return CKR_GENERAL_ERROR;
+        }
+        named = fallback;
+    }
+    src = storage_catalog_open(named, STORAGE_OPEN_CREATE, &engine_lib.catalog, err, sizeof(err));
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "catalog %s: %s", named,
+                   err[0] != '\0' ? err : storage_strerror(src));
+        engine_lib.catalog = NULL;
+    } else {
+        engine_log(ENGINE_LOG_INFO, "catalog %s, schema %d", named,
+                   storage_catalog_version(engine_lib.catalog));
+    }
+    free(fallback);
+    if (src == STORAGE_OK) {
+        return CKR_OK;
+    }
+    return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+}
+
+/*
+ * Allocates engine_lib.tokens and gives each its stable slot ID from the
+ * catalog. Returns CKR_OK, CKR_HOST_MEMORY, or CKR_GENERAL_ERROR (logged).
+ */
+static CK_RV assign_slots(void)
+{
+    const rules_policy *policy = engine_lib.policy;
+    storage_rc src;
+
+    if (policy->n_tokens == 0) {
+        return CKR_OK;
+    }
+    engine_lib.tokens = calloc(policy->n_tokens, sizeof(*engine_lib.tokens));
+    if (engine_lib.tokens == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    engine_lib.n_tokens = policy->n_tokens;
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        engine_token *token = &engine_lib.tokens[i];
+        token->def = &policy->tokens[i];
+        src = storage_slot_id(engine_lib.catalog, token->def->label, &token->slot_id);
+        if (src != STORAGE_OK) {
+            engine_log(ENGINE_LOG_ERROR, "no slot ID for token \"%s\": %s", token->def->label,
+                       storage_strerror(src));
+            return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+        }
+        engine_log(ENGINE_LOG_DEBUG, "token \"%s\" on slot %lu", token->def->label,
+                   (unsigned long)token->slot_id);
+    }
+    return CKR_OK;
+}
+
+/*
+ * Loads every module of the policy into engine_lib.modules. A module that
+ * fails is logged once and left NULL. Returns CKR_OK or CKR_HOST_MEMORY.
+ * Calls backends: holds no lock.
+ */
+static CK_RV load_modules(void)
+{
+    const rules_policy *policy = engine_lib.policy;
+    char err[512];
+
+    if (policy->n_modules == 0) {
+        return CKR_OK;
+    }
+    engine_lib.modules = calloc(policy->n_modules, sizeof(*engine_lib.modules));
+    if (engine_lib.modules == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    for (size_t i = 0; i < policy->n_modules; i++) {
+        const rules_module *def = &policy->modules[i];
+        CK_RV rv;
+
+        err[0] = '\0';
+        rv = layers_module_load(def->path, &engine_lib.modules[i], err, sizeof(err));
+        if (rv != CKR_OK) {
+            engine_lib.modules[i] = NULL;
+            engine_log(ENGINE_LOG_ERROR,
+                       "%s:%u: module \"%s\" unavailable, its layers are offline: %s", policy->path,
+                       def->line, def->id, err[0] != '\0' ? err : def->path);
+        } else {
+            engine_log(ENGINE_LOG_INFO, "module \"%s\" loaded from %s", def->id, def->path);
+        }
+    }
+    return CKR_OK;
+}
+
+/* The loaded module a layer lives in, or NULL when it failed to load. */
+static layers_module *module_of(const rules_layer *layer)
+{
+    const rules_module *def = rules_policy_module(engine_lib.policy, layer->module_id);
+
+    if (def == NULL) {
+        return NULL;
+    }
+    return engine_lib.modules[def - engine_lib.policy->modules];
+}
+
+/*
+ * The engine_layer of token for (def, label): an existing one when a view
+ * already uses the same layer with the same label, else a new one appended
+ * to token->layers (which has room for every layer of every view).
+ * Returns CKR_OK, CKR_HOST_MEMORY. A layer whose module failed to load
+ * gets token == NULL. Calls no backend (layers_token_new does not).
+ */
+static CK_RV token_layer(engine_token *token, const rules_layer *def, const char *label,
+                         engine_layer **out)
+{
+    layers_module *module = module_of(def);
+    engine_layer *layer;
+    CK_RV rv;
+
+    for (size_t i = 0; i < token->n_layers; i++) {
+        layer = &token->layers[i];
+        if (layer->def == def && strcmp(layer->label, label) == 0) {
+            *out = layer;
+            return CKR_OK;
+        }
+    }
+    layer = &token->layers[token->n_layers];
+    layer->def = def;
+    snprintf(layer->label, sizeof(layer->label), "%s", label);
+    layer->read_only = def->access == RULES_ACCESS_READ_ONLY;
+    layer->token = NULL;
+    if (module != NULL) {
+        rv = layers_token_new(module, label[0] != '\0' ? label : NULL, def->serial, &layer->token);
+        if (rv != CKR_OK) {
+            engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (token \"%s\"): %s", def->id, label,
+                       layers_rv_name(rv));
+            return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
+        }
+    }
+    token->n_layers++;
+    *out = layer;
+    return CKR_OK;
+}
+
+/*
+ * Fills view (of token) from def: its layers, top first, with their labels
+ * expanded for the view. Returns CKR_OK, CKR_HOST_MEMORY, or
+ * CKR_GENERAL_ERROR (a layer the policy does not declare, or a label that
+ * does not fit 32 bytes once expanded: logged).
+ */
+static CK_RV build_view(engine_token *token, engine_view *view, const rules_view *def)
+{
+    const char *file = engine_lib.policy->path;
+    char label[sizeof(((engine_layer *)0)->label)];
+    CK_RV rv;
+
+    view->def = def;
+    if (def->n_layers == 0) {
+        return CKR_OK;
+    }
+    view->layers = calloc(def->n_layers, sizeof(*view->layers));
+    if (view->layers == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    for (size_t i = 0; i < def->n_layers; i++) {
+        const rules_layer *layer = rules_policy_layer(engine_lib.policy, def->layers[i]);
+
+        if (layer == NULL) {
+            engine_log(ENGINE_LOG_ERROR, "%s:%u: view \"%s\" names unknown layer \"%s\"", file,
+                       def->line, def->id, def->layers[i]);
+            return CKR_GENERAL_ERROR;
+        }
+        if (layer->token == NULL) {
+            label[0] = '\0';
+        } else if (rules_layer_token_label(layer, def->id, label, sizeof(label)) != 0) {
+            engine_log(ENGINE_LOG_ERROR,
+                       "%s:%u: layer \"%s\": token label for view \"%s\" exceeds 32 bytes", file,
+                       layer->line, layer->id, def->id);
+            return CKR_GENERAL_ERROR;
+        }
+        rv = token_layer(token, layer, label, &view->layers[i]);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        view->n_layers++;
+    }
+    return CKR_OK;
+}
+
+/*
+ * Builds token's views, layers, public view and lock from token->def.
+ * Returns CKR_OK, CKR_HOST_MEMORY, CKR_GENERAL_ERROR, or the mutex code.
+ * Partial results are freed by free_token.
+ */
+static CK_RV build_token(engine_token *token)
+{
+    const rules_token *def = token->def;
+    size_t room = 0;
+    CK_RV rv;
+
+    rv = engine_mutex_new(&token->lock);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    for (size_t i = 0; i < def->n_views; i++) {
+        room += def->views[i].n_layers;
+    }
+    if (def->n_views == 0) {
+        return CKR_OK;
+    }
+    token->views = calloc(def->n_views, sizeof(*token->views));
+    token->layers = room > 0 ? calloc(room, sizeof(*token->layers)) : NULL;
+    if (token->views == NULL || (room > 0 && token->layers == NULL)) {
+        return CKR_HOST_MEMORY;
+    }
+    for (size_t i = 0; i < def->n_views; i++) {
+        rv = build_view(token, &token->views[i], &def->views[i]);
+        token->n_views++;
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        if (def->views[i].is_public && token->public_view == NULL) {
+            token->public_view = &token->views[i];
+        }
+    }
+    return CKR_OK;
+}
+
+/* Frees what build_token made (partial or whole). Logs out of the layers
+ * (layers_token_free does). Calls backends: holds no lock. */
+static void free_token(engine_token *token)
+{
+    for (size_t i = 0; i < token->n_views; i++) {
+        free(token->views[i].layers);
+    }
+    free(token->views);
+    for (size_t i = 0; i < token->n_layers; i++) {
+        layers_token_free(token->layers[i].token);
+    }
+    free(token->layers);
+    engine_mutex_free(token->lock);
+    memset(token, 0, sizeof(*token));
+}
+
+/* Frees everything engine_lib holds, whole or partly built, and zeroes it.
+ * Tokens go before the modules they live in. Holds no lock. */
+static void free_state(void)
+{
+    const rules_policy *policy = engine_lib.policy;
+
+    for (size_t i = 0; i < engine_lib.n_tokens; i++) {
+        free_token(&engine_lib.tokens[i]);
+    }
+    free(engine_lib.tokens);
+    if (engine_lib.modules != NULL) {
+        for (size_t i = 0; i < policy->n_modules; i++) {
+            layers_module_unload(engine_lib.modules[i]);
+        }
+    }
+    free(engine_lib.modules);
+    storage_catalog_close(engine_lib.catalog);
+    rules_policy_free(engine_lib.policy);
+    memset(&engine_lib, 0, sizeof(engine_lib));
+}
+
+/*
+ * Builds engine_lib from the policy: policy, catalog, slot IDs, modules,
+ * tokens. Returns CKR_OK, or CKR_HOST_MEMORY / CKR_GENERAL_ERROR (logged)
+ * with engine_lib partly built for free_state. Holds no lock.
+ */
+static CK_RV build_state(void)
+{
+    CK_RV rv;
+
+    if (storage_crypto_init() != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "libsodium failed to initialise");
+        return CKR_GENERAL_ERROR;
+    }
+    rv = load_policy();
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (engine_lib.policy->log != NULL) {
+        engine_log_open(engine_lib.policy->log);
+    }
+    rv = open_catalog();
+    if (rv == CKR_OK) {
+        rv = assign_slots();
+    }
+    if (rv == CKR_OK) {
+        rv = load_modules();
+    }
+    for (size_t i = 0; rv == CKR_OK && i < engine_lib.n_tokens; i++) {
+        rv = build_token(&engine_lib.tokens[i]);
+    }
+    return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points
+ * ------------------------------------------------------------------ */
+
+/* CKR_OK when C_Initialize succeeded in this very process. Lock-free. */
+CK_RV library_check(void)
+{
+    if (atomic_load_explicit(&lib_state, memory_order_acquire) == LIB_READY) {
+        return CKR_OK;
+    }
+    return CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+
+/*
+ * C_Initialize. Returns CKR_OK; CKR_ARGUMENTS_BAD (pReserved, partial
+ * callbacks); CKR_CRYPTOKI_ALREADY_INITIALIZED (initialised, or another
+ * thread is initialising or finalising); CKR_HOST_MEMORY;
+ * CKR_GENERAL_ERROR (policy or catalog unusable, logged); a mutex code.
+ * On failure nothing stays allocated. Holds no lock while building.
+ */
+CK_RV library_initialize(CK_VOID_PTR init_args)
+{
+    CK_C_INITIALIZE_ARGS locking;
+    int expected = LIB_OFF;
+    CK_RV rv;
+
+    rv = parse_init_args(init_args, &locking);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    if (!atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
+        return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+    }
+    abandon_inherited();
+    app_locking = locking;
+    engine_log_open(NULL);
+    engine_log(ENGINE_LOG_INFO, "C_Initialize: strata %s, %s locking", STRATA_VERSION,
+               locking.CreateMutex != NULL ? "application" : "OS");
+    rv = build_state();
+    if (rv != CKR_OK) {
+        free_state();
+        engine_log(ENGINE_LOG_ERROR, "C_Initialize failed: %s", layers_rv_name(rv));
+        engine_log_close();
+        memset(&app_locking, 0, sizeof(app_locking));
+        atomic_store(&lib_state, LIB_OFF);
+        return rv;
+    }
+    atomic_store_explicit(&lib_state, LIB_READY, memory_order_release);
+    return CKR_OK;
+}
+
+/*
+ * C_Finalize (entry.c checked the state). Returns CKR_OK,
+ * CKR_ARGUMENTS_BAD (reserved not NULL), or CKR_CRYPTOKI_NOT_INITIALIZED
+ * when another thread finalises at the same time. Closes every session,
+ * logs out of and frees the layers, unloads modules, closes the catalog,
+ * frees the policy. Holds no lock while doing so.
+ */
+CK_RV library_finalize(CK_VOID_PTR reserved)
+{
+    int expected = LIB_READY;
+
+    if (reserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (!atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    engine_log(ENGINE_LOG_INFO, "C_Finalize");
+    session_finalize();
+    free_state();
+    engine_log_close();
+    memset(&app_locking, 0, sizeof(app_locking));
+    atomic_store_explicit(&lib_state, LIB_OFF, memory_order_release);
+    return CKR_OK;
+}
+
+void library_version(CK_VERSION *out)
+{
+    const char *text = STRATA_VERSION;
+    char *end = NULL;
+    unsigned long major = strtoul(text, &end, 10);
+    unsigned long minor = *end == '.' ? strtoul(end + 1, NULL, 10) : 0;
+
+    out->major = (CK_BYTE)(major > 255 ? 255 : major);
+    out->minor = (CK_BYTE)(minor > 255 ? 255 : minor);
+}
+
+/* C_GetInfo. Returns CKR_OK, or CKR_ARGUMENTS_BAD for NULL. */
+CK_RV library_get_info(CK_INFO_PTR info)
+{
+    if (info == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    memset(info, 0, sizeof(*info));
+    info->cryptokiVersion.major = ENGINE_CRYPTOKI_MAJOR;
+    info->cryptokiVersion.minor = ENGINE_CRYPTOKI_MINOR;
+    engine_pad(info->manufacturerID, sizeof(info->manufacturerID), "Strata");
+    info->flags = 0;
+    engine_pad(info->libraryDescription, sizeof(info->libraryDescription),
+               "Strata layered PKCS#11 module");
+    library_version(&info->libraryVersion);
+    return CKR_OK;
+}
+
+/* The virtual token on slot, or NULL. Reads engine_lib, which does not
+ * change between C_Initialize and C_Finalize: no lock. */
+engine_token *library_token(CK_SLOT_ID slot)
+{
+    for (size_t i = 0; i < engine_lib.n_tokens; i++) {
+        if (engine_lib.tokens[i].slot_id == slot) {
+            return &engine_lib.tokens[i];
+        }
+    }
+    return NULL;
 }

@@ -1,64 +1,354 @@
 /*
  * slot.c - virtual slots, token information, mechanisms.
  *
- * Placeholder: every function answers CKR_FUNCTION_NOT_SUPPORTED until
- * its issue lands.
+ * One virtual slot per <token> of the policy, always present, with the
+ * stable slot ID the catalog gave it. engine_lib does not change between
+ * C_Initialize and C_Finalize, so these functions read it without a lock;
+ * they call backends (token info, mechanisms) and never hold a library
+ * lock while doing so.
+ *
+ * Mechanisms: a virtual token offers the union of what its available
+ * layers' tokens offer (every layer of every view: before login the view
+ * is unknown). For a mechanism several layers know, C_GetMechanismInfo
+ * OR-s their flags and widens the key sizes (the smallest minimum, the
+ * largest maximum): the answer says what the token can do with some
+ * layer, and an operation is forwarded to the layer of the key it uses,
+ * which answers for its own limits.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 
+/* ---------------------------------------------------------------------
+ * Slots
+ * ------------------------------------------------------------------ */
+
+/*
+ * C_GetSlotList: every virtual slot (all have a token, so token_present
+ * changes nothing), in ascending slot ID order. Returns CKR_OK;
+ * CKR_ARGUMENTS_BAD (count NULL); CKR_BUFFER_TOO_SMALL with *count set and
+ * nothing written when list is too short.
+ */
 CK_RV slot_get_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
+    CK_ULONG n = engine_lib.n_tokens;
+
     (void)token_present;
-    (void)list;
-    (void)count;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    if (count == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (list == NULL) {
+        *count = n;
+        return CKR_OK;
+    }
+    if (*count < n) {
+        *count = n;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_SLOT_ID id = engine_lib.tokens[i].slot_id;
+        CK_ULONG j = i;
+
+        for (; j > 0 && list[j - 1] > id; j--) {
+            list[j] = list[j - 1];
+        }
+        list[j] = id;
+    }
+    *count = n;
+    return CKR_OK;
 }
 
+/* C_GetSlotInfo. Returns CKR_OK, CKR_ARGUMENTS_BAD, CKR_SLOT_ID_INVALID. */
 CK_RV slot_get_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 {
-    (void)slot;
-    (void)info;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    engine_token *token;
+    char text[80];
+
+    if (info == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    token = library_token(slot);
+    if (token == NULL) {
+        return CKR_SLOT_ID_INVALID;
+    }
+    memset(info, 0, sizeof(*info));
+    snprintf(text, sizeof(text), "Strata virtual slot: %s", token->def->label);
+    engine_pad(info->slotDescription, sizeof(info->slotDescription), text);
+    engine_pad(info->manufacturerID, sizeof(info->manufacturerID), "Strata");
+    info->flags = CKF_TOKEN_PRESENT;
+    library_version(&info->hardwareVersion);
+    library_version(&info->firmwareVersion);
+    return CKR_OK;
 }
 
+/* ---------------------------------------------------------------------
+ * Tokens
+ * ------------------------------------------------------------------ */
+
+/* A 16-character serial number that depends only on the token's label
+ * (FNV-1a, 64 bits, in hex): stable across processes and catalogs. */
+static void serial_of(const char *label, CK_UTF8CHAR serial[16])
+{
+    uint64_t hash = 0xcbf29ce484222325ull;
+    char text[17];
+
+    for (const unsigned char *p = (const unsigned char *)label; *p != '\0'; p++) {
+        hash ^= *p;
+        hash *= 0x100000001b3ull;
+    }
+    snprintf(text, sizeof(text), "%016llx", (unsigned long long)hash);
+    memcpy(serial, text, 16);
+}
+
+/* CKF_RNG when some available layer's token has a generator,
+ * CKF_WRITE_PROTECTED when no layer of the token is writable (read-write
+ * and its module loaded). Calls backends: holds no lock. */
+static CK_FLAGS layer_flags(engine_token *token)
+{
+    bool writable = false, rng = false;
+    CK_TOKEN_INFO info;
+
+    for (size_t i = 0; i < token->n_layers; i++) {
+        engine_layer *layer = &token->layers[i];
+
+        if (layer->token == NULL) {
+            continue;
+        }
+        if (!layer->read_only) {
+            writable = true;
+        }
+        if (!rng && layers_token_info(layer->token, &info) == CKR_OK && (info.flags & CKF_RNG)) {
+            rng = true;
+        }
+    }
+    return (rng ? CKF_RNG : 0) | (writable ? 0 : CKF_WRITE_PROTECTED);
+}
+
+/*
+ * C_GetTokenInfo. Returns CKR_OK, CKR_ARGUMENTS_BAD, CKR_SLOT_ID_INVALID.
+ * Calls backends (layer flags) and login.c; holds no lock.
+ */
 CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
-    (void)slot;
-    (void)info;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    engine_token *token;
+    const rules_token *def;
+    CK_ULONG rw = 0;
+
+    if (info == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    token = library_token(slot);
+    if (token == NULL) {
+        return CKR_SLOT_ID_INVALID;
+    }
+    def = token->def;
+    memset(info, 0, sizeof(*info));
+    engine_pad(info->label, sizeof(info->label), def->label);
+    engine_pad(info->manufacturerID, sizeof(info->manufacturerID),
+               def->manufacturer != NULL ? def->manufacturer : "Strata");
+    engine_pad(info->model, sizeof(info->model), "Strata virtual");
+    serial_of(def->label, info->serialNumber);
+    info->flags = CKF_TOKEN_INITIALIZED | login_token_flags(token) | layer_flags(token);
+    info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
+    info->ulSessionCount = session_count(slot, &rw);
+    info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
+    info->ulRwSessionCount = rw;
+    info->ulMaxPinLen = def->max_pin_len;
+    info->ulMinPinLen = def->min_pin_len;
+    info->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+    info->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+    info->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+    info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+    library_version(&info->hardwareVersion);
+    library_version(&info->firmwareVersion);
+    engine_pad(info->utcTime, sizeof(info->utcTime), "");
+    return CKR_OK;
 }
 
+/*
+ * C_WaitForSlotEvent. Virtual slots never change, so a non-blocking call
+ * answers CKR_NO_EVENT; blocking is not offered (CKR_FUNCTION_NOT_SUPPORTED).
+ * CKR_ARGUMENTS_BAD for a NULL slot pointer or a non-NULL reserved.
+ */
 CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)
 {
-    (void)flags;
-    (void)slot;
-    (void)reserved;
+    if (slot == NULL || reserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (flags & CKF_DONT_BLOCK) {
+        return CKR_NO_EVENT;
+    }
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
-{
-    (void)slot;
-    (void)list;
-    (void)count;
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
-{
-    (void)slot;
-    (void)type;
-    (void)info;
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
+/*
+ * C_InitToken. The virtual token is administered with the strata command
+ * (strata init, enroll, provision): a client cannot re-initialise it, as
+ * that would have to wipe every layer of every view. Returns
+ * CKR_SLOT_ID_INVALID for an unknown slot, else CKR_FUNCTION_NOT_SUPPORTED.
+ */
 CK_RV slot_init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
 {
-    (void)slot;
     (void)pin;
     (void)pin_len;
     (void)label;
+    if (library_token(slot) == NULL) {
+        return CKR_SLOT_ID_INVALID;
+    }
     return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+/* ---------------------------------------------------------------------
+ * Mechanisms
+ * ------------------------------------------------------------------ */
+
+/* The backend function list and slot of an available layer; false when
+ * the module failed to load or the token is absent. Calls the backend. */
+static bool layer_backend(engine_layer *layer, CK_FUNCTION_LIST **funcs, CK_SLOT_ID *slot)
+{
+    if (layer->token == NULL || layers_token_slot(layer->token, slot) != CKR_OK) {
+        return false;
+    }
+    *funcs = layers_module_functions(layers_token_module(layer->token));
+    return *funcs != NULL;
+}
+
+/*
+ * Appends the mechanisms of one layer to *all (realloc'd, *n entries).
+ * An unavailable layer or a backend error adds nothing. Returns CKR_OK or
+ * CKR_HOST_MEMORY. Calls the backend: holds no lock.
+ */
+static CK_RV append_layer_mechanisms(engine_layer *layer, CK_MECHANISM_TYPE **all, size_t *n)
+{
+    CK_FUNCTION_LIST *funcs;
+    CK_MECHANISM_TYPE *grown;
+    CK_SLOT_ID slot;
+    CK_ULONG got = 0, room;
+    CK_RV rv;
+
+    if (!layer_backend(layer, &funcs, &slot)) {
+        return CKR_OK;
+    }
+    do {
+        if (funcs->C_GetMechanismList(slot, NULL, &got) != CKR_OK || got == 0) {
+            return CKR_OK;
+        }
+        room = got;
+        grown = realloc(*all, (*n + room) * sizeof(**all));
+        if (grown == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+        *all = grown;
+        got = room;
+        rv = funcs->C_GetMechanismList(slot, *all + *n, &got);
+    } while (rv == CKR_BUFFER_TOO_SMALL);
+    if (rv == CKR_OK) {
+        *n += got;
+    }
+    return CKR_OK;
+}
+
+static int compare_mechanisms(const void *a, const void *b)
+{
+    CK_MECHANISM_TYPE x = *(const CK_MECHANISM_TYPE *)a, y = *(const CK_MECHANISM_TYPE *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * C_GetMechanismList: the sorted union of the mechanisms of the token's
+ * available layers. Returns CKR_OK; CKR_ARGUMENTS_BAD (count NULL);
+ * CKR_SLOT_ID_INVALID; CKR_BUFFER_TOO_SMALL with *count set and nothing
+ * written; CKR_HOST_MEMORY. Calls backends: holds no lock.
+ */
+CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_MECHANISM_TYPE *all = NULL;
+    engine_token *token;
+    size_t n = 0, unique = 0;
+    CK_RV rv = CKR_ARGUMENTS_BAD;
+
+    if (count == NULL) {
+        goto out;
+    }
+    rv = CKR_SLOT_ID_INVALID;
+    token = library_token(slot);
+    if (token == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < token->n_layers; i++) {
+        rv = append_layer_mechanisms(&token->layers[i], &all, &n);
+        if (rv != CKR_OK) {
+            goto out;
+        }
+    }
+    if (n > 0) {
+        qsort(all, n, sizeof(*all), compare_mechanisms);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (unique == 0 || all[unique - 1] != all[i]) {
+            all[unique++] = all[i];
+        }
+    }
+    rv = CKR_OK;
+    if (list != NULL && *count < unique) {
+        rv = CKR_BUFFER_TOO_SMALL;
+    } else if (list != NULL && unique > 0) {
+        memcpy(list, all, unique * sizeof(*all));
+    }
+    *count = unique;
+out:
+    free(all);
+    return rv;
+}
+
+/*
+ * C_GetMechanismInfo: flags OR-ed and key sizes widened over the layers
+ * that know type (see the file comment). Returns CKR_OK;
+ * CKR_ARGUMENTS_BAD; CKR_SLOT_ID_INVALID; CKR_MECHANISM_INVALID when no
+ * available layer knows it. Calls backends: holds no lock.
+ */
+CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    CK_MECHANISM_INFO merged = {0}, one;
+    CK_FUNCTION_LIST *funcs;
+    engine_token *token;
+    CK_SLOT_ID backend_slot;
+    bool found = false;
+
+    if (info == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    token = library_token(slot);
+    if (token == NULL) {
+        return CKR_SLOT_ID_INVALID;
+    }
+    for (size_t i = 0; i < token->n_layers; i++) {
+        if (!layer_backend(&token->layers[i], &funcs, &backend_slot) ||
+            funcs->C_GetMechanismInfo(backend_slot, type, &one) != CKR_OK) {
+            continue;
+        }
+        if (!found) {
+            merged = one;
+            found = true;
+            continue;
+        }
+        merged.flags |= one.flags;
+        if (one.ulMinKeySize < merged.ulMinKeySize) {
+            merged.ulMinKeySize = one.ulMinKeySize;
+        }
+        if (one.ulMaxKeySize > merged.ulMaxKeySize) {
+            merged.ulMaxKeySize = one.ulMaxKeySize;
+        }
+    }
+    if (!found) {
+        return CKR_MECHANISM_INVALID;
+    }
+    *info = merged;
+    return CKR_OK;
 }
