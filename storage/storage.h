@@ -61,8 +61,11 @@ int storage_schema_version(void);
  * and its folder (0700, when missing) are created and the schema migrated
  * forward in one transaction. WAL mode, a busy timeout of a few seconds,
  * foreign keys on. A newer schema gives STORAGE_ERR_TOO_NEW and leaves the
- * file untouched. On failure *out is NULL and err (if non-NULL) holds one
- * line naming the file and the reason. */
+ * file untouched, as does a file that is not a Strata catalog
+ * (STORAGE_ERR_NOT_CATALOG). A file without any write permission bit, or
+ * one this process cannot write, opens read-only (even for root): reads
+ * work, writes give STORAGE_ERR_READ_ONLY. On failure *out is NULL and err
+ * (if non-NULL) holds one line naming the file and the reason. */
 storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalog **out, char *err,
                                 size_t errsize);
 void storage_catalog_close(storage_catalog *cat);
@@ -139,10 +142,14 @@ typedef struct {
 storage_rc storage_views_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_view_info *info), void *ctx);
 
-/* Failed-login counter of a virtual token. */
+/* Failed-login counter of a virtual token (0 for a token never seen).
+ * storage_view_login never touches it: the caller counts failures. */
 storage_rc storage_login_failures(storage_catalog *cat, const char *token, unsigned *count);
 /* Adds one failure; *count receives the new value (may be NULL). */
 storage_rc storage_login_failed(storage_catalog *cat, const char *token, unsigned *count);
+/* Clears the counter. A counter already at zero costs one read and no write
+ * (so it may follow every successful login, also on a read-only catalog);
+ * clearing a non-zero one writes an audit row. */
 storage_rc storage_login_reset(storage_catalog *cat, const char *token);
 
 /* ---------------------------------------------------------------------
@@ -152,8 +159,7 @@ storage_rc storage_login_reset(storage_catalog *cat, const char *token);
 /* Returns the virtual handle recorded for (token, layer, identity), or
  * assigns the next free one (from 1 upwards, per token, never reused). */
 storage_rc storage_object_handle(storage_catalog *cat, const char *token, const char *layer,
-                                 const void *identity, size_t identity_len,
-                                 CK_OBJECT_HANDLE *out);
+                                 const void *identity, size_t identity_len, CK_OBJECT_HANDLE *out);
 
 /* The same for n identities in one transaction; handles[i] answers
  * identities[i]. */
@@ -161,13 +167,16 @@ storage_rc storage_object_handles(storage_catalog *cat, const char *token, const
                                   const void *const *identities, const size_t *identity_lens,
                                   size_t n, CK_OBJECT_HANDLE *handles);
 
-/* Calls fn for each recorded identity of token (to prime an in-memory index). */
+/* Calls fn for each recorded identity of token (to prime an in-memory index),
+ * in handle order. The rows are read in one snapshot first; fn then runs
+ * with no storage lock held, so it may call back into storage. */
 typedef void (*storage_object_fn)(void *ctx, const char *layer, const void *identity, size_t len,
                                   CK_OBJECT_HANDLE handle);
 storage_rc storage_objects_load(storage_catalog *cat, const char *token, storage_object_fn fn,
                                 void *ctx);
 
-/* Forgets an identity (its object was destroyed). */
+/* Forgets an identity (its object was destroyed); its handle is never handed
+ * out again. STORAGE_ERR_NOT_FOUND when the identity was not recorded. */
 storage_rc storage_object_forget(storage_catalog *cat, const char *token, const char *layer,
                                  const void *identity, size_t identity_len);
 
@@ -177,6 +186,8 @@ storage_rc storage_object_forget(storage_catalog *cat, const char *token, const 
 
 storage_rc storage_whiteout_add(storage_catalog *cat, const char *token, const char *view,
                                 const char *layer, const void *identity, size_t identity_len);
+/* fn receives the identity's handle when the catalog knows one, else
+ * CK_INVALID_HANDLE; like storage_objects_load, it runs with no lock held. */
 storage_rc storage_whiteouts_load(storage_catalog *cat, const char *token, const char *view,
                                   storage_object_fn fn, void *ctx);
 
@@ -199,5 +210,10 @@ bool storage_equal(const void *a, const void *b, size_t len);
 
 /* Wipes len bytes. */
 void storage_wipe(void *p, size_t len);
+
+/* How many Argon2id derivations this process has run (enrolments, logins,
+ * and the dummy run of a login on a token without enrolment). For tests
+ * that check a login costs exactly one, whatever the number of views. */
+unsigned long storage_kdf_calls(void);
 
 #endif /* STRATA_STORAGE_H */
