@@ -34,7 +34,7 @@ void rules_diags_clear(rules_diags *diags)
 
 /* Formats fmt/ap into a malloc'd string with every line break turned into
  * a space and trailing blanks removed. Returns NULL when memory ran out. */
-static char *one_line(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *one_line(const char *fmt, va_list ap)
 {
     char *text = NULL;
     if (vasprintf(&text, fmt, ap) < 0) {
