@@ -122,6 +122,65 @@ CK_RV layers_token_open_session(layers_token *token, CK_FLAGS flags, CK_SESSION_
 CK_RV layers_token_close_session(layers_token *token, CK_SESSION_HANDLE session);
 
 /* ---------------------------------------------------------------------
+ * Provisioning (lazily created tokens)
+ *
+ * Backend facts these rely on (SoftHSM2 2.6.1, pinned down by
+ * tests/unit/layers/test_provision.c): the module shows one free slot;
+ * C_InitToken leaves the new token on that slot ID; a C_GetSlotList size
+ * query (NULL list) then adds a new free slot, which is how a second
+ * token can be provisioned without a restart; tokens made by another
+ * process, and the slot IDs derived from serials, show only after the
+ * backend is restarted (layers_module_cycle with *restarted true).
+ * ------------------------------------------------------------------ */
+
+/* Returned by layers_token_provision when an initialised token with the
+ * label is already visible: repair it with layers_token_reinit instead of
+ * making a second one. Vendor-defined; the engine maps it before it
+ * reaches an application. */
+#define LAYERS_CKR_LABEL_TAKEN (CKR_VENDOR_DEFINED | 0x53540001UL)
+
+/* Finds a slot whose token is present and not initialised (CKR_OK,
+ * *slot). CKR_TOKEN_NOT_PRESENT when there is none; CKR_ARGUMENTS_BAD;
+ * CKR_HOST_MEMORY; or the backend's C_GetSlotList code. */
+CK_RV layers_module_free_slot(layers_module *module, CK_SLOT_ID *slot);
+
+/* Makes a token labelled label on a free slot: C_InitToken(so_pin,
+ * label) -> RW session -> C_Login(CKU_SO) -> C_InitPIN(user_pin) ->
+ * C_Logout -> close, then reads its serial into serial (NUL-terminated).
+ * When the module shows no free slot it is cycled once (see
+ * layers_module_cycle: other tokens' sessions and logins on the module
+ * die, the generation says so) and looked at again. Returns CKR_OK;
+ * CKR_ARGUMENTS_BAD (label empty, over 32 bytes or ending in a blank, a
+ * PIN NULL or empty); LAYERS_CKR_LABEL_TAKEN; CKR_DEVICE_MEMORY when there
+ * is still no free slot (chosen over CKR_TOKEN_NOT_PRESENT, which here
+ * means a known token is missing and calls for a reconnect, while this
+ * means "no room for a new token": err says whether the backend could be
+ * restarted); the cycle's C_Initialize code; or the failing step's
+ * backend code, err naming the step (a failure after C_InitToken leaves
+ * an initialised token that layers_token_reinit repairs with the same SO
+ * PIN). The PINs are not kept. The caller keeps every other thread off
+ * the module during the call. Test fault points: env STRATA_TEST_FAIL_AT
+ * = provision-before-inittoken, provision-after-inittoken,
+ * provision-after-so-login or provision-after-initpin stops there as a
+ * crash would and returns CKR_FUNCTION_FAILED. */
+CK_RV layers_token_provision(layers_module *module, const char *label, const char *so_pin,
+                             size_t so_len, const char *user_pin, size_t user_len, char serial[17],
+                             char *err, size_t errsize);
+
+/* Repairs token (a half-provisioned one): logs it out, closes its
+ * sessions, runs C_InitToken with its SO PIN (which wipes it) under label
+ * (the current label when NULL; a new label no longer matches token's own
+ * name), then the user PIN steps as above. Returns CKR_OK with serial;
+ * CKR_ARGUMENTS_BAD; CKR_TOKEN_NOT_PRESENT; the failing step's backend
+ * code (CKR_PIN_INCORRECT for a wrong SO PIN, the token untouched;
+ * CKR_SESSION_EXISTS when another user has a session on it);
+ * CKR_FUNCTION_FAILED at a test fault point. The caller keeps other
+ * threads off the token. */
+CK_RV layers_token_reinit(layers_token *token, const char *label, const char *so_pin, size_t so_len,
+                          const char *user_pin, size_t user_len, char serial[17], char *err,
+                          size_t errsize);
+
+/* ---------------------------------------------------------------------
  * Return values
  * ------------------------------------------------------------------ */
 

@@ -15,9 +15,16 @@
  *                 pin = <user PIN>             (default 1234)
  *                 so-pin = <SO PIN>            (default 12345678)
  *                 object = <label> <id hex> [private]
+ *                 free-slots = <N>             (default 0)
  *               Object lines replace the default objects (public data
  *               objects "data-1" id 01 and "data-2" id 02, and a private
  *               one "secret-1" id 03), in order, so their handles are 1..n.
+ *               free-slots asks for N spare slots (IDs 2, 3, ...) whose
+ *               tokens are present but not initialised: C_InitToken and
+ *               C_InitPIN work on them, they hold no objects, they outlive
+ *               C_Finalize (like tokens on disk, for the process's life),
+ *               and each C_Initialize tops the uninitialised ones up to N
+ *               again (as SoftHSM2 shows a free slot after a restart).
  *   <ENV>_FAIL  fault injection, "C_Name:CODE:N[,C_Name:CODE:N...]": the
  *               Nth call (counted from C_Initialize) of C_Name returns
  *               CODE (a CKR_ name or a number); N "*" fails every call.
@@ -26,8 +33,8 @@
  * C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList (no
  * mechanisms), C_GetMechanismInfo, sessions, C_Login, C_Logout,
  * C_CreateObject/C_DestroyObject for CKO_DATA, C_GetAttributeValue,
- * C_FindObjects*. The rest return CKR_FUNCTION_NOT_SUPPORTED. One lock
- * serialises every call. It is a test tool: small over fast.
+ * C_FindObjects*, and C_InitToken/C_InitPIN on spare slots. The rest return
+ * CKR_FUNCTION_NOT_SUPPORTED. One lock serialises every call. It is a test tool: small over fast.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -50,6 +57,8 @@
 #define MAX_FAULTS  8
 #define FIELD_LABEL 32
 #define MAX_ID      64
+#define FIRST_SPARE 2
+#define MAX_SPARES  8
 
 typedef struct object {
     CK_OBJECT_HANDLE handle;
@@ -67,6 +76,7 @@ typedef struct object {
 
 typedef struct session {
     CK_SESSION_HANDLE handle;
+    CK_SLOT_ID slot;
     CK_FLAGS flags;
     bool finding;
     CK_OBJECT_HANDLE *found; /* snapshot taken at C_FindObjectsInit */
@@ -81,6 +91,19 @@ typedef struct {
     unsigned long calls;
 } fault;
 
+typedef struct {
+    bool logged_in;
+    CK_USER_TYPE user;
+} login_state;
+
+/* A spare token (see free-slots above). */
+typedef struct {
+    bool initialized;
+    bool pin_set; /* C_InitPIN done */
+    login_state login;
+    char label[FIELD_LABEL + 1], serial[17], so_pin[64], user_pin[64];
+} spare;
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool initialized;
 static char token_label[FIELD_LABEL + 1], token_serial[17], user_pin[64], so_pin[64];
@@ -88,8 +111,10 @@ static object *objects;
 static session *sessions;
 static CK_OBJECT_HANDLE next_object;
 static CK_SESSION_HANDLE next_session;
-static CK_USER_TYPE login_user;
-static bool logged_in;
+static login_state main_login; /* slot 1 */
+static spare spares[MAX_SPARES];
+static size_t n_spares;
+static unsigned long free_wanted;
 static fault faults[MAX_FAULTS];
 static size_t n_faults;
 
@@ -249,6 +274,7 @@ static void load_config(void)
     snprintf(token_serial, sizeof(token_serial), "TB-%s-0001", BACKEND_NAME);
     snprintf(user_pin, sizeof(user_pin), "1234");
     snprintf(so_pin, sizeof(so_pin), "12345678");
+    free_wanted = 0;
     f = path != NULL ? fopen(path, "r") : NULL;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, " %31[a-z-] = %479[^\n]", key, value) != 2) {
@@ -262,6 +288,8 @@ static void load_config(void)
             copy_text(user_pin, sizeof(user_pin), value);
         } else if (strcmp(key, "so-pin") == 0) {
             copy_text(so_pin, sizeof(so_pin), value);
+        } else if (strcmp(key, "free-slots") == 0) {
+            free_wanted = strtoul(value, NULL, 10);
         } else if (strcmp(key, "object") == 0) {
             config_object(value);
             any_object = true;
@@ -277,7 +305,55 @@ static void load_config(void)
     }
 }
 
+/* Adds uninitialised spares until free_wanted of them are free. */
+static void top_up_spares(void)
+{
+    unsigned long free_now = 0;
+    size_t i;
+
+    for (i = 0; i < n_spares; i++) {
+        free_now += !spares[i].initialized;
+    }
+    while (free_now < free_wanted && n_spares < MAX_SPARES) {
+        memset(&spares[n_spares], 0, sizeof(spares[n_spares]));
+        n_spares++;
+        free_now++;
+    }
+}
+
 /* ---- helpers (all expect the lock held) -------------------------------- */
+
+/* The spare token at slot, or NULL (slot 1 or no such slot). */
+static spare *spare_at(CK_SLOT_ID slot)
+{
+    return slot >= FIRST_SPARE && slot - FIRST_SPARE < n_spares ? &spares[slot - FIRST_SPARE]
+                                                                : NULL;
+}
+
+static bool slot_known(CK_SLOT_ID slot)
+{
+    return slot == SLOT_ID || spare_at(slot) != NULL;
+}
+
+/* The login state of the token at a known slot. */
+static login_state *login_of(CK_SLOT_ID slot)
+{
+    spare *sp = spare_at(slot);
+
+    return sp != NULL ? &sp->login : &main_login;
+}
+
+static bool slot_has_sessions(CK_SLOT_ID slot)
+{
+    const struct session *s;
+
+    for (s = sessions; s != NULL; s = s->next) {
+        if (s->slot == slot) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static void pad(CK_UTF8CHAR *field, size_t len, const char *text)
 {
@@ -301,7 +377,7 @@ static session *find_session(CK_SESSION_HANDLE handle)
 
 static bool visible(const object *o)
 {
-    return !o->private || (logged_in && login_user == CKU_USER);
+    return !o->private || (main_login.logged_in && main_login.user == CKU_USER);
 }
 
 static object *find_object(CK_OBJECT_HANDLE handle)
@@ -348,6 +424,7 @@ static void end_find(session *s)
 
 static void close_one(session *s)
 {
+    CK_SLOT_ID slot = s->slot;
     session **p;
 
     for (p = &sessions; *p != s; p = &(*p)->next) {
@@ -356,8 +433,8 @@ static void close_one(session *s)
     drop_objects(s->handle, false);
     end_find(s);
     free(s);
-    if (sessions == NULL) {
-        logged_in = false; /* closing the last session logs out */
+    if (!slot_has_sessions(slot)) {
+        login_of(slot)->logged_in = false; /* closing the last session logs out */
     }
 }
 
@@ -390,6 +467,18 @@ static CK_RV enter_session(const char *fn, CK_SESSION_HANDLE handle, session **s
     return CKR_OK;
 }
 
+/* As enter_session, for calls on objects, which live on slot 1 only. */
+static CK_RV enter_object_session(const char *fn, CK_SESSION_HANDLE handle, session **s)
+{
+    CK_RV rv = enter_session(fn, handle, s);
+
+    if (rv == CKR_OK && (*s)->slot != SLOT_ID) {
+        pthread_mutex_unlock(&lock);
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    }
+    return rv;
+}
+
 static CK_RV leave(CK_RV rv)
 {
     pthread_mutex_unlock(&lock);
@@ -420,13 +509,14 @@ CK_RV C_Initialize(void *init_args)
     }
     next_object = 1;
     next_session = 1;
-    logged_in = false;
+    main_login.logged_in = false;
     load_faults();
     rv = injected("C_Initialize");
     if (rv != CKR_OK) {
         goto out;
     }
     load_config();
+    top_up_spares();
     initialized = true;
 out:
     pthread_mutex_unlock(&lock);
@@ -477,6 +567,7 @@ CK_RV C_GetInfo(CK_INFO *info)
 
 CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *count)
 {
+    size_t i;
     CK_RV rv;
 
     if (count == NULL) {
@@ -486,12 +577,15 @@ CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *count)
     if (rv != CKR_OK) {
         return rv;
     }
-    if (list != NULL && *count < 1) {
+    if (list != NULL && *count < 1 + n_spares) {
         rv = CKR_BUFFER_TOO_SMALL;
     } else if (list != NULL) {
         list[0] = SLOT_ID;
+        for (i = 0; i < n_spares; i++) {
+            list[1 + i] = FIRST_SPARE + i;
+        }
     }
-    *count = 1;
+    *count = 1 + n_spares;
     return leave(rv);
 }
 
@@ -506,7 +600,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
     if (rv != CKR_OK) {
         return rv;
     }
-    if (slot != SLOT_ID) {
+    if (!slot_known(slot)) {
         return leave(CKR_SLOT_ID_INVALID);
     }
     memset(info, 0, sizeof(*info));
@@ -519,6 +613,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
 CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 {
     CK_ULONG n = 0, rw = 0;
+    spare *sp;
     session *s;
     CK_RV rv;
 
@@ -529,20 +624,25 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     if (rv != CKR_OK) {
         return rv;
     }
-    if (slot != SLOT_ID) {
+    if (!slot_known(slot)) {
         return leave(CKR_SLOT_ID_INVALID);
     }
+    sp = spare_at(slot);
     for (s = sessions; s != NULL; s = s->next) {
-        n++;
-        rw += (s->flags & CKF_RW_SESSION) != 0;
+        n += s->slot == slot;
+        rw += s->slot == slot && (s->flags & CKF_RW_SESSION) != 0;
     }
     memset(info, 0, sizeof(*info));
-    pad(info->label, sizeof(info->label), token_label);
+    pad(info->label, sizeof(info->label), sp != NULL ? sp->label : token_label);
     pad(info->manufacturerID, sizeof(info->manufacturerID), "Strata tests");
     pad(info->model, sizeof(info->model), "test backend");
-    pad(info->serialNumber, sizeof(info->serialNumber), token_serial);
+    pad(info->serialNumber, sizeof(info->serialNumber), sp != NULL ? sp->serial : token_serial);
     pad(info->utcTime, sizeof(info->utcTime), "");
     info->flags = CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED | CKF_LOGIN_REQUIRED;
+    if (sp != NULL) {
+        info->flags = CKF_LOGIN_REQUIRED | (sp->initialized ? CKF_TOKEN_INITIALIZED : 0) |
+                      (sp->pin_set ? CKF_USER_PIN_INITIALIZED : 0);
+    }
     info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
     info->ulSessionCount = n;
     info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
@@ -605,13 +705,16 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *app, CK_NOTIFY notify
     if (rv != CKR_OK) {
         return rv;
     }
-    if (slot != SLOT_ID) {
+    if (!slot_known(slot)) {
         return leave(CKR_SLOT_ID_INVALID);
+    }
+    if (spare_at(slot) != NULL && !spare_at(slot)->initialized) {
+        return leave(CKR_TOKEN_NOT_RECOGNIZED);
     }
     if (!(flags & CKF_SERIAL_SESSION)) {
         return leave(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
     }
-    if (!(flags & CKF_RW_SESSION) && logged_in && login_user == CKU_SO) {
+    if (!(flags & CKF_RW_SESSION) && login_of(slot)->logged_in && login_of(slot)->user == CKU_SO) {
         return leave(CKR_SESSION_READ_WRITE_SO_EXISTS);
     }
     s = calloc(1, sizeof(*s));
@@ -619,6 +722,7 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *app, CK_NOTIFY notify
         return leave(CKR_HOST_MEMORY);
     }
     s->handle = next_session++;
+    s->slot = slot;
     s->flags = flags;
     s->next = sessions;
     sessions = s;
@@ -640,22 +744,27 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE handle)
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
 {
+    session *s, *next;
     CK_RV rv = enter("C_CloseAllSessions");
 
     if (rv != CKR_OK) {
         return rv;
     }
-    if (slot != SLOT_ID) {
+    if (!slot_known(slot)) {
         return leave(CKR_SLOT_ID_INVALID);
     }
-    while (sessions != NULL) {
-        close_one(sessions);
+    for (s = sessions; s != NULL; s = next) {
+        next = s->next;
+        if (s->slot == slot) {
+            close_one(s);
+        }
     }
     return leave(CKR_OK);
 }
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE handle, CK_SESSION_INFO *info)
 {
+    login_state *ls;
     bool rw;
     session *s;
     CK_RV rv;
@@ -668,12 +777,13 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE handle, CK_SESSION_INFO *info)
         return rv;
     }
     rw = (s->flags & CKF_RW_SESSION) != 0;
-    info->slotID = SLOT_ID;
+    ls = login_of(s->slot);
+    info->slotID = s->slot;
     info->flags = s->flags;
     info->ulDeviceError = 0;
-    if (logged_in && login_user == CKU_SO) {
+    if (ls->logged_in && ls->user == CKU_SO) {
         info->state = CKS_RW_SO_FUNCTIONS;
-    } else if (logged_in) {
+    } else if (ls->logged_in) {
         info->state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
     } else {
         info->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
@@ -683,8 +793,10 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE handle, CK_SESSION_INFO *info)
 
 CK_RV C_Login(CK_SESSION_HANDLE handle, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_ULONG pin_len)
 {
-    const char *expected = user == CKU_SO ? so_pin : user_pin;
+    const char *expected;
+    login_state *ls;
     session *s, *t;
+    spare *sp;
     CK_RV rv;
 
     if (pin == NULL && pin_len > 0) {
@@ -700,20 +812,27 @@ CK_RV C_Login(CK_SESSION_HANDLE handle, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_
     if (user != CKU_SO && user != CKU_USER) {
         return leave(CKR_USER_TYPE_INVALID);
     }
-    if (logged_in) {
-        return leave(login_user == user ? CKR_USER_ALREADY_LOGGED_IN
-                                        : CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+    ls = login_of(s->slot);
+    sp = spare_at(s->slot);
+    if (ls->logged_in) {
+        return leave(ls->user == user ? CKR_USER_ALREADY_LOGGED_IN
+                                      : CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+    }
+    if (sp != NULL && user == CKU_USER && !sp->pin_set) {
+        return leave(CKR_USER_PIN_NOT_INITIALIZED);
     }
     for (t = sessions; user == CKU_SO && t != NULL; t = t->next) {
-        if (!(t->flags & CKF_RW_SESSION)) {
+        if (t->slot == s->slot && !(t->flags & CKF_RW_SESSION)) {
             return leave(CKR_SESSION_READ_ONLY_EXISTS);
         }
     }
+    expected = user == CKU_SO ? (sp != NULL ? sp->so_pin : so_pin)
+                              : (sp != NULL ? sp->user_pin : user_pin);
     if (pin_len != strlen(expected) || memcmp(pin, expected, pin_len) != 0) {
         return leave(CKR_PIN_INCORRECT);
     }
-    logged_in = true;
-    login_user = user;
+    ls->logged_in = true;
+    ls->user = user;
     return leave(CKR_OK);
 }
 
@@ -725,10 +844,10 @@ CK_RV C_Logout(CK_SESSION_HANDLE handle)
     if (rv != CKR_OK) {
         return rv;
     }
-    if (!logged_in) {
+    if (!login_of(s->slot)->logged_in) {
         return leave(CKR_USER_NOT_LOGGED_IN);
     }
-    logged_in = false;
+    login_of(s->slot)->logged_in = false;
     return leave(CKR_OK);
 }
 
@@ -791,7 +910,7 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE obj, CK_ATT
     if (templ == NULL && count > 0) {
         return CKR_ARGUMENTS_BAD;
     }
-    rv = enter_session("C_GetAttributeValue", handle, &s);
+    rv = enter_object_session("C_GetAttributeValue", handle, &s);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -906,7 +1025,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE handle, CK_ATTRIBUTE *templ, CK_ULONG cou
     if ((templ == NULL && count > 0) || out == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    rv = enter_session("C_CreateObject", handle, &s);
+    rv = enter_object_session("C_CreateObject", handle, &s);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -917,7 +1036,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE handle, CK_ATTRIBUTE *templ, CK_ULONG cou
     if (req.token && !(s->flags & CKF_RW_SESSION)) {
         return leave(CKR_SESSION_READ_ONLY);
     }
-    if (req.private && !(logged_in && login_user == CKU_USER)) {
+    if (req.private && !(main_login.logged_in && main_login.user == CKU_USER)) {
         return leave(CKR_USER_NOT_LOGGED_IN);
     }
     rv = add_object(req.label, req.id != NULL ? req.id->pValue : NULL,
@@ -943,7 +1062,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE obj)
 {
     object **p, *o;
     session *s;
-    CK_RV rv = enter_session("C_DestroyObject", handle, &s);
+    CK_RV rv = enter_object_session("C_DestroyObject", handle, &s);
 
     if (rv != CKR_OK) {
         return rv;
@@ -986,7 +1105,7 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE handle, CK_ATTRIBUTE *templ, CK_ULONG 
     if (templ == NULL && count > 0) {
         return CKR_ARGUMENTS_BAD;
     }
-    rv = enter_session("C_FindObjectsInit", handle, &s);
+    rv = enter_object_session("C_FindObjectsInit", handle, &s);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -1047,6 +1166,88 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE handle)
     return leave(CKR_OK);
 }
 
+/* ---- spare tokens -------------------------------------------------------- */
+
+/* Initialises the spare token at slot (wiping it when it was initialised
+ * with this SO PIN). Slot 1's token cannot be initialised. */
+CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR *pin, CK_ULONG pin_len, CK_UTF8CHAR *label)
+{
+    char text[FIELD_LABEL + 1];
+    size_t len = FIELD_LABEL;
+    spare *sp;
+    CK_RV rv;
+
+    if ((pin == NULL && pin_len > 0) || label == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    rv = enter("C_InitToken");
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!slot_known(slot)) {
+        return leave(CKR_SLOT_ID_INVALID);
+    }
+    sp = spare_at(slot);
+    if (sp == NULL) {
+        return leave(CKR_FUNCTION_NOT_SUPPORTED);
+    }
+    if (slot_has_sessions(slot)) {
+        return leave(CKR_SESSION_EXISTS);
+    }
+    if (pin_len < 4 || pin_len >= sizeof(sp->so_pin)) {
+        return leave(CKR_PIN_LEN_RANGE);
+    }
+    if (sp->initialized &&
+        (pin_len != strlen(sp->so_pin) || memcmp(pin, sp->so_pin, pin_len) != 0)) {
+        return leave(CKR_PIN_INCORRECT);
+    }
+    while (len > 0 && label[len - 1] == ' ') {
+        len--;
+    }
+    memcpy(text, label, len);
+    text[len] = '\0';
+    copy_text(sp->label, sizeof(sp->label), text);
+    memcpy(sp->so_pin, pin, pin_len);
+    sp->so_pin[pin_len] = '\0';
+    if (!sp->initialized) {
+        snprintf(sp->serial, sizeof(sp->serial), "TB-%s-S%03u", BACKEND_NAME,
+                 (unsigned)(slot % 1000));
+    }
+    sp->initialized = true;
+    sp->pin_set = false;
+    return leave(CKR_OK);
+}
+
+/* Sets the user PIN of a spare token, in an SO read-write session. */
+CK_RV C_InitPIN(CK_SESSION_HANDLE handle, CK_UTF8CHAR *pin, CK_ULONG pin_len)
+{
+    session *s;
+    spare *sp;
+    CK_RV rv;
+
+    if (pin == NULL && pin_len > 0) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    rv = enter_session("C_InitPIN", handle, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    sp = spare_at(s->slot);
+    if (sp == NULL) {
+        return leave(CKR_FUNCTION_NOT_SUPPORTED);
+    }
+    if (!sp->login.logged_in || sp->login.user != CKU_SO) {
+        return leave(CKR_USER_NOT_LOGGED_IN);
+    }
+    if (pin_len < 4 || pin_len >= sizeof(sp->user_pin)) {
+        return leave(CKR_PIN_LEN_RANGE);
+    }
+    memcpy(sp->user_pin, pin, pin_len);
+    sp->user_pin[pin_len] = '\0';
+    sp->pin_set = true;
+    return leave(CKR_OK);
+}
+
 /* ---- the rest ----------------------------------------------------------- */
 
 static CK_RV unsupported(const char *fn, CK_RV rv)
@@ -1062,9 +1263,6 @@ static CK_RV unsupported(const char *fn, CK_RV rv)
         return unsupported(#name, CKR_FUNCTION_NOT_SUPPORTED);                                     \
     }
 UNSUPPORTED(C_WaitForSlotEvent, (CK_FLAGS flags, CK_SLOT_ID *slot, void *reserved))
-UNSUPPORTED(C_InitToken,
-            (CK_SLOT_ID slot_id, unsigned char *pin, unsigned long pin_len, unsigned char *label))
-UNSUPPORTED(C_InitPIN, (CK_SESSION_HANDLE hsession, unsigned char *pin, unsigned long pin_len))
 UNSUPPORTED(C_SetPIN, (CK_SESSION_HANDLE hsession, unsigned char *old_pin, unsigned long old_len,
                        unsigned char *new_pin, unsigned long new_len))
 UNSUPPORTED(C_GetOperationState, (CK_SESSION_HANDLE hsession, unsigned char *operation_state,
