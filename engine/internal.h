@@ -42,6 +42,7 @@ typedef struct {
     char label[33];       /* expanded token label */
     layers_token *token;  /* NULL when the layer's module failed to load */
     bool read_only;       /* access="read-only" */
+    bool login_failed;    /* its backend login failed at the current login (login.c, token lock) */
 } engine_layer;
 
 typedef struct {
@@ -61,6 +62,10 @@ typedef struct {
     engine_mutex *lock;    /* guards the login state (login.c) */
     engine_view *current;  /* the logged-in view; NULL = not logged in */
     CK_USER_TYPE user;     /* CKU_USER or CKU_SO while logged in */
+    struct engine_handles *handles; /* virtual object handles, made by the first session (handles.c) */
+    engine_mutex *login_lock;       /* serialises C_Login/C_Logout, made with handles (login.c) */
+    storage_login *login;           /* credentials unwrapped at login, kept for replay (login.c) */
+    unsigned long login_epoch;      /* bumped by each login and logout (login.c, token lock) */
 } engine_token;
 
 typedef struct {
@@ -87,6 +92,9 @@ CK_RV library_check(void);
 CK_RV library_initialize(CK_VOID_PTR init_args);
 CK_RV library_finalize(CK_VOID_PTR reserved);
 CK_RV library_get_info(CK_INFO_PTR info);
+/* Strata's own version (major.minor of the project version), for
+ * CK_INFO, CK_SLOT_INFO and CK_TOKEN_INFO. */
+void library_version(CK_VERSION *out);
 
 /* Mutexes: the application's callbacks when C_Initialize gave them without
  * CKF_OS_LOCKING_OK, else pthread mutexes. */
@@ -119,6 +127,10 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
 CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                   CK_ULONG pin_len);
 CK_RV login_logout(CK_SESSION_HANDLE session);
+/* The login-related CK_TOKEN_INFO flags of token (CKF_LOGIN_REQUIRED,
+ * CKF_USER_PIN_INITIALIZED when some view is enrolled, CKF_USER_PIN_* /
+ * CKF_SO_PIN_* counters). Takes no library lock; may read the catalog. */
+CK_FLAGS login_token_flags(engine_token *token);
 
 /* ---------------------------------------------------------------------
  * session.c - virtual sessions
@@ -137,6 +149,15 @@ CK_RV session_set_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
 /* Number of open sessions on slot (and of those, read-write) for
  * CK_TOKEN_INFO. Takes the session table lock; never calls a backend. */
 CK_ULONG session_count(CK_SLOT_ID slot, CK_ULONG *rw_count);
+/* C_Finalize: closes every virtual session (and their backend sessions)
+ * and frees the session table. Called before the tokens and modules are
+ * freed, holding no lock. */
+void session_finalize(void);
+/* C_Initialize in a forked child: forgets the parent's sessions without
+ * calling any backend and without freeing anything a backend or another
+ * thread of the parent may own (leaking is fine); the table is empty
+ * afterwards and its lock usable. */
+void session_abandon(void);
 CK_RV session_get_function_status(CK_SESSION_HANDLE session);
 CK_RV session_cancel_function(CK_SESSION_HANDLE session);
 
@@ -233,9 +254,12 @@ typedef enum {
     ENGINE_LOG_WARNING,
     ENGINE_LOG_INFO,
     ENGINE_LOG_DEBUG,
+    ENGINE_LOG_CALLS, /* debug and one line per C_* call (STRATA_LOG=calls) */
 } engine_log_level;
 
-/* Reads STRATA_LOG / STRATA_LOG_FILE once per C_Initialize. */
+/* Reads STRATA_LOG / STRATA_LOG_FILE once per C_Initialize; called again
+ * with the policy's <log calls="..."> target (NULL when none) once the
+ * policy is loaded. The environment wins over the policy. */
 void engine_log_open(const char *policy_target);
 void engine_log_close(void);
 bool engine_log_enabled(engine_log_level level);

@@ -1,75 +1,337 @@
 /*
  * keys.c - key generation, wrapping, unwrapping and derivation.
  *
- * Placeholder: every function answers CKR_FUNCTION_NOT_SUPPORTED until
- * its issue lands.
+ * Generated keys go where object.c sends new objects: the top writable
+ * layer of the view (or a route rule's layer). Unwrapped and derived keys
+ * are made by the backend that holds the unwrapping or base key, so they
+ * land in that key's layer; a token key there needs a writable layer
+ * (else CKR_TOKEN_WRITE_PROTECTED). Wrapping needs both keys in one layer
+ * (one backend must do it): keys in two layers give CKR_KEY_NOT_WRAPPABLE.
+ * Mechanism parameters that name other keys by handle (e.g.
+ * CKM_CONCATENATE_BASE_AND_KEY) are passed unchanged: only base keys in
+ * the handle argument are translated.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "internal.h"
+#include <string.h>
 
+#include "stack.h"
+
+/* Resolves a key handle, answering bad (the call's code for a bad key)
+ * instead of CKR_OBJECT_HANDLE_INVALID. */
+static CK_RV resolve_key(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE key,
+                         CK_RV bad, object_ref *ref)
+{
+    return handles_resolve(s, st, key, ref) == CKR_OK ? CKR_OK : bad;
+}
+
+/* True when a deny rule of the view forbids op with mechanism on ref. */
+static bool key_denied(engine_session *s, const engine_view *view, const object_ref *ref,
+                       rules_op op, CK_MECHANISM_TYPE mechanism)
+{
+    rule_object ro;
+    bool no;
+
+    if (view->def->rules == NULL) {
+        return false;
+    }
+    if (rule_object_fetch(s, view, ref->layer_index, ref->backend, &ro) != CKR_OK) {
+        return true;
+    }
+    no = rules_denies(view->def->rules, &ro.obj, op, mechanism);
+    rule_object_free(&ro);
+    return no;
+}
+
+/*
+ * C_GenerateKey. Returns CKR_OK with *key; CKR_SESSION_HANDLE_INVALID;
+ * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID; CKR_SESSION_READ_ONLY;
+ * CKR_USER_NOT_LOGGED_IN / CKR_TOKEN_WRITE_PROTECTED (no layer); or the
+ * backend's code.
+ */
 CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
                    CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
-    (void)session;
-    (void)mechanism;
-    (void)templ;
-    (void)count;
-    (void)key;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    session_view_state st;
+    engine_session *s;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
+    size_t layer = 0;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (mechanism == NULL || key == NULL) {
+        goto out;
+    }
+    rv = object_check_template(templ, count);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = CKR_SESSION_READ_ONLY;
+    if (object_template_token(templ, count, false) && !session_is_rw(s)) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = object_target_layer(s, st.view, templ, count, &layer);
+    if (rv == CKR_OK) {
+        rv = backend_session(s, layer, &fl, &h);
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = backend_rv(s, layer, fl->C_GenerateKey(h, mechanism, templ, count, &backend));
+    if (rv == CKR_OK) {
+        rv = object_register(s, st.view, layer, backend, key);
+    }
+out:
+    session_release(s);
+    return rv;
 }
 
+/*
+ * C_GenerateKeyPair: both keys in one layer, chosen from the private
+ * key's template. Returns as key_generate, with *pub_key and *priv_key.
+ */
 CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
                         CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv_templ,
                         CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
                         CK_OBJECT_HANDLE_PTR priv_key)
 {
-    (void)session;
-    (void)mechanism;
-    (void)pub_templ;
-    (void)pub_count;
-    (void)priv_templ;
-    (void)priv_count;
-    (void)pub_key;
-    (void)priv_key;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    session_view_state st;
+    engine_session *s;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    bool token_object;
+    size_t layer = 0;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (mechanism == NULL || pub_key == NULL || priv_key == NULL) {
+        goto out;
+    }
+    rv = object_check_template(pub_templ, pub_count);
+    if (rv == CKR_OK) {
+        rv = object_check_template(priv_templ, priv_count);
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    token_object = object_template_token(pub_templ, pub_count, false) ||
+                   object_template_token(priv_templ, priv_count, false);
+    rv = CKR_SESSION_READ_ONLY;
+    if (token_object && !session_is_rw(s)) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = object_target_layer(s, st.view, priv_templ, priv_count, &layer);
+    if (rv == CKR_OK && token_object && s->token->layers[layer].read_only) {
+        rv = CKR_TOKEN_WRITE_PROTECTED;
+    }
+    if (rv == CKR_OK) {
+        rv = backend_session(s, layer, &fl, &h);
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = fl->C_GenerateKeyPair(h, mechanism, pub_templ, pub_count, priv_templ, priv_count, &pub,
+                               &priv);
+    rv = backend_rv(s, layer, rv);
+    if (rv == CKR_OK) {
+        rv = object_register(s, st.view, layer, pub, pub_key);
+    }
+    if (rv == CKR_OK) {
+        rv = object_register(s, st.view, layer, priv, priv_key);
+    }
+out:
+    session_release(s);
+    return rv;
 }
 
+/*
+ * C_WrapKey. Returns CKR_OK (or a size answer); CKR_SESSION_HANDLE_INVALID;
+ * CKR_ARGUMENTS_BAD; CKR_WRAPPING_KEY_HANDLE_INVALID; CKR_KEY_HANDLE_INVALID;
+ * CKR_KEY_NOT_WRAPPABLE (keys in two layers); CKR_KEY_FUNCTION_NOT_PERMITTED
+ * (a deny rule); or the backend's code (CKR_BUFFER_TOO_SMALL ...).
+ */
 CK_RV key_wrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping,
                CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
 {
-    (void)session;
-    (void)mechanism;
-    (void)wrapping;
-    (void)key;
-    (void)wrapped;
-    (void)wrapped_len;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    session_view_state st;
+    engine_session *s;
+    object_ref wref, kref;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (mechanism == NULL || wrapped_len == NULL) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = resolve_key(s, &st, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID, &wref);
+    if (rv == CKR_OK) {
+        rv = resolve_key(s, &st, key, CKR_KEY_HANDLE_INVALID, &kref);
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = CKR_KEY_NOT_WRAPPABLE;
+    if (wref.layer != kref.layer) {
+        goto out;
+    }
+    rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    if (key_denied(s, st.view, &wref, RULES_OP_WRAP, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = backend_session(s, wref.layer_index, &fl, &h);
+    if (rv == CKR_OK) {
+        rv = fl->C_WrapKey(h, mechanism, wref.backend, kref.backend, wrapped, wrapped_len);
+        rv = backend_rv(s, wref.layer_index, rv);
+    }
+out:
+    session_release(s);
+    return rv;
 }
 
+/*
+ * C_UnwrapKey: the new key lands in the unwrapping key's layer. Returns
+ * CKR_OK with *key; CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD;
+ * CKR_ATTRIBUTE_VALUE_INVALID; CKR_SESSION_READ_ONLY;
+ * CKR_UNWRAPPING_KEY_HANDLE_INVALID; CKR_TOKEN_WRITE_PROTECTED (a token key
+ * in a read-only layer); CKR_KEY_FUNCTION_NOT_PERMITTED; or the backend's
+ * code.
+ */
 CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE unwrapping,
                  CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                  CK_OBJECT_HANDLE_PTR key)
 {
-    (void)session;
-    (void)mechanism;
-    (void)unwrapping;
-    (void)wrapped;
-    (void)wrapped_len;
-    (void)templ;
-    (void)count;
-    (void)key;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    session_view_state st;
+    engine_session *s;
+    object_ref uref;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
+    bool token_object;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (mechanism == NULL || key == NULL || (wrapped == NULL && wrapped_len > 0)) {
+        goto out;
+    }
+    rv = object_check_template(templ, count);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    token_object = object_template_token(templ, count, false);
+    rv = CKR_SESSION_READ_ONLY;
+    if (token_object && !session_is_rw(s)) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = resolve_key(s, &st, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID, &uref);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = CKR_TOKEN_WRITE_PROTECTED;
+    if (token_object && uref.layer->read_only) {
+        goto out;
+    }
+    rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    if (key_denied(s, st.view, &uref, RULES_OP_UNWRAP, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = backend_session(s, uref.layer_index, &fl, &h);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = fl->C_UnwrapKey(h, mechanism, uref.backend, wrapped, wrapped_len, templ, count, &backend);
+    rv = backend_rv(s, uref.layer_index, rv);
+    if (rv == CKR_OK) {
+        rv = object_register(s, st.view, uref.layer_index, backend, key);
+    }
+out:
+    session_release(s);
+    return rv;
 }
 
+/*
+ * C_DeriveKey: the new key lands in the base key's layer. key may be NULL
+ * for mechanisms that return their keys through their parameters (those
+ * handles are the backend's: not translated). Returns CKR_OK;
+ * CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID;
+ * CKR_SESSION_READ_ONLY; CKR_KEY_HANDLE_INVALID; CKR_TOKEN_WRITE_PROTECTED;
+ * CKR_KEY_FUNCTION_NOT_PERMITTED; or the backend's code.
+ */
 CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
-    (void)session;
-    (void)mechanism;
-    (void)base;
-    (void)templ;
-    (void)count;
-    (void)key;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    session_view_state st;
+    engine_session *s;
+    object_ref bref;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
+    bool token_object;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (mechanism == NULL) {
+        goto out;
+    }
+    rv = object_check_template(templ, count);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    token_object = object_template_token(templ, count, false);
+    rv = CKR_SESSION_READ_ONLY;
+    if (token_object && !session_is_rw(s)) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = resolve_key(s, &st, base, CKR_KEY_HANDLE_INVALID, &bref);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = CKR_TOKEN_WRITE_PROTECTED;
+    if (token_object && bref.layer->read_only) {
+        goto out;
+    }
+    rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    if (key_denied(s, st.view, &bref, RULES_OP_DERIVE, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = backend_session(s, bref.layer_index, &fl, &h);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = fl->C_DeriveKey(h, mechanism, bref.backend, templ, count, key != NULL ? &backend : NULL);
+    rv = backend_rv(s, bref.layer_index, rv);
+    if (rv == CKR_OK && key != NULL) {
+        rv = object_register(s, st.view, bref.layer_index, backend, key);
+    }
+out:
+    session_release(s);
+    return rv;
 }

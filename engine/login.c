@@ -1,44 +1,470 @@
 /*
  * login.c - C_Login, C_Logout, C_InitPIN, C_SetPIN: the view a PIN selects.
  *
- * Placeholder: every function answers CKR_FUNCTION_NOT_SUPPORTED until
- * its issue lands.
+ * C_Login(CKU_USER, pin) runs Argon2id once (storage_view_login), which
+ * answers the view whose tag the PIN derives and that view's unwrapped
+ * layer credentials; each layer of the view whose module is loaded then
+ * logs in to its backend token with its credential. A layer whose backend
+ * login fails is logged and left out of the view until logout; the rest
+ * of the view works. The credentials stay in sodium memory until logout so
+ * a layer whose backend was cycled can log in again (login_replay). The
+ * login state is the token's, shared by all its sessions (PKCS#11), so a
+ * session's state follows it.
+ *
+ * Failed logins are counted in the catalog per virtual token; once the
+ * count reaches the policy's max-failed-logins (0 = no limit) C_Login
+ * answers CKR_PIN_LOCKED without trying the PIN; a correct login resets
+ * the count. A PIN whose length is outside the policy's range is a wrong
+ * PIN (CKR_PIN_INCORRECT: CKR_PIN_LEN_RANGE is not a C_Login code).
+ *
+ * Documented choices until the identity-lifecycle issue:
+ *   - CKU_SO: the virtual token has no SO PIN yet, so every SO PIN is
+ *     wrong (CKR_PIN_INCORRECT, not counted), after the spec's
+ *     CKR_SESSION_READ_ONLY_EXISTS check.
+ *   - CKU_CONTEXT_SPECIFIC: the view PIN is checked again (one Argon2id;
+ *     it must select the logged-in view) and the layer credential of the
+ *     active operation's key is given to that backend session.
+ *   - C_InitPIN / C_SetPIN: the spec's state checks, then
+ *     CKR_FUNCTION_NOT_SUPPORTED (PINs are enrolled with `strata enroll`).
+ *
+ * Locks: the login lock (L) is held for a whole C_Login/C_Logout, Argon2id
+ * and backend logins included, so logins serialise; the token lock (K)
+ * only to switch the view. Order: S -> L -> K.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "internal.h"
+#include <string.h>
 
-CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+#include "stack.h"
+
+static void set_failed(engine_layer *layer, bool failed)
 {
-    (void)session;
-    (void)pin;
-    (void)pin_len;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    __atomic_store_n(&layer->login_failed, failed, __ATOMIC_RELEASE);
 }
 
-CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
-                    CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
+/* True when some session on token's slot is read-only. */
+static bool read_only_exists(const engine_token *token)
 {
-    (void)session;
-    (void)old_pin;
-    (void)old_len;
-    (void)new_pin;
-    (void)new_len;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    CK_ULONG rw = 0;
+    CK_ULONG all = session_count(token->slot_id, &rw);
+
+    return all > rw;
 }
 
+/* The view of token named id, or NULL. */
+static engine_view *view_named(engine_token *token, const char *id)
+{
+    for (size_t i = 0; i < token->n_views; i++) {
+        if (strcmp(token->views[i].def->id, id) == 0) {
+            return &token->views[i];
+        }
+    }
+    return NULL;
+}
+
+/* Number of enrolled views of token, or -1 when the catalog fails. */
+static void count_view(void *ctx, const storage_view_info *info)
+{
+    (void)info;
+    (*(size_t *)ctx)++;
+}
+
+static long enrolled_views(engine_token *token)
+{
+    size_t n = 0;
+
+    if (engine_lib.catalog == NULL ||
+        storage_views_list(engine_lib.catalog, token->def->label, count_view, &n) != STORAGE_OK) {
+        return -1;
+    }
+    return (long)n;
+}
+
+/* Counts one failed login of token (logged on catalog failure). */
+static void count_failure(engine_token *token)
+{
+    storage_rc src = storage_login_failed(engine_lib.catalog, token->def->label, NULL);
+
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": cannot count a failed login: %s",
+                   token->def->label, storage_strerror(src));
+    }
+}
+
+/* Logs in to one layer of the view with its credential; a failure is
+ * logged and marks the layer down for this login. Expects L. */
+static void login_layer(engine_token *token, engine_layer *layer, const storage_login *login)
+{
+    const storage_cred *cred = storage_login_find(login, layer->def->id);
+    CK_RV rv;
+
+    if (layer->token == NULL) {
+        set_failed(layer, true);
+        return;
+    }
+    set_failed(layer, false);
+    if (cred == NULL) {
+        return; /* no credential enrolled: the layer shows its public objects */
+    }
+    rv = layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len);
+    if (rv != CKR_OK) {
+        engine_log(ENGINE_LOG_WARNING,
+                   "token \"%s\": layer \"%s\" (\"%s\"): backend login failed: %s; the layer is "
+                   "left out until logout",
+                   token->def->label, layer->def->id, layer->label, layers_rv_name(rv));
+        set_failed(layer, true);
+    }
+}
+
+/*
+ * The user login proper. Expects L; the token is not logged in. Returns
+ * CKR_OK; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; CKR_PIN_INCORRECT;
+ * CKR_GENERAL_ERROR (no usable catalog); CKR_HOST_MEMORY.
+ */
+static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
+{
+    const rules_token *def = token->def;
+    storage_login *login = NULL;
+    engine_view *view;
+    unsigned failures = 0;
+    storage_rc src;
+    CK_RV rv = CKR_GENERAL_ERROR;
+
+    if (engine_lib.catalog == NULL ||
+        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK) {
+        goto out;
+    }
+    rv = CKR_PIN_LOCKED;
+    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
+        goto out;
+    }
+    rv = CKR_USER_PIN_NOT_INITIALIZED;
+    if (enrolled_views(token) == 0) {
+        goto out;
+    }
+    rv = CKR_PIN_INCORRECT;
+    if (pin_len < def->min_pin_len || pin_len > def->max_pin_len) {
+        count_failure(token);
+        goto out;
+    }
+    src = storage_view_login(engine_lib.catalog, def->label, pin, pin_len, &login);
+    if (src == STORAGE_ERR_PIN_INCORRECT) {
+        count_failure(token);
+        goto out;
+    }
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": login: %s", def->label, storage_strerror(src));
+        rv = src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+        goto out;
+    }
+    view = view_named(token, storage_login_view(login));
+    if (view == NULL) {
+        engine_log(ENGINE_LOG_WARNING,
+                   "token \"%s\": the PIN selects view \"%s\", which the "
+                   "policy no longer has",
+                   def->label, storage_login_view(login));
+        goto out; /* CKR_PIN_INCORRECT, not counted: the PIN was right */
+    }
+    for (size_t i = 0; i < view->n_layers; i++) {
+        login_layer(token, view->layers[i], login);
+    }
+    if (failures > 0) {
+        storage_login_reset(engine_lib.catalog, def->label);
+    }
+    token->login = login;
+    login = NULL;
+    engine_mutex_lock(token->lock);
+    token->current = view;
+    token->user = CKU_USER;
+    token->login_epoch++;
+    engine_mutex_unlock(token->lock);
+    rv = CKR_OK;
+out:
+    storage_login_free(login);
+    return rv;
+}
+
+/* The active operation of s whose key a context-specific login is for:
+ * the first active one in engine_op order, or NULL. */
+static const crypto_op *active_op(const engine_session *s)
+{
+    for (size_t i = 0; i < ENGINE_OP_COUNT; i++) {
+        if (s->ops[i].active && i != ENGINE_OP_DIGEST) {
+            return &s->ops[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * CKU_CONTEXT_SPECIFIC (see the file comment). Expects S and L. Returns
+ * CKR_OK; CKR_USER_NOT_LOGGED_IN; CKR_OPERATION_NOT_INITIALIZED;
+ * CKR_PIN_INCORRECT; or the backend's code.
+ */
+static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
+{
+    engine_token *token = s->token;
+    const crypto_op *op = active_op(s);
+    storage_login *check = NULL;
+    const storage_cred *cred;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    session_view_state st;
+    CK_RV rv = CKR_USER_NOT_LOGGED_IN;
+
+    session_view(s, &st);
+    if (!st.logged_in || token->login == NULL) {
+        goto out;
+    }
+    rv = CKR_OPERATION_NOT_INITIALIZED;
+    if (op == NULL) {
+        goto out;
+    }
+    rv = CKR_PIN_INCORRECT;
+    if (storage_view_login(engine_lib.catalog, token->def->label, pin, pin_len, &check) !=
+            STORAGE_OK ||
+        strcmp(storage_login_view(check), st.view->def->id) != 0) {
+        count_failure(token);
+        goto out;
+    }
+    cred = storage_login_find(token->login, token->layers[op->layer].def->id);
+    if (cred == NULL) {
+        goto out;
+    }
+    /* The operation keeps its backend session open; backend_session is
+     * not used here because it may replay a login, which takes L. */
+    rv = CKR_OPERATION_NOT_INITIALIZED;
+    if (!s->backends[op->layer].open || token->layers[op->layer].token == NULL) {
+        goto out;
+    }
+    fl = layers_module_functions(layers_token_module(token->layers[op->layer].token));
+    h = s->backends[op->layer].handle;
+    rv = fl->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)cred->pin, (CK_ULONG)cred->pin_len);
+    rv = backend_rv(s, op->layer, rv);
+out:
+    storage_login_free(check);
+    return rv;
+}
+
+/*
+ * C_Login. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * CKR_USER_TYPE_INVALID; CKR_ARGUMENTS_BAD (NULL pin with a length);
+ * CKR_USER_ALREADY_LOGGED_IN; CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+ * CKR_SESSION_READ_ONLY_EXISTS (SO with read-only sessions open);
+ * CKR_PIN_INCORRECT; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; and the
+ * codes of login_context.
+ */
 CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                   CK_ULONG pin_len)
 {
-    (void)session;
-    (void)user_type;
-    (void)pin;
-    (void)pin_len;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    engine_session *s;
+    engine_token *token;
+    session_view_state st;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    token = s->token;
+    rv = CKR_USER_TYPE_INVALID;
+    if (user_type != CKU_USER && user_type != CKU_SO && user_type != CKU_CONTEXT_SPECIFIC) {
+        goto out;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (pin == NULL && pin_len > 0) {
+        goto out;
+    }
+    engine_mutex_lock(token->login_lock);
+    if (user_type == CKU_CONTEXT_SPECIFIC) {
+        rv = login_context(s, (const char *)pin, pin_len);
+        goto unlock;
+    }
+    session_view(s, &st);
+    if (st.logged_in) {
+        rv = st.user == user_type ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+        goto unlock;
+    }
+    if (user_type == CKU_SO) {
+        rv = read_only_exists(token) ? CKR_SESSION_READ_ONLY_EXISTS : CKR_PIN_INCORRECT;
+        goto unlock;
+    }
+    rv = login_user(token, (const char *)pin, pin_len);
+unlock:
+    engine_mutex_unlock(token->login_lock);
+out:
+    session_release(s);
+    return rv;
 }
 
+/* Logs token out. Expects L. Switches to the public view first, so new
+ * calls stop using the layers, then logs out of the layers and wipes the
+ * credentials. */
+static void logout_inlock(engine_token *token)
+{
+    engine_mutex_lock(token->lock);
+    token->current = NULL;
+    token->user = 0;
+    token->login_epoch++;
+    engine_mutex_unlock(token->lock);
+    for (size_t i = 0; i < token->n_layers; i++) {
+        engine_layer *layer = &token->layers[i];
+        if (layer->token != NULL && token->login != NULL &&
+            storage_login_find(token->login, layer->def->id) != NULL) {
+            layers_token_logout(layer->token);
+        }
+        set_failed(layer, false);
+    }
+    storage_login_free(token->login);
+    token->login = NULL;
+}
+
+/* Logs token out if it is logged in (last session closed, C_Finalize).
+ * Takes L and K. */
+void login_logout_token(engine_token *token)
+{
+    if (token->login_lock == NULL) {
+        return;
+    }
+    engine_mutex_lock(token->login_lock);
+    if (token->current != NULL || token->login != NULL) {
+        logout_inlock(token);
+    }
+    engine_mutex_unlock(token->login_lock);
+}
+
+/*
+ * C_Logout. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * CKR_USER_NOT_LOGGED_IN. Searches begun before it end (find.c checks the
+ * login epoch); crypto operations are left to the backends, as PKCS#11
+ * allows ("may or may not" stay active).
+ */
 CK_RV login_logout(CK_SESSION_HANDLE session)
 {
-    (void)session;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    engine_session *s;
+    session_view_state st;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    engine_mutex_lock(s->token->login_lock);
+    session_view(s, &st);
+    rv = CKR_USER_NOT_LOGGED_IN;
+    if (st.logged_in) {
+        logout_inlock(s->token);
+        rv = CKR_OK;
+    }
+    engine_mutex_unlock(s->token->login_lock);
+    session_release(s);
+    return rv;
+}
+
+/* See stack.h. Takes L. */
+void login_replay(engine_token *token, engine_layer *layer)
+{
+    const storage_cred *cred;
+    CK_RV rv;
+
+    if (token->login_lock == NULL || layer->token == NULL) {
+        return;
+    }
+    engine_mutex_lock(token->login_lock);
+    if (token->login != NULL && backend_view_has(token->current, layer) &&
+        backend_layer_usable(layer) && !layers_token_logged_in(layer->token)) {
+        cred = storage_login_find(token->login, layer->def->id);
+        rv = cred != NULL ? layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len)
+                          : CKR_OK;
+        if (rv != CKR_OK) {
+            engine_log(ENGINE_LOG_WARNING, "layer \"%s\": replayed login failed: %s",
+                       layer->def->id, layers_rv_name(rv));
+            set_failed(layer, true);
+        }
+    }
+    engine_mutex_unlock(token->login_lock);
+}
+
+/*
+ * C_InitPIN. Returns CKR_SESSION_HANDLE_INVALID; CKR_SESSION_READ_ONLY;
+ * CKR_USER_NOT_LOGGED_IN (only the SO may); CKR_ARGUMENTS_BAD; else
+ * CKR_FUNCTION_NOT_SUPPORTED (see the file comment).
+ */
+CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+{
+    engine_session *s;
+    session_view_state st;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    session_view(s, &st);
+    if (!session_is_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+    } else if (!st.logged_in || st.user != CKU_SO) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+    } else if (pin == NULL && pin_len > 0) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else {
+        rv = CKR_FUNCTION_NOT_SUPPORTED;
+    }
+    session_release(s);
+    return rv;
+}
+
+/*
+ * C_SetPIN. Returns CKR_SESSION_HANDLE_INVALID; CKR_SESSION_READ_ONLY;
+ * CKR_ARGUMENTS_BAD; else CKR_FUNCTION_NOT_SUPPORTED (see the file
+ * comment).
+ */
+CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+                    CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
+{
+    engine_session *s;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!session_is_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+    } else if ((old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0)) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else {
+        rv = CKR_FUNCTION_NOT_SUPPORTED;
+    }
+    session_release(s);
+    return rv;
+}
+
+/*
+ * The login flags of CK_TOKEN_INFO: CKF_LOGIN_REQUIRED always;
+ * CKF_USER_PIN_INITIALIZED when some view is enrolled; CKF_USER_PIN_COUNT_LOW
+ * after a failed login, CKF_USER_PIN_FINAL_TRY one failure before the
+ * limit, CKF_USER_PIN_LOCKED at the limit. Reads the catalog; takes no lock.
+ */
+CK_FLAGS login_token_flags(engine_token *token)
+{
+    const rules_token *def = token->def;
+    CK_FLAGS flags = CKF_LOGIN_REQUIRED;
+    unsigned failures = 0;
+
+    if (enrolled_views(token) > 0) {
+        flags |= CKF_USER_PIN_INITIALIZED;
+    }
+    if (engine_lib.catalog == NULL ||
+        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK ||
+        failures == 0) {
+        return flags;
+    }
+    flags |= CKF_USER_PIN_COUNT_LOW;
+    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
+        flags |= CKF_USER_PIN_LOCKED;
+    } else if (def->max_failed_logins > 0 && failures + 1 == def->max_failed_logins) {
+        flags |= CKF_USER_PIN_FINAL_TRY;
+    }
+    return flags;
 }

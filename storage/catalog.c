@@ -1,6 +1,6 @@
 /*
- * catalog.c - the SQLite catalog file: open, create, migrate, transactions,
- * virtual slot IDs and the audit trail.
+ * catalog.c - the SQLite catalog file: open, create, migrate (the steps
+ * live in schema.c), transactions, and the connection's life across fork.
  *
  * Versioning. The file's header carries two numbers SQLite reserves for
  * applications: PRAGMA application_id = STRATA_APP_ID marks the file as a
@@ -9,7 +9,7 @@
  * foreign file is recognised before anything is written. The table
  * `migrations` records when each step was applied; it is history, the
  * header's user_version is the authority. The schema is a list of
- * statements per step (migrations[] below, step i brings the file from
+ * statements per step (migrations[] in schema.c, step i brings the file from
  * version i to i + 1); a step, its history row and the new user_version
  * commit in one BEGIN IMMEDIATE transaction, so a crash leaves the old
  * version or the new one, and two processes migrating at once apply each
@@ -24,11 +24,54 @@
  * A file without any write permission bit is opened read-only even for
  * root, for whom chmod alone would not stop a write.
  *
+ * Fork. SQLite forbids using a connection in a child process; the engine's
+ * forked child therefore leaves the parent's storage_catalog alone and
+ * opens a new one. That alone is not safe with SQLite 3.40's unix VFS:
+ * POSIX locks belong to a process and are not inherited, so SQLite keeps
+ * one record per open inode (unixInodeInfo: lock counts, and the shared
+ * -shm mapping with its dead-man-switch lock) in process memory, shared by
+ * every connection of the process to that file. The child inherits the
+ * parent's records. Its new connection finds them by (device, inode) and
+ * believes the process already holds the WAL-mode SHARED lock on the
+ * database and the DMS lock on the -shm file, so it takes neither: the
+ * child then runs without the locks that tell a third process "someone
+ * still uses this WAL". When the parent exits, the next process to close
+ * the catalog can checkpoint and delete the WAL and -shm under the child,
+ * whose later commits go to an unlinked file and are lost (and a process
+ * opening afterwards may re-initialise the -shm the child still maps).
+ * Never closing the inherited connection keeps those stale records alive
+ * for the child's whole life.
+ *
+ * The mitigation here is cheap: every open catalog sits in a list, and a
+ * pthread_atfork prepare handler takes each catalog's lock around fork(),
+ * so no connection of ours is inside SQLite (mid-transaction, or holding
+ * its mutex) when the child is created. The first storage_catalog_open in
+ * the child then closes every inherited connection (sqlite3_close_v2) before
+ * opening its own: with no transaction open, the close only drops the
+ * child's copies of the records and of the file descriptors (closing a
+ * descriptor releases the child's POSIX locks, of which it has none; the
+ * parent's locks are untouched), and its checkpoint-on-close cannot run
+ * while the parent still holds its SHARED lock, because the EXCLUSIVE lock
+ * it needs is a real fcntl() that the parent's lock refuses. The new
+ * connection then builds fresh records and takes real locks. The inherited
+ * storage_catalog stays allocated (its owner may keep it reachable); any
+ * later use of it in the child gives STORAGE_ERR_INTERNAL instead of
+ * touching SQLite, and storage_catalog_close on it only frees memory.
+ * What remains is fork's general hazard: another thread of the parent
+ * inside SQLite on a connection that is not ours (holding a global SQLite
+ * mutex) at fork time; no library can fix that for its host.
+ *
+ * Test hook: STRATA_TEST_CRASH_AT=<point> makes catalog_crash_point(point)
+ * kill the process with SIGKILL, so tests can stop a transaction half-way
+ * (see internal.h). Outside tests the variable is unset and nothing
+ * happens.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,116 +81,13 @@
 
 #include "internal.h"
 
-#define STRATA_APP_ID   0x53747261 /* "Stra" */
 #define BUSY_TIMEOUT_MS 5000
 
-/* ---------------------------------------------------------------------
- * Schema
- * ------------------------------------------------------------------ */
-
-/* Version 1: everything issues 2, 3 and 5 need. Tokens, views and the rows
- * below them are keyed by the token's label in the policy; whiteouts and
- * provisioned tokens name their view by name so that they outlive a
- * re-enrolment of the view. */
-static const char *const schema_v1[] = {
-    "CREATE TABLE migrations ("
-    " version INTEGER PRIMARY KEY,"
-    " applied_at INTEGER NOT NULL)",
-
-    "CREATE TABLE slots ("
-    " slot_id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused */
-    " token_label TEXT NOT NULL UNIQUE,"
-    " created_at INTEGER NOT NULL)",
-
-    "CREATE TABLE tokens ("
-    " id INTEGER PRIMARY KEY,"
-    " label TEXT NOT NULL UNIQUE,"
-    " kdf_salt BLOB," /* Argon2id salt, NULL until the first enrolment */
-    " kdf_ops INTEGER,"
-    " kdf_mem INTEGER,"
-    " failed_logins INTEGER NOT NULL DEFAULT 0,"
-    " next_handle INTEGER NOT NULL DEFAULT 1," /* virtual handles, never reused */
-    " so_verifier TEXT,"                       /* crypto_pwhash_str of the SO PIN */
-    " admin_public_key BLOB,"                  /* crypto_box key sealing SO PINs */
-    " created_at INTEGER NOT NULL,"
-    " CHECK ((kdf_salt IS NULL) = (kdf_ops IS NULL)"
-    "    AND (kdf_ops IS NULL) = (kdf_mem IS NULL)))",
-
-    "CREATE TABLE views ("
-    " id INTEGER PRIMARY KEY,"
-    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
-    " name TEXT NOT NULL,"
-    " tag BLOB NOT NULL," /* BLAKE2b-keyed(K, \"strata-tag\") */
-    " enrolled_at INTEGER NOT NULL,"
-    " UNIQUE (token_id, name),"
-    " UNIQUE (token_id, tag))",
-
-    "CREATE TABLE creds ("
-    " view_id INTEGER NOT NULL REFERENCES views(id) ON DELETE CASCADE,"
-    " layer TEXT NOT NULL,"
-    " position INTEGER NOT NULL," /* order given at enrolment */
-    " nonce BLOB NOT NULL,"
-    " sealed BLOB NOT NULL," /* secretbox under the per-row key */
-    " PRIMARY KEY (view_id, layer))",
-
-    "CREATE TABLE objects ("
-    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
-    " layer TEXT NOT NULL,"
-    " identity BLOB NOT NULL,"
-    " handle INTEGER NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " PRIMARY KEY (token_id, layer, identity),"
-    " UNIQUE (token_id, handle))",
-
-    "CREATE TABLE whiteouts ("
-    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
-    " view TEXT NOT NULL,"
-    " layer TEXT NOT NULL,"
-    " identity BLOB NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " PRIMARY KEY (token_id, view, layer, identity))",
-
-    "CREATE TABLE provisioned ("
-    " id INTEGER PRIMARY KEY,"
-    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
-    " view TEXT NOT NULL,"
-    " layer TEXT NOT NULL,"
-    " module TEXT NOT NULL,"
-    " serial TEXT,"
-    " label TEXT NOT NULL,"
-    " state TEXT NOT NULL,"
-    " user_pin_nonce BLOB," /* user PIN sealed under the view's key */
-    " user_pin_sealed BLOB,"
-    " so_pin_nonce BLOB," /* SO PIN sealed under the view's key */
-    " so_pin_sealed BLOB,"
-    " so_pin_admin BLOB," /* SO PIN crypto_box_seal'ed to the administrator */
-    " created_at INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL,"
-    " UNIQUE (token_id, view, layer))",
-
-    "CREATE INDEX provisioned_serial ON provisioned (module, serial)",
-
-    "CREATE TABLE audit ("
-    " id INTEGER PRIMARY KEY,"
-    " at INTEGER NOT NULL,"
-    " action TEXT NOT NULL,"
-    " subject TEXT NOT NULL,"
-    " outcome TEXT NOT NULL)",
-
-    NULL,
-};
-
-/* migrations[i] brings a file from version i to version i + 1. */
-static const char *const *const migrations[] = {
-    schema_v1,
-};
-
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-int storage_schema_version(void)
-{
-    return SCHEMA_VERSION;
-}
+/* Every open catalog of the process, for the fork handlers (see above).
+ * open_lock guards the list; lock order: open_lock, then each cat->lock. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static storage_catalog *open_list;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 const char *storage_strerror(storage_rc rc)
 {
@@ -252,7 +192,7 @@ storage_rc catalog_exec_stmt_locked(sqlite3_stmt *st)
 
 /* Runs one SQL text without results. Expects the lock held (or the
  * connection not yet shared). */
-static storage_rc exec_locked(storage_catalog *cat, const char *sql)
+storage_rc catalog_exec_locked(storage_catalog *cat, const char *sql)
 {
     return catalog_rc(sqlite3_exec(cat->db, sql, NULL, NULL, NULL));
 }
@@ -263,16 +203,20 @@ static storage_rc transaction(storage_catalog *cat, const char *begin, catalog_t
     storage_rc rc;
 
     catalog_lock(cat);
-    rc = exec_locked(cat, begin);
+    rc = STORAGE_ERR_INTERNAL;
+    if (cat->db == NULL || cat->pid != getpid()) {
+        goto out; /* a connection inherited across fork() (see above) */
+    }
+    rc = catalog_exec_locked(cat, begin);
     if (rc != STORAGE_OK) {
         goto out;
     }
     rc = fn(cat, ctx);
     if (rc == STORAGE_OK) {
-        rc = exec_locked(cat, "COMMIT");
+        rc = catalog_exec_locked(cat, "COMMIT");
     }
     if (rc != STORAGE_OK && !sqlite3_get_autocommit(cat->db)) {
-        (void)exec_locked(cat, "ROLLBACK");
+        (void)catalog_exec_locked(cat, "ROLLBACK");
     }
 out:
     catalog_unlock(cat);
@@ -298,7 +242,7 @@ int64_t catalog_now(void)
 }
 
 /* Reads one integer that sql returns (a PRAGMA or a count). */
-static storage_rc query_int_locked(storage_catalog *cat, const char *sql, int64_t *out)
+storage_rc catalog_query_int_locked(storage_catalog *cat, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
     storage_rc rc = catalog_prepare_locked(cat, sql, &st);
@@ -440,13 +384,13 @@ static storage_rc check_file(const char *path, unsigned flags, bool *read_only, 
 static storage_rc identify(storage_catalog *cat, int64_t *version, const char **why)
 {
     int64_t tables = 0, app = 0, user = 0;
-    storage_rc rc = query_int_locked(cat, "SELECT count(*) FROM sqlite_master", &tables);
+    storage_rc rc = catalog_query_int_locked(cat, "SELECT count(*) FROM sqlite_master", &tables);
 
     if (rc == STORAGE_OK) {
-        rc = query_int_locked(cat, "PRAGMA application_id", &app);
+        rc = catalog_query_int_locked(cat, "PRAGMA application_id", &app);
     }
     if (rc == STORAGE_OK) {
-        rc = query_int_locked(cat, "PRAGMA user_version", &user);
+        rc = catalog_query_int_locked(cat, "PRAGMA user_version", &user);
     }
     if (rc == STORAGE_ERR_NOT_CATALOG) {
         *why = "not a Strata catalog (not an SQLite database, or damaged)";
@@ -512,44 +456,6 @@ static storage_rc enable_wal(storage_catalog *cat)
     return rc;
 }
 
-/* One migration transaction: re-reads the version under the write lock
- * (another process may have migrated meanwhile) and applies the missing
- * steps. */
-static storage_rc migrate_txn(storage_catalog *cat, void *ctx)
-{
-    int64_t version = 0;
-    char sql[96];
-    storage_rc rc = query_int_locked(cat, "PRAGMA user_version", &version);
-
-    (void)ctx;
-    if (rc != STORAGE_OK) {
-        return rc;
-    }
-    if (version > SCHEMA_VERSION) {
-        return STORAGE_ERR_TOO_NEW;
-    }
-    for (int64_t v = version; v < SCHEMA_VERSION; v++) {
-        for (const char *const *s = migrations[v]; *s != NULL && rc == STORAGE_OK; s++) {
-            rc = exec_locked(cat, *s);
-        }
-        snprintf(sql, sizeof(sql), "INSERT INTO migrations VALUES (%lld, %lld)", (long long)(v + 1),
-                 (long long)catalog_now());
-        if (rc == STORAGE_OK) {
-            rc = exec_locked(cat, sql);
-        }
-        if (rc != STORAGE_OK) {
-            return rc;
-        }
-    }
-    snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", STRATA_APP_ID);
-    rc = exec_locked(cat, sql);
-    if (rc == STORAGE_OK) {
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
-        rc = exec_locked(cat, sql);
-    }
-    return rc;
-}
-
 /* Opens the SQLite connection on a checked file and brings it to the
  * current schema when flags allow; see storage_catalog_open. */
 static storage_rc connect(storage_catalog *cat, unsigned flags, const char **why)
@@ -572,21 +478,21 @@ static storage_rc connect(storage_catalog *cat, unsigned flags, const char **why
     if (rc != STORAGE_OK) {
         return rc;
     }
-    if (version > SCHEMA_VERSION) {
+    if (version > storage_schema_version()) {
         *why = "written by a newer Strata (schema version too new); left untouched";
         return STORAGE_ERR_TOO_NEW;
     }
-    rc = exec_locked(cat, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON");
+    rc = catalog_exec_locked(cat, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON");
     if (rc != STORAGE_OK) {
         *why = "cannot configure the connection";
         return rc;
     }
-    if (version < SCHEMA_VERSION && (flags & STORAGE_OPEN_CREATE) == 0) {
+    if (version < storage_schema_version() && (flags & STORAGE_OPEN_CREATE) == 0) {
         *why = version == 0 ? "empty catalog; run strata init"
                             : "catalog schema is older than this Strata; run strata init";
         return STORAGE_ERR_NEEDS_INIT;
     }
-    if (version < SCHEMA_VERSION && cat->read_only) {
+    if (version < storage_schema_version() && cat->read_only) {
         *why = "catalog needs a migration but is read-only";
         return STORAGE_ERR_READ_ONLY;
     }
@@ -598,22 +504,100 @@ static storage_rc connect(storage_catalog *cat, unsigned flags, const char **why
             return rc;
         }
     }
-    if (version < SCHEMA_VERSION) {
-        rc = catalog_write(cat, migrate_txn, NULL);
+    if (version < storage_schema_version()) {
+        rc = catalog_write(cat, catalog_migrate_txn, NULL);
         if (rc != STORAGE_OK) {
             *why = rc == STORAGE_ERR_TOO_NEW ? "written by a newer Strata meanwhile"
                                              : "migration to the current schema failed";
             return rc;
         }
     }
-    cat->version = SCHEMA_VERSION;
+    cat->version = storage_schema_version();
     return STORAGE_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * The list of open catalogs and fork (see the top of the file)
+ * ------------------------------------------------------------------ */
+
+/* pthread_atfork prepare: no connection of ours is inside SQLite while the
+ * child is made. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&open_lock);
+    for (storage_catalog *c = open_list; c != NULL; c = c->next_open) {
+        catalog_lock(c);
+    }
+}
+
+/* pthread_atfork parent and child: releases what atfork_prepare took (in
+ * the child, the only thread is the one that took them). */
+static void atfork_release(void)
+{
+    for (storage_catalog *c = open_list; c != NULL; c = c->next_open) {
+        catalog_unlock(c);
+    }
+    pthread_mutex_unlock(&open_lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
+
+/* Closes the SQLite connections this process inherited from its parent and
+ * takes them off the list; their storage_catalog stays allocated with db
+ * NULL. Expects open_lock held. */
+static void close_inherited_inlock(pid_t self)
+{
+    storage_catalog **link = &open_list;
+
+    while (*link != NULL) {
+        storage_catalog *c = *link;
+        if (c->pid == self) {
+            link = &c->next_open;
+            continue;
+        }
+        *link = c->next_open;
+        c->next_open = NULL;
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+    }
+}
+
+/* Puts cat on the list, after closing inherited connections. */
+static void list_add(storage_catalog *cat)
+{
+    pthread_mutex_lock(&open_lock);
+    close_inherited_inlock(cat->pid);
+    cat->next_open = open_list;
+    open_list = cat;
+    pthread_mutex_unlock(&open_lock);
+}
+
+/* Takes cat off the list; false when it was not there (a connection
+ * inherited and already closed, or one never fully opened). */
+static bool list_remove(storage_catalog *cat)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&open_lock);
+    for (storage_catalog **link = &open_list; *link != NULL; link = &(*link)->next_open) {
+        if (*link == cat) {
+            *link = cat->next_open;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_lock);
+    return found;
 }
 
 /* See storage.h. Returns STORAGE_ERR_ARGS, NOMEM, IO, NOT_CATALOG, TOO_NEW,
  * READ_ONLY (a migration needed on a read-only file), NEEDS_INIT or BUSY
  * on failure, having written nothing to a file that is not ours or too
- * new. */
+ * new. In a forked child, first closes the connections inherited from the
+ * parent (see the top of the file). */
 storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalog **out, char *err,
                                 size_t errsize)
 {
@@ -629,6 +613,10 @@ storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalo
         goto out;
     }
     *out = NULL;
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&open_lock);
+    close_inherited_inlock(getpid());
+    pthread_mutex_unlock(&open_lock);
     rc = STORAGE_ERR_NOMEM;
     why = "out of memory";
     cat = calloc(1, sizeof(*cat));
@@ -636,6 +624,7 @@ storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalo
         goto out;
     }
     pthread_mutex_init(&cat->lock, NULL);
+    cat->pid = getpid();
     if (lstat(path, &st) != 0 && errno == ENOENT) {
         rc = STORAGE_ERR_NEEDS_INIT;
         why = "no catalog here; run strata init";
@@ -653,6 +642,7 @@ storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalo
     }
 out:
     if (rc == STORAGE_OK) {
+        list_add(cat);
         *out = cat;
     } else {
         report(err, errsize, path, why);
@@ -661,17 +651,31 @@ out:
     return rc;
 }
 
+/* Closes the connection and frees cat. On a catalog inherited across fork
+ * the connection was already closed by the child's first open, or is
+ * closed now (the same safe close, see the top of the file). */
 void storage_catalog_close(storage_catalog *cat)
 {
     if (cat == NULL) {
         return;
     }
+    (void)list_remove(cat);
     if (cat->path != NULL) {
         pthread_mutex_destroy(&cat->lock);
     }
     sqlite3_close_v2(cat->db);
     free(cat->path);
     free(cat);
+}
+
+/* See internal.h: SIGKILL when STRATA_TEST_CRASH_AT names point. */
+void catalog_crash_point(const char *point)
+{
+    const char *at = getenv("STRATA_TEST_CRASH_AT");
+
+    if (at != NULL && strcmp(at, point) == 0) {
+        raise(SIGKILL);
+    }
 }
 
 int storage_catalog_version(storage_catalog *cat)
@@ -705,179 +709,4 @@ char *storage_default_path(void)
         home = res->pw_dir;
     }
     return asprintf(&path, "%s/.local/share/strata/catalog.db", home) < 0 ? NULL : path;
-}
-
-/* ---------------------------------------------------------------------
- * Tokens
- * ------------------------------------------------------------------ */
-
-storage_rc catalog_token_id_locked(storage_catalog *cat, const char *token, int64_t *id)
-{
-    sqlite3_stmt *st = NULL;
-    storage_rc rc = catalog_prepare_locked(cat, "SELECT id FROM tokens WHERE label = ?1", &st);
-    int step;
-
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        rc = STORAGE_OK;
-    } else {
-        rc = step == SQLITE_DONE ? STORAGE_ERR_NOT_FOUND : catalog_rc(step);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-storage_rc catalog_token_ensure_locked(storage_catalog *cat, const char *token, int64_t *id)
-{
-    sqlite3_stmt *st = NULL;
-    storage_rc rc = catalog_token_id_locked(cat, token, id);
-
-    if (rc != STORAGE_ERR_NOT_FOUND) {
-        return rc;
-    }
-    rc = catalog_prepare_locked(cat, "INSERT INTO tokens (label, created_at) VALUES (?1, ?2)", &st);
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, catalog_now());
-    rc = catalog_exec_stmt_locked(st);
-    if (rc == STORAGE_OK) {
-        *id = sqlite3_last_insert_rowid(cat->db);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------
- * Virtual slot IDs
- * ------------------------------------------------------------------ */
-
-struct slot_ctx {
-    const char *label;
-    CK_SLOT_ID id;
-};
-
-static storage_rc slot_find_txn(storage_catalog *cat, void *ctx)
-{
-    struct slot_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    storage_rc rc =
-        catalog_prepare_locked(cat, "SELECT slot_id FROM slots WHERE token_label = ?1", &st);
-    int step;
-
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, c->label, -1, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        c->id = (CK_SLOT_ID)sqlite3_column_int64(st, 0);
-        rc = STORAGE_OK;
-    } else {
-        rc = step == SQLITE_DONE ? STORAGE_ERR_NOT_FOUND : catalog_rc(step);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static storage_rc slot_assign_txn(storage_catalog *cat, void *ctx)
-{
-    struct slot_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    storage_rc rc = slot_find_txn(cat, ctx);
-
-    if (rc != STORAGE_ERR_NOT_FOUND) {
-        return rc;
-    }
-    rc = catalog_prepare_locked(cat, "INSERT INTO slots (token_label, created_at) VALUES (?1, ?2)",
-                                &st);
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, c->label, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, catalog_now());
-    rc = catalog_exec_stmt_locked(st);
-    if (rc == STORAGE_OK) {
-        c->id = (CK_SLOT_ID)sqlite3_last_insert_rowid(cat->db);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* See storage.h. A known label costs one read; an unknown one a write
- * transaction (STORAGE_ERR_NOT_FOUND on a read-only catalog). */
-storage_rc storage_slot_id(storage_catalog *cat, const char *token_label, CK_SLOT_ID *out)
-{
-    struct slot_ctx c = {token_label, 0};
-    storage_rc rc;
-
-    if (cat == NULL || token_label == NULL || token_label[0] == '\0' || out == NULL) {
-        return STORAGE_ERR_ARGS;
-    }
-    rc = catalog_read(cat, slot_find_txn, &c);
-    if (rc == STORAGE_ERR_NOT_FOUND && !cat->read_only) {
-        rc = catalog_write(cat, slot_assign_txn, &c);
-    }
-    if (rc == STORAGE_OK) {
-        *out = c.id;
-    }
-    return rc;
-}
-
-/* ---------------------------------------------------------------------
- * Audit
- * ------------------------------------------------------------------ */
-
-storage_rc catalog_audit_locked(storage_catalog *cat, const char *action, const char *subject,
-                                const char *outcome)
-{
-    sqlite3_stmt *st = NULL;
-    storage_rc rc = catalog_prepare_locked(
-        cat, "INSERT INTO audit (at, action, subject, outcome) VALUES (?1, ?2, ?3, ?4)", &st);
-
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, catalog_now());
-    sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, outcome, -1, SQLITE_STATIC);
-    rc = catalog_exec_stmt_locked(st);
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-struct audit_ctx {
-    const char *action, *subject, *outcome;
-};
-
-static storage_rc audit_txn(storage_catalog *cat, void *ctx)
-{
-    struct audit_ctx *c = ctx;
-
-    return catalog_audit_locked(cat, c->action, c->subject, c->outcome);
-}
-
-/* See storage.h. STORAGE_OK, STORAGE_ERR_ARGS, STORAGE_ERR_READ_ONLY, or
- * the write's failure. */
-storage_rc storage_audit(storage_catalog *cat, const char *action, const char *subject,
-                         const char *outcome)
-{
-    struct audit_ctx c = {action, subject, outcome};
-
-    if (cat == NULL || action == NULL || subject == NULL || outcome == NULL) {
-        return STORAGE_ERR_ARGS;
-    }
-    return catalog_write(cat, audit_txn, &c);
 }

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -23,17 +24,36 @@
 #include "storage.h"
 
 struct storage_catalog {
-    pthread_mutex_t lock; /* serialises the connection (see above) */
-    sqlite3 *db;          /* serialized-mode connection */
-    char *path;           /* as given to storage_catalog_open */
-    bool read_only;       /* READ_ONLY flag, or the file cannot be written */
-    int version;          /* schema version of the open file */
+    pthread_mutex_t lock;       /* serialises the connection (see above) */
+    sqlite3 *db;                /* serialized-mode connection */
+    char *path;                 /* as given to storage_catalog_open */
+    bool read_only;             /* READ_ONLY flag, or the file cannot be written */
+    int version;                /* schema version of the open file */
+    pid_t pid;                  /* the process that opened it (see catalog.c: fork) */
+    storage_catalog *next_open; /* the list of open catalogs (catalog.c) */
 };
+
+#define STRATA_APP_ID 0x53747261 /* "Stra": PRAGMA application_id of a catalog */
 
 /* ---- catalog.c: connection, transactions, tokens ---------------------- */
 
 void catalog_lock(storage_catalog *cat);
 void catalog_unlock(storage_catalog *cat);
+
+/* Runs one SQL text without results. Expects the lock held (or the
+ * connection not yet shared). */
+storage_rc catalog_exec_locked(storage_catalog *cat, const char *sql);
+
+/* Reads the one integer sql returns (a PRAGMA or a count): STORAGE_OK,
+ * STORAGE_ERR_INTERNAL when it returns no row, or the failure. Expects the
+ * lock held. */
+storage_rc catalog_query_int_locked(storage_catalog *cat, const char *sql, int64_t *out);
+
+/* Test hook: raises SIGKILL when the environment variable
+ * STRATA_TEST_CRASH_AT equals point, so a test can stop a transaction
+ * between two of its writes. Points: "passwd-rewrap", "so-rewrap",
+ * "provision-begin". */
+void catalog_crash_point(const char *point);
 
 /* Maps an SQLite result code to a storage_rc (SQLITE_OK/ROW/DONE -> OK). */
 storage_rc catalog_rc(int sqlite_rc);
@@ -74,6 +94,12 @@ storage_rc catalog_token_ensure_locked(storage_catalog *cat, const char *token, 
 /* Appends an audit row inside the caller's write transaction. */
 storage_rc catalog_audit_locked(storage_catalog *cat, const char *action, const char *subject,
                                 const char *outcome);
+
+/* ---- schema.c: migration steps ---------------------------------------- */
+
+/* A write-transaction body that brings the file to storage_schema_version()
+ * (ctx unused); STORAGE_ERR_TOO_NEW for a newer file. */
+storage_rc catalog_migrate_txn(storage_catalog *cat, void *ctx);
 
 /* ---- secrets.c: keys, sealing ------------------------------------------- */
 
@@ -126,5 +152,73 @@ storage_rc secrets_open(const unsigned char wrap[SECRETS_KEY_BYTES], const char 
                         const char *token, const char *view, const char *layer,
                         const unsigned char nonce[SECRETS_NONCE_BYTES], const unsigned char *sealed,
                         size_t sealed_len, void *plain);
+
+/* Fills out with len printable characters from randombytes_buf (a 32
+ * letter alphabet: 5 bits each). */
+void secrets_pin_generate(char *out, size_t len);
+
+/* Derives the administrator's crypto_box key pair from the SO PIN:
+ * seed = Argon2id(so_pin, salt, ops, mem), then crypto_box_seed_keypair.
+ * pk is public; sk must be secure memory (crypto_box_SECRETKEYBYTES).
+ * STORAGE_OK; STORAGE_ERR_ARGS for a bad cost; STORAGE_ERR_NOMEM;
+ * STORAGE_ERR_CRYPTO. Counts one storage_kdf_calls. */
+storage_rc secrets_admin_keypair(const char *so_pin, size_t so_len,
+                                 const unsigned char salt[SECRETS_SALT_BYTES],
+                                 unsigned long long ops, size_t mem,
+                                 unsigned char pk[crypto_box_PUBLICKEYBYTES], unsigned char *sk);
+
+/* crypto_pwhash_str verifier of an SO PIN, into out
+ * (crypto_pwhash_STRBYTES). STORAGE_OK, STORAGE_ERR_ARGS, STORAGE_ERR_NOMEM.
+ * Counts one storage_kdf_calls. */
+storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long ops, size_t mem,
+                                 char out[crypto_pwhash_STRBYTES]);
+
+/* Checks pin against a verifier: STORAGE_OK, STORAGE_ERR_PIN_INCORRECT.
+ * Counts one storage_kdf_calls. */
+storage_rc secrets_verifier_check(const char *verifier, const char *pin, size_t len);
+
+/* ---- views.c: what enrolment, login and passwd share ------------------- */
+
+#define PURPOSE_CRED     "cred"      /* binding purpose of a layer credential */
+#define PURPOSE_PROV_USR "prov-user" /* a provisioned token's user PIN */
+#define PURPOSE_PROV_SO  "prov-so"   /* a provisioned token's SO PIN */
+
+/* A token's Argon2id parameters as the catalog holds them. */
+typedef struct {
+    const char *token;
+    bool found; /* the token has a salt (an enrolment happened) */
+    unsigned char salt[SECRETS_SALT_BYTES];
+    unsigned long long ops;
+    size_t mem;
+    int64_t token_id;
+} kdf_params;
+
+/* A catalog_txn_fn: reads the KDF parameters of ctx (a kdf_params with
+ * token set); found = false when the token or its salt does not exist.
+ * STORAGE_ERR_NOT_CATALOG for a salt of the wrong shape. */
+storage_rc views_kdf_read_txn(storage_catalog *cat, void *ctx);
+
+/* "token/view" (or "token" when view is NULL) for audit rows; malloc'd,
+ * NULL when out of memory. */
+char *views_subject(const char *token, const char *view);
+
+/* The view of token_id whose tag is tag: STORAGE_OK with *view_id and
+ * *name (malloc'd; may be NULL); STORAGE_ERR_PIN_INCORRECT when none;
+ * STORAGE_ERR_NOMEM; or the read's failure. Expects the lock held. */
+storage_rc views_find_by_tag_locked(storage_catalog *cat, int64_t token_id,
+                                    const unsigned char tag[SECRETS_TAG_BYTES], int64_t *view_id,
+                                    char **name);
+
+/* ---- login.c: a successful login --------------------------------------- */
+
+struct storage_login {
+    char *token;           /* token label (malloc) */
+    char *view;            /* view name (malloc) */
+    size_t n;              /* number of credentials */
+    storage_cred *creds;   /* layer (malloc), pin -> into secret */
+    unsigned char *secret; /* sodium_malloc'd: every unwrapped PIN */
+    size_t secret_len;
+    unsigned char *wrap; /* sodium_malloc'd SECRETS_KEY_BYTES: the view's wrapping key */
+};
 
 #endif /* STRATA_STORAGE_INTERNAL_H */

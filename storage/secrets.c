@@ -244,3 +244,103 @@ out:
     key_free(key);
     return rc;
 }
+
+/* ---------------------------------------------------------------------
+ * Generated PINs and the administrator's keys
+ * ------------------------------------------------------------------ */
+
+/* See internal.h. Lower-case letters and digits without 0, 1, l and o, so
+ * a PIN read aloud from a recovery survives; 5 bits per character (a
+ * uniform draw: 32 divides 256). */
+void secrets_pin_generate(char *out, size_t len)
+{
+    static const char alphabet[32] = "abcdefghijkmnpqrstuvwxyz23456789";
+    unsigned char *raw = sodium_malloc(len > 0 ? len : 1);
+
+    if (raw == NULL) {
+        /* randombytes_uniform draws one character at a time without a
+         * buffer; slower, but never a weaker PIN. */
+        for (size_t i = 0; i < len; i++) {
+            out[i] = alphabet[randombytes_uniform(sizeof(alphabet))];
+        }
+        return;
+    }
+    randombytes_buf(raw, len);
+    for (size_t i = 0; i < len; i++) {
+        out[i] = alphabet[raw[i] % sizeof(alphabet)];
+    }
+    sodium_memzero(raw, len);
+    sodium_free(raw);
+}
+
+/* See internal.h. The seed is wiped on every path. */
+storage_rc secrets_admin_keypair(const char *so_pin, size_t so_len,
+                                 const unsigned char salt[SECRETS_SALT_BYTES],
+                                 unsigned long long ops, size_t mem,
+                                 unsigned char pk[crypto_box_PUBLICKEYBYTES], unsigned char *sk)
+{
+    static const char empty[1] = "";
+    storage_rc rc = STORAGE_ERR_ARGS;
+    unsigned char *seed = NULL;
+
+    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
+        mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_MAX) {
+        goto out;
+    }
+    rc = STORAGE_ERR_CRYPTO;
+    if (storage_crypto_init() != STORAGE_OK) {
+        goto out;
+    }
+    rc = STORAGE_ERR_NOMEM;
+    seed = sodium_malloc(crypto_box_SEEDBYTES);
+    if (seed == NULL) {
+        goto out;
+    }
+    atomic_fetch_add(&kdf_calls, 1);
+    if (crypto_pwhash(seed, crypto_box_SEEDBYTES, so_pin != NULL ? so_pin : empty, so_len, salt,
+                      ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        goto out;
+    }
+    rc = crypto_box_seed_keypair(pk, sk, seed) == 0 ? STORAGE_OK : STORAGE_ERR_CRYPTO;
+out:
+    if (seed != NULL) {
+        sodium_memzero(seed, crypto_box_SEEDBYTES);
+        sodium_free(seed);
+    }
+    return rc;
+}
+
+/* See internal.h. */
+storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long ops, size_t mem,
+                                 char out[crypto_pwhash_STRBYTES])
+{
+    static const char empty[1] = "";
+
+    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
+        mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_MAX) {
+        return STORAGE_ERR_ARGS;
+    }
+    if (storage_crypto_init() != STORAGE_OK) {
+        return STORAGE_ERR_CRYPTO;
+    }
+    atomic_fetch_add(&kdf_calls, 1);
+    if (crypto_pwhash_str_alg(out, pin != NULL ? pin : empty, len, ops, mem,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        return STORAGE_ERR_NOMEM;
+    }
+    return STORAGE_OK;
+}
+
+/* See internal.h. crypto_pwhash_str_verify compares in constant time. */
+storage_rc secrets_verifier_check(const char *verifier, const char *pin, size_t len)
+{
+    static const char empty[1] = "";
+
+    if (storage_crypto_init() != STORAGE_OK) {
+        return STORAGE_ERR_CRYPTO;
+    }
+    atomic_fetch_add(&kdf_calls, 1);
+    return crypto_pwhash_str_verify(verifier, pin != NULL ? pin : empty, len) == 0
+               ? STORAGE_OK
+               : STORAGE_ERR_PIN_INCORRECT;
+}

@@ -65,7 +65,12 @@ int storage_schema_version(void);
  * (STORAGE_ERR_NOT_CATALOG). A file without any write permission bit, or
  * one this process cannot write, opens read-only (even for root): reads
  * work, writes give STORAGE_ERR_READ_ONLY. On failure *out is NULL and err
- * (if non-NULL) holds one line naming the file and the reason. */
+ * (if non-NULL) holds one line naming the file and the reason.
+ * Fork: a catalog opened in a parent is unusable in a forked child (every
+ * call gives STORAGE_ERR_INTERNAL); the child's first storage_catalog_open
+ * closes the SQLite connections it inherited (see catalog.c for why that
+ * is needed and safe), and storage_catalog_close on an inherited catalog
+ * only frees memory. */
 storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalog **out, char *err,
                                 size_t errsize);
 void storage_catalog_close(storage_catalog *cat);
@@ -136,6 +141,11 @@ void storage_login_free(storage_login *login);
 typedef struct {
     char view[128];
     unsigned n_creds;
+    /* Since issue 5 (state for strata views; a listed view is enrolled): */
+    unsigned failed_logins; /* the token's counter, the same in every row: the caller
+                               compares it with the policy's max-failed-logins (locked) */
+    unsigned provisioned;   /* provisioned tokens of the view in state ready */
+    unsigned provisioning;  /* provisioning rows of the view not ready yet */
 } storage_view_info;
 
 /* Calls fn for each enrolled view of token, in name order. */
@@ -151,6 +161,199 @@ storage_rc storage_login_failed(storage_catalog *cat, const char *token, unsigne
  * (so it may follow every successful login, also on a read-only catalog);
  * clearing a non-zero one writes an audit row. */
 storage_rc storage_login_reset(storage_catalog *cat, const char *token);
+
+/* The administrator's unlock (strata unlock): clears the counter in one
+ * write transaction and always writes an audit row with action "unlock"
+ * and the number cleared (also when it was zero, or for a token the
+ * catalog does not know). *cleared (may be NULL) receives that number.
+ * STORAGE_OK; STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY.
+ * storage_login_reset stays the call after a successful login (audit
+ * action "reset-failures", and only when the counter was non-zero). */
+storage_rc storage_token_unlock(storage_catalog *cat, const char *token, unsigned *cleared);
+
+/* ---------------------------------------------------------------------
+ * PIN change
+ * ------------------------------------------------------------------ */
+
+/* C_SetPIN / strata passwd: two Argon2id runs (the old PIN, found by tag
+ * exactly as storage_view_login finds it; then the new one, with the
+ * token's salt and cost), then ONE write transaction that re-seals every
+ * sealed value of the view under the new key (its layer credentials and
+ * its provisioned tokens' user and SO PINs), replaces the view's tag and
+ * writes an audit row ("passwd"). A crash leaves the old PIN or the new
+ * one working, never a mix.
+ *   STORAGE_OK;
+ *   STORAGE_ERR_PIN_INCORRECT  old_pin selects no view (also for a token
+ *                              without enrolment), nothing changed;
+ *   STORAGE_ERR_EXISTS         new_pin already selects another view
+ *                              (the engine answers CKR_PIN_INVALID);
+ *                              nothing changed, audited as refused;
+ *   STORAGE_ERR_CRYPTO         a sealed value of the view does not open
+ *                              under the old key (tampered); nothing changed;
+ *   STORAGE_ERR_ARGS           NULL names, or an empty new PIN (length
+ *                              policy is the caller's: CKR_PIN_LEN_RANGE);
+ *   STORAGE_ERR_READ_ONLY, STORAGE_ERR_NOMEM, STORAGE_ERR_BUSY.
+ * new_pin equal to old_pin re-seals under the same key and succeeds.
+ *
+ * The administrator, who cannot know the old PIN, uses re-enrolment
+ * (storage_view_enroll with the view's name) instead: the layer
+ * credentials are given again; the view's provisioned tokens keep their
+ * rows, and their PINs, sealed under the old key, can be recovered by the
+ * administrator with storage_so_open (SO PIN) to re-initialise the user
+ * PIN on the backend (C_InitPIN) and re-provision. */
+storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const char *old_pin,
+                               size_t old_len, const char *new_pin, size_t new_len);
+
+/* ---------------------------------------------------------------------
+ * Security officer of a virtual token
+ *
+ * The SO PIN is kept as a crypto_pwhash_str (Argon2id) verifier. It also
+ * derives the administrator's crypto_box key pair: seed =
+ * Argon2id(SO PIN, a per-token admin salt), crypto_box_seed_keypair; only
+ * the public key is stored. Provisioning seals each generated SO PIN to
+ * that public key, so the administrator recovers it without the user.
+ * ------------------------------------------------------------------ */
+
+/* Sets the SO PIN of token (creating the token's row when missing) in one
+ * transaction with an audit row ("so-set"); two Argon2id runs at kdf's cost
+ * (NULL or zeros: interactive). STORAGE_OK; STORAGE_ERR_EXISTS when an SO
+ * PIN is already set (nothing changed: the seals made for its key would
+ * not open under a new one); STORAGE_ERR_ARGS (empty PIN, bad cost);
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_NOMEM; STORAGE_ERR_BUSY. */
+storage_rc storage_so_set(storage_catalog *cat, const char *token, const char *so_pin, size_t len,
+                          const storage_kdf *kdf);
+
+/* One Argon2id run. STORAGE_OK when so_pin is the SO PIN;
+ * STORAGE_ERR_PIN_INCORRECT; STORAGE_ERR_NOT_FOUND when the token has no
+ * SO PIN (or is unknown); STORAGE_ERR_ARGS. Does not count failures. */
+storage_rc storage_so_check(storage_catalog *cat, const char *token, const char *so_pin,
+                            size_t len);
+
+/* Recovers the SO PIN of the provisioned token of (view, layer) with the
+ * administrator's key derived from so_pin (one Argon2id run), into out (cap
+ * bytes, the caller's secure memory; not NUL-terminated), its length in
+ * *out_len. STORAGE_OK; STORAGE_ERR_PIN_INCORRECT (the key it derives is
+ * not the token's administrator key); STORAGE_ERR_NOT_FOUND (no SO PIN set,
+ * or no such provisioning row); STORAGE_ERR_CRYPTO (the row was begun
+ * before an SO PIN existed, so nothing was sealed to the administrator, or
+ * the seal is damaged); STORAGE_ERR_ARGS (also cap too small:
+ * STORAGE_GENERATED_PIN_LEN suffices). Audited ("so-open"), never with
+ * the PIN. */
+storage_rc storage_so_open(storage_catalog *cat, const char *token, const char *so_pin,
+                           size_t so_len, const char *view, const char *layer, char *out,
+                           size_t cap, size_t *out_len);
+
+/* ---------------------------------------------------------------------
+ * Lazy provisioning: one row per (token, view, layer)
+ *
+ * States, in order:
+ *   pending      PINs generated and sealed, label chosen, no backend token yet;
+ *   waiting      as pending, and the last attempt found no free slot;
+ *   initialised  C_InitToken done on a slot, serial recorded;
+ *   ready        C_InitPIN done: the user PIN logs in.
+ * Allowed moves (storage_provision_advance): pending <-> waiting;
+ * pending/waiting -> initialised; initialised -> ready; ready ->
+ * initialised (a repair re-initialised the token); and any state to
+ * itself (a racing process did the same step; a new serial is recorded).
+ * The generated PINs are sealed under the view's wrapping key (so
+ * storage_login of the view is needed to begin and to read) and the SO
+ * PIN also to the administrator's public key when an SO PIN is set.
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    STORAGE_PROV_PENDING = 0,
+    STORAGE_PROV_WAITING,
+    STORAGE_PROV_INITIALISED,
+    STORAGE_PROV_READY,
+} storage_prov_state;
+
+/* "pending", "waiting", "initialised", "ready" (the catalog's spelling). */
+const char *storage_prov_state_name(storage_prov_state state);
+
+#define STORAGE_GENERATED_PIN_LEN 16 /* characters of a generated PIN (80 bits) */
+
+typedef struct {
+    char view[128];
+    char layer[128];
+    char module[1024]; /* the layer's module path when begun */
+    char label[33];    /* token label (at most 32 bytes, CK_TOKEN_INFO) */
+    char serial[17];   /* empty until initialised */
+    storage_prov_state state;
+    long long created_at;   /* seconds since the epoch */
+    long long updated_at;   /* last state change */
+    bool admin_recoverable; /* the SO PIN is also sealed to the administrator */
+    bool claimed;           /* a live process holds the claim (storage_provision_claim) */
+} storage_provision_info;
+
+/* A provisioning row with its PINs unwrapped into sodium_malloc'd memory. */
+typedef struct storage_provision storage_provision;
+
+/* Inside one BEGIN IMMEDIATE transaction: returns the row of (login's
+ * token, login's view, layer) if there is one (module and label are then
+ * ignored), else generates an SO PIN and a user PIN
+ * (STORAGE_GENERATED_PIN_LEN characters each, randombytes_buf), seals them
+ * and inserts the row as pending (audit "provision-begin"). Two processes
+ * racing get the same row and the same PINs. STORAGE_OK and *out;
+ * STORAGE_ERR_ARGS (NULL, empty, a label over 32 bytes or a view/layer
+ * name over 127); STORAGE_ERR_CRYPTO (an existing row's PINs do not open
+ * under this login's key: the view was re-enrolled, see
+ * storage_view_passwd); STORAGE_ERR_READ_ONLY; STORAGE_ERR_NOMEM;
+ * STORAGE_ERR_BUSY. */
+storage_rc storage_provision_begin(storage_catalog *cat, const storage_login *login,
+                                   const char *layer, const char *module, const char *label,
+                                   storage_provision **out);
+
+/* The row of (login's token and view, layer) with both PINs unwrapped (the
+ * user PIN for login replay, the SO PIN for repairs). STORAGE_OK;
+ * STORAGE_ERR_NOT_FOUND; STORAGE_ERR_CRYPTO; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_NOMEM. Works on a read-only catalog. */
+storage_rc storage_provision_read(storage_catalog *cat, const storage_login *login,
+                                  const char *layer, storage_provision **out);
+
+/* The row's public facts; valid until storage_provision_free. */
+const storage_provision_info *storage_provision_info_get(const storage_provision *p);
+/* The unwrapped PINs (not NUL-terminated); valid until storage_provision_free. */
+void storage_provision_pins(const storage_provision *p, const char **so_pin, size_t *so_len,
+                            const char **user_pin, size_t *user_len);
+/* Wipes the PINs and frees. */
+void storage_provision_free(storage_provision *p);
+
+/* Moves the row to state `to` (see the allowed moves above) in one
+ * transaction, records serial (required for initialised and ready unless
+ * the row has one; at most 16 bytes), clears the claim, and audits
+ * ("provision", "<state>"). STORAGE_OK; STORAGE_ERR_NOT_FOUND;
+ * STORAGE_ERR_ARGS (a move not allowed, a missing or long serial);
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+storage_rc storage_provision_advance(storage_catalog *cat, const char *token, const char *view,
+                                     const char *layer, storage_prov_state to, const char *serial);
+
+/* Claims the row for this process before talking to the backend (so that
+ * two processes never run C_InitToken for one row). *won = true when the
+ * row was unclaimed, claimed by this process already, claimed by a process
+ * that no longer exists, or claimed more than STORAGE_PROVISION_CLAIM_TTL
+ * seconds ago; false when another live process holds it (retry later).
+ * storage_provision_advance and storage_provision_release drop the claim.
+ * STORAGE_OK; STORAGE_ERR_NOT_FOUND; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+#define STORAGE_PROVISION_CLAIM_TTL 120
+storage_rc storage_provision_claim(storage_catalog *cat, const char *token, const char *view,
+                                   const char *layer, bool *won);
+storage_rc storage_provision_release(storage_catalog *cat, const char *token, const char *view,
+                                     const char *layer);
+
+/* Calls fn for each provisioning row of token (strata status), ordered by
+ * view and layer, after the read and with no lock held. Never a PIN.
+ * STORAGE_OK (also for an unknown token); STORAGE_ERR_ARGS;
+ * STORAGE_ERR_NOMEM. */
+storage_rc storage_provisions_list(storage_catalog *cat, const char *token,
+                                   void (*fn)(void *ctx, const storage_provision_info *info),
+                                   void *ctx);
+
+/* Deletes the row (its token was wiped, or is abandoned) with an audit row
+ * ("provision-remove"). STORAGE_OK; STORAGE_ERR_NOT_FOUND;
+ * STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+storage_rc storage_provision_remove(storage_catalog *cat, const char *token, const char *view,
+                                    const char *layer);
 
 /* ---------------------------------------------------------------------
  * Object identities and stable virtual handles

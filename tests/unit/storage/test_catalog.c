@@ -504,3 +504,48 @@ Test(storage_catalog, storage_catalog_open_create_races_in_processes)
     cr_assert_eq(raw_int(w.catalog, "SELECT count(*) FROM migrations"), storage_schema_version());
     cr_assert_eq(raw_int(w.catalog, "SELECT count(*) FROM slots"), 1);
 }
+
+/* A forked child never uses the parent's connection (STORAGE_ERR_INTERNAL),
+ * its own open closes the inherited one, and both processes keep writing
+ * to a sound file. */
+Test(storage_catalog, storage_catalog_open_in_forked_child_closes_inherited)
+{
+    storage_catalog *cat = NULL;
+    CK_SLOT_ID slot = 0;
+    int status = 0;
+    pid_t pid;
+
+    cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_CREATE, &cat, NULL, 0), STORAGE_OK);
+    cr_assert_eq(storage_slot_id(cat, "Parent", &slot), STORAGE_OK);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        storage_catalog *mine = NULL;
+        CK_SLOT_ID s = 0;
+
+        if (storage_slot_id(cat, "Child", &s) != STORAGE_ERR_INTERNAL) {
+            _exit(2); /* the inherited connection must not be used */
+        }
+        if (storage_catalog_open(w.catalog, 0, &mine, NULL, 0) != STORAGE_OK ||
+            storage_slot_id(mine, "Child", &s) != STORAGE_OK || s != 2) {
+            _exit(3);
+        }
+        if (storage_slot_id(cat, "Child", &s) != STORAGE_ERR_INTERNAL) {
+            _exit(4);
+        }
+        storage_catalog_close(mine);
+        storage_catalog_close(cat); /* frees only memory now */
+        _exit(0);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", WEXITSTATUS(status));
+    cr_assert_eq(storage_slot_id(cat, "Parent2", &slot), STORAGE_OK);
+    cr_assert_eq(slot, 3);
+    cr_assert_eq(storage_slot_id(cat, "Child", &slot), STORAGE_OK);
+    cr_assert_eq(slot, 2);
+    storage_catalog_close(cat);
+    cr_assert_eq(raw_int(w.catalog, "SELECT count(*) FROM pragma_integrity_check"
+                                    " WHERE integrity_check = 'ok'"),
+                 1);
+    cr_assert_eq(raw_int(w.catalog, "SELECT count(*) FROM slots"), 3);
+}

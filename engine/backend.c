@@ -1,0 +1,178 @@
+/*
+ * backend.c - the backend sessions that shadow one virtual session: one
+ * per (virtual session, layer), opened lazily the first time a call needs
+ * that layer, read-write when the virtual session is and the layer is
+ * writable, closed with the virtual session. A backend session from an
+ * older generation of its module (the module was cycled) is dead and is
+ * reopened. Everything here runs under the virtual session's lock (S).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdlib.h>
+
+#include "stack.h"
+
+size_t backend_layer_index(const engine_token *token, const engine_layer *layer)
+{
+    return (size_t)(layer - token->layers);
+}
+
+/* login_failed changes under the token lock; readers here do not hold it
+ * and only need a value that was true at some point during the call. */
+bool backend_layer_usable(const engine_layer *layer)
+{
+    return layer->token != NULL && !__atomic_load_n(&layer->login_failed, __ATOMIC_ACQUIRE);
+}
+
+bool backend_view_has(const engine_view *view, const engine_layer *layer)
+{
+    if (view == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < view->n_layers; i++) {
+        if (view->layers[i] == layer) {
+            return true;
+        }
+    }
+    return false;
+}
+
+unsigned backend_generation(const engine_layer *layer)
+{
+    if (layer->token == NULL) {
+        return 0;
+    }
+    return layers_module_generation(layers_token_module(layer->token));
+}
+
+/*
+ * The backend session of s on token->layers[layer], opened when missing
+ * or stale. Returns CKR_OK with *fl and *h; CKR_DEVICE_ERROR when the
+ * layer's module failed to load; CKR_TOKEN_NOT_PRESENT; or the backend's
+ * C_OpenSession code. Expects S.
+ */
+CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK_SESSION_HANDLE *h)
+{
+    engine_layer *l = &s->token->layers[layer];
+    backend_slot *b = &s->backends[layer];
+    unsigned gen;
+    CK_FLAGS flags = CKF_SERIAL_SESSION;
+    CK_RV rv;
+
+    if (l->token == NULL) {
+        return CKR_DEVICE_ERROR;
+    }
+    gen = backend_generation(l);
+    if (b->open && b->generation != gen) {
+        b->open = false; /* died with the old generation */
+    }
+    if (!b->open) {
+        if (session_is_rw(s) && !l->read_only) {
+            flags |= CKF_RW_SESSION;
+        }
+        rv = layers_token_open_session(l->token, flags, &b->handle);
+        if (rv != CKR_OK) {
+            engine_log(ENGINE_LOG_WARNING, "layer \"%s\": backend C_OpenSession: %s", l->def->id,
+                       layers_rv_name(rv));
+            return rv;
+        }
+        b->open = true;
+        b->generation = gen;
+        login_replay(s->token, l);
+    }
+    *fl = layers_module_functions(layers_token_module(l->token));
+    *h = b->handle;
+    return CKR_OK;
+}
+
+/* A backend code as the virtual session reports it: a backend session
+ * that died under us is forgotten and reported as CKR_DEVICE_ERROR (the
+ * application's session itself is fine). Expects S. */
+CK_RV backend_rv(engine_session *s, size_t layer, CK_RV rv)
+{
+    if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) {
+        s->backends[layer].open = false;
+        return CKR_DEVICE_ERROR;
+    }
+    return rv;
+}
+
+/* Closes every backend session of s. Expects S (or sole ownership). */
+void backend_close_all(engine_session *s)
+{
+    for (size_t i = 0; i < s->token->n_layers; i++) {
+        backend_slot *b = &s->backends[i];
+        engine_layer *l = &s->token->layers[i];
+
+        if (b->open && l->token != NULL && b->generation == backend_generation(l)) {
+            layers_token_close_session(l->token, b->handle);
+        }
+        b->open = false;
+    }
+}
+
+/*
+ * Reads types of object in two backend calls (lengths, then values).
+ * Returns CKR_OK; CKR_HOST_MEMORY; or the backend's code when it refuses
+ * the object as a whole (CKR_OBJECT_HANDLE_INVALID, ...). Per-attribute
+ * refusals (sensitive, absent) become CK_UNAVAILABLE_INFORMATION.
+ */
+CK_RV backend_attrs(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
+                    const CK_ATTRIBUTE_TYPE *types, size_t n, CK_ATTRIBUTE *attrs, void **buf)
+{
+    size_t total = 0;
+    unsigned char *p;
+    CK_RV rv;
+
+    *buf = NULL;
+    for (size_t i = 0; i < n; i++) {
+        attrs[i].type = types[i];
+        attrs[i].pValue = NULL;
+        attrs[i].ulValueLen = 0;
+    }
+    if (n == 0) {
+        return CKR_OK;
+    }
+    rv = fl->C_GetAttributeValue(h, object, attrs, (CK_ULONG)n);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (attrs[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) {
+            total += attrs[i].ulValueLen;
+        }
+    }
+    p = malloc(total > 0 ? total : 1);
+    if (p == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    *buf = p;
+    for (size_t i = 0; i < n; i++) {
+        if (attrs[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) {
+            attrs[i].pValue = p;
+            p += attrs[i].ulValueLen;
+        }
+    }
+    rv = fl->C_GetAttributeValue(h, object, attrs, (CK_ULONG)n);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
+        free(*buf);
+        *buf = NULL;
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (attrs[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+            attrs[i].pValue = NULL;
+        }
+    }
+    return CKR_OK;
+}
+
+const CK_ATTRIBUTE *backend_attr_find(const CK_ATTRIBUTE *attrs, size_t n, CK_ATTRIBUTE_TYPE type)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (attrs[i].type == type) {
+            return &attrs[i];
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,589 @@
+/*
+ * find.c - C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal across
+ * the layers of the session's view.
+ *
+ * A search runs whole at Init and its results are buffered: for each
+ * usable layer of the view, top to bottom, the template (minus any
+ * attribute a rule rewrites) is pushed down to the layer's backend; the
+ * objects found get their virtual handles (handles.c); then an object is
+ * dropped when
+ *   - the view has whited it out (storage_whiteouts_load),
+ *   - an upper layer holds a visible object with the same shadow identity
+ *     (rules_program_shadow, default CKA_CLASS + CKA_ID): shadowing,
+ *   - a hide rule matches it (rules_eval, only when the view has rules),
+ *   - a rewritten attribute of the template does not match its rewritten
+ *     value (rules_rewrite).
+ * Shadowing must see every visible object of the upper layers, not only
+ * those matching the template: when the template has attributes beyond
+ * the shadow identity, each upper layer is also searched with the shadow
+ * part of the template alone.
+ *
+ * One search per session: a second Init while one is active gets
+ * CKR_OPERATION_ACTIVE. A login or logout ends a search begun before it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack.h"
+
+static const CK_ATTRIBUTE_TYPE default_shadow[] = {CKA_CLASS, CKA_ID};
+
+#define FIND_BATCH 256
+
+/* ---------------------------------------------------------------------
+ * Digest sets (whiteouts, shadow identities)
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    table_node node;
+    unsigned char digest[HANDLES_IDENTITY_LEN];
+} digest_node;
+
+static uint64_t digest_key(const unsigned char *d)
+{
+    uint64_t k;
+
+    memcpy(&k, d, sizeof(k));
+    return k;
+}
+
+static bool set_has(const table *set, const unsigned char *d)
+{
+    for (table_node *n = table_first(set, digest_key(d)); n != NULL; n = table_next(n)) {
+        if (memcmp(table_entry(n, digest_node, node)->digest, d, HANDLES_IDENTITY_LEN) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static CK_RV set_add(table *set, const unsigned char *d)
+{
+    digest_node *node;
+
+    if (set_has(set, d)) {
+        return CKR_OK;
+    }
+    node = malloc(sizeof(*node));
+    if (node == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    memcpy(node->digest, d, HANDLES_IDENTITY_LEN);
+    if (table_insert(set, &node->node, digest_key(d)) != CKR_OK) {
+        free(node);
+        return CKR_HOST_MEMORY;
+    }
+    return CKR_OK;
+}
+
+static void set_free(table *set)
+{
+    for (size_t i = 0; i < set->n_buckets; i++) {
+        table_node *n = set->buckets[i];
+        while (n != NULL) {
+            table_node *next = n->next;
+            free(table_entry(n, digest_node, node));
+            n = next;
+        }
+    }
+    table_clear(set);
+}
+
+static void whiteout_one(void *ctx, const char *layer, const void *identity, size_t len,
+                         CK_OBJECT_HANDLE handle)
+{
+    (void)layer; /* the identity covers the layer */
+    (void)handle;
+    if (len == HANDLES_IDENTITY_LEN) {
+        set_add(ctx, identity);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Rules
+ * ------------------------------------------------------------------ */
+
+size_t find_shadow_types(const engine_view *view, const CK_ATTRIBUTE_TYPE **types)
+{
+    if (view->def->rules != NULL) {
+        return rules_program_shadow(view->def->rules, types);
+    }
+    *types = default_shadow;
+    return sizeof(default_shadow) / sizeof(default_shadow[0]);
+}
+
+/*
+ * Fetches the attributes the view's program reads for one backend object.
+ * Returns CKR_OK (out->obj ready, possibly with no attributes), or the
+ * backend's code. Expects S.
+ */
+CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer,
+                        CK_OBJECT_HANDLE backend, rule_object *out)
+{
+    const CK_ATTRIBUTE_TYPE *types = NULL;
+    size_t n = 0;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_RV rv;
+
+    memset(out, 0, sizeof(*out));
+    out->obj.layer = s->token->layers[layer].def->id;
+    out->obj.view = view->def->id;
+    out->obj.token = s->token->def->label;
+    if (view->def->rules != NULL) {
+        n = rules_program_attributes(view->def->rules, &types);
+    }
+    if (n == 0) {
+        return CKR_OK;
+    }
+    out->attrs = calloc(n, sizeof(*out->attrs));
+    if (out->attrs == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = backend_session(s, layer, &fl, &h);
+    if (rv == CKR_OK) {
+        rv = backend_attrs(fl, h, backend, types, n, out->attrs, &out->buf);
+    }
+    if (rv != CKR_OK) {
+        rule_object_free(out);
+        return backend_rv(s, layer, rv);
+    }
+    out->obj.attrs = out->attrs;
+    out->obj.n_attrs = n;
+    return CKR_OK;
+}
+
+void rule_object_free(rule_object *ro)
+{
+    free(ro->attrs);
+    free(ro->buf);
+    memset(ro, 0, sizeof(*ro));
+}
+
+/* True when a template attribute matches the object's value as the
+ * client reads it (rewritten, else stored). Expects S. */
+static bool rewritten_matches(engine_session *s, const engine_view *view, size_t layer,
+                              CK_OBJECT_HANDLE backend, const rule_object *ro,
+                              const CK_ATTRIBUTE *want)
+{
+    CK_ATTRIBUTE attr;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    void *buf = NULL;
+    unsigned char small[256];
+    size_t len = 0;
+    bool match = false;
+    int r;
+
+    r = rules_rewrite(view->def->rules, &ro->obj, want->type, small, sizeof(small), &len);
+    if (r == 1) {
+        return len == want->ulValueLen && len <= sizeof(small) &&
+               (len == 0 || memcmp(small, want->pValue, len) == 0);
+    }
+    if (r < 0 || backend_session(s, layer, &fl, &h) != CKR_OK ||
+        backend_attrs(fl, h, backend, &want->type, 1, &attr, &buf) != CKR_OK) {
+        return false;
+    }
+    match = attr.pValue != NULL && attr.ulValueLen == want->ulValueLen &&
+            (want->ulValueLen == 0 || memcmp(attr.pValue, want->pValue, want->ulValueLen) == 0);
+    free(buf);
+    return match;
+}
+
+/* ---------------------------------------------------------------------
+ * One search
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    engine_session *s;
+    const engine_view *view;
+    size_t view_index;
+    const CK_ATTRIBUTE_TYPE *shadow;
+    size_t n_shadow;
+    CK_ATTRIBUTE *push; /* template part pushed to backends */
+    CK_ULONG n_push;
+    CK_ATTRIBUTE *rest; /* template part rules rewrite: matched here */
+    CK_ULONG n_rest;
+    CK_ATTRIBUTE *scan; /* the shadow identity part of push */
+    CK_ULONG n_scan;
+    table whiteouts;
+    table shadows; /* shadow identities of visible objects of upper layers */
+    CK_OBJECT_HANDLE *results;
+    size_t n_results, cap_results;
+} search;
+
+/* Runs one backend search. Returns CKR_OK with *out (malloc'd) and *n;
+ * CKR_HOST_MEMORY; or the backend's code. Expects S. */
+static CK_RV backend_find(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
+                          CK_OBJECT_HANDLE **out, size_t *n)
+{
+    CK_OBJECT_HANDLE *found = NULL, *bigger;
+    size_t have = 0, cap = 0;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_ULONG got = 0;
+    CK_RV rv;
+
+    rv = backend_session(s, layer, &fl, &h);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = fl->C_FindObjectsInit(h, count > 0 ? templ : NULL, count);
+    if (rv != CKR_OK) {
+        return backend_rv(s, layer, rv);
+    }
+    do {
+        if (cap - have < FIND_BATCH) {
+            cap = cap == 0 ? FIND_BATCH : cap * 2;
+            bigger = realloc(found, cap * sizeof(*found));
+            if (bigger == NULL) {
+                rv = CKR_HOST_MEMORY;
+                break;
+            }
+            found = bigger;
+        }
+        rv = fl->C_FindObjects(h, found + have, FIND_BATCH, &got);
+        have += rv == CKR_OK ? got : 0;
+    } while (rv == CKR_OK && got > 0);
+    fl->C_FindObjectsFinal(h);
+    if (rv != CKR_OK) {
+        free(found);
+        return backend_rv(s, layer, rv);
+    }
+    *out = found;
+    *n = have;
+    return CKR_OK;
+}
+
+static CK_RV add_result(search *q, CK_OBJECT_HANDLE handle)
+{
+    CK_OBJECT_HANDLE *bigger;
+
+    if (q->n_results == q->cap_results) {
+        size_t cap = q->cap_results == 0 ? 64 : q->cap_results * 2;
+        bigger = realloc(q->results, cap * sizeof(*bigger));
+        if (bigger == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+        q->results = bigger;
+        q->cap_results = cap;
+    }
+    q->results[q->n_results++] = handle;
+    return CKR_OK;
+}
+
+/* Whether an object the search met is visible in the view (whiteouts,
+ * shadowing, hide rules), and whether it matches the rewritten part of
+ * the template. Marks the index accordingly. */
+static void judge(search *q, size_t layer, CK_OBJECT_HANDLE backend, const handle_info *info,
+                  bool *visible, bool *matches)
+{
+    rule_object ro;
+    rules_verdict verdict;
+    bool rules = q->view->def->rules != NULL, fetched = false;
+
+    *visible = !set_has(&q->whiteouts, info->identity) && !set_has(&q->shadows, info->shadow);
+    *matches = true;
+    if (*visible && rules) {
+        fetched = rule_object_fetch(q->s, q->view, layer, backend, &ro) == CKR_OK;
+        *visible =
+            fetched && rules_eval(q->view->def->rules, &ro.obj, &verdict) == 0 && !verdict.hidden;
+    }
+    for (CK_ULONG i = 0; *visible && fetched && i < q->n_rest; i++) {
+        *matches = rewritten_matches(q->s, q->view, layer, backend, &ro, &q->rest[i]);
+        if (!*matches) {
+            break;
+        }
+    }
+    if (fetched) {
+        rule_object_free(&ro);
+    }
+    handles_set_hidden(q->s->token, info->handle, q->view_index, !*visible);
+}
+
+/* Searches one layer with templ; adds the visible matches to the
+ * results when collect, and their shadow identities to *shadows. */
+static CK_RV search_layer(search *q, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
+                          bool collect, table *shadows)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    handle_info *info = NULL;
+    size_t n = 0;
+    bool visible, matches;
+    CK_RV rv;
+
+    rv = backend_find(q->s, layer, templ, count, &found, &n);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+        return CKR_OK; /* this backend knows no object like that */
+    }
+    if (rv != CKR_OK || n == 0) {
+        goto out;
+    }
+    rv = CKR_HOST_MEMORY;
+    info = calloc(n, sizeof(*info));
+    if (info == NULL) {
+        goto out;
+    }
+    rv = handles_learn(q->s, layer, found, n, q->shadow, q->n_shadow, 0, info);
+    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+        if (info[i].handle == CK_INVALID_HANDLE) {
+            continue;
+        }
+        judge(q, layer, found[i], &info[i], &visible, &matches);
+        if (visible) {
+            rv = set_add(shadows, info[i].shadow);
+        }
+        if (rv == CKR_OK && visible && matches && collect) {
+            rv = add_result(q, info[i].handle);
+        }
+    }
+out:
+    free(found);
+    free(info);
+    return rv;
+}
+
+/* Moves every node of from into to. */
+static CK_RV set_merge(table *to, table *from)
+{
+    CK_RV rv = CKR_OK;
+
+    for (size_t i = 0; rv == CKR_OK && i < from->n_buckets; i++) {
+        for (table_node *n = from->buckets[i]; rv == CKR_OK && n != NULL; n = n->next) {
+            rv = set_add(to, table_entry(n, digest_node, node)->digest);
+        }
+    }
+    set_free(from);
+    return rv;
+}
+
+static bool in_types(const CK_ATTRIBUTE_TYPE *types, size_t n, CK_ATTRIBUTE_TYPE type)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (types[i] == type) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Splits the template into its pushed, rewritten and shadow-scan parts. */
+static CK_RV split_template(search *q, const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+    const rules_program *program = q->view->def->rules;
+
+    if (count == 0) {
+        return CKR_OK;
+    }
+    q->push = calloc(count, sizeof(*q->push));
+    q->rest = calloc(count, sizeof(*q->rest));
+    q->scan = calloc(count, sizeof(*q->scan));
+    if (q->push == NULL || q->rest == NULL || q->scan == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (program != NULL && rules_program_rewrites(program, templ[i].type)) {
+            q->rest[q->n_rest++] = templ[i];
+            continue;
+        }
+        q->push[q->n_push++] = templ[i];
+        if (in_types(q->shadow, q->n_shadow, templ[i].type)) {
+            q->scan[q->n_scan++] = templ[i];
+        }
+    }
+    return CKR_OK;
+}
+
+/* True when a usable layer of the view lies below position i. */
+static bool lower_usable(const engine_view *view, size_t i)
+{
+    for (size_t j = i + 1; j < view->n_layers; j++) {
+        if (backend_layer_usable(view->layers[j])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The whole search (see the file comment). Returns CKR_OK with *out
+ * (malloc'd, possibly NULL when empty) and *n_out; CKR_HOST_MEMORY. A
+ * layer whose backend fails is left out of the results (logged). Expects
+ * S; calls backends.
+ */
+CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATTRIBUTE *templ,
+                   CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *n_out)
+{
+    search q;
+    CK_RV rv = CKR_OK;
+
+    *out = NULL;
+    *n_out = 0;
+    if (st->view == NULL) {
+        return CKR_OK;
+    }
+    memset(&q, 0, sizeof(q));
+    q.s = s;
+    q.view = st->view;
+    q.view_index = (size_t)(st->view - s->token->views);
+    q.n_shadow = find_shadow_types(st->view, &q.shadow);
+    rv = split_template(&q, templ, count);
+    if (rv == CKR_OK && engine_lib.catalog != NULL) {
+        storage_whiteouts_load(engine_lib.catalog, s->token->def->label, st->view->def->id,
+                               whiteout_one, &q.whiteouts);
+    }
+    for (size_t i = 0; rv == CKR_OK && i < st->view->n_layers; i++) {
+        engine_layer *l = st->view->layers[i];
+        size_t layer = backend_layer_index(s->token, l);
+        table mine = {0};
+        CK_RV lrv;
+
+        if (!backend_layer_usable(l)) {
+            continue;
+        }
+        lrv = search_layer(&q, layer, q.push, q.n_push, true, &mine);
+        if (lrv == CKR_OK && q.n_scan < q.n_push && lower_usable(st->view, i)) {
+            lrv = search_layer(&q, layer, q.scan, q.n_scan, false, &mine);
+        }
+        if (lrv == CKR_HOST_MEMORY) {
+            rv = lrv;
+        } else if (lrv != CKR_OK) {
+            engine_log(ENGINE_LOG_WARNING, "layer \"%s\": search failed: %s", l->def->id,
+                       layers_rv_name(lrv));
+        }
+        if (rv == CKR_OK) {
+            rv = set_merge(&q.shadows, &mine);
+        } else {
+            set_free(&mine);
+        }
+    }
+    set_free(&q.whiteouts);
+    set_free(&q.shadows);
+    free(q.push);
+    free(q.rest);
+    free(q.scan);
+    if (rv != CKR_OK) {
+        free(q.results);
+        return rv;
+    }
+    *out = q.results;
+    *n_out = q.n_results;
+    return CKR_OK;
+}
+
+/* Ends the session's search, if any. Expects S. */
+void find_end(engine_session *s)
+{
+    free(s->find.results);
+    memset(&s->find, 0, sizeof(s->find));
+}
+
+/*
+ * C_FindObjectsInit. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * CKR_ARGUMENTS_BAD (NULL template with a count);
+ * CKR_ATTRIBUTE_VALUE_INVALID (a NULL value with a length);
+ * CKR_OPERATION_ACTIVE; CKR_HOST_MEMORY.
+ */
+CK_RV object_find_init(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+    session_view_state st;
+    engine_session *s;
+    CK_OBJECT_HANDLE *found = NULL;
+    size_t n = 0;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = object_check_template(templ, count);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = CKR_OPERATION_ACTIVE;
+    if (s->find.active) {
+        goto out;
+    }
+    session_view(s, &st);
+    rv = find_collect(s, &st, templ, count, &found, &n);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    s->find.active = true;
+    s->find.epoch = st.epoch;
+    s->find.results = found;
+    s->find.n_results = n;
+    s->find.next = 0;
+out:
+    session_release(s);
+    return rv;
+}
+
+/* True when the session's search began before the current login state. */
+static bool find_stale(engine_session *s)
+{
+    session_view_state st;
+
+    session_view(s, &st);
+    return st.epoch != s->find.epoch;
+}
+
+/*
+ * C_FindObjects. Returns CKR_OK with up to max handles; CKR_ARGUMENTS_BAD
+ * (NULL objects or count); CKR_OPERATION_NOT_INITIALIZED (no search, or it
+ * was ended by a login or logout); CKR_SESSION_HANDLE_INVALID.
+ */
+CK_RV object_find(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
+                  CK_ULONG_PTR count)
+{
+    engine_session *s;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_ARGUMENTS_BAD;
+    if (objects == NULL || count == NULL) {
+        goto out;
+    }
+    rv = CKR_OPERATION_NOT_INITIALIZED;
+    if (!s->find.active) {
+        goto out;
+    }
+    if (find_stale(s)) {
+        find_end(s);
+        goto out;
+    }
+    while (n < max && s->find.next < s->find.n_results) {
+        objects[n++] = s->find.results[s->find.next++];
+    }
+    *count = n;
+    rv = CKR_OK;
+out:
+    session_release(s);
+    return rv;
+}
+
+/* C_FindObjectsFinal. Returns CKR_OK; CKR_OPERATION_NOT_INITIALIZED;
+ * CKR_SESSION_HANDLE_INVALID. */
+CK_RV object_find_final(CK_SESSION_HANDLE session)
+{
+    engine_session *s;
+    CK_RV rv;
+
+    rv = session_acquire(session, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = CKR_OPERATION_NOT_INITIALIZED;
+    if (s->find.active) {
+        find_end(s);
+        rv = CKR_OK;
+    }
+    session_release(s);
+    return rv;
+}

@@ -1,0 +1,790 @@
+/*
+ * handles.c - the virtual object handle index of one virtual token.
+ *
+ * Every object an application sees has a virtual handle, unique across
+ * the token's layers even when backends' handles collide. A token object
+ * has an identity: a BLAKE2b digest of its layer (id and expanded token
+ * label) and its identifying attributes (class, CKA_ID, CKA_LABEL, key
+ * type, certificate type, serial number, issuer), with an ordinal
+ * appended so that duplicates inside one layer differ (the first one met
+ * gets 0, the next 1, ...). The catalog maps identities to stable handles
+ * (1 upwards), so a token object keeps its handle across processes.
+ * Session objects get handles from HANDLES_SESSION_BASE upwards, never
+ * reused in the process, and die with the session that made them.
+ *
+ * The index lives in memory: by virtual handle (the hot path of C_Sign and
+ * C_GetAttributeValue: one lookup, no SQL), by (layer, backend handle) and
+ * by identity. It is primed once from the catalog (storage_objects_load);
+ * an entry learns its backend handle when a search meets the object. A
+ * backend handle belongs to one generation of its module; after a cycle
+ * the entry is re-resolved by identity on the next search.
+ *
+ * Locks: H (index) guards the three tables and is held only for memory
+ * work; the learn lock serialises teaching the index new objects (backend
+ * reads and the catalog write happen under it, never under H).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "stack.h"
+
+typedef struct handle_entry {
+    table_node n_handle;   /* by_handle, once handle != 0 */
+    table_node n_backend;  /* by_backend, when in_backend */
+    table_node n_identity; /* by_identity, when in_identity */
+    bool in_handle, in_backend, in_identity;
+    CK_OBJECT_HANDLE handle;  /* virtual; 0 while the catalog is asked */
+    engine_layer *layer;      /* NULL until met in this process */
+    CK_OBJECT_HANDLE backend; /* the layer backend's handle */
+    unsigned generation;      /* of the backend module when met */
+    bool token_object;
+    CK_SESSION_HANDLE owner;               /* session objects made through Strata */
+    uint64_t hidden;                       /* bit v: hidden in token->views[v] */
+    const CK_ATTRIBUTE_TYPE *shadow_types; /* what shadow was computed over */
+    unsigned char identity[HANDLES_IDENTITY_LEN];
+    unsigned char shadow[HANDLES_IDENTITY_LEN];
+} handle_entry;
+
+struct engine_handles {
+    engine_mutex *lock;       /* H */
+    engine_mutex *learn_lock; /* serialises handles_learn's slow part */
+    table by_handle;
+    table by_backend;
+    table by_identity;
+    bool primed;                   /* learn lock */
+    CK_OBJECT_HANDLE next_session; /* H */
+};
+
+static const CK_ATTRIBUTE_TYPE identity_types[] = {
+    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_SERIAL_NUMBER, CKA_ISSUER,
+};
+#define N_IDENTITY (sizeof(identity_types) / sizeof(identity_types[0]))
+#define MAX_FETCH  24 /* identity + CKA_TOKEN + shadow attributes */
+
+CK_RV handles_new(engine_handles **out)
+{
+    engine_handles *index = calloc(1, sizeof(*index));
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    if (index == NULL) {
+        goto out;
+    }
+    rv = engine_mutex_new(&index->lock);
+    if (rv == CKR_OK) {
+        rv = engine_mutex_new(&index->learn_lock);
+    }
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    index->next_session = HANDLES_SESSION_BASE;
+    *out = index;
+    index = NULL;
+out:
+    handles_free(index);
+    return rv;
+}
+
+void handles_free(engine_handles *index)
+{
+    if (index == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
+        table_node *n = index->by_handle.buckets[i];
+        while (n != NULL) {
+            table_node *next = n->next;
+            free(table_entry(n, handle_entry, n_handle));
+            n = next;
+        }
+    }
+    table_clear(&index->by_handle);
+    table_clear(&index->by_backend);
+    table_clear(&index->by_identity);
+    if (index->lock != NULL) {
+        engine_mutex_free(index->lock);
+    }
+    if (index->learn_lock != NULL) {
+        engine_mutex_free(index->learn_lock);
+    }
+    free(index);
+}
+
+/* ---------------------------------------------------------------------
+ * Table keys (all expect H)
+ * ------------------------------------------------------------------ */
+
+static uint64_t backend_key(const engine_layer *layer, CK_OBJECT_HANDLE backend)
+{
+    return table_hash_u64((uint64_t)(uintptr_t)layer, backend);
+}
+
+static uint64_t identity_key(const unsigned char *identity)
+{
+    uint64_t k;
+
+    memcpy(&k, identity, sizeof(k)); /* already a digest */
+    return k;
+}
+
+static handle_entry *by_handle(engine_handles *index, CK_OBJECT_HANDLE handle)
+{
+    table_node *n;
+
+    for (n = table_first(&index->by_handle, table_hash_u64(handle, 1)); n != NULL;
+         n = table_next(n)) {
+        handle_entry *e = table_entry(n, handle_entry, n_handle);
+        if (e->handle == handle) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static handle_entry *by_backend(engine_handles *index, const engine_layer *layer,
+                                CK_OBJECT_HANDLE backend)
+{
+    table_node *n;
+
+    for (n = table_first(&index->by_backend, backend_key(layer, backend)); n != NULL;
+         n = table_next(n)) {
+        handle_entry *e = table_entry(n, handle_entry, n_backend);
+        if (e->layer == layer && e->backend == backend) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static handle_entry *by_identity(engine_handles *index, const unsigned char *identity)
+{
+    table_node *n;
+
+    for (n = table_first(&index->by_identity, identity_key(identity)); n != NULL;
+         n = table_next(n)) {
+        handle_entry *e = table_entry(n, handle_entry, n_identity);
+        if (memcmp(e->identity, identity, HANDLES_IDENTITY_LEN) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static CK_RV add_handle(engine_handles *index, handle_entry *e)
+{
+    CK_RV rv = table_insert(&index->by_handle, &e->n_handle, table_hash_u64(e->handle, 1));
+
+    e->in_handle = rv == CKR_OK;
+    return rv;
+}
+
+static CK_RV add_backend(engine_handles *index, handle_entry *e)
+{
+    CK_RV rv = table_insert(&index->by_backend, &e->n_backend, backend_key(e->layer, e->backend));
+
+    e->in_backend = rv == CKR_OK;
+    return rv;
+}
+
+static CK_RV add_identity(engine_handles *index, handle_entry *e)
+{
+    CK_RV rv = table_insert(&index->by_identity, &e->n_identity, identity_key(e->identity));
+
+    e->in_identity = rv == CKR_OK;
+    return rv;
+}
+
+/* Takes e out of every table and frees it. Expects H. */
+static void drop(engine_handles *index, handle_entry *e)
+{
+    if (e->in_handle) {
+        table_remove(&index->by_handle, &e->n_handle);
+    }
+    if (e->in_backend) {
+        table_remove(&index->by_backend, &e->n_backend);
+    }
+    if (e->in_identity) {
+        table_remove(&index->by_identity, &e->n_identity);
+    }
+    free(e);
+}
+
+/* ---------------------------------------------------------------------
+ * Priming from the catalog
+ * ------------------------------------------------------------------ */
+
+static void prime_one(void *ctx, const char *layer, const void *identity, size_t len,
+                      CK_OBJECT_HANDLE handle)
+{
+    engine_handles *index = ctx;
+    handle_entry *e;
+
+    (void)layer; /* the identity digest covers the layer */
+    if (len != HANDLES_IDENTITY_LEN || handle == CK_INVALID_HANDLE ||
+        handle >= HANDLES_SESSION_BASE) {
+        return;
+    }
+    engine_mutex_lock(index->lock);
+    if (by_handle(index, handle) == NULL && by_identity(index, identity) == NULL &&
+        (e = calloc(1, sizeof(*e))) != NULL) {
+        e->handle = handle;
+        e->token_object = true;
+        memcpy(e->identity, identity, HANDLES_IDENTITY_LEN);
+        if (add_handle(index, e) != CKR_OK || add_identity(index, e) != CKR_OK) {
+            drop(index, e);
+        }
+    }
+    engine_mutex_unlock(index->lock);
+}
+
+/* Loads the catalog's identities of token once. Expects the learn lock.
+ * A catalog that fails leaves the index unprimed (retried next time):
+ * objects then get new handles, which is only a loss of stability. */
+static void prime_inlearn(engine_token *token)
+{
+    engine_handles *index = token->handles;
+    storage_rc src;
+
+    if (index->primed || engine_lib.catalog == NULL) {
+        return;
+    }
+    src = storage_objects_load(engine_lib.catalog, token->def->label, prime_one, index);
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_WARNING, "token \"%s\": cannot load object handles: %s",
+                   token->def->label, storage_strerror(src));
+        return;
+    }
+    index->primed = true;
+}
+
+/* ---------------------------------------------------------------------
+ * Resolving a virtual handle (the hot path)
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    LOOKUP_MISSING, /* no such handle known */
+    LOOKUP_UNMET,   /* known to the catalog, not met (or stale) in this process */
+    LOOKUP_FOUND,
+} lookup_result;
+
+/* Copies what ref needs from the entry of handle. Takes H. */
+static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t view,
+                            object_ref *ref, bool *hidden)
+{
+    engine_handles *index = token->handles;
+    lookup_result result = LOOKUP_MISSING;
+    handle_entry *e;
+
+    engine_mutex_lock(index->lock);
+    e = by_handle(index, handle);
+    if (e != NULL) {
+        result = LOOKUP_UNMET;
+        if (e->layer != NULL && e->in_backend) {
+            ref->handle = handle;
+            ref->layer = e->layer;
+            ref->backend = e->backend;
+            ref->token_object = e->token_object;
+            memcpy(ref->identity, e->identity, HANDLES_IDENTITY_LEN);
+            *hidden = view < 64 && (e->hidden & ((uint64_t)1 << view)) != 0;
+            result = e->generation == backend_generation(e->layer) ? LOOKUP_FOUND : LOOKUP_UNMET;
+        }
+    }
+    engine_mutex_unlock(index->lock);
+    return result;
+}
+
+/* Runs a search over the whole view once per login epoch so that handles
+ * the catalog knows, but this process has not met, find their objects. */
+static void scan_once(engine_session *s, const session_view_state *st)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    size_t n = 0;
+
+    if (s->scanned_view == st->view && s->scanned_epoch == st->epoch) {
+        return;
+    }
+    s->scanned_view = st->view;
+    s->scanned_epoch = st->epoch;
+    if (find_collect(s, st, NULL, 0, &found, &n) == CKR_OK) {
+        free(found);
+    }
+}
+
+/*
+ * Translates handle for the view of st. Returns CKR_OK with *ref, or
+ * CKR_OBJECT_HANDLE_INVALID for every kind of absence alike. May run one
+ * search of the view (backend calls) when the catalog knows the handle
+ * but this process has not met its object yet. Expects S.
+ */
+CK_RV handles_resolve(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE handle,
+                      object_ref *ref)
+{
+    engine_token *token = s->token;
+    size_t view;
+    bool hidden = false;
+    lookup_result r;
+
+    if (handle == CK_INVALID_HANDLE || st->view == NULL || token->handles == NULL) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    view = (size_t)(st->view - token->views);
+    if (!token->handles->primed && handle < HANDLES_SESSION_BASE) {
+        engine_mutex_lock(token->handles->learn_lock);
+        prime_inlearn(token);
+        engine_mutex_unlock(token->handles->learn_lock);
+    }
+    r = lookup(token, handle, view, ref, &hidden);
+    if (r == LOOKUP_UNMET) {
+        scan_once(s, st);
+        r = lookup(token, handle, view, ref, &hidden);
+    }
+    if (r != LOOKUP_FOUND || hidden || !backend_view_has(st->view, ref->layer) ||
+        !backend_layer_usable(ref->layer)) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    ref->layer_index = backend_layer_index(token, ref->layer);
+    return CKR_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Learning backend objects
+ * ------------------------------------------------------------------ */
+
+static void hash_attr(crypto_generichash_state *st, const CK_ATTRIBUTE *a, CK_ATTRIBUTE_TYPE type)
+{
+    uint64_t t = type, len = UINT64_MAX;
+
+    if (a != NULL && a->pValue != NULL) {
+        len = a->ulValueLen;
+    }
+    crypto_generichash_update(st, (const unsigned char *)&t, sizeof(t));
+    crypto_generichash_update(st, (const unsigned char *)&len, sizeof(len));
+    if (len != UINT64_MAX && len > 0) {
+        crypto_generichash_update(st, a->pValue, a->ulValueLen);
+    }
+}
+
+/* What handles_learn reads of one object it has not met. */
+typedef struct {
+    bool needed; /* not (fully) known to the index */
+    bool readable;
+    bool token_object;
+    crypto_generichash_state base; /* identity without its ordinal */
+    unsigned char shadow[HANDLES_IDENTITY_LEN];
+    handle_entry *pending; /* reserved entry awaiting its catalog handle */
+} learn_item;
+
+/* Reads one object's identity and shadow attributes from the backend and
+ * digests them. Returns CKR_OK or the backend's code. */
+static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine_layer *layer,
+                         CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow,
+                         learn_item *item)
+{
+    CK_ATTRIBUTE_TYPE types[MAX_FETCH];
+    CK_ATTRIBUTE attrs[MAX_FETCH];
+    const CK_ATTRIBUTE *tok;
+    crypto_generichash_state sh;
+    void *buf = NULL;
+    size_t n = 0;
+    CK_RV rv;
+
+    if (n_shadow > MAX_FETCH - N_IDENTITY - 1) {
+        n_shadow = MAX_FETCH - N_IDENTITY - 1;
+    }
+    memcpy(types, identity_types, sizeof(identity_types));
+    n = N_IDENTITY;
+    types[n++] = CKA_TOKEN;
+    memcpy(types + n, shadow, n_shadow * sizeof(*shadow));
+    n += n_shadow;
+    rv = backend_attrs(fl, h, object, types, n, attrs, &buf);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    tok = backend_attr_find(attrs, n, CKA_TOKEN);
+    item->token_object = tok != NULL && tok->pValue != NULL && tok->ulValueLen == 1 &&
+                         *(CK_BBOOL *)tok->pValue == CK_TRUE;
+    crypto_generichash_init(&item->base, NULL, 0, HANDLES_IDENTITY_LEN);
+    crypto_generichash_update(&item->base, (const unsigned char *)"strata-identity-1", 18);
+    crypto_generichash_update(&item->base, (const unsigned char *)layer->def->id,
+                              strlen(layer->def->id) + 1);
+    crypto_generichash_update(&item->base, (const unsigned char *)layer->label,
+                              strlen(layer->label) + 1);
+    for (size_t i = 0; i < N_IDENTITY; i++) {
+        hash_attr(&item->base, &attrs[i], identity_types[i]);
+    }
+    crypto_generichash_init(&sh, NULL, 0, HANDLES_IDENTITY_LEN);
+    for (size_t i = 0; i < n_shadow; i++) {
+        hash_attr(&sh, &attrs[N_IDENTITY + 1 + i], shadow[i]);
+    }
+    crypto_generichash_final(&sh, item->shadow, HANDLES_IDENTITY_LEN);
+    item->readable = true;
+    free(buf);
+    return CKR_OK;
+}
+
+static void identity_of(const learn_item *item, uint32_t ordinal, unsigned char *out)
+{
+    crypto_generichash_state st = item->base;
+
+    crypto_generichash_update(&st, (const unsigned char *)&ordinal, sizeof(ordinal));
+    crypto_generichash_final(&st, out, HANDLES_IDENTITY_LEN);
+}
+
+static void fill_info(const handle_entry *e, handle_info *info)
+{
+    info->handle = e->handle;
+    info->token_object = e->token_object;
+    memcpy(info->identity, e->identity, HANDLES_IDENTITY_LEN);
+    memcpy(info->shadow, e->shadow, HANDLES_IDENTITY_LEN);
+}
+
+/* The fresh, complete entry of (layer, backend) or NULL. Expects H. */
+static handle_entry *known(engine_handles *index, engine_layer *layer, CK_OBJECT_HANDLE backend,
+                           unsigned gen, const CK_ATTRIBUTE_TYPE *shadow)
+{
+    handle_entry *e = by_backend(index, layer, backend);
+
+    if (e == NULL) {
+        return NULL;
+    }
+    if (e->generation != gen) {
+        table_remove(&index->by_backend, &e->n_backend); /* stale: re-resolve by identity */
+        e->in_backend = false;
+        return NULL;
+    }
+    if (e->handle == CK_INVALID_HANDLE || e->shadow_types != shadow) {
+        return NULL;
+    }
+    return e;
+}
+
+/* Pass 1: answers what the index already knows. Takes H. Returns the
+ * number of objects still to learn. */
+static size_t answer_known(engine_handles *index, engine_layer *layer, unsigned gen,
+                           const CK_OBJECT_HANDLE *backend, size_t n,
+                           const CK_ATTRIBUTE_TYPE *shadow, handle_info *out, learn_item *items)
+{
+    size_t missing = 0;
+
+    engine_mutex_lock(index->lock);
+    for (size_t i = 0; i < n; i++) {
+        handle_entry *e = known(index, layer, backend[i], gen, shadow);
+        items[i].needed = e == NULL;
+        if (e != NULL) {
+            fill_info(e, &out[i]);
+        } else {
+            missing++;
+        }
+    }
+    engine_mutex_unlock(index->lock);
+    return missing;
+}
+
+static handle_entry *new_entry(engine_layer *layer, CK_OBJECT_HANDLE backend, unsigned gen)
+{
+    handle_entry *e = calloc(1, sizeof(*e));
+
+    if (e != NULL) {
+        e->layer = layer;
+        e->backend = backend;
+        e->generation = gen;
+    }
+    return e;
+}
+
+/*
+ * Places one read object in the index. Expects H and the learn lock.
+ * Token objects: walks the ordinals until an identity is free, or is a
+ * catalog entry not met yet (claimed), or is stale (re-resolved); a free
+ * identity gets a reserved entry (handle 0) for the catalog round.
+ * Session objects get the next session handle at once.
+ */
+static CK_RV place(engine_handles *index, engine_layer *layer, unsigned gen,
+                   CK_OBJECT_HANDLE backend, const CK_ATTRIBUTE_TYPE *shadow,
+                   CK_SESSION_HANDLE owner, learn_item *item, handle_info *info)
+{
+    unsigned char id[HANDLES_IDENTITY_LEN];
+    handle_entry *e = by_backend(index, layer, backend);
+    CK_RV rv;
+
+    if (e != NULL) { /* met before: only its shadow needed refreshing */
+        memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
+        e->shadow_types = shadow;
+        fill_info(e, info);
+        return CKR_OK;
+    }
+    for (uint32_t ordinal = 0; item->token_object; ordinal++) {
+        identity_of(item, ordinal, id);
+        e = by_identity(index, id);
+        if (e == NULL) {
+            break;
+        }
+        if (e->layer == NULL || e->layer == layer) {
+            if (e->layer == NULL || e->generation != gen || !e->in_backend) {
+                e->layer = layer;
+                e->backend = backend;
+                e->generation = gen;
+                e->token_object = true;
+                memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
+                e->shadow_types = shadow;
+                rv = e->in_backend ? CKR_OK : add_backend(index, e);
+                fill_info(e, info);
+                return rv;
+            }
+        }
+        /* a duplicate inside the layer, met already: try the next ordinal */
+    }
+    e = new_entry(layer, backend, gen);
+    if (e == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    e->token_object = item->token_object;
+    memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
+    e->shadow_types = shadow;
+    if (item->token_object) {
+        memcpy(e->identity, id, HANDLES_IDENTITY_LEN);
+        rv = add_identity(index, e);
+        if (rv == CKR_OK) {
+            rv = add_backend(index, e);
+        }
+        item->pending = e;
+    } else {
+        e->owner = owner;
+        identity_of(item, 0, e->identity);
+        e->handle = index->next_session++;
+        rv = add_handle(index, e);
+        if (rv == CKR_OK) {
+            rv = add_backend(index, e);
+        }
+        fill_info(e, info);
+    }
+    if (rv != CKR_OK) {
+        drop(index, e);
+        item->pending = NULL;
+        info->handle = CK_INVALID_HANDLE;
+    }
+    return rv;
+}
+
+/*
+ * The catalog round: stable handles for the reserved entries, in one
+ * transaction. Expects the learn lock, not H. When the catalog fails the
+ * objects get session-range handles (logged): they work, but their
+ * handles are not stable across processes.
+ */
+static void assign_catalog(engine_token *token, engine_layer *layer, learn_item *items, size_t n,
+                           handle_info *out)
+{
+    engine_handles *index = token->handles;
+    const void **ids = NULL;
+    size_t *lens = NULL, m = 0;
+    CK_OBJECT_HANDLE *handles = NULL;
+    storage_rc src = STORAGE_ERR_NOMEM;
+
+    for (size_t i = 0; i < n; i++) {
+        m += items[i].pending != NULL ? 1 : 0;
+    }
+    if (m == 0) {
+        return;
+    }
+    ids = calloc(m, sizeof(*ids));
+    lens = calloc(m, sizeof(*lens));
+    handles = calloc(m, sizeof(*handles));
+    if (ids != NULL && lens != NULL && handles != NULL) {
+        m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].pending != NULL) {
+                ids[m] = items[i].pending->identity;
+                lens[m++] = HANDLES_IDENTITY_LEN;
+            }
+        }
+        src = engine_lib.catalog == NULL
+                  ? STORAGE_ERR_IO
+                  : storage_object_handles(engine_lib.catalog, token->def->label, layer->def->id,
+                                           ids, lens, m, handles);
+    }
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_WARNING, "token \"%s\": catalog handles for layer \"%s\": %s",
+                   token->def->label, layer->def->id, storage_strerror(src));
+    }
+    engine_mutex_lock(index->lock);
+    m = 0;
+    for (size_t i = 0; i < n; i++) {
+        handle_entry *e = items[i].pending;
+        if (e == NULL) {
+            continue;
+        }
+        e->handle = src == STORAGE_OK ? handles[m] : index->next_session++;
+        m++;
+        if (by_handle(index, e->handle) != NULL || add_handle(index, e) != CKR_OK) {
+            drop(index, e); /* the catalog answered a handle already in use */
+            out[i].handle = CK_INVALID_HANDLE;
+            continue;
+        }
+        fill_info(e, &out[i]);
+    }
+    engine_mutex_unlock(index->lock);
+    free(ids);
+    free(lens);
+    free(handles);
+}
+
+/*
+ * Gives each backend object its virtual handle (see stack.h). Returns
+ * CKR_OK, with out[i].handle == CK_INVALID_HANDLE for an object the
+ * backend would not describe (it vanished meanwhile); CKR_HOST_MEMORY; or
+ * the backend session's code. Expects S; takes the learn lock and H.
+ */
+CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
+                    const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
+                    handle_info *out)
+{
+    engine_token *token = s->token;
+    engine_handles *index = token->handles;
+    engine_layer *l = &token->layers[layer];
+    unsigned gen = backend_generation(l);
+    learn_item *items = NULL;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    if (n == 0) {
+        return CKR_OK;
+    }
+    items = calloc(n, sizeof(*items));
+    if (items == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = backend_session(s, layer, &fl, &h); /* before the learn lock: it may replay a login */
+    if (rv != CKR_OK) {
+        free(items);
+        return rv;
+    }
+    engine_mutex_lock(index->learn_lock);
+    prime_inlearn(token);
+    if (answer_known(index, l, gen, backend, n, shadow, out, items) == 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i].handle = items[i].needed ? CK_INVALID_HANDLE : out[i].handle;
+        if (items[i].needed) {
+            CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, &items[i]);
+            if (orv == CKR_SESSION_HANDLE_INVALID || orv == CKR_SESSION_CLOSED) {
+                rv = backend_rv(s, layer, orv);
+                goto out;
+            }
+        }
+    }
+    engine_mutex_lock(index->lock);
+    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+        if (items[i].needed && items[i].readable) {
+            rv = place(index, l, gen, backend[i], shadow, owner, &items[i], &out[i]);
+        }
+    }
+    engine_mutex_unlock(index->lock);
+    assign_catalog(token, l, items, n, out);
+out:
+    engine_mutex_unlock(index->learn_lock);
+    free(items);
+    return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Changes
+ * ------------------------------------------------------------------ */
+
+void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t view, bool hidden)
+{
+    engine_handles *index = token->handles;
+    handle_entry *e;
+
+    if (index == NULL || view >= 64) {
+        return;
+    }
+    engine_mutex_lock(index->lock);
+    e = by_handle(index, handle);
+    if (e != NULL) {
+        if (hidden) {
+            e->hidden |= (uint64_t)1 << view;
+        } else {
+            e->hidden &= ~((uint64_t)1 << view);
+        }
+    }
+    engine_mutex_unlock(index->lock);
+}
+
+/* Forgets a destroyed object, and its identity in the catalog (a new
+ * object with the same identity later gets a new handle). */
+void handles_forget(engine_token *token, CK_OBJECT_HANDLE handle)
+{
+    engine_handles *index = token->handles;
+    unsigned char identity[HANDLES_IDENTITY_LEN];
+    char layer[128] = "";
+    bool catalog = false;
+    handle_entry *e;
+
+    if (index == NULL) {
+        return;
+    }
+    engine_mutex_lock(index->learn_lock);
+    engine_mutex_lock(index->lock);
+    e = by_handle(index, handle);
+    if (e != NULL) {
+        catalog = e->token_object && e->handle < HANDLES_SESSION_BASE && e->layer != NULL;
+        if (catalog) {
+            memcpy(identity, e->identity, sizeof(identity));
+            snprintf(layer, sizeof(layer), "%s", e->layer->def->id);
+        }
+        drop(index, e);
+    }
+    engine_mutex_unlock(index->lock);
+    if (catalog && engine_lib.catalog != NULL) {
+        storage_object_forget(engine_lib.catalog, token->def->label, layer, identity,
+                              sizeof(identity));
+    }
+    engine_mutex_unlock(index->learn_lock);
+}
+
+/* Forgets the session objects made through session (they died with its
+ * backend sessions). Walks the index: session closes are rare. */
+void handles_drop_session(engine_token *token, CK_SESSION_HANDLE session)
+{
+    engine_handles *index = token->handles;
+
+    if (index == NULL) {
+        return;
+    }
+    engine_mutex_lock(index->lock);
+    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
+        table_node *n = index->by_handle.buckets[i];
+        while (n != NULL) {
+            table_node *next = n->next;
+            handle_entry *e = table_entry(n, handle_entry, n_handle);
+            if (!e->token_object && e->owner == session) {
+                drop(index, e);
+            }
+            n = next;
+        }
+    }
+    engine_mutex_unlock(index->lock);
+}
+
+void handles_touch(engine_token *token, CK_OBJECT_HANDLE handle)
+{
+    engine_handles *index = token->handles;
+    handle_entry *e;
+
+    if (index == NULL) {
+        return;
+    }
+    engine_mutex_lock(index->lock);
+    e = by_handle(index, handle);
+    if (e != NULL) {
+        e->shadow_types = NULL;
+    }
+    engine_mutex_unlock(index->lock);
+}

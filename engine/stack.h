@@ -1,0 +1,257 @@
+/*
+ * stack.h - the stacked token's private plumbing, shared by session.c,
+ * backend.c, handles.c, find.c, object.c, keys.c, crypto.c and login.c.
+ *
+ * Locks, in the order they may be taken (never reversed):
+ *   session lock (S, one per virtual session, held while a call runs on it)
+ *   -> login lock (L, engine_token.login_lock, serialises C_Login/C_Logout)
+ *   -> token lock (K, engine_token.lock, held only to read or switch the view)
+ *   -> learn lock (engine_handles, serialises teaching the index new objects)
+ *   -> index lock (H, engine_handles, in-memory lookups only)
+ * The session table lock (T, library-wide) is taken alone, for table
+ * lookups only. No backend module is called while T or H is held.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef STRATA_ENGINE_STACK_H
+#define STRATA_ENGINE_STACK_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------------
+ * table.c - intrusive chained hash table keyed by a 64-bit hash
+ * ------------------------------------------------------------------ */
+
+typedef struct table_node {
+    struct table_node *next;
+    uint64_t hash;
+} table_node;
+
+typedef struct {
+    table_node **buckets;
+    size_t n_buckets;
+    size_t count;
+} table;
+
+/* CKR_OK, or CKR_HOST_MEMORY when the first bucket array cannot be made
+ * (growing later never fails: chains just get longer). */
+CK_RV table_insert(table *t, table_node *node, uint64_t hash);
+void table_remove(table *t, table_node *node);
+/* The first node with hash, then the next ones with table_next. */
+table_node *table_first(const table *t, uint64_t hash);
+table_node *table_next(const table_node *node);
+/* Every node in turn: *cursor starts at 0; NULL at the end. Not stable
+ * across inserts and removals of other nodes. */
+table_node *table_walk(const table *t, size_t *cursor, table_node *prev);
+void table_clear(table *t);
+uint64_t table_hash(const void *data, size_t len);
+uint64_t table_hash_u64(uint64_t a, uint64_t b);
+
+#define table_entry(node, type, member) ((type *)(void *)((char *)(node)-offsetof(type, member)))
+
+/* ---------------------------------------------------------------------
+ * session.c - the session table
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    bool open;
+    CK_SESSION_HANDLE handle; /* the backend's session */
+    unsigned generation;      /* of the backend module when opened */
+} backend_slot;
+
+typedef struct {
+    bool active;
+    unsigned long epoch;       /* login epoch when it started */
+    CK_OBJECT_HANDLE *results; /* buffered at Init */
+    size_t n_results;
+    size_t next;
+} find_state;
+
+typedef struct {
+    bool active;
+    size_t layer;     /* index into token->layers */
+    bool can_recover; /* sign-recover / verify-recover (no Final) */
+} crypto_op;
+
+typedef struct engine_session {
+    table_node node; /* in the session table (T) */
+    CK_SESSION_HANDLE handle;
+    CK_SLOT_ID slot;
+    engine_token *token;
+    CK_FLAGS flags;                  /* CKF_RW_SESSION | CKF_SERIAL_SESSION */
+    engine_mutex *lock;              /* S */
+    unsigned refs;                   /* T */
+    bool closed;                     /* S: closed while a caller waited on S */
+    backend_slot *backends;          /* S: parallel to token->layers */
+    find_state find;                 /* S */
+    crypto_op ops[ENGINE_OP_COUNT];  /* S */
+    const engine_view *scanned_view; /* S: view last scanned to re-resolve handles */
+    unsigned long scanned_epoch;     /* S: ... at this login epoch */
+} engine_session;
+
+/* Looks the session up and returns it with its lock held.
+ * CKR_SESSION_HANDLE_INVALID when unknown or closed meanwhile. */
+CK_RV session_acquire(CK_SESSION_HANDLE handle, engine_session **out);
+/* Unlocks a session from session_acquire. */
+void session_release(engine_session *s);
+bool session_is_rw(const engine_session *s);
+
+/* What a call sees of its token's login state (taken under K). */
+typedef struct {
+    engine_view *view; /* current, else the public view, else NULL */
+    bool logged_in;
+    CK_USER_TYPE user;
+    unsigned long epoch; /* engine_token.login_epoch */
+} session_view_state;
+
+void session_view(engine_session *s, session_view_state *state);
+
+/* ---------------------------------------------------------------------
+ * backend.c - one backend session per (virtual session, layer)
+ * ------------------------------------------------------------------ */
+
+size_t backend_layer_index(const engine_token *token, const engine_layer *layer);
+/* True when the layer's module loaded and its login did not fail. */
+bool backend_layer_usable(const engine_layer *layer);
+bool backend_view_has(const engine_view *view, const engine_layer *layer);
+unsigned backend_generation(const engine_layer *layer);
+
+/* The layer's backend session for s, opened lazily (RW when s is RW and
+ * the layer is writable). Caller holds S. Backend codes pass through;
+ * CKR_DEVICE_ERROR when the layer's module failed to load. */
+CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK_SESSION_HANDLE *h);
+/* Maps a backend's code for the virtual session: a dead backend session
+ * is forgotten (reopened next time) and reported as CKR_DEVICE_ERROR. */
+CK_RV backend_rv(engine_session *s, size_t layer, CK_RV rv);
+/* Closes every backend session of s. Caller holds S or owns s alone. */
+void backend_close_all(engine_session *s);
+
+/* Reads the attributes types[0..n) of a backend object into attrs, the
+ * values in one malloc'd block *buf (free it). An attribute the object
+ * lacks, or will not reveal, gets pValue NULL and ulValueLen
+ * CK_UNAVAILABLE_INFORMATION. Returns CKR_OK, CKR_HOST_MEMORY or the
+ * backend's code for the object as a whole. */
+CK_RV backend_attrs(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
+                    const CK_ATTRIBUTE_TYPE *types, size_t n, CK_ATTRIBUTE *attrs, void **buf);
+/* The attribute of type in attrs, or NULL. */
+const CK_ATTRIBUTE *backend_attr_find(const CK_ATTRIBUTE *attrs, size_t n, CK_ATTRIBUTE_TYPE type);
+
+/* ---------------------------------------------------------------------
+ * handles.c - the virtual object handle index of one token
+ * ------------------------------------------------------------------ */
+
+/* Session objects' virtual handles start here; token objects' handles come
+ * from the catalog and stay below. */
+#define HANDLES_SESSION_BASE ((CK_OBJECT_HANDLE)0x80000000UL)
+#define HANDLES_IDENTITY_LEN 32
+
+typedef struct engine_handles engine_handles;
+
+CK_RV handles_new(engine_handles **out);
+void handles_free(engine_handles *index);
+
+/* One virtual object as a call uses it. */
+typedef struct {
+    CK_OBJECT_HANDLE handle; /* virtual */
+    engine_layer *layer;
+    size_t layer_index;       /* into token->layers */
+    CK_OBJECT_HANDLE backend; /* the layer backend's handle */
+    bool token_object;
+    unsigned char identity[HANDLES_IDENTITY_LEN];
+} object_ref;
+
+/* Translates a virtual handle for the view. CKR_OBJECT_HANDLE_INVALID,
+ * identical for every reason, when the object is not visible to view
+ * (unknown, other view's layer, hidden, shadowed, whited out, a layer that
+ * is down). Caller holds S. */
+CK_RV handles_resolve(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE handle,
+                      object_ref *ref);
+
+/* What the index knows of one backend object after handles_learn. */
+typedef struct {
+    CK_OBJECT_HANDLE handle; /* virtual; CK_INVALID_HANDLE when unreadable */
+    bool token_object;
+    unsigned char identity[HANDLES_IDENTITY_LEN];
+    unsigned char shadow[HANDLES_IDENTITY_LEN];
+} handle_info;
+
+/* Gives each backend object of layer its virtual handle, learning the
+ * ones not seen before (their identity attributes are read from the
+ * backend, token objects get their stable handle from the catalog).
+ * shadow/n_shadow: the identity attributes for shadowing. owner: the
+ * virtual session that created them (session objects die with it), or 0.
+ * Caller holds S. */
+CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
+                    const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
+                    handle_info *out);
+
+/* Marks handle hidden (or visible) in token->views[view]. */
+void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t view, bool hidden);
+/* Makes the next search re-read the object's shadow identity (after a
+ * C_SetAttributeValue that may change it). */
+void handles_touch(engine_token *token, CK_OBJECT_HANDLE handle);
+/* Forgets a destroyed object. */
+void handles_forget(engine_token *token, CK_OBJECT_HANDLE handle);
+/* Forgets the session objects created through session. */
+void handles_drop_session(engine_token *token, CK_SESSION_HANDLE session);
+
+/* ---------------------------------------------------------------------
+ * find.c - searching the stack
+ * ------------------------------------------------------------------ */
+
+/* Runs a search over view with the template and fills *out (malloc'd)
+ * with the visible handles, marking hidden ones in the index. Also used
+ * to re-resolve handles the catalog knows but this process has not seen.
+ * Caller holds S. */
+CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATTRIBUTE *templ,
+                   CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *n_out);
+void find_end(engine_session *s);
+/* The view's shadow identity attributes (default CKA_CLASS, CKA_ID). The
+ * array is static or the program's: its address identifies the set. */
+size_t find_shadow_types(const engine_view *view, const CK_ATTRIBUTE_TYPE **types);
+
+/* Rule objects: the attributes the view's program reads, fetched from the
+ * backend. rules_object_fetch returns CKR_OK with obj->n_attrs == 0 when
+ * the program reads nothing. */
+typedef struct {
+    rules_object obj;
+    CK_ATTRIBUTE *attrs;
+    void *buf;
+} rule_object;
+
+CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer,
+                        CK_OBJECT_HANDLE backend, rule_object *out);
+void rule_object_free(rule_object *ro);
+
+/* ---------------------------------------------------------------------
+ * crypto.c / login.c / object.c helpers
+ * ------------------------------------------------------------------ */
+
+/* Ends every crypto operation of s in Strata's state (backend sessions
+ * are closed by the caller). */
+void crypto_reset(engine_session *s);
+
+/* Logs the token out (layers, credentials, view). Takes L and K. */
+void login_logout_token(engine_token *token);
+/* Logs layer in again from the credentials kept at login when its
+ * backend login is gone (the module was cycled). Takes L. */
+void login_replay(engine_token *token, engine_layer *layer);
+
+/* The layer new objects of view go to: rules_route, else the top writable
+ * usable layer. CKR_TOKEN_WRITE_PROTECTED when there is none. */
+CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
+                          CK_ULONG count, size_t *layer);
+/* CK_TRUE when the template asks for a token object (CKA_TOKEN), else
+ * dflt. */
+bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt);
+/* Checks a template's shape: CKR_ARGUMENTS_BAD for NULL with count > 0,
+ * CKR_ATTRIBUTE_VALUE_INVALID for a NULL value with a length. */
+CK_RV object_check_template(const CK_ATTRIBUTE *templ, CK_ULONG count);
+/* Registers a new backend object created through s (Create, Generate,
+ * Unwrap, Derive, Copy) and returns its virtual handle. */
+CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
+                      CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE *handle);
+
+#endif /* STRATA_ENGINE_STACK_H */

@@ -1,0 +1,164 @@
+/*
+ * test_handles.c - virtual object handles: unique across layers whose
+ * backends' handles collide, invalid alike for everything outside the
+ * view, stable across processes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "stack_world.h"
+
+TestSuite(handles, .init = stack_setup, .fini = stack_teardown, .timeout = 240);
+
+static bool in(const CK_OBJECT_HANDLE *set, CK_ULONG n, CK_OBJECT_HANDLE h)
+{
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (set[i] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Test(handles, probe_gives_invalid_outside_the_view)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_HANDLE anon[16], work[32];
+    CK_ULONG n_anon, n_work;
+    CK_OBJECT_CLASS cls;
+    CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+
+    cr_assert_eq(login(p11, s, ANON_PIN), CKR_OK);
+    n_anon = find_all(p11, s, NULL, 0, anon, 16);
+    cr_assert_eq(n_anon, 2);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, WORK_PIN), CKR_OK);
+    n_work = find_all(p11, s, NULL, 0, work, 32);
+    cr_assert_eq(n_work, 8); /* 4 key pairs; shadow-g's pair is shadowed */
+    for (CK_OBJECT_HANDLE h = 0; h < 300; h++) {
+        CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);
+        if (in(work, n_work, h)) {
+            cr_assert_eq(rv, CKR_OK, "handle %lu", h);
+        } else {
+            cr_assert_eq(rv, CKR_OBJECT_HANDLE_INVALID, "handle %lu: %#lx", h, rv);
+        }
+    }
+    for (CK_ULONG i = 0; i < n_anon; i++) {
+        cr_assert_not(in(work, n_work, anon[i]), "handles of two views collide");
+    }
+    for (CK_OBJECT_HANDLE h = 0x80000000UL; h < 0x80000040UL; h++) {
+        cr_assert_eq(p11->C_GetAttributeValue(s, h, &a, 1), CKR_OBJECT_HANDLE_INVALID);
+    }
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The handle of label as another process sees it. */
+static CK_OBJECT_HANDLE handle_in_child(const char *label, bool find_first)
+{
+    CK_OBJECT_HANDLE h = 0;
+    int fds[2], status;
+    pid_t pid;
+
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        CK_SLOT_ID slot;
+        CK_SESSION_HANDLE s;
+        CK_FUNCTION_LIST *p11 = work_session(&slot, &s);
+
+        close(fds[0]);
+        if (find_first) {
+            h = find_one(p11, s, CKO_PRIVATE_KEY, label);
+        }
+        p11->C_Finalize(NULL);
+        _exit(write(fds[1], &h, sizeof(h)) == sizeof(h) ? 0 : 3);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], &h, sizeof(h)), (ssize_t)sizeof(h));
+    close(fds[0]);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return h;
+}
+
+Test(handles, stable_across_processes)
+{
+    CK_OBJECT_HANDLE g = handle_in_child("g-ec", true), p = handle_in_child("p-ec", true);
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = work_session(&slot, &s);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_BYTE data[32] = {0}, sig[128];
+    CK_ULONG len = sizeof(sig);
+
+    cr_assert_neq(g, CK_INVALID_HANDLE);
+    cr_assert_neq(g, p);
+    /* usable at once, before any search in this process */
+    cr_assert_eq(p11->C_SignInit(s, &mech, g), CKR_OK);
+    cr_assert_eq(p11->C_Sign(s, data, sizeof(data), sig, &len), CKR_OK);
+    cr_assert_eq(find_one(p11, s, CKO_PRIVATE_KEY, "g-ec"), g);
+    cr_assert_eq(find_one(p11, s, CKO_PRIVATE_KEY, "p-ec"), p);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+static const char colliding_policy[] = "<strata version=\"1\">\n"
+                                       "  <catalog path=\"@CATALOG@\"/>\n"
+                                       "  <module id=\"a\" path=\"@A@\"/>\n"
+                                       "  <module id=\"b\" path=\"@B@\"/>\n"
+                                       "  <layer id=\"ta\" module=\"a\" token=\"strata-test-a\"/>\n"
+                                       "  <layer id=\"tb\" module=\"b\" token=\"strata-test-b\"/>\n"
+                                       "  <token label=\"Strata\">\n"
+                                       "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+                                       "    <view id=\"work\" layers=\"ta tb\"/>\n"
+                                       "  </token>\n"
+                                       "</strata>\n";
+
+/* Two copies of the test backend hand out the same handles 1..3; the
+ * virtual handles of their six objects are all different. */
+Test(handles, unique_with_colliding_backends)
+{
+    const char *a = getenv("STRATA_TEST_BACKEND_A"), *b = getenv("STRATA_TEST_BACKEND_B");
+    char conf[PATH_MAX + 8], xml[4096];
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11;
+    CK_OBJECT_HANDLE objs[16];
+    CK_ULONG n;
+    FILE *f;
+
+    cr_assert(a != NULL && b != NULL, "STRATA_TEST_BACKEND_A/_B not set");
+    snprintf(conf, sizeof(conf), "%s/b.conf", w.dir);
+    f = fopen(conf, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "object = b-1 11\nobject = b-2 12\nobject = b-secret 13 private\n");
+    cr_assert_eq(fclose(f), 0);
+    setenv("STRATA_TEST_BACKEND_B_CONF", conf, 1);
+    snprintf(xml, sizeof(xml), "%s", colliding_policy);
+    {
+        char *p = strstr(xml, "@A@"), rest[4096];
+        snprintf(rest, sizeof(rest), "%s", p + 3);
+        snprintf(p, sizeof(xml) - (size_t)(p - xml), "%s%s", a, rest);
+        p = strstr(xml, "@B@");
+        snprintf(rest, sizeof(rest), "%s", p + 3);
+        snprintf(p, sizeof(xml) - (size_t)(p - xml), "%s%s", b, rest);
+    }
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(enroll("work", WORK_PIN " 1234 1234"), 0);
+    p11 = work_session(&slot, &s);
+    n = find_all(p11, s, NULL, 0, objs, 16);
+    cr_assert_eq(n, 6, "objects: %lu", n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        for (CK_ULONG j = i + 1; j < n; j++) {
+            cr_assert_neq(objs[i], objs[j], "virtual handles collide");
+        }
+    }
+    cr_assert_neq(find_one(p11, s, CKO_DATA, "b-secret"), CK_INVALID_HANDLE);
+    cr_assert_neq(find_one(p11, s, CKO_DATA, "secret-1"), CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
