@@ -72,8 +72,10 @@ show pkcs11-tool --module "$module" --login --pin 2222 --list-objects --type pri
 
 say "Signing with the group's shared key through Strata, verifying with OpenSSL"
 echo "hello from the demo" >demo/message.txt
-show pkcs11-tool --module "$module" --login --pin 1111 --sign --mechanism ECDSA-SHA256 \
-  --label shared-signing --input-file demo/message.txt --output-file demo/message.sig \
+openssl dgst -sha256 -binary -out demo/message.sha256 demo/message.txt
+# SoftHSM2 offers raw ECDSA: hash with OpenSSL, sign the digest through Strata.
+show pkcs11-tool --module "$module" --login --pin 1111 --sign --mechanism ECDSA \
+  --id 01 --input-file demo/message.sha256 --output-file demo/message.sig \
   --signature-format openssl
 p11 --token-label team-keys --read-object --type pubkey --label shared-signing \
   --output-file demo/shared.der >/dev/null
