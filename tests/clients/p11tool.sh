@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# GnuTLS p11tool through Strata, compared with p11tool on the SoftHSM2
+# tokens directly: token list, objects after login, key generation routed
+# to the personal layer, --test-sign. TAP on stdout.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+plan 14
+world_setup || exit 1
+
+# p11t ARGS...: p11tool on Strata with the work PIN; p11t_direct TOKEN
+# ARGS...: p11tool on SoftHSM2 directly with TOKEN's PIN.
+p11t() { GNUTLS_PIN=$WORK_PIN foreign p11tool --provider "$STRATA_MODULE" "$@"; }
+p11t_direct() {
+    local pin=$1-pin
+    shift
+    GNUTLS_PIN=$pin p11tool --provider "$SOFTHSM_MODULE" "$@"
+}
+
+# objects: sorted "Type | Label" pairs of a p11tool --list-all listing.
+objects() {
+    awk '/^[[:space:]]*Type:/ { t = $0; sub(/^[[:space:]]*Type:[[:space:]]*/, "", t) }
+         /^[[:space:]]*Label:/ { l = $0; sub(/^[[:space:]]*Label:[[:space:]]*/, "", l)
+                                 print t " | " l }' | sort
+}
+
+check "p11tool --list-tokens through Strata" p11t --list-tokens
+contains "the token list shows Strata" '^[[:space:]]*Label: Strata$' "$out"
+lacks "the token list shows no backend token" 'Label: (personal|group|nym)$' "$out"
+
+want=$( (p11t_direct personal --login --list-all "pkcs11:token=personal"
+    p11t_direct group --login --list-all "pkcs11:token=group") | objects)
+check "--list-all --login through Strata" p11t --login --list-all "pkcs11:token=Strata"
+compare "--list-all shows personal's and group's objects" "$want" "$(objects <<<"$out")"
+contains "--list-all shows the group certificate" '^X\.509 Certificate .* \| group-cert$' \
+    "$(objects <<<"$out")"
+
+# The policy marks no view public: before login the token shows nothing.
+check_fails "--list-all without login finds nothing (no public view)" \
+    p11t --list-all "pkcs11:token=Strata"
+lacks "without login no object is listed" '^[[:space:]]*Label:' "$out"
+
+check "--generate-privkey ecdsa --label x --login through Strata" \
+    p11t --login --generate-privkey ecdsa --label x --outfile "$WORLD/x.pub" \
+    "pkcs11:token=Strata"
+contains "the new key is in personal (SoftHSM2 directly)" '^Private key .* \| x$' \
+    "$(p11t_direct personal --login --list-all "pkcs11:token=personal" | objects)"
+lacks "the new key is not in group (SoftHSM2 directly)" '\| x$' \
+    "$(p11t_direct group --login --list-all "pkcs11:token=group" | objects)"
+
+for key in shared-ec personal-rsa x; do
+    case $key in
+    personal-rsa | x) token=personal ;;
+    *) token=group ;;
+    esac
+    want=$(p11t_direct $token --login --test-sign "pkcs11:token=$token;object=$key;type=private" 2>&1)
+    p11t --login --test-sign "pkcs11:token=Strata;object=$key;type=private" >"$WORLD/ts" 2>&1
+    compare "--test-sign with $key: the same steps as on SoftHSM2 directly" \
+        "$want" "$(cat "$WORLD/ts")"
+done
+
+done_testing

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# OpenSC pkcs11-tool through Strata, compared with pkcs11-tool on the
+# SoftHSM2 tokens directly: token listing, the two views, wrong PIN,
+# sign/verify with a group and a personal key, key pair generation routed to
+# the personal layer, data object write/read/delete, and the tool's own
+# --test, --test-ec, --test-threads and --test-fork. TAP on stdout.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+plan 35
+world_setup || exit 1
+W=$WORLD
+
+# test_steps: the pass/fail lines of a pkcs11-tool --test run (stdout on
+# stdin), each prefixed with its section ("Digests:", "Verify ..."), without
+# which key was tested or lines about mechanisms a step skips, sorted and
+# deduplicated: the same steps passing and failing give the same text even
+# when the tokens hold different numbers of keys.
+test_steps() {
+    awk '/^[^[:space:]]/ { section = $0; sub(/:.*/, "", section); print section ": " $0; next }
+         /testing key/ || /mechanism can.t be used/ { next }
+         /^[[:space:]]/ { l = $0; sub(/^[[:space:]]+/, "", l); print section " | " l }' |
+        sort -u
+}
+
+# error_lines: the error lines of a run (stderr on stdin).
+error_lines() { grep -E '^error:|failed|rv = ' | sed 's/[[:space:]]*$//'; }
+
+# ---- tokens and views --------------------------------------------------------------
+
+check "pkcs11-tool -L through Strata" p11s -L
+contains "-L shows the virtual token Strata" '^[[:space:]]*token label[[:space:]]*: Strata$' "$out"
+lacks "-L shows none of the backend tokens" 'token label[[:space:]]*: (personal|group|nym)$' "$out"
+
+want=$( (p11d personal personal-pin -O; p11d group group-pin -O) | objects_of)
+check "login with the work PIN lists objects" p11s --login --pin "$WORK_PIN" -O
+compare "the work view lists personal's and group's objects" "$want" "$(objects_of <<<"$out")"
+
+want=$(p11d nym nym-pin -O | objects_of)
+check "login with the pseudonym PIN lists objects" p11s --login --pin "$NYM_PIN" -O
+compare "the pseudonym view lists only nym's objects" "$want" "$(objects_of <<<"$out")"
+
+check_fails "a wrong PIN fails" p11s --login --pin 9999 -O
+contains "a wrong PIN is CKR_PIN_INCORRECT" 'CKR_PIN_INCORRECT' "$out"
+
+want=$(p11d group group-pin -M | sort)
+check "the mechanism list through Strata" p11s -M
+compare "the mechanisms are those of SoftHSM2 (as a set)" "$want" "$(sort <<<"$out")"
+
+# ---- pkcs11-tool --test, on the view as set up --------------------------------
+
+# --test on the view (personal over group) and on personal directly: the
+# same steps pass and fail (SoftHSM2 itself stops at RSA-OAEP with a label).
+# pkcs11-tool tries every mechanism on the first key only; personal-rsa is
+# first in both (the top layer comes first), the group's keys add no new steps.
+p11d personal personal-pin --test >"$W/t.direct" 2>"$W/t.direct.err"
+direct_rc=$?
+foreign pkcs11-tool --module "$STRATA_MODULE" --token-label Strata --login --pin "$WORK_PIN" \
+    --test >"$W/t.strata" 2>"$W/t.strata.err"
+strata_rc=$?
+compare "--test: the same steps pass and fail as on SoftHSM2 directly" \
+    "$(test_steps <"$W/t.direct")" "$(test_steps <"$W/t.strata")"
+compare "--test: the same errors and exit status as on SoftHSM2 directly" \
+    "$(error_lines <"$W/t.direct.err"; echo "exit $direct_rc")" \
+    "$(error_lines <"$W/t.strata.err"; echo "exit $strata_rc")"
+
+# ---- sign and verify -------------------------------------------------------------
+
+printf 'a message signed through Strata\n' >"$W/msg"
+openssl dgst -sha256 -binary "$W/msg" >"$W/msg.sha256"
+check "ECDSA sign with the group key shared-ec" \
+    p11s --login --pin "$WORK_PIN" --sign --mechanism ECDSA --id 01 \
+    --input-file "$W/msg.sha256" --output-file "$W/ec.sig"
+check "ECDSA verify through Strata" \
+    p11s --login --pin "$WORK_PIN" --verify --mechanism ECDSA --id 01 \
+    --input-file "$W/msg.sha256" --signature-file "$W/ec.sig"
+check "the ECDSA signature verifies on SoftHSM2 directly (group)" \
+    p11d group group-pin --verify --mechanism ECDSA --id 01 \
+    --input-file "$W/msg.sha256" --signature-file "$W/ec.sig"
+
+check "RSA sign with the personal key personal-rsa" \
+    p11s --login --pin "$WORK_PIN" --sign --mechanism SHA256-RSA-PKCS --id 11 \
+    --input-file "$W/msg" --output-file "$W/rsa.sig"
+p11d personal personal-pin --sign --mechanism SHA256-RSA-PKCS --id 11 \
+    --input-file "$W/msg" --output-file "$W/rsa.direct.sig" >/dev/null 2>&1
+if cmp -s "$W/rsa.sig" "$W/rsa.direct.sig"; then
+    ok "the RSA PKCS#1 v1.5 signature equals SoftHSM2's own"
+else
+    not_ok "the RSA PKCS#1 v1.5 signature equals SoftHSM2's own"
+fi
+check "RSA verify through Strata" \
+    p11s --login --pin "$WORK_PIN" --verify --mechanism SHA256-RSA-PKCS --id 11 \
+    --input-file "$W/msg" --signature-file "$W/rsa.sig"
+
+# ---- writes go to the personal layer ------------------------------------------
+
+check "--keypairgen through Strata" \
+    p11s --login --pin "$WORK_PIN" --keypairgen --key-type EC:prime256v1 \
+    --label made-here --id 41
+contains "the new key is in personal (SoftHSM2 directly)" '^made-here$' \
+    "$(p11d personal personal-pin -O | labels_of)"
+lacks "the new key is not in group (SoftHSM2 directly)" '^made-here$' \
+    "$(p11d group group-pin -O | labels_of)"
+
+head -c 300 /dev/urandom >"$W/blob"
+check "write a data object through Strata" \
+    p11s --login --pin "$WORK_PIN" --write-object "$W/blob" --type data --label note
+check "read the data object back through Strata" \
+    p11s --login --pin "$WORK_PIN" --read-object --type data --label note \
+    --output-file "$W/blob.back"
+if cmp -s "$W/blob" "$W/blob.back"; then
+    ok "the data object reads back unchanged"
+else
+    not_ok "the data object reads back unchanged"
+fi
+contains "the data object is in personal (SoftHSM2 directly)" '^note$' \
+    "$(p11d personal personal-pin -O --type data | labels_of)"
+check "delete the data object through Strata" \
+    p11s --login --pin "$WORK_PIN" --delete-object --type data --label note
+lacks "the data object is gone from personal (SoftHSM2 directly)" '^note$' \
+    "$(p11d personal personal-pin -O --type data | labels_of)"
+
+# ---- pkcs11-tool's own tests -----------------------------------------------------------
+
+# --test-ec generates a key pair, so it runs on a scratch token directly.
+init_token scratch >/dev/null 2>&1
+ec_args=(--session-rw --test-ec --id 51 --label test-ec --key-type EC:prime256v1)
+p11d scratch scratch-pin "${ec_args[@]}" >"$W/ec.direct" 2>&1
+direct_rc=$?
+p11s --login --pin "$WORK_PIN" "${ec_args[@]}" >"$W/ec.strata" 2>&1
+strata_rc=$?
+compare "--test-ec: the same steps and exit status as on SoftHSM2 directly" \
+    "$(grep -E '^\*\*\*|^error|rv = ' "$W/ec.direct"; echo "exit $direct_rc")" \
+    "$(grep -E '^\*\*\*|^error|rv = ' "$W/ec.strata"; echo "exit $strata_rc")"
+contains "--test-ec's key pair is in personal (SoftHSM2 directly)" '^test-ec$' \
+    "$(p11d personal personal-pin -O | labels_of)"
+
+# --test-threads: threads that call C_Initialize while the main thread does,
+# then use the library. A C_Initialize that returns (CKR_OK, or
+# CKR_CRYPTOKI_ALREADY_INITIALIZED when another thread won) must leave the
+# library usable in that thread. Several runs, since the interleaving varies.
+# SoftHSM2 itself is not safe here (run directly it crashes in some runs
+# and waits 30 s for hung threads in others), so there is no direct run to
+# compare with: Strata must come through every run cleanly.
+threads_errors() {
+    local module=$1 i log=$W/threads.log
+    shift
+    for i in 1 2 3 4 5; do
+        foreign pkcs11-tool --module "$module" "$@" -L >"$log" 2>&1
+        echo "exit $?"
+        grep -E 'returned CKR_' "$log" | grep -vE 'returned CKR_(OK|CRYPTOKI_ALREADY_INITIALIZED)$'
+    done | sort | uniq -c | sed 's/^ *//'
+}
+for threads in "IN" "ILGISLT0" "ILGISLT0 ILGISLT0"; do
+    args=()
+    for t in $threads; do
+        args+=(--test-threads "$t")
+    done
+    compare "--test-threads $threads through Strata: 5 runs, every thread's calls succeed" \
+        "5 exit 0" "$(threads_errors "$STRATA_MODULE" "${args[@]}")"
+done
+
+# --test-fork: C_Initialize in a forked child. SoftHSM2 refuses it
+# (CKR_CRYPTOKI_ALREADY_INITIALIZED in the child); Strata must handle fork.
+p11d group group-pin --test-fork >"$W/fork.direct" 2>&1
+diag "SoftHSM2 directly: --test-fork exits $? ($(grep -m1 'rv = ' "$W/fork.direct"))"
+check "--test-fork through Strata" p11s --login --pin "$WORK_PIN" --test-fork
+lacks "--test-fork through Strata reports no error" '^error|rv = ' "$out"
+
+done_testing
