@@ -223,6 +223,7 @@ typedef struct {
     bool oom;
     unsigned shadow_line; /* line of the shadow statement, 0 = none yet */
     size_t line_errors;   /* errors reported on the current statement */
+    unsigned depth;       /* nesting of "not" and "(" being parsed */
 } lang_compiler;
 
 /* Appends a diagnostic at (text line, col); message and hint are printf

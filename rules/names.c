@@ -690,3 +690,39 @@ const char *lang_domain_name(lang_domain domain)
         return "a number";
     }
 }
+
+/* The name of value in domain; the last entry wins where two names share
+ * a value, since the table lists the older name first (CKK_ECDSA, CKK_EC). */
+static const char *const_name(lang_domain domain, CK_ULONG value)
+{
+    const char *name = NULL;
+
+    for (size_t i = 0; i < COUNT(consts); i++) {
+        if (consts[i].domain == domain && consts[i].value == value) {
+            name = consts[i].name;
+        }
+    }
+    return name;
+}
+
+const char *rules_attribute_name(CK_ATTRIBUTE_TYPE type)
+{
+    const lang_attr_info *info = lang_attr_by_type(type);
+
+    return info != NULL ? info->name : NULL;
+}
+
+const char *rules_mechanism_name(CK_MECHANISM_TYPE mechanism)
+{
+    return const_name(DOM_MECHANISM, mechanism);
+}
+
+const char *rules_attribute_value_name(CK_ATTRIBUTE_TYPE type, CK_ULONG value)
+{
+    const lang_attr_info *info = lang_attr_by_type(type);
+
+    if (info == NULL || info->vtype != TY_NUMBER || info->domain == DOM_NONE) {
+        return NULL;
+    }
+    return const_name((lang_domain)info->domain, value);
+}

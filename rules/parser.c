@@ -323,8 +323,10 @@ static uint32_t parse_condition(lang_compiler *c)
     }
 }
 
+static uint32_t parse_unary(lang_compiler *c);
+
 /* unary := "not" unary | cond */
-static uint32_t parse_unary(lang_compiler *c)
+static uint32_t parse_not_or_cond(lang_compiler *c)
 {
     if (tok_is_word(c, "not")) {
         lang_node n = leaf_at(c, N_NOT);
@@ -336,6 +338,29 @@ static uint32_t parse_unary(lang_compiler *c)
         return lang_node_add(c, &n);
     }
     return parse_condition(c);
+}
+
+/*
+ * Every level of "not" and "(" passes here, so that the recursion stops
+ * long before the stack does: more than LANG_MAX_HEIGHT levels is
+ * "expression too complex", as strata-rules(7) says. lang_node_add bounds
+ * the height of the tree built, but redundant parentheses build no node,
+ * and thousands of them overflowed the stack (found by fuzz_policy).
+ * Returns the node, or LANG_NONE with an error.
+ */
+static uint32_t parse_unary(lang_compiler *c)
+{
+    uint32_t node;
+
+    if (c->depth >= LANG_MAX_HEIGHT) {
+        lang_error(c, c->tok.line, c->tok.col, "split the rule into several simpler rules",
+                   "expression too complex");
+        return LANG_NONE;
+    }
+    c->depth++;
+    node = parse_not_or_cond(c);
+    c->depth--;
+    return node;
 }
 
 static uint32_t parse_and(lang_compiler *c)

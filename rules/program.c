@@ -15,21 +15,20 @@
 
 static const CK_ATTRIBUTE_TYPE default_shadow[] = {CKA_CLASS, CKA_ID};
 
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? strdup(s) : NULL;
-}
-
 /*
  * Appends one diagnostic to c->diags (line is a line of the text; 0 keeps
- * it unknown). On allocation failure the diagnostic is dropped and c->oom
- * is set, so compilation still fails.
+ * it unknown). It goes through rules_diag_add like every other diagnostic:
+ * diag.c alone grows the list (its capacity follows from the count, so a
+ * list grown here by one item would be overrun by the next
+ * rules_diag_add), and it keeps the message on one line (a decoded string
+ * literal quoted in a message may hold a line break). On allocation
+ * failure the diagnostic is dropped and c->oom is set, so compilation
+ * still fails.
  */
 void lang_error(lang_compiler *c, unsigned line, unsigned col, const char *hint, const char *fmt,
                 ...)
 {
     rules_diags *d = c->diags;
-    rules_diag *items, *item;
     char message[512];
     va_list ap;
 
@@ -40,29 +39,11 @@ void lang_error(lang_compiler *c, unsigned line, unsigned col, const char *hint,
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    items = realloc(d->items, (d->count + 1) * sizeof(*items));
-    if (items == NULL) {
+    if (rules_diag_add(d, RULES_SEVERITY_ERROR, c->file != NULL ? c->file : "<rules>",
+                       line != 0 ? c->first_line + line - 1 : 0, col, "%s", message) != 0 ||
+        (hint != NULL && rules_diag_hint(d, "%s", hint) != 0)) {
         c->oom = true;
-        return;
     }
-    d->items = items;
-    item = &items[d->count];
-    memset(item, 0, sizeof(*item));
-    item->severity = RULES_SEVERITY_ERROR;
-    item->file = dup_or_null(c->file != NULL ? c->file : "<rules>");
-    item->line = line != 0 ? c->first_line + line - 1 : 0;
-    item->col = col;
-    item->message = strdup(message);
-    item->hint = dup_or_null(hint);
-    if (item->file == NULL || item->message == NULL || (hint != NULL && item->hint == NULL)) {
-        free(item->file);
-        free(item->message);
-        free(item->hint);
-        c->oom = true;
-        return;
-    }
-    d->count++;
-    d->n_errors++;
 }
 
 static bool grow(lang_compiler *c, void **array, size_t *cap, size_t count, size_t elem)

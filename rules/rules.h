@@ -255,4 +255,23 @@ typedef void (*rules_explain_fn)(void *ctx, unsigned line, const char *effect);
 void rules_explain(const rules_program *program, const rules_object *object, rules_explain_fn fn,
                    void *ctx);
 
+/* ---------------------------------------------------------------------
+ * Names, for messages and logs
+ * ------------------------------------------------------------------ */
+
+/* The CKA_ name of an attribute type ("CKA_KEY_TYPE"), or NULL when the
+ * rule language does not know it. Static storage. */
+const char *rules_attribute_name(CK_ATTRIBUTE_TYPE type);
+
+/* The CKM_ name of a mechanism ("CKM_ECDSA"), or NULL when unknown. Where
+ * two names share a value the newer one is returned (CKM_EC_KEY_PAIR_GEN).
+ * Static storage. */
+const char *rules_mechanism_name(CK_MECHANISM_TYPE mechanism);
+
+/* The CK name of the value of a number-valued attribute: CKO_ for
+ * CKA_CLASS, CKK_ for CKA_KEY_TYPE, CKC_ for CKA_CERTIFICATE_TYPE, CKM_
+ * for mechanism-valued attributes; NULL when the attribute has no named
+ * values or the value is unknown. Static storage. */
+const char *rules_attribute_value_name(CK_ATTRIBUTE_TYPE type, CK_ULONG value);
+
 #endif /* STRATA_RULES_H */

@@ -4,7 +4,8 @@
  * The input is rule text. Whatever compiles is then evaluated against a
  * few fixed objects through every entry point (eval, denies for each
  * operation, rewrite of every attribute with and without a buffer, route,
- * explain), checking the invariants the engine relies on. See README.
+ * explain), checking the invariants the engine relies on, and every
+ * diagnostic is checked to be one line. See README.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -69,16 +70,16 @@ static void exercise(const rules_program *p, const rules_object *o)
     rules_explain(p, o, ignore_explain, NULL);
 }
 
-/* rules_diags_clear lives in diag.c with the policy loader; the target
- * links only the rule language, so it frees diagnostics itself. */
-static void diags_free(rules_diags *diags)
+/* Every diagnostic has a one-line message (and hint), as rules.h says. */
+static void check_diags(const rules_diags *diags)
 {
     for (size_t i = 0; i < diags->count; i++) {
-        free(diags->items[i].file);
-        free(diags->items[i].message);
-        free(diags->items[i].hint);
+        const rules_diag *d = &diags->items[i];
+        if (d->message == NULL || strchr(d->message, '\n') != NULL ||
+            (d->hint != NULL && strchr(d->hint, '\n') != NULL)) {
+            abort();
+        }
     }
-    free(diags->items);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -116,11 +117,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((p == NULL) != (diags.n_errors > 0)) {
         abort(); /* failure always says why, success never carries errors */
     }
+    check_diags(&diags);
     for (size_t i = 0; p != NULL && i < sizeof(objects) / sizeof(objects[0]); i++) {
         exercise(p, &objects[i]);
     }
     rules_program_free(p);
-    diags_free(&diags);
+    rules_diags_clear(&diags);
     free(text);
     return 0;
 }

@@ -202,3 +202,82 @@ Test(rules_compile, null_diags_and_null_text)
     rules_program_free(p);
     cr_assert_null(rules_compile("frob", NULL, 0, NULL, NULL));
 }
+
+/* Found by fuzz_policy: a string literal may decode to a line break, and
+ * the message that quotes it must still be one line (rules.h). */
+Test(rules_compile, message_quoting_a_line_break_stays_one_line)
+{
+    rules_diags d = {NULL, 0, 0};
+
+    cr_assert_null(rules_compile("hide where layer == \"a\\nb\\x0dc\\td\"", "f", 1, &scope, &d));
+    cr_assert_eq(d.n_errors, 1);
+    cr_assert_eq(d.count, 1);
+    cr_assert_str_eq(d.items[0].message, "unknown layer \"a b c d\"");
+    cr_assert_null(strchr(d.items[0].hint, '\n'));
+    rules_diags_clear(&d);
+}
+
+/* Found by fuzz_policy: the compiler's diagnostics share the list with
+ * the policy loader's, which keeps appending after a failed compile. With
+ * 9 compile errors, one more rules_diag_add wrote past the end of the
+ * list (caught by AddressSanitizer). */
+Test(rules_compile, diagnostics_list_keeps_growing_after_errors)
+{
+    rules_diags d = {NULL, 0, 0};
+    char text[256] = "";
+
+    for (int i = 0; i < 9; i++) {
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "bogus%d\n", i);
+    }
+    cr_assert_null(rules_compile(text, "f", 1, &scope, &d));
+    cr_assert_eq(d.count, 9);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(rules_diag_add(&d, RULES_SEVERITY_WARNING, "f", 1, 0, "extra %d", i), 0);
+    }
+    cr_assert_eq(d.count, 29);
+    cr_assert_eq(d.n_errors, 9);
+    cr_assert_eq(d.items[8].line, 9);
+    cr_assert_str_eq(d.items[28].message, "extra 19");
+    rules_diags_clear(&d);
+}
+
+/* Found by fuzz_policy: nested parentheses build no node, so only the
+ * parser's own bound stops them; 5000 of them overflowed the stack. The
+ * bound is strata-rules(7)'s: at most 128 levels. */
+static char *nested(size_t levels, const char *inner)
+{
+    size_t len = strlen("hide where ") + 2 * levels + strlen(inner) + 1;
+    char *text = malloc(len);
+
+    cr_assert_not_null(text);
+    strcpy(text, "hide where ");
+    memset(text + strlen(text), '(', levels);
+    strcpy(text + strlen("hide where ") + levels, inner);
+    memset(text + strlen(text), ')', levels);
+    text[len - 1] = '\0';
+    return text;
+}
+
+Test(rules_compile, deep_parentheses_too_complex)
+{
+    rules_diags d = {NULL, 0, 0};
+    char *ok = nested(127, "sensitive");
+    char *deep = nested(128, "sensitive");
+    char *huge = nested(200000, "sensitive");
+    rules_program *p = rules_compile(ok, "f", 1, &scope, &d);
+
+    cr_assert_not_null(p, "127 parentheses and the expression are 128 levels");
+    rules_program_free(p);
+    cr_assert_null(rules_compile(deep, "f", 1, &scope, &d));
+    cr_assert_eq(d.n_errors, 1);
+    cr_assert_str_eq(d.items[0].message, "expression too complex");
+    cr_assert_eq(d.items[0].col, 12 + 128);
+    rules_diags_clear(&d);
+    cr_assert_null(rules_compile(huge, "f", 1, &scope, &d));
+    cr_assert_eq(d.n_errors, 1);
+    cr_assert_str_eq(d.items[0].message, "expression too complex");
+    rules_diags_clear(&d);
+    free(ok);
+    free(deep);
+    free(huge);
+}

@@ -1031,3 +1031,44 @@ Test(rules_layer_token_label, template_needs_view)
     char buf[33];
     cr_assert_eq(rules_layer_token_label(&layer, NULL, buf, sizeof(buf)), -1);
 }
+
+/* ---------------------------------------------------------------------
+ * Found by fuzz_policy (tests/fuzz)
+ * ------------------------------------------------------------------ */
+
+/* Rule errors in one token, then a loader error in the next: the loader's
+ * diagnostic went past the end of the list the compiler had grown. */
+Test(rules_policy_load_memory, rule_errors_then_policy_errors)
+{
+    static const char xml[] = "<strata version=\"1\">\n"
+                              "  <module id=\"m\" path=\"/nonexistent/a.so\"/>\n"
+                              "  <layer id=\"l\" module=\"m\" token=\"t\"/>\n"
+                              "  <token label=\"A\"><view id=\"v\" layers=\"l\"><rules>\n"
+                              "b1\nb2\nb3\nb4\nb5\nb6\nb7\nb8\nb9\n"
+                              "</rules></view></token>\n"
+                              "  <token label=\"A\"><view id=\"w\" layers=\"l\"/></token>\n"
+                              "</strata>\n";
+    cr_assert_eq(rules_policy_load_memory(xml, strlen(xml), "/etc/p.xml", &policy, &diags), -1);
+    dump_diags();
+    cr_assert_eq(diags.n_errors, 10);
+    const rules_diag *last = &diags.items[diags.count - 1];
+    cr_assert_eq(last->line, line_of(xml, "<token label=\"A\"><view id=\"w\""));
+    cr_assert_not_null(strstr(last->message, "token label \"A\" is already used"));
+}
+
+/* A rule error quoting a string with an escaped line break stays one line. */
+Test(rules_policy_load_memory, rule_error_messages_stay_one_line)
+{
+    static const char xml[] = "<strata version=\"1\">\n"
+                              "  <module id=\"m\" path=\"/nonexistent/a.so\"/>\n"
+                              "  <layer id=\"l\" module=\"m\" token=\"t\"/>\n"
+                              "  <token label=\"A\"><view id=\"v\" layers=\"l\"><rules>\n"
+                              "hide where layer == \"x\\ny\"\n"
+                              "</rules></view></token>\n"
+                              "</strata>\n";
+    cr_assert_eq(rules_policy_load_memory(xml, strlen(xml), "/etc/p.xml", &policy, &diags), -1);
+    cr_assert_eq(diags.n_errors, 1);
+    for (size_t i = 0; i < diags.count; i++) {
+        cr_assert_null(strchr(diags.items[i].message, '\n'), "%s", diags.items[i].message);
+    }
+}
