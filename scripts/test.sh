@@ -39,6 +39,18 @@ if [ $quick -eq 0 ]; then
     results+=("build-asan=fail")
   fi
 
+  echo "== fuzzers (60 s each, clang + libFuzzer)"
+  bash tests/fuzz/run-ci.sh >fuzz.test.log 2>&1
+  grep -E "^(ok|not ok|1\.\.)" fuzz.test.log | sed 's/^/  /'
+  if grep -q "^not ok" fuzz.test.log || ! grep -q "^ok" fuzz.test.log; then
+    tail -30 fuzz.test.log
+    results+=("fuzz=fail")
+  else
+    for t in $(grep -oE "^ok [0-9]+ - [a-z_]+" fuzz.test.log | awk '{print $4}'); do
+      results+=("$t=pass")
+    done
+  fi
+
   echo "== clang-format"
   files=$(git ls-files '*.c' '*.h' 2>/dev/null)
   if [ -n "$files" ] && ! clang-format --dry-run --Werror --style=file:.clang-format $files 2>/tmp/strata-format.log; then

@@ -157,7 +157,7 @@ static int status_of(int st)
 
 /* Formats a command, prefixed under sanitizers with the runtime preload
  * that foreign programs need to load the instrumented module. */
-static char *command(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *command(const char *fmt, va_list ap)
 {
     const char *preload = getenv("STRATA_PRELOAD");
     char *cmd = NULL, *full = NULL;
