@@ -48,6 +48,8 @@ int cli_cmd_init(cli_global *g, int argc, char **argv);
 int cli_cmd_status(cli_global *g, int argc, char **argv);
 int cli_cmd_enroll(cli_global *g, int argc, char **argv);
 int cli_cmd_views(cli_global *g, int argc, char **argv);
+int cli_cmd_ls(cli_global *g, int argc, char **argv);
+int cli_cmd_explain(cli_global *g, int argc, char **argv);
 
 /* ---------------------------------------------------------------------
  * Messages and option parsing (util.c)
@@ -192,5 +194,41 @@ void cli_pin_source_close(cli_pin_source *src);
  * failure. */
 int cli_pin_read(cli_pin_source *src, const char *what, cli_pin *pin);
 void cli_pin_free(cli_pin *pin);
+
+/* ---------------------------------------------------------------------
+ * A view seen through the engine, in-process (ls.c; ls and explain)
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *token; /* --token, or NULL for the policy's only token */
+    const char *view;  /* --view (required) */
+    bool pin_stdin;    /* --pin-stdin */
+} cli_view_opts;
+
+/* Parses --token, --view and --pin-stdin for cmd; help prints its help.
+ * Returns 0; 1 after printing the help; CLI_EXIT_USAGE (reported). */
+int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
+                  void (*help)(void));
+
+typedef struct {
+    CK_FUNCTION_LIST *p11;     /* the engine's, initialised; NULL when closed */
+    CK_SESSION_HANDLE session; /* read-only, logged in to the view */
+    bool logged_in;
+    char token[33]; /* the virtual token's label */
+} cli_view_session;
+
+/* Loads the engine in-process with the policy, opens a session on the
+ * token's slot, reads the view's PIN (terminal, or a line of stdin) and
+ * logs in, checking that the PIN opens that view. Returns 0, or -1
+ * (reported; everything released). */
+int cli_view_session_open(cli_global *g, const char *token, const char *view, bool pin_stdin,
+                          cli_view_session *vs);
+/* Logs out and finalizes the engine. */
+void cli_view_session_close(cli_view_session *vs);
+
+/* "private-key", "certificate", ... or the number in hex (into buf). */
+const char *cli_class_name(CK_OBJECT_CLASS cls, char *buf, size_t size);
+/* Bytes as lowercase hex into buf ("-" when len is 0), truncated to fit. */
+void cli_hex(const unsigned char *p, size_t len, char *buf, size_t size);
 
 #endif /* STRATA_CLI_H */

@@ -18,11 +18,12 @@
 
 #include <sodium.h>
 
-#include "cli.h"
+#include "identity.h"
 
 static void print_help(void)
 {
     printf("usage: strata enroll --token LABEL --view VIEW [--pin-stdin] [--no-verify]\n"
+           "       strata enroll --token LABEL --so [--pin-stdin]\n"
            "\n"
            "Enrol the PIN that selects VIEW of virtual token LABEL, with the backend PIN\n"
            "of each of the view's layers (top first). The view's PIN is asked twice,\n"
@@ -31,11 +32,17 @@ static void print_help(void)
            "are skipped: their PIN is generated when their token is provisioned.\n"
            "Enrolling a view again replaces its PIN and credentials.\n"
            "\n"
+           "With --so, set the token's security officer PIN instead (asked twice): it\n"
+           "logs in as CKU_SO, is needed by strata unlock, and derives the administrator\n"
+           "key that provisioned tokens' SO PINs are sealed to. It is set once; tokens\n"
+           "provisioned before it was set cannot be recovered with it.\n"
+           "\n"
            "options:\n"
            "  --token LABEL  the virtual token (its label in the policy)\n"
            "  --view VIEW    the view whose PIN this is\n"
            "  --pin-stdin    read the PINs from standard input, one per line: the view's\n"
            "                 PIN, then each non-lazy layer's PIN in the view's order\n"
+           "  --so           set the SO PIN of the token (no --view)\n"
            "  --no-verify    store the layer PINs without logging in to check them\n"
            "                 (e.g. for a token that is not plugged in)\n"
            "\n"
@@ -48,6 +55,7 @@ enum {
     OPT_VIEW,
     OPT_PIN_STDIN,
     OPT_NO_VERIFY,
+    OPT_SO,
 };
 
 typedef struct {
@@ -55,6 +63,7 @@ typedef struct {
     const char *view;
     bool pin_stdin;
     bool verify;
+    bool so; /* --so: the SO PIN */
 } enroll_args;
 
 /* One layer of the view, in the view's order. */
@@ -73,6 +82,7 @@ static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
         {"view", required_argument, NULL, OPT_VIEW},
         {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
         {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+        {"so", no_argument, NULL, OPT_SO},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -96,6 +106,9 @@ static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
         case OPT_NO_VERIFY:
             a->verify = false;
             break;
+        case OPT_SO:
+            a->so = true;
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
@@ -103,7 +116,10 @@ static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
     if (optind < argc) {
         return cli_usage_error("enroll", "unexpected argument '%s'", argv[optind]);
     }
-    if (a->token == NULL || a->view == NULL) {
+    if (a->so && (a->token == NULL || a->view != NULL)) {
+        return cli_usage_error("enroll", "--so takes --token and no --view");
+    }
+    if (!a->so && (a->token == NULL || a->view == NULL)) {
         return cli_usage_error("enroll", "--token and --view are required");
     }
     return -1;
@@ -341,6 +357,44 @@ static int find_view(const rules_policy *policy, const enroll_args *a, const rul
     return 0;
 }
 
+/* strata enroll --so: sets the token's SO PIN. Returns an exit code. */
+static int enroll_so(cli_global *g, const enroll_args *a)
+{
+    cli_pin_source src = {false, -1};
+    cli_pin pin = {NULL, 0};
+    storage_kdf kdf;
+    cli_target t;
+    char what[160];
+    storage_rc rc_s;
+    int rc = CLI_EXIT_FAIL;
+
+    if (cli_target_open(g, a->token, NULL, STORAGE_OPEN_CREATE, &t) != 0 ||
+        cli_pin_source_open(&src, a->pin_stdin) != 0) {
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the new SO PIN of token '%s'", t.token->label);
+    if (cli_new_pin_read(&src, t.token, what, &pin) != 0) {
+        goto out;
+    }
+    kdf = cli_target_kdf(&t);
+    rc_s = storage_so_set(t.cat, t.token->label, pin.buf, pin.len, &kdf);
+    if (rc_s == STORAGE_ERR_EXISTS) {
+        cli_error("token '%s' has an SO PIN already; it is set once", t.token->label);
+        goto out;
+    }
+    if (rc_s != STORAGE_OK) {
+        cli_error("SO PIN not set: %s", storage_strerror(rc_s));
+        goto out;
+    }
+    printf("SO PIN of token '%s' set\n", t.token->label);
+    rc = CLI_EXIT_OK;
+out:
+    cli_pin_free(&pin);
+    cli_pin_source_close(&src);
+    cli_target_close(&t);
+    return rc;
+}
+
 int cli_cmd_enroll(cli_global *g, int argc, char **argv)
 {
     rules_policy *policy = NULL;
@@ -358,6 +412,9 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
     rc = parse_args(g, argc, argv, &a);
     if (rc >= 0) {
         return rc;
+    }
+    if (a.so) {
+        return enroll_so(g, &a);
     }
     rc = CLI_EXIT_FAIL;
     if (storage_crypto_init() != STORAGE_OK) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "identity.h"
 
 typedef struct {
     const char *name;
@@ -20,6 +21,11 @@ static const command commands[] = {
     {"status", cli_cmd_status, "show modules, layers, tokens and views as they are now"},
     {"enroll", cli_cmd_enroll, "enrol a view's PIN and its layers' PINs"},
     {"views", cli_cmd_views, "list views and whether they are enrolled"},
+    {"ls", cli_cmd_ls, "list what a view shows (asks its PIN)"},
+    {"explain", cli_cmd_explain, "say which rules matched an object and why it is hidden"},
+    {"passwd", cli_cmd_passwd, "change a view's PIN"},
+    {"unlock", cli_cmd_unlock, "clear a token's failed-login count (SO PIN when set)"},
+    {"provision", cli_cmd_provision, "provision a view's lazy tokens ahead of its first login"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

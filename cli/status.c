@@ -296,6 +296,79 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Provisioned tokens (lazy layers)
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    cli_table *t;
+    const rules_policy *policy;
+    const char *token; /* printed on the token's first row only */
+    bool failed;
+} prov_ctx;
+
+/* The state a person reads: "waiting" is waiting for a free slot. */
+static const char *prov_state_text(const storage_provision_info *info)
+{
+    switch (info->state) {
+    case STORAGE_PROV_WAITING:
+        return "waiting for a free slot";
+    case STORAGE_PROV_PENDING:
+        return info->claimed ? "pending (being provisioned)" : "pending";
+    case STORAGE_PROV_INITIALISED:
+        return "initialised (no user PIN yet: the next login repairs it)";
+    default:
+        return storage_prov_state_name(info->state);
+    }
+}
+
+static void add_prov_row(void *ctx, const storage_provision_info *info)
+{
+    prov_ctx *c = ctx;
+    const rules_layer *l = rules_policy_layer(c->policy, info->layer);
+
+    if (cli_table_add(c->t, c->token, info->view, info->layer,
+                      l != NULL ? l->module_id : info->module, info->label,
+                      info->serial[0] != '\0' ? info->serial : "-", prov_state_text(info)) != 0) {
+        c->failed = true;
+    }
+    c->token = "";
+}
+
+/* Lists the provisioning rows of every token, per view. Returns 0, or -1
+ * (reported). */
+static int show_provisioned(const rules_policy *policy, storage_catalog *cat)
+{
+    cli_table t;
+    prov_ctx c = {&t, policy, "", false};
+    int rc = -1;
+
+    if (cat == NULL) {
+        return 0;
+    }
+    cli_table_init(&t, 7);
+    if (cli_table_add(&t, "TOKEN", "VIEW", "LAYER", "MODULE", "BACKEND TOKEN", "SERIAL", "STATE") !=
+        0) {
+        goto out;
+    }
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        c.token = policy->tokens[i].label;
+        if (storage_provisions_list(cat, policy->tokens[i].label, add_prov_row, &c) != STORAGE_OK ||
+            c.failed) {
+            cli_error("token '%s': cannot list its provisioned tokens", policy->tokens[i].label);
+            goto out;
+        }
+    }
+    if (t.n_rows > 1) {
+        printf("\nprovisioned tokens (lazy layers)\n");
+        cli_table_print(&t, 2);
+    }
+    rc = 0;
+out:
+    cli_table_free(&t);
+    return rc;
+}
+
 static int show_tokens(const rules_policy *policy, storage_catalog *cat)
 {
     cli_table t;
@@ -356,7 +429,8 @@ int cli_cmd_status(cli_global *g, int argc, char **argv)
         goto out;
     }
     show_modules(policy, &mods);
-    if (show_layers(policy, &mods) != 0 || show_tokens(policy, cat) != 0) {
+    if (show_layers(policy, &mods) != 0 || show_tokens(policy, cat) != 0 ||
+        show_provisioned(policy, cat) != 0) {
         goto out;
     }
     rc = catalog_ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;

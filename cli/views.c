@@ -1,11 +1,14 @@
 /*
  * views.c - strata views [--token LABEL]: each view of each virtual token
- * and whether it is enrolled. Never a PIN.
+ * and its state: enrolled or not, provisioned (its lazy tokens ready) or
+ * provisioning, and locked (the token's failed logins reached
+ * max-failed-logins). Never a PIN.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -15,8 +18,10 @@ static void print_help(void)
         "usage: strata views [--token LABEL]\n"
         "\n"
         "List the views of each virtual token (or of token LABEL) with their layers,\n"
-        "top first, and whether a PIN is enrolled for them. The catalog is opened\n"
-        "read-only; no PIN is ever shown.\n"
+        "top first, and their state: enrolled or not enrolled; provisioned (N) when N\n"
+        "lazily provisioned tokens are ready, provisioning (N) while N are not; locked\n"
+        "when the token's failed logins reached max-failed-logins (strata unlock).\n"
+        "The catalog is opened read-only; no PIN is ever shown.\n"
         "\n"
         "options:\n"
         "  --token LABEL  only this virtual token\n"
@@ -26,10 +31,60 @@ static void print_help(void)
 
 enum { OPT_TOKEN = CLI_OPT_FIRST_LOCAL };
 
+/* The catalog's facts about the views of one token. */
+typedef struct {
+    storage_view_info *items;
+    size_t n;
+    bool failed;
+} view_infos;
+
+static void collect_info(void *ctx, const storage_view_info *info)
+{
+    view_infos *v = ctx;
+    storage_view_info *grown = realloc(v->items, (v->n + 1) * sizeof(*grown));
+
+    if (grown == NULL) {
+        v->failed = true;
+        return;
+    }
+    v->items = grown;
+    v->items[v->n++] = *info;
+}
+
+/* The state text of view id into buf. */
+static void state_text(const rules_token *tok, const view_infos *v, const char *id, char *buf,
+                       size_t size)
+{
+    const storage_view_info *info = NULL;
+    size_t len;
+
+    for (size_t i = 0; i < v->n; i++) {
+        if (strcmp(v->items[i].view, id) == 0) {
+            info = &v->items[i];
+        }
+    }
+    if (info == NULL) {
+        snprintf(buf, size, "not enrolled");
+        return;
+    }
+    snprintf(buf, size, "enrolled");
+    len = strlen(buf);
+    if (info->provisioned > 0 && len < size) {
+        len += (size_t)snprintf(buf + len, size - len, ", provisioned (%u)", info->provisioned);
+    }
+    if (info->provisioning > 0 && len < size) {
+        len += (size_t)snprintf(buf + len, size - len, ", provisioning (%u)", info->provisioning);
+    }
+    if (tok->max_failed_logins > 0 && info->failed_logins >= tok->max_failed_logins && len < size) {
+        snprintf(buf + len, size - len, ", locked");
+    }
+}
+
 /* Adds the rows of one token; returns 0, or -1 (reported). */
 static int add_token(cli_table *t, storage_catalog *cat, const rules_token *tok)
 {
-    char layers[512];
+    char layers[512], state[160];
+    view_infos infos = {NULL, 0, false};
     cli_enrolled list;
     const char *why = NULL;
     size_t j;
@@ -39,12 +94,17 @@ static int add_token(cli_table *t, storage_catalog *cat, const rules_token *tok)
         cli_error("token '%s': cannot list its enrolments: %s", tok->label, why);
         return -1;
     }
+    if (cat != NULL &&
+        (storage_views_list(cat, tok->label, collect_info, &infos) != STORAGE_OK || infos.failed)) {
+        cli_error("token '%s': cannot read its views' state", tok->label);
+        goto out;
+    }
     for (j = 0; j < tok->n_views; j++) {
         const rules_view *v = &tok->views[j];
 
         cli_view_layers_text(v, layers, sizeof(layers));
-        if (cli_table_add(t, j == 0 ? tok->label : "", v->id, layers,
-                          cli_enrolled_has(&list, v->id) ? "enrolled" : "not enrolled") != 0) {
+        state_text(tok, &infos, v->id, state, sizeof(state));
+        if (cli_table_add(t, j == 0 ? tok->label : "", v->id, layers, state) != 0) {
             goto out;
         }
     }
@@ -56,6 +116,7 @@ static int add_token(cli_table *t, storage_catalog *cat, const rules_token *tok)
     }
     rc = 0;
 out:
+    free(infos.items);
     cli_enrolled_free(&list);
     return rc;
 }

@@ -4,13 +4,20 @@
  * that layer, read-write when the virtual session is and the layer is
  * writable, closed with the virtual session. A backend session from an
  * older generation of its module (the module was cycled) is dead and is
- * reopened. Everything here runs under the virtual session's lock (S).
+ * reopened. Everything here runs under the virtual session's lock (S)
+ * and a shared hold of the backend gate (lifecycle.h).
+ *
+ * A backend answering CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT or
+ * CKR_SESSION_HANDLE_INVALID (for a session of the current generation)
+ * gets one reconnect of its module at the start of the next call
+ * (reconnect.c); the call that saw it reports CKR_DEVICE_ERROR, since
+ * the virtual session and token are still there.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdlib.h>
 
-#include "stack.h"
+#include "lifecycle.h"
 
 size_t backend_layer_index(const engine_token *token, const engine_layer *layer)
 {
@@ -62,11 +69,16 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
     if (l->token == NULL) {
         return CKR_DEVICE_ERROR;
     }
-    gen = backend_generation(l);
-    if (b->open && b->generation != gen) {
-        b->open = false; /* died with the old generation */
-    }
-    if (!b->open) {
+    /* Twice at most: the login replay may wait for the login lock, during
+     * which another thread may cycle the module under the new session. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        gen = backend_generation(l);
+        if (b->open && b->generation != gen) {
+            b->open = false; /* died with the old generation */
+        }
+        if (b->open) {
+            break;
+        }
         if (session_is_rw(s) && !l->read_only) {
             flags |= CKF_RW_SESSION;
         }
@@ -74,11 +86,16 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_WARNING, "layer \"%s\": backend C_OpenSession: %s", l->def->id,
                        layers_rv_name(rv));
+            reconnect_note(l, rv);
             return rv;
         }
         b->open = true;
         b->generation = gen;
         login_replay(s->token, l);
+    }
+    if (!b->open || b->generation != backend_generation(l)) {
+        b->open = false;
+        return CKR_DEVICE_ERROR;
     }
     *fl = layers_module_functions(layers_token_module(l->token));
     *h = b->handle;
@@ -87,11 +104,24 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
 
 /* A backend code as the virtual session reports it: a backend session
  * that died under us is forgotten and reported as CKR_DEVICE_ERROR (the
- * application's session itself is fine). Expects S. */
+ * application's session itself is fine); a removed device or a missing
+ * token also schedules a reconnect of the layer's module and is reported
+ * as CKR_DEVICE_ERROR. Expects S. */
 CK_RV backend_rv(engine_session *s, size_t layer, CK_RV rv)
 {
+    engine_layer *l = &s->token->layers[layer];
+    backend_slot *b = &s->backends[layer];
+
     if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) {
-        s->backends[layer].open = false;
+        if (rv == CKR_SESSION_HANDLE_INVALID && b->open && b->generation == backend_generation(l)) {
+            reconnect_note(l, rv); /* not a leftover of an earlier cycle */
+        }
+        b->open = false;
+        return CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
+        reconnect_note(l, rv);
+        b->open = false;
         return CKR_DEVICE_ERROR;
     }
     return rv;

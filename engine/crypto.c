@@ -221,21 +221,15 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
         layer = keyless_layer(s, st.view, false);
         rv = layer == SIZE_MAX ? CKR_DEVICE_ERROR : CKR_OK;
     } else {
-        rv = handles_resolve(s, &st, key, &ref) == CKR_OK ? CKR_OK : CKR_KEY_HANDLE_INVALID;
+        rv = verdict_resolve(s, &st, key, &ref) == CKR_OK ? CKR_OK : CKR_KEY_HANDLE_INVALID;
         layer = ref.layer_index;
     }
     if (rv != CKR_OK) {
         goto out;
     }
-    if (op != ENGINE_OP_DIGEST && st.view->def->rules != NULL) {
-        rule_object ro;
-        bool no = rule_object_fetch(s, st.view, layer, ref.backend, &ro) != CKR_OK ||
-                  rules_denies(st.view->def->rules, &ro.obj, rule_op(op), mechanism->mechanism);
-        rule_object_free(&ro);
-        rv = no ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_OK;
-        if (rv != CKR_OK) {
-            goto out;
-        }
+    if (op != ENGINE_OP_DIGEST && verdict_denies(s, &st, &ref, rule_op(op), mechanism->mechanism)) {
+        rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        goto out;
     }
     rv = backend_session(s, layer, &fl, &h);
     if (rv != CKR_OK) {
@@ -525,11 +519,12 @@ CK_RV crypto_digest_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
     }
     session_view(s, &st);
     rv = CKR_KEY_HANDLE_INVALID;
-    if (handles_resolve(s, &st, key, &ref) != CKR_OK) {
+    if (verdict_resolve(s, &st, key, &ref) != CKR_OK) {
         goto out;
     }
-    rv = CKR_KEY_INDIGESTIBLE;
-    if (ref.layer_index != s->ops[ENGINE_OP_DIGEST].layer) {
+    rv = CKR_KEY_INDIGESTIBLE; /* also for a deny rule: see strata-rules(7) */
+    if (ref.layer_index != s->ops[ENGINE_OP_DIGEST].layer ||
+        verdict_denies(s, &st, &ref, RULES_OP_DIGEST, CK_UNAVAILABLE_INFORMATION)) {
         goto out;
     }
     rv = op_session(s, ENGINE_OP_DIGEST, &fl, &h);

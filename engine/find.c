@@ -10,9 +10,12 @@
  *   - the view has whited it out (storage_whiteouts_load),
  *   - an upper layer holds a visible object with the same shadow identity
  *     (rules_program_shadow, default CKA_CLASS + CKA_ID): shadowing,
- *   - a hide rule matches it (rules_eval, only when the view has rules),
+ *   - a hide rule matches it, or the rules cannot read it (rules_eval,
+ *     only when the view has rules; the verdict is cached per session by
+ *     verdict.c, so a repeated search reads no attribute again),
  *   - a rewritten attribute of the template does not match its rewritten
- *     value (rules_rewrite).
+ *     value (rules_rewrite), or a "deny find" rule matches it (it stays
+ *     visible to calls naming its handle).
  * Shadowing must see every visible object of the upper layers, not only
  * those matching the template: when the template has attributes beyond
  * the shadow identity, each upper layer is also searched with the shadow
@@ -162,32 +165,58 @@ void rule_object_free(rule_object *ro)
     memset(ro, 0, sizeof(*ro));
 }
 
-/* True when a template attribute matches the object's value as the
- * client reads it (rewritten, else stored). Expects S. */
+/* True when the value (p, len) equals the template attribute's. */
+static bool value_is(const CK_ATTRIBUTE *want, const void *p, size_t len)
+{
+    return p != NULL && len == want->ulValueLen && (len == 0 || memcmp(p, want->pValue, len) == 0);
+}
+
+/*
+ * True when a template attribute matches the object's value as the client
+ * reads it: rewritten by the set rules, else stored (taken from what the
+ * rules fetched when they read it, else from the backend). Never true on
+ * a failure. Expects S.
+ */
 static bool rewritten_matches(engine_session *s, const engine_view *view, size_t layer,
-                              CK_OBJECT_HANDLE backend, const rule_object *ro,
+                              CK_OBJECT_HANDLE backend, const rules_object *obj,
                               const CK_ATTRIBUTE *want)
 {
+    const CK_ATTRIBUTE *known;
     CK_ATTRIBUTE attr;
     CK_FUNCTION_LIST *fl;
     CK_SESSION_HANDLE h;
+    unsigned char small[256], *big = NULL;
     void *buf = NULL;
-    unsigned char small[256];
     size_t len = 0;
     bool match = false;
     int r;
 
-    r = rules_rewrite(view->def->rules, &ro->obj, want->type, small, sizeof(small), &len);
+    r = rules_rewrite(view->def->rules, obj, want->type, NULL, 0, &len);
     if (r == 1) {
-        return len == want->ulValueLen && len <= sizeof(small) &&
-               (len == 0 || memcmp(small, want->pValue, len) == 0);
+        if (len != want->ulValueLen) {
+            return false;
+        }
+        big = len > sizeof(small) ? malloc(len) : NULL;
+        if (len > sizeof(small) && big == NULL) {
+            return false;
+        }
+        r = rules_rewrite(view->def->rules, obj, want->type, big != NULL ? big : small, len, &len);
+        match = r == 1 && value_is(want, big != NULL ? big : small, len);
+        free(big);
+        return match;
     }
-    if (r < 0 || backend_session(s, layer, &fl, &h) != CKR_OK ||
+    if (r < 0) {
+        return false;
+    }
+    known = backend_attr_find(obj->attrs, obj->n_attrs, want->type);
+    if (known != NULL) {
+        return value_is(want, known->pValue, known->pValue != NULL ? known->ulValueLen : 0);
+    }
+    if (backend_session(s, layer, &fl, &h) != CKR_OK ||
         backend_attrs(fl, h, backend, &want->type, 1, &attr, &buf) != CKR_OK) {
         return false;
     }
-    match = attr.pValue != NULL && attr.ulValueLen == want->ulValueLen &&
-            (want->ulValueLen == 0 || memcmp(attr.pValue, want->pValue, want->ulValueLen) == 0);
+    match = value_is(want, attr.pValue, attr.ulValueLen);
     free(buf);
     return match;
 }
@@ -274,39 +303,38 @@ static CK_RV add_result(search *q, CK_OBJECT_HANDLE handle)
     return CKR_OK;
 }
 
-/* Whether an object the search met is visible in the view (whiteouts,
- * shadowing, hide rules), and whether it matches the rewritten part of
- * the template. Marks the index accordingly. */
-static void judge(search *q, size_t layer, CK_OBJECT_HANDLE backend, const handle_info *info,
-                  bool *visible, bool *matches)
+/*
+ * Whether an object the search met is visible in the view (whiteouts,
+ * shadowing, hide rules; an object the rules cannot read is not), and
+ * whether it is a result: it matches the rewritten part of the template
+ * and no "deny find" rule keeps it out of searches. Marks the index.
+ * Expects S.
+ */
+static void judge(search *q, const session_view_state *st, size_t layer, CK_OBJECT_HANDLE backend,
+                  const handle_info *info, bool *visible, bool *matches)
 {
-    rule_object ro;
-    rules_verdict verdict;
-    bool rules = q->view->def->rules != NULL, fetched = false;
+    const rules_program *program = q->view->def->rules;
+    const object_rules *r = NULL;
 
     *visible = !set_has(&q->whiteouts, info->identity) && !set_has(&q->shadows, info->shadow);
     *matches = true;
-    if (*visible && rules) {
-        fetched = rule_object_fetch(q->s, q->view, layer, backend, &ro) == CKR_OK;
+    if (*visible && program != NULL) {
         *visible =
-            fetched && rules_eval(q->view->def->rules, &ro.obj, &verdict) == 0 && !verdict.hidden;
+            verdict_get(q->s, st, layer, backend, info->handle, &r) == CKR_OK && !r->verdict.hidden;
     }
-    for (CK_ULONG i = 0; *visible && fetched && i < q->n_rest; i++) {
-        *matches = rewritten_matches(q->s, q->view, layer, backend, &ro, &q->rest[i]);
-        if (!*matches) {
-            break;
+    if (*visible && r != NULL) {
+        *matches = !rules_denies(program, r->obj, RULES_OP_FIND, CK_UNAVAILABLE_INFORMATION);
+        for (CK_ULONG i = 0; *matches && i < q->n_rest; i++) {
+            *matches = rewritten_matches(q->s, q->view, layer, backend, r->obj, &q->rest[i]);
         }
-    }
-    if (fetched) {
-        rule_object_free(&ro);
     }
     handles_set_hidden(q->s->token, info->handle, q->view_index, !*visible);
 }
 
 /* Searches one layer with templ; adds the visible matches to the
  * results when collect, and their shadow identities to *shadows. */
-static CK_RV search_layer(search *q, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
-                          bool collect, table *shadows)
+static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
+                          CK_ATTRIBUTE *templ, CK_ULONG count, bool collect, table *shadows)
 {
     CK_OBJECT_HANDLE *found = NULL;
     handle_info *info = NULL;
@@ -331,7 +359,7 @@ static CK_RV search_layer(search *q, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG
         if (info[i].handle == CK_INVALID_HANDLE) {
             continue;
         }
-        judge(q, layer, found[i], &info[i], &visible, &matches);
+        judge(q, st, layer, found[i], &info[i], &visible, &matches);
         if (visible) {
             rv = set_add(shadows, info[i].shadow);
         }
@@ -443,9 +471,9 @@ CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATT
         if (!backend_layer_usable(l)) {
             continue;
         }
-        lrv = search_layer(&q, layer, q.push, q.n_push, true, &mine);
+        lrv = search_layer(&q, st, layer, q.push, q.n_push, true, &mine);
         if (lrv == CKR_OK && q.n_scan < q.n_push && lower_usable(st->view, i)) {
-            lrv = search_layer(&q, layer, q.scan, q.n_scan, false, &mine);
+            lrv = search_layer(&q, st, layer, q.scan, q.n_scan, false, &mine);
         }
         if (lrv == CKR_HOST_MEMORY) {
             rv = lrv;
@@ -473,11 +501,15 @@ CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATT
     return CKR_OK;
 }
 
-/* Ends the session's search, if any. Expects S. */
+/* Ends the session's search, if any; when the session is closing
+ * (session_end calls this last), also frees its rule cache. Expects S. */
 void find_end(engine_session *s)
 {
     free(s->find.results);
     memset(&s->find, 0, sizeof(s->find));
+    if (s->closed) {
+        verdict_cache_free(s);
+    }
 }
 
 /*

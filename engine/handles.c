@@ -31,7 +31,7 @@
 
 #include <sodium.h>
 
-#include "stack.h"
+#include "lifecycle.h"
 
 typedef struct handle_entry {
     table_node n_handle;   /* by_handle, once handle != 0 */
@@ -297,18 +297,22 @@ static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t
     return result;
 }
 
-/* Runs a search over the whole view once per login epoch so that handles
- * the catalog knows, but this process has not met, find their objects. */
+/* Runs a search over the whole view once per login epoch and per module
+ * cycle, so that handles the catalog knows, but this process has not met
+ * (or met in a backend generation a reconnect ended), find their objects
+ * again by identity. The stamp folds the process's cycle count into the
+ * high half of the epoch (the epoch counts logins: it never gets there). */
 static void scan_once(engine_session *s, const session_view_state *st)
 {
     CK_OBJECT_HANDLE *found = NULL;
+    unsigned long stamp = st->epoch ^ ((unsigned long)reconnect_count() << 32);
     size_t n = 0;
 
-    if (s->scanned_view == st->view && s->scanned_epoch == st->epoch) {
+    if (s->scanned_view == st->view && s->scanned_epoch == stamp) {
         return;
     }
     s->scanned_view = st->view;
-    s->scanned_epoch = st->epoch;
+    s->scanned_epoch = stamp;
     if (find_collect(s, st, NULL, 0, &found, &n) == CKR_OK) {
         free(found);
     }
@@ -389,6 +393,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine
     const CK_ATTRIBUTE *tok;
     crypto_generichash_state sh;
     void *buf = NULL;
+    bool complete = n_shadow > 0;
     size_t n = 0;
     CK_RV rv;
 
@@ -418,7 +423,21 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine
     }
     crypto_generichash_init(&sh, NULL, 0, HANDLES_IDENTITY_LEN);
     for (size_t i = 0; i < n_shadow; i++) {
-        hash_attr(&sh, &attrs[N_IDENTITY + 1 + i], shadow[i]);
+        const CK_ATTRIBUTE *a = &attrs[N_IDENTITY + 1 + i];
+        complete = complete && a->pValue != NULL && a->ulValueLen > 0 &&
+                   a->ulValueLen != CK_UNAVAILABLE_INFORMATION;
+        hash_attr(&sh, a, shadow[i]);
+    }
+    if (!complete) {
+        /* Not identifiable across layers: a data object has no CKA_ID, a
+         * key made without one has an empty CKA_ID. Such an object neither
+         * shadows nor is shadowed; a digest unique to it stands in. */
+        crypto_generichash_update(&sh, (const unsigned char *)"strata-unshadowable", 20);
+        crypto_generichash_update(&sh, (const unsigned char *)layer->def->id,
+                                  strlen(layer->def->id) + 1);
+        crypto_generichash_update(&sh, (const unsigned char *)layer->label,
+                                  strlen(layer->label) + 1);
+        crypto_generichash_update(&sh, (const unsigned char *)&object, sizeof(object));
     }
     crypto_generichash_final(&sh, item->shadow, HANDLES_IDENTITY_LEN);
     item->readable = true;
@@ -787,4 +806,27 @@ void handles_touch(engine_token *token, CK_OBJECT_HANDLE handle)
         e->shadow_types = NULL;
     }
     engine_mutex_unlock(index->lock);
+}
+
+/* See lifecycle.h. Takes the learn lock, then H. */
+void handles_unbind(engine_token *token)
+{
+    engine_handles *index = token->handles;
+
+    if (index == NULL) {
+        return;
+    }
+    engine_mutex_lock(index->learn_lock);
+    engine_mutex_lock(index->lock);
+    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
+        for (table_node *n = index->by_handle.buckets[i]; n != NULL; n = n->next) {
+            handle_entry *e = table_entry(n, handle_entry, n_handle);
+            if (e->token_object && e->in_backend) {
+                table_remove(&index->by_backend, &e->n_backend);
+                e->in_backend = false;
+            }
+        }
+    }
+    engine_mutex_unlock(index->lock);
+    engine_mutex_unlock(index->learn_lock);
 }

@@ -7,6 +7,12 @@
  * land in that key's layer; a token key there needs a writable layer
  * (else CKR_TOKEN_WRITE_PROTECTED). Wrapping needs both keys in one layer
  * (one backend must do it): keys in two layers give CKR_KEY_NOT_WRAPPABLE.
+ * The view's rules apply as object.c describes: hidden keys do not
+ * resolve (the call's key-handle code); a deny of wrap/unwrap/derive on
+ * the key used gives CKR_KEY_FUNCTION_NOT_PERMITTED, a deny of wrap on the
+ * key to be wrapped CKR_KEY_NOT_WRAPPABLE; deny create and route check the
+ * new key's template (object_target_layer: a route to another layer than
+ * the one that must make the key is CKR_ACTION_PROHIBITED).
  * Mechanism parameters that name other keys by handle (e.g.
  * CKM_CONCATENATE_BASE_AND_KEY) are passed unchanged: only base keys in
  * the handle argument are translated.
@@ -17,30 +23,14 @@
 
 #include "stack.h"
 
-/* Resolves a key handle, answering bad (the call's code for a bad key)
- * instead of CKR_OBJECT_HANDLE_INVALID. */
+/* Resolves a key handle (hidden keys do not resolve), answering bad
+ * (the call's code for a bad key) instead of CKR_OBJECT_HANDLE_INVALID. */
 static CK_RV resolve_key(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE key,
                          CK_RV bad, object_ref *ref)
 {
-    return handles_resolve(s, st, key, ref) == CKR_OK ? CKR_OK : bad;
-}
+    CK_RV rv = verdict_resolve(s, st, key, ref);
 
-/* True when a deny rule of the view forbids op with mechanism on ref. */
-static bool key_denied(engine_session *s, const engine_view *view, const object_ref *ref,
-                       rules_op op, CK_MECHANISM_TYPE mechanism)
-{
-    rule_object ro;
-    bool no;
-
-    if (view->def->rules == NULL) {
-        return false;
-    }
-    if (rule_object_fetch(s, view, ref->layer_index, ref->backend, &ro) != CKR_OK) {
-        return true;
-    }
-    no = rules_denies(view->def->rules, &ro.obj, op, mechanism);
-    rule_object_free(&ro);
-    return no;
+    return rv == CKR_OK || rv == CKR_HOST_MEMORY ? rv : bad;
 }
 
 /*
@@ -77,7 +67,7 @@ CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATT
         goto out;
     }
     session_view(s, &st);
-    rv = object_target_layer(s, st.view, templ, count, &layer);
+    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, SIZE_MAX, &layer);
     if (rv == CKR_OK) {
         rv = backend_session(s, layer, &fl, &h);
     }
@@ -133,7 +123,13 @@ CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
         goto out;
     }
     session_view(s, &st);
-    rv = object_target_layer(s, st.view, priv_templ, priv_count, &layer);
+    rv = object_target_layer(s, st.view, priv_templ, priv_count, mechanism->mechanism, SIZE_MAX,
+                             &layer);
+    if (rv == CKR_OK) {
+        size_t same = layer;
+        rv = object_target_layer(s, st.view, pub_templ, pub_count, mechanism->mechanism, same,
+                                 &layer);
+    }
     if (rv == CKR_OK && token_object && s->token->layers[layer].read_only) {
         rv = CKR_TOKEN_WRITE_PROTECTED;
     }
@@ -194,7 +190,11 @@ CK_RV key_wrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_
         goto out;
     }
     rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (key_denied(s, st.view, &wref, RULES_OP_WRAP, mechanism->mechanism)) {
+    if (verdict_denies(s, &st, &wref, RULES_OP_WRAP, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = CKR_KEY_NOT_WRAPPABLE;
+    if (verdict_denies(s, &st, &kref, RULES_OP_WRAP, mechanism->mechanism)) {
         goto out;
     }
     rv = backend_session(s, wref.layer_index, &fl, &h);
@@ -255,7 +255,12 @@ CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
         goto out;
     }
     rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (key_denied(s, st.view, &uref, RULES_OP_UNWRAP, mechanism->mechanism)) {
+    if (verdict_denies(s, &st, &uref, RULES_OP_UNWRAP, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, uref.layer_index,
+                             &uref.layer_index);
+    if (rv != CKR_OK) {
         goto out;
     }
     rv = backend_session(s, uref.layer_index, &fl, &h);
@@ -319,7 +324,12 @@ CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
         goto out;
     }
     rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (key_denied(s, st.view, &bref, RULES_OP_DERIVE, mechanism->mechanism)) {
+    if (verdict_denies(s, &st, &bref, RULES_OP_DERIVE, mechanism->mechanism)) {
+        goto out;
+    }
+    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, bref.layer_index,
+                             &bref.layer_index);
+    if (rv != CKR_OK) {
         goto out;
     }
     rv = backend_session(s, bref.layer_index, &fl, &h);

@@ -6,10 +6,11 @@
  * path of every call, is one atomic load. C_Initialize moves OFF -> BUSY
  * with a compare-and-swap, builds engine_lib without holding any lock
  * (it loads backend modules, which may call back into a PKCS#11 stack),
- * then publishes READY; C_Finalize does the reverse. A concurrent or
- * re-entrant C_Initialize sees BUSY or READY and gets
- * CKR_CRYPTOKI_ALREADY_INITIALIZED; other calls during BUSY get
- * CKR_CRYPTOKI_NOT_INITIALIZED.
+ * then publishes READY; C_Finalize does the reverse. A concurrent
+ * C_Initialize waits while another thread is BUSY, then gets
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED (READY) or initialises (OFF); a
+ * re-entrant one from the BUSY thread is answered at once. Other calls
+ * during BUSY get CKR_CRYPTOKI_NOT_INITIALIZED.
  *
  * Fork: a pthread_atfork child handler (registered once) turns the child's
  * copy of the state to OFF and marks it inherited, so in the child every
@@ -56,7 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "lifecycle.h"
 
 engine_library engine_lib;
 
@@ -70,6 +71,18 @@ static atomic_int lib_state = LIB_OFF;
 static atomic_bool lib_inherited;    /* engine_lib belongs to the parent process */
 static engine_library inherited_lib; /* the parent's state, abandoned in a child */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* Threads calling C_Initialize while another thread is inside C_Initialize
+ * or C_Finalize wait on busy_done for the state to leave BUSY, so the
+ * loser of a race never sees CKR_CRYPTOKI_ALREADY_INITIALIZED from a
+ * library that is not ready yet. busy_lock is held only around the state
+ * change and the wait, never while building. busy_owner is the thread in
+ * BUSY: a re-entrant C_Initialize from it (a backend loading Strata again
+ * through p11-kit-proxy) is answered at once instead of waiting forever. */
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t busy_done = PTHREAD_COND_INITIALIZER;
+static pthread_t busy_owner;
+static bool busy_owned;
 
 /* ---------------------------------------------------------------------
  * Mutexes
@@ -183,6 +196,10 @@ static CK_RV parse_init_args(const CK_C_INITIALIZE_ARGS *args, CK_C_INITIALIZE_A
  * must initialise anew (see the file comment). Async-signal-safe. */
 static void atfork_child(void)
 {
+    /* A parent thread may have held busy_lock at fork time. */
+    pthread_mutex_init(&busy_lock, NULL);
+    pthread_cond_init(&busy_done, NULL);
+    busy_owned = false;
     if (atomic_load(&lib_state) != LIB_OFF) {
         atomic_store(&lib_inherited, true);
         atomic_store(&lib_state, LIB_OFF);
@@ -567,6 +584,41 @@ static CK_RV build_state(void)
  * Entry points
  * ------------------------------------------------------------------ */
 
+/* Moves OFF -> BUSY for the calling thread, waiting while another thread
+ * is BUSY. Returns true when the caller now owns BUSY; false when the
+ * library is READY or the caller re-enters from inside its own BUSY. */
+static bool busy_enter(void)
+{
+    bool owned = false;
+
+    pthread_mutex_lock(&busy_lock);
+    for (;;) {
+        int expected = LIB_OFF;
+        if (atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
+            busy_owner = pthread_self();
+            busy_owned = true;
+            owned = true;
+            break;
+        }
+        if (expected == LIB_READY || (busy_owned && pthread_equal(busy_owner, pthread_self()))) {
+            break;
+        }
+        pthread_cond_wait(&busy_done, &busy_lock);
+    }
+    pthread_mutex_unlock(&busy_lock);
+    return owned;
+}
+
+/* Publishes state (READY or OFF) at the end of BUSY and wakes waiters. */
+static void busy_leave(int state)
+{
+    pthread_mutex_lock(&busy_lock);
+    busy_owned = false;
+    atomic_store_explicit(&lib_state, state, memory_order_release);
+    pthread_cond_broadcast(&busy_done);
+    pthread_mutex_unlock(&busy_lock);
+}
+
 /* CKR_OK when C_Initialize succeeded in this very process. Lock-free. */
 CK_RV library_check(void)
 {
@@ -586,7 +638,6 @@ CK_RV library_check(void)
 CK_RV library_initialize(CK_VOID_PTR init_args)
 {
     CK_C_INITIALIZE_ARGS locking;
-    int expected = LIB_OFF;
     CK_RV rv;
 
     rv = parse_init_args(init_args, &locking);
@@ -594,10 +645,11 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
         return rv;
     }
     pthread_once(&atfork_once, register_atfork);
-    if (!atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
+    if (!busy_enter()) {
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
     abandon_inherited();
+    gate_reset(); /* the backend gate of reconnects (reconnect.c), fresh */
     app_locking = locking;
     engine_log_open(NULL);
     engine_log(ENGINE_LOG_INFO, "C_Initialize: strata %s, %s locking", STRATA_VERSION,
@@ -608,10 +660,10 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
         engine_log(ENGINE_LOG_ERROR, "C_Initialize failed: %s", layers_rv_name(rv));
         engine_log_close();
         memset(&app_locking, 0, sizeof(app_locking));
-        atomic_store(&lib_state, LIB_OFF);
+        busy_leave(LIB_OFF);
         return rv;
     }
-    atomic_store_explicit(&lib_state, LIB_READY, memory_order_release);
+    busy_leave(LIB_READY);
     return CKR_OK;
 }
 
@@ -629,15 +681,20 @@ CK_RV library_finalize(CK_VOID_PTR reserved)
     if (reserved != NULL) {
         return CKR_ARGUMENTS_BAD;
     }
+    pthread_mutex_lock(&busy_lock);
     if (!atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
+        pthread_mutex_unlock(&busy_lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
+    busy_owner = pthread_self();
+    busy_owned = true;
+    pthread_mutex_unlock(&busy_lock);
     engine_log(ENGINE_LOG_INFO, "C_Finalize");
     session_finalize();
     free_state();
     engine_log_close();
     memset(&app_locking, 0, sizeof(app_locking));
-    atomic_store_explicit(&lib_state, LIB_OFF, memory_order_release);
+    busy_leave(LIB_OFF);
     return CKR_OK;
 }
 

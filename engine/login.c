@@ -17,25 +17,55 @@
  * the count. A PIN whose length is outside the policy's range is a wrong
  * PIN (CKR_PIN_INCORRECT: CKR_PIN_LEN_RANGE is not a C_Login code).
  *
- * Documented choices until the identity-lifecycle issue:
- *   - CKU_SO: the virtual token has no SO PIN yet, so every SO PIN is
- *     wrong (CKR_PIN_INCORRECT, not counted), after the spec's
- *     CKR_SESSION_READ_ONLY_EXISTS check.
+ * Lazy layers (provision="lazy"): before any backend login, each lazy
+ * layer of the selected view is made sure to exist (provision.c: it may
+ * provision, repair or reconnect); the layer then logs in with the user
+ * PIN generated for it, read from the catalog under the view's key. No
+ * free slot even after a cycle fails the login with CKR_DEVICE_MEMORY;
+ * any other provisioning failure with CKR_DEVICE_ERROR (the PIN was
+ * right: neither counts as a failure). A token another process made that
+ * stays invisible (the backend could not be restarted) leaves the layer
+ * out, logged.
+ *
+ * Security officer (documented in strata-pkcs11(8)):
+ *   - C_Login(CKU_SO) checks the SO PIN `strata enroll --so` set (one
+ *     Argon2id, storage_so_check), after the spec's
+ *     CKR_SESSION_READ_ONLY_EXISTS check. No SO PIN set: CKR_PIN_INCORRECT.
+ *     SO failures are not counted (the verifier is the administrator's).
+ *     The SO sees the public view (or nothing) and no layer logs in.
+ *   - C_InitPIN (SO): CKR_FUNCTION_NOT_SUPPORTED. A PIN alone cannot name
+ *     the view it would enrol, and a view needs its layers' PINs too:
+ *     views are enrolled with `strata enroll`, locked tokens are unlocked
+ *     with `strata unlock`.
+ *   - C_SetPIN while the SO is logged in: CKR_FUNCTION_NOT_SUPPORTED (the
+ *     SO PIN also derives the administrator key that provisioned tokens'
+ *     SO PINs are sealed to; it is not changed through PKCS#11).
+ * C_SetPIN as the user, or in a R/W public session: the old PIN selects
+ * the view (it must be the logged-in one when a user is logged in) and
+ * storage_view_passwd re-seals the view under the new PIN.
  *   - CKU_CONTEXT_SPECIFIC: the view PIN is checked again (one Argon2id;
  *     it must select the logged-in view) and the layer credential of the
  *     active operation's key is given to that backend session.
- *   - C_InitPIN / C_SetPIN: the spec's state checks, then
- *     CKR_FUNCTION_NOT_SUPPORTED (PINs are enrolled with `strata enroll`).
+ *   - C_InitToken: CKR_FUNCTION_NOT_SUPPORTED (slot.c).
  *
  * Locks: the login lock (L) is held for a whole C_Login/C_Logout, Argon2id
  * and backend logins included, so logins serialise; the token lock (K)
- * only to switch the view. Order: S -> L -> K.
+ * only to switch the view. Order: S -> L -> K. L is always taken with
+ * gate_lock_login (lifecycle.h), which drops the thread's shared hold of
+ * the backend gate while it waits.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
 
-#include "stack.h"
+#include <sodium.h>
+
+#include "lifecycle.h"
+
+/* What the security officer sees when the token has no public view: a
+ * view with no layer (nothing to find, nothing to use). */
+static rules_view so_view_def = {.id = (char *)""};
+static engine_view so_view = {.def = &so_view_def};
 
 static void set_failed(engine_layer *layer, bool failed)
 {
@@ -91,8 +121,35 @@ static void count_failure(engine_token *token)
     }
 }
 
-/* Logs in to one layer of the view with its credential; a failure is
- * logged and marks the layer down for this login. Expects L. */
+/* Logs layer in to its backend with the user PIN generated when it was
+ * provisioned. Returns layers_token_login's code, CKR_HOST_MEMORY, or
+ * provision_user_pin's. Expects L. */
+static CK_RV login_lazy(engine_token *token, engine_layer *layer, const storage_login *login)
+{
+    char *pin = sodium_malloc(STORAGE_GENERATED_PIN_LEN);
+    size_t len = 0;
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    if (pin == NULL) {
+        return rv;
+    }
+    rv = provision_user_pin(token, layer, login, pin, STORAGE_GENERATED_PIN_LEN, &len);
+    if (rv == CKR_OK) {
+        rv = layers_token_login(layer->token, CKU_USER, pin, len);
+    }
+    sodium_memzero(pin, STORAGE_GENERATED_PIN_LEN);
+    sodium_free(pin);
+    return rv;
+}
+
+static bool is_lazy(const engine_layer *layer)
+{
+    return layer->def->provision == RULES_PROVISION_LAZY;
+}
+
+/* Logs in to one layer of the view with its credential (a lazy layer
+ * with its generated PIN); a failure is logged and marks the layer down
+ * for this login. Expects L. */
 static void login_layer(engine_token *token, engine_layer *layer, const storage_login *login)
 {
     const storage_cred *cred = storage_login_find(login, layer->def->id);
@@ -103,10 +160,21 @@ static void login_layer(engine_token *token, engine_layer *layer, const storage_
         return;
     }
     set_failed(layer, false);
-    if (cred == NULL) {
+    if (is_lazy(layer)) {
+        rv = login_lazy(token, layer, login);
+        if (rv == CKR_USER_PIN_NOT_INITIALIZED) {
+            /* This process's backend loaded the token while another
+             * process was still provisioning it: reconnect and retry. */
+            unsigned depth = gate_exclusive_begin();
+            reconnect_cycle_inexclusive(layers_token_module(layer->token), NULL);
+            gate_exclusive_end(depth);
+            rv = login_lazy(token, layer, login);
+        }
+    } else if (cred == NULL) {
         return; /* no credential enrolled: the layer shows its public objects */
+    } else {
+        rv = layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len);
     }
-    rv = layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len);
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_WARNING,
                    "token \"%s\": layer \"%s\" (\"%s\"): backend login failed: %s; the layer is "
@@ -117,9 +185,34 @@ static void login_layer(engine_token *token, engine_layer *layer, const storage_
 }
 
 /*
+ * Makes sure every lazy layer of view exists (provision.c). Expects L and
+ * a shared gate hold. Returns CKR_OK (a layer that stays invisible is
+ * marked down), CKR_DEVICE_MEMORY, CKR_DEVICE_ERROR or CKR_HOST_MEMORY.
+ */
+static CK_RV provision_view(engine_token *token, engine_view *view, const storage_login *login)
+{
+    bool available = true;
+    CK_RV rv;
+
+    for (size_t i = 0; i < view->n_layers; i++) {
+        engine_layer *layer = view->layers[i];
+        if (!is_lazy(layer) || layer->token == NULL) {
+            continue;
+        }
+        rv = provision_ensure(token, layer, login, &available);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        set_failed(layer, !available);
+    }
+    return CKR_OK;
+}
+
+/*
  * The user login proper. Expects L; the token is not logged in. Returns
  * CKR_OK; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; CKR_PIN_INCORRECT;
- * CKR_GENERAL_ERROR (no usable catalog); CKR_HOST_MEMORY.
+ * CKR_GENERAL_ERROR (no usable catalog); CKR_HOST_MEMORY; and
+ * CKR_DEVICE_MEMORY / CKR_DEVICE_ERROR from lazy provisioning.
  */
 static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
 {
@@ -165,8 +258,14 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
                    def->label, storage_login_view(login));
         goto out; /* CKR_PIN_INCORRECT, not counted: the PIN was right */
     }
+    rv = provision_view(token, view, login);
+    if (rv != CKR_OK) {
+        goto out;
+    }
     for (size_t i = 0; i < view->n_layers; i++) {
-        login_layer(token, view->layers[i], login);
+        if (!is_lazy(view->layers[i]) || backend_layer_usable(view->layers[i])) {
+            login_layer(token, view->layers[i], login);
+        }
     }
     if (failures > 0) {
         storage_login_reset(engine_lib.catalog, def->label);
@@ -178,10 +277,42 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
     token->user = CKU_USER;
     token->login_epoch++;
     engine_mutex_unlock(token->lock);
+    handles_unbind(token); /* backends may renumber private objects at login */
     rv = CKR_OK;
 out:
     storage_login_free(login);
     return rv;
+}
+
+/*
+ * The SO login (see the file comment). Expects L; nobody is logged in.
+ * Returns CKR_OK; CKR_PIN_INCORRECT (wrong, or no SO PIN set);
+ * CKR_GENERAL_ERROR (no usable catalog).
+ */
+static CK_RV login_so(engine_token *token, const char *pin, size_t pin_len)
+{
+    storage_rc src;
+
+    if (engine_lib.catalog == NULL) {
+        return CKR_GENERAL_ERROR;
+    }
+    src = pin_len == 0 ? STORAGE_ERR_PIN_INCORRECT
+                       : storage_so_check(engine_lib.catalog, token->def->label, pin, pin_len);
+    if (src == STORAGE_ERR_PIN_INCORRECT || src == STORAGE_ERR_NOT_FOUND ||
+        src == STORAGE_ERR_ARGS) {
+        return CKR_PIN_INCORRECT;
+    }
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": SO login: %s", token->def->label,
+                   storage_strerror(src));
+        return CKR_GENERAL_ERROR;
+    }
+    engine_mutex_lock(token->lock);
+    token->current = token->public_view != NULL ? token->public_view : &so_view;
+    token->user = CKU_SO;
+    token->login_epoch++;
+    engine_mutex_unlock(token->lock);
+    return CKR_OK;
 }
 
 /* The active operation of s whose key a context-specific login is for:
@@ -275,7 +406,7 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
     if (pin == NULL && pin_len > 0) {
         goto out;
     }
-    engine_mutex_lock(token->login_lock);
+    gate_lock_login(token);
     if (user_type == CKU_CONTEXT_SPECIFIC) {
         rv = login_context(s, (const char *)pin, pin_len);
         goto unlock;
@@ -286,7 +417,8 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
         goto unlock;
     }
     if (user_type == CKU_SO) {
-        rv = read_only_exists(token) ? CKR_SESSION_READ_ONLY_EXISTS : CKR_PIN_INCORRECT;
+        rv = read_only_exists(token) ? CKR_SESSION_READ_ONLY_EXISTS
+                                     : login_so(token, (const char *)pin, pin_len);
         goto unlock;
     }
     rv = login_user(token, (const char *)pin, pin_len);
@@ -310,13 +442,14 @@ static void logout_inlock(engine_token *token)
     for (size_t i = 0; i < token->n_layers; i++) {
         engine_layer *layer = &token->layers[i];
         if (layer->token != NULL && token->login != NULL &&
-            storage_login_find(token->login, layer->def->id) != NULL) {
+            (is_lazy(layer) || storage_login_find(token->login, layer->def->id) != NULL)) {
             layers_token_logout(layer->token);
         }
         set_failed(layer, false);
     }
     storage_login_free(token->login);
     token->login = NULL;
+    handles_unbind(token);
 }
 
 /* Logs token out if it is logged in (last session closed, C_Finalize).
@@ -326,7 +459,7 @@ void login_logout_token(engine_token *token)
     if (token->login_lock == NULL) {
         return;
     }
-    engine_mutex_lock(token->login_lock);
+    gate_lock_login(token);
     if (token->current != NULL || token->login != NULL) {
         logout_inlock(token);
     }
@@ -349,7 +482,7 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
     if (rv != CKR_OK) {
         return rv;
     }
-    engine_mutex_lock(s->token->login_lock);
+    gate_lock_login(s->token);
     session_view(s, &st);
     rv = CKR_USER_NOT_LOGGED_IN;
     if (st.logged_in) {
@@ -361,7 +494,7 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
     return rv;
 }
 
-/* See stack.h. Takes L. */
+/* See stack.h. Takes L (dropping the shared gate hold while waiting). */
 void login_replay(engine_token *token, engine_layer *layer)
 {
     const storage_cred *cred;
@@ -370,12 +503,16 @@ void login_replay(engine_token *token, engine_layer *layer)
     if (token->login_lock == NULL || layer->token == NULL) {
         return;
     }
-    engine_mutex_lock(token->login_lock);
+    gate_lock_login(token);
     if (token->login != NULL && backend_view_has(token->current, layer) &&
         backend_layer_usable(layer) && !layers_token_logged_in(layer->token)) {
         cred = storage_login_find(token->login, layer->def->id);
-        rv = cred != NULL ? layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len)
-                          : CKR_OK;
+        if (is_lazy(layer)) {
+            rv = login_lazy(token, layer, token->login);
+        } else {
+            rv = cred != NULL ? layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len)
+                              : CKR_OK;
+        }
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_WARNING, "layer \"%s\": replayed login failed: %s",
                        layer->def->id, layers_rv_name(rv));
@@ -414,14 +551,129 @@ CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pi
     return rv;
 }
 
+/* Maps storage_view_passwd's answer. */
+static CK_RV passwd_rv(engine_token *token, storage_rc src)
+{
+    switch (src) {
+    case STORAGE_OK:
+        return CKR_OK;
+    case STORAGE_ERR_PIN_INCORRECT:
+        count_failure(token);
+        return CKR_PIN_INCORRECT;
+    case STORAGE_ERR_EXISTS:
+        return CKR_PIN_INVALID;
+    case STORAGE_ERR_NOMEM:
+        return CKR_HOST_MEMORY;
+    case STORAGE_ERR_READ_ONLY:
+        return CKR_TOKEN_WRITE_PROTECTED;
+    default:
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": PIN change: %s", token->def->label,
+                   storage_strerror(src));
+        return CKR_GENERAL_ERROR;
+    }
+}
+
 /*
- * C_SetPIN. Returns CKR_SESSION_HANDLE_INVALID; CKR_SESSION_READ_ONLY;
- * CKR_ARGUMENTS_BAD; else CKR_FUNCTION_NOT_SUPPORTED (see the file
- * comment).
+ * Checks that old selects the logged-in view (one Argon2id). Expects L.
+ * Returns CKR_OK or CKR_PIN_INCORRECT (counted), CKR_HOST_MEMORY.
+ */
+static CK_RV old_pin_is_current(engine_token *token, const engine_view *view, const char *old,
+                                size_t old_len)
+{
+    storage_login *check = NULL;
+    storage_rc src =
+        storage_view_login(engine_lib.catalog, token->def->label, old, old_len, &check);
+    CK_RV rv = CKR_OK;
+
+    if (src == STORAGE_ERR_NOMEM) {
+        rv = CKR_HOST_MEMORY;
+    } else if (src != STORAGE_OK || strcmp(storage_login_view(check), view->def->id) != 0) {
+        count_failure(token);
+        rv = CKR_PIN_INCORRECT;
+    }
+    storage_login_free(check);
+    return rv;
+}
+
+/*
+ * The PIN change proper. Expects L. With a user logged in, the old PIN
+ * must select the logged-in view, and the credentials kept for replay
+ * and provisioning are unwrapped again under the new PIN (they were
+ * re-sealed). Returns CKR_OK; CKR_PIN_LOCKED; CKR_PIN_LEN_RANGE (new PIN);
+ * CKR_PIN_INCORRECT (counted); CKR_PIN_INVALID (the new PIN selects
+ * another view); CKR_TOKEN_WRITE_PROTECTED (read-only catalog);
+ * CKR_GENERAL_ERROR; CKR_HOST_MEMORY.
+ */
+static CK_RV set_pin_inlock(engine_token *token, const session_view_state *st, const char *old,
+                            size_t old_len, const char *new_pin, size_t new_len)
+{
+    const rules_token *def = token->def;
+    storage_login *fresh = NULL;
+    unsigned failures = 0;
+    CK_RV rv = CKR_GENERAL_ERROR;
+
+    if (engine_lib.catalog == NULL ||
+        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK) {
+        goto out;
+    }
+    rv = CKR_PIN_LOCKED;
+    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
+        goto out;
+    }
+    rv = CKR_PIN_LEN_RANGE;
+    if (new_len < def->min_pin_len || new_len > def->max_pin_len) {
+        goto out;
+    }
+    rv = CKR_PIN_INCORRECT;
+    if (old_len < def->min_pin_len || old_len > def->max_pin_len) {
+        count_failure(token);
+        goto out;
+    }
+    if (st->logged_in) {
+        rv = old_pin_is_current(token, st->view, old, old_len);
+        if (rv != CKR_OK) {
+            goto out;
+        }
+    }
+    rv = passwd_rv(
+        token, storage_view_passwd(engine_lib.catalog, def->label, old, old_len, new_pin, new_len));
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    if (failures > 0) {
+        storage_login_reset(engine_lib.catalog, def->label);
+    }
+    if (st->logged_in && token->login != NULL) {
+        /* The kept credentials were sealed under the old key. */
+        if (storage_view_login(engine_lib.catalog, def->label, new_pin, new_len, &fresh) ==
+            STORAGE_OK) {
+            storage_login_free(token->login);
+            token->login = fresh;
+            fresh = NULL;
+        } else {
+            engine_log(ENGINE_LOG_WARNING,
+                       "token \"%s\": PIN changed, but the new PIN does not "
+                       "log in; log in again",
+                       def->label);
+        }
+    }
+    engine_log(ENGINE_LOG_INFO, "token \"%s\": a view's PIN was changed", def->label);
+out:
+    storage_login_free(fresh);
+    return rv;
+}
+
+/*
+ * C_SetPIN. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * CKR_SESSION_READ_ONLY; CKR_ARGUMENTS_BAD; CKR_FUNCTION_NOT_SUPPORTED
+ * (the SO is logged in); and set_pin_inlock's codes. Works in a user
+ * session and in a R/W public session (PKCS#11: then the old PIN names
+ * the user, here the view).
  */
 CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
                     CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
 {
+    session_view_state st;
     engine_session *s;
     CK_RV rv;
 
@@ -434,7 +686,15 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
     } else if ((old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0)) {
         rv = CKR_ARGUMENTS_BAD;
     } else {
-        rv = CKR_FUNCTION_NOT_SUPPORTED;
+        gate_lock_login(s->token);
+        session_view(s, &st);
+        if (st.logged_in && st.user == CKU_SO) {
+            rv = CKR_FUNCTION_NOT_SUPPORTED;
+        } else {
+            rv = set_pin_inlock(s->token, &st, (const char *)old_pin, old_len,
+                                (const char *)new_pin, new_len);
+        }
+        engine_mutex_unlock(s->token->login_lock);
     }
     session_release(s);
     return rv;

@@ -16,6 +16,10 @@
  *     route rule sends it); with none: CKR_TOKEN_WRITE_PROTECTED. A new
  *     session object may go to a read-only layer when no layer is
  *     writable (it never touches the token);
+ *   - a view's rules (verdict.c): a hidden object does not resolve;
+ *     readonly, deny destroy/set-attribute/copy and deny create give
+ *     CKR_ACTION_PROHIBITED; the attributes set and readonly rules rewrite
+ *     read their rewritten values (docs/strata-rules.7, RETURN CODES);
  *   - C_CopyObject copies within the object's layer: PKCS#11 cannot move
  *     an object between tokens (a sensitive key never leaves its token),
  *     so a token copy of an object of a read-only layer is
@@ -56,7 +60,7 @@ bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt)
     return dflt;
 }
 
-/* The usable layer of view with id, or NULL. */
+/* The layer of view with id, or NULL. */
 static engine_layer *view_layer(const engine_view *view, const char *id)
 {
     for (size_t i = 0; i < view->n_layers; i++) {
@@ -67,52 +71,105 @@ static engine_layer *view_layer(const engine_view *view, const char *id)
     return NULL;
 }
 
-/*
- * The layer a new object described by templ goes to (see the file
- * comment). Returns CKR_OK with *layer; CKR_USER_NOT_LOGGED_IN when no
- * view is shown (not logged in and no public view); CKR_TOKEN_WRITE_PROTECTED
- * when no usable layer may take it.
- */
+/* The default layer for a new object: the top writable usable layer, else
+ * (session objects only) the top usable one; NULL when none. */
+static engine_layer *default_layer(const engine_view *view, bool token_object)
+{
+    for (size_t i = 0; i < view->n_layers; i++) {
+        if (backend_layer_usable(view->layers[i]) && !view->layers[i]->read_only) {
+            return view->layers[i];
+        }
+    }
+    for (size_t i = 0; !token_object && i < view->n_layers; i++) {
+        if (backend_layer_usable(view->layers[i])) {
+            return view->layers[i];
+        }
+    }
+    return NULL;
+}
+
+/* The routed layer for a template the rules read: CKR_OK with *target
+ * (NULL when no route rule matches); CKR_DEVICE_ERROR when the routed
+ * layer is down; CKR_TOKEN_WRITE_PROTECTED for a token object routed to a
+ * read-only layer. */
+static CK_RV routed_layer(const engine_view *view, const rules_object *obj, bool token_object,
+                          engine_layer **target)
+{
+    const char *route = rules_route(view->def->rules, obj);
+
+    *target = NULL;
+    if (route == NULL) {
+        return CKR_OK;
+    }
+    *target = view_layer(view, route);
+    if (*target == NULL || !backend_layer_usable(*target)) {
+        return CKR_DEVICE_ERROR;
+    }
+    return token_object && (*target)->read_only ? CKR_TOKEN_WRITE_PROTECTED : CKR_OK;
+}
+
+/* See stack.h. Expects S. */
 CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
-                          CK_ULONG count, size_t *layer)
+                          CK_ULONG count, CK_MECHANISM_TYPE mechanism, size_t fixed, size_t *layer)
 {
     bool token_object = object_template_token(templ, count, false);
+    rules_object obj = {.layer = "",
+                        .token = s->token->def->label,
+                        .attrs = count > 0 ? templ : NULL,
+                        .n_attrs = count};
     engine_layer *target = NULL;
-    const char *route = NULL;
+    rules_verdict probe;
+    CK_RV rv;
 
     if (view == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
     }
+    obj.view = view->def->id;
     if (view->def->rules != NULL) {
-        rules_object obj = {.layer = "",
-                            .view = view->def->id,
-                            .token = s->token->def->label,
-                            .attrs = templ,
-                            .n_attrs = count};
-        route = rules_route(view->def->rules, &obj);
-    }
-    if (route != NULL) {
-        target = view_layer(view, route);
-        if (target == NULL || !backend_layer_usable(target) ||
-            (token_object && target->read_only)) {
-            return CKR_TOKEN_WRITE_PROTECTED;
+        if (rules_eval(view->def->rules, &obj, &probe) != 0) {
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        rv = routed_layer(view, &obj, token_object, &target);
+        if (rv != CKR_OK) {
+            return rv;
         }
     }
-    for (size_t i = 0; target == NULL && i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i]) && !view->layers[i]->read_only) {
-            target = view->layers[i];
+    if (fixed != SIZE_MAX) {
+        if (target != NULL && backend_layer_index(s->token, target) != fixed) {
+            return CKR_ACTION_PROHIBITED; /* the backend holding the key must make it */
         }
-    }
-    for (size_t i = 0; target == NULL && !token_object && i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i])) {
-            target = view->layers[i];
-        }
+        target = &s->token->layers[fixed];
+    } else if (target == NULL) {
+        target = default_layer(view, token_object);
     }
     if (target == NULL) {
         return CKR_TOKEN_WRITE_PROTECTED;
     }
+    obj.layer = target->def->id;
+    if (view->def->rules != NULL &&
+        rules_denies(view->def->rules, &obj, RULES_OP_CREATE, mechanism)) {
+        return CKR_ACTION_PROHIBITED;
+    }
     *layer = backend_layer_index(s->token, target);
     return CKR_OK;
+}
+
+/* True when the view's rules hide a new object (or cannot read it): it
+ * is then made, but its handle is invalid like any hidden object's. */
+static bool hidden_by_rules(engine_session *s, const engine_view *view, size_t layer,
+                            CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle)
+{
+    session_view_state st;
+    const object_rules *r;
+
+    if (view->def->rules == NULL) {
+        return false;
+    }
+    session_view(s, &st);
+    if (st.view != view) {
+        return false; /* the login state changed meanwhile: the next search decides */
+    }
+    return verdict_get(s, &st, layer, backend, handle, &r) != CKR_OK || r->verdict.hidden;
 }
 
 /*
@@ -136,35 +193,35 @@ CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
     if (info.handle == CK_INVALID_HANDLE) {
         return CKR_GENERAL_ERROR;
     }
-    handles_set_hidden(s->token, info.handle, (size_t)(view - s->token->views), false);
     *handle = info.handle;
+    handles_set_hidden(s->token, info.handle, (size_t)(view - s->token->views),
+                       hidden_by_rules(s, view, layer, backend, info.handle));
     return CKR_OK;
 }
 
-/* True when a deny rule of the view forbids op on the object. */
-static bool denied(engine_session *s, const engine_view *view, const object_ref *ref, rules_op op)
+/* True when the view's rules forbid op on the object: a deny rule, or
+ * (for set-attribute and destroy) a readonly rule. Fails closed. */
+static bool denied(engine_session *s, const session_view_state *st, const object_ref *ref,
+                   rules_op op)
 {
-    rule_object ro;
-    rules_verdict verdict;
-    bool no;
+    const object_rules *r;
 
-    if (view->def->rules == NULL) {
+    if (st->view->def->rules == NULL) {
         return false;
     }
-    if (rule_object_fetch(s, view, ref->layer_index, ref->backend, &ro) != CKR_OK) {
+    if (verdict_denies(s, st, ref, op, CK_UNAVAILABLE_INFORMATION)) {
         return true;
     }
-    no = rules_denies(view->def->rules, &ro.obj, op, CK_UNAVAILABLE_INFORMATION);
-    if (!no && (op == RULES_OP_SET_ATTRIBUTE || op == RULES_OP_DESTROY) &&
-        rules_eval(view->def->rules, &ro.obj, &verdict) == 0) {
-        no = verdict.readonly || (verdict.denied & op) != 0;
+    if (op != RULES_OP_SET_ATTRIBUTE && op != RULES_OP_DESTROY) {
+        return false;
     }
-    rule_object_free(&ro);
-    return no;
+    return verdict_get(s, st, ref->layer_index, ref->backend, ref->handle, &r) != CKR_OK ||
+           r->verdict.readonly;
 }
 
-/* Acquires session and resolves object for its view: the common start of
- * the per-object calls. On failure the session is released. */
+/* Acquires session and resolves object for its view (hidden objects do
+ * not resolve): the common start of the per-object calls. On failure
+ * the session is released. */
 static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_session **s,
                    session_view_state *st, object_ref *ref)
 {
@@ -174,7 +231,7 @@ static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_se
         return rv;
     }
     session_view(*s, st);
-    rv = handles_resolve(*s, st, object, ref);
+    rv = verdict_resolve(*s, st, object, ref);
     if (rv != CKR_OK) {
         session_release(*s);
     }
@@ -220,7 +277,8 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
         goto out;
     }
     session_view(s, &st);
-    rv = object_target_layer(s, st.view, templ, count, &layer);
+    rv =
+        object_target_layer(s, st.view, templ, count, CK_UNAVAILABLE_INFORMATION, SIZE_MAX, &layer);
     if (rv == CKR_OK) {
         rv = backend_session(s, layer, &fl, &h);
     }
@@ -233,6 +291,42 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
     }
 out:
     session_release(s);
+    return rv;
+}
+
+/*
+ * Checks a copy of ref with templ against the create and route rules, the
+ * copy seen as the source's attributes overridden by templ. Returns
+ * CKR_OK; CKR_HOST_MEMORY; or object_target_layer's refusals. Expects S.
+ */
+static CK_RV copy_allowed(engine_session *s, const session_view_state *st, const object_ref *ref,
+                          const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+    const object_rules *r;
+    CK_ATTRIBUTE *merged;
+    size_t layer, n = 0;
+    CK_RV rv;
+
+    if (st->view->def->rules == NULL) {
+        return CKR_OK;
+    }
+    rv = verdict_get(s, st, ref->layer_index, ref->backend, ref->handle, &r);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    merged = calloc(count + r->obj->n_attrs + 1, sizeof(*merged));
+    if (merged == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    for (CK_ULONG i = 0; i < count; i++) {
+        merged[n++] = templ[i]; /* first: the evaluator reads the first of a type */
+    }
+    for (size_t i = 0; i < r->obj->n_attrs; i++) {
+        merged[n++] = r->obj->attrs[i];
+    }
+    rv = object_target_layer(s, st->view, merged, (CK_ULONG)n, CK_UNAVAILABLE_INFORMATION,
+                             ref->layer_index, &layer);
+    free(merged);
     return rv;
 }
 
@@ -272,7 +366,11 @@ CK_RV object_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBU
         goto out;
     }
     rv = CKR_ACTION_PROHIBITED;
-    if ((token_object && ref.layer->read_only) || denied(s, st.view, &ref, RULES_OP_COPY)) {
+    if ((token_object && ref.layer->read_only) || denied(s, &st, &ref, RULES_OP_COPY)) {
+        goto out;
+    }
+    rv = copy_allowed(s, &st, &ref, templ, count);
+    if (rv != CKR_OK) {
         goto out;
     }
     rv = backend_session(s, ref.layer_index, &fl, &h);
@@ -333,7 +431,7 @@ CK_RV object_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
         goto out;
     }
     rv = CKR_ACTION_PROHIBITED;
-    if (denied(s, st.view, &ref, RULES_OP_DESTROY)) {
+    if (denied(s, &st, &ref, RULES_OP_DESTROY)) {
         goto out;
     }
     if (ref.token_object && ref.layer->read_only) {
@@ -349,6 +447,7 @@ CK_RV object_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
     rv = backend_rv(s, ref.layer_index, fl->C_DestroyObject(h, ref.backend));
     if (rv == CKR_OK) {
         handles_forget(s->token, ref.handle);
+        verdict_changed();
     }
 out:
     session_release(s);
@@ -381,43 +480,86 @@ CK_RV object_get_size(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ULO
     return rv;
 }
 
-/*
- * Applies the view's set rules to the attributes they rewrite, with the
- * C_GetAttributeValue conventions, after the backend filled the rest.
- * Returns rv, or CKR_BUFFER_TOO_SMALL when a rewritten value does not fit.
- */
-static CK_RV rewrite_attributes(engine_session *s, const engine_view *view, const object_ref *ref,
-                                CK_ATTRIBUTE *templ, CK_ULONG count, CK_RV rv)
+/* Answers one rewritten attribute with the C_GetAttributeValue
+ * conventions; returns false when its buffer is too small. */
+static bool put_rewritten(const rules_program *program, const rules_object *obj, CK_ATTRIBUTE *a)
 {
-    const rules_program *program = view->def->rules;
-    rule_object ro;
-    bool fetched = false;
+    size_t len = 0;
 
-    for (CK_ULONG i = 0; i < count; i++) {
-        size_t len = 0;
-        int r;
+    if (a->pValue == NULL) {
+        rules_rewrite(program, obj, a->type, NULL, 0, &len);
+        a->ulValueLen = len;
+        return true;
+    }
+    rules_rewrite(program, obj, a->type, a->pValue, a->ulValueLen, &len);
+    if (len > a->ulValueLen) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return false;
+    }
+    a->ulValueLen = len;
+    return true;
+}
 
-        if (!rules_program_rewrites(program, templ[i].type)) {
-            continue;
-        }
-        if (!fetched && rule_object_fetch(s, view, ref->layer_index, ref->backend, &ro) != CKR_OK) {
-            return rv;
-        }
-        fetched = true;
-        r = rules_rewrite(program, &ro.obj, templ[i].type, templ[i].pValue,
-                          templ[i].pValue != NULL ? templ[i].ulValueLen : 0, &len);
-        if (r != 1) {
-            continue;
-        }
-        if (templ[i].pValue != NULL && templ[i].ulValueLen < len) {
-            templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            rv = rv == CKR_OK ? CKR_BUFFER_TOO_SMALL : rv;
-        } else {
-            templ[i].ulValueLen = len;
+/*
+ * C_GetAttributeValue in a view with rules: the attributes the rules
+ * rewrite for this object are answered here, the others by the backend
+ * in one call, and the return code is what one token answering the whole
+ * template would give: the backend's code when it is not CKR_OK, else
+ * CKR_BUFFER_TOO_SMALL when a rewritten value did not fit. Expects S.
+ */
+static CK_RV get_rewritten(engine_session *s, const session_view_state *st, const object_ref *ref,
+                           CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+    const rules_program *program = st->view->def->rules;
+    const object_rules *r;
+    CK_ATTRIBUTE stack_part[16], *part = stack_part;
+    CK_ULONG *where = NULL, stack_where[16], n = 0;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    bool too_small = false;
+    size_t len;
+    CK_RV rv;
+
+    rv = verdict_get(s, st, ref->layer_index, ref->backend, ref->handle, &r);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    where = stack_where;
+    if (count > 16) {
+        part = calloc(count, sizeof(*part));
+        where = calloc(count, sizeof(*where));
+        rv = CKR_HOST_MEMORY;
+        if (part == NULL || where == NULL) {
+            goto out;
         }
     }
-    if (fetched) {
-        rule_object_free(&ro);
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (rules_program_rewrites(program, templ[i].type) &&
+            rules_rewrite(program, r->obj, templ[i].type, NULL, 0, &len) == 1) {
+            too_small = !put_rewritten(program, r->obj, &templ[i]) || too_small;
+            continue;
+        }
+        where[n] = i;
+        part[n++] = templ[i];
+    }
+    rv = CKR_OK;
+    if (n > 0) {
+        rv = backend_session(s, ref->layer_index, &fl, &h);
+        if (rv == CKR_OK) {
+            rv = fl->C_GetAttributeValue(h, ref->backend, part, n);
+            rv = backend_rv(s, ref->layer_index, rv);
+        }
+        for (CK_ULONG i = 0; i < n; i++) {
+            templ[where[i]].ulValueLen = part[i].ulValueLen;
+        }
+    }
+    if (rv == CKR_OK && too_small) {
+        rv = CKR_BUFFER_TOO_SMALL;
+    }
+out:
+    if (part != stack_part) {
+        free(part);
+        free(where);
     }
     return rv;
 }
@@ -426,9 +568,10 @@ static CK_RV rewrite_attributes(engine_session *s, const engine_view *view, cons
  * C_GetAttributeValue: forwarded to the object's layer, so the backend's
  * per-attribute answers (CK_UNAVAILABLE_INFORMATION with
  * CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID or
- * CKR_BUFFER_TOO_SMALL) come back as it gave them, all in one call.
- * Returns those; CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD;
- * CKR_OBJECT_HANDLE_INVALID.
+ * CKR_BUFFER_TOO_SMALL) come back as it gave them, all in one call; the
+ * attributes the view's set and readonly rules rewrite read their
+ * rewritten values (get_rewritten). Returns those; CKR_SESSION_HANDLE_INVALID;
+ * CKR_ARGUMENTS_BAD; CKR_OBJECT_HANDLE_INVALID.
  */
 CK_RV object_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                             CK_ATTRIBUTE_PTR templ, CK_ULONG count)
@@ -448,16 +591,15 @@ CK_RV object_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     if (templ == NULL && count > 0) {
         goto out;
     }
+    if (st.view->def->rules != NULL) {
+        rv = get_rewritten(s, &st, &ref, templ, count);
+        goto out;
+    }
     rv = backend_session(s, ref.layer_index, &fl, &h);
     if (rv != CKR_OK) {
         goto out;
     }
     rv = backend_rv(s, ref.layer_index, fl->C_GetAttributeValue(h, ref.backend, templ, count));
-    if (st.view->def->rules != NULL &&
-        (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
-         rv == CKR_BUFFER_TOO_SMALL)) {
-        rv = rewrite_attributes(s, st.view, &ref, templ, count, rv);
-    }
 out:
     session_release(s);
     return rv;
@@ -494,7 +636,7 @@ CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     }
     rv = CKR_ACTION_PROHIBITED;
     if ((ref.token_object && ref.layer->read_only) ||
-        denied(s, st.view, &ref, RULES_OP_SET_ATTRIBUTE)) {
+        denied(s, &st, &ref, RULES_OP_SET_ATTRIBUTE)) {
         goto out;
     }
     rv = backend_session(s, ref.layer_index, &fl, &h);
@@ -504,6 +646,10 @@ CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     rv = backend_rv(s, ref.layer_index, fl->C_SetAttributeValue(h, ref.backend, templ, count));
     if (rv == CKR_OK) {
         handles_touch(s->token, ref.handle);
+        verdict_changed();
+        /* the change may hide it from this view (other views: their next search) */
+        handles_set_hidden(s->token, ref.handle, (size_t)(st.view - s->token->views),
+                           hidden_by_rules(s, st.view, ref.layer_index, ref.backend, ref.handle));
     }
 out:
     session_release(s);

@@ -13,6 +13,10 @@
  * (CKR_SESSION_HANDLE_INVALID). Handles count up from 1 and are never
  * reused within a process.
  *
+ * A call holds the backend gate (lifecycle.h) shared from session_acquire
+ * to session_release, taken after S; a reconnect noted by an earlier call
+ * runs first, in session_acquire, before the gate is taken.
+ *
  * T is made lazily (lock-free, compare-and-swap) with engine_mutex_new, so
  * it honours the application's locking callbacks, and is freed by
  * session_finalize.
@@ -28,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "lifecycle.h"
 
 static _Atomic(engine_mutex *) table_lock; /* T */
 static table sessions;                     /* T */
@@ -120,12 +124,15 @@ CK_RV session_acquire(CK_SESSION_HANDLE handle, engine_session **out)
         unref(s);
         return CKR_SESSION_HANDLE_INVALID;
     }
+    reconnect_pending();
+    gate_enter();
     *out = s;
     return CKR_OK;
 }
 
 void session_release(engine_session *s)
 {
+    gate_leave();
     engine_mutex_unlock(s->lock);
     unref(s);
 }
@@ -276,10 +283,12 @@ static void session_end(engine_session *s)
     CK_SESSION_HANDLE handle = s->handle;
 
     engine_mutex_lock(s->lock);
+    gate_enter();
     s->closed = true;
     find_end(s);
     crypto_reset(s);
     backend_close_all(s);
+    gate_leave();
     engine_mutex_unlock(s->lock);
     handles_drop_session(token, handle);
     unref(s);
@@ -309,7 +318,9 @@ CK_RV session_close(CK_SESSION_HANDLE session)
     token = s->token;
     session_end(s);
     if (token_idle(token)) {
+        gate_enter();
         login_logout_token(token);
+        gate_leave();
     }
     return CKR_OK;
 }
@@ -355,7 +366,9 @@ CK_RV session_close_all(CK_SLOT_ID slot)
         session_end(s);
     }
     if (token_idle(token)) {
+        gate_enter();
         login_logout_token(token);
+        gate_leave();
     }
     return CKR_OK;
 }

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "lifecycle.h"
 
 /* ---------------------------------------------------------------------
  * Slots
@@ -153,7 +153,9 @@ CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
                def->manufacturer != NULL ? def->manufacturer : "Strata");
     engine_pad(info->model, sizeof(info->model), "Strata virtual");
     serial_of(def->label, info->serialNumber);
+    gate_enter(); /* layer_flags asks the backends (lifecycle.h) */
     info->flags = CKF_TOKEN_INITIALIZED | login_token_flags(token) | layer_flags(token);
+    gate_leave();
     info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
     info->ulSessionCount = session_count(slot, &rw);
     info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
@@ -253,20 +255,33 @@ static CK_RV append_layer_mechanisms(engine_layer *layer, CK_MECHANISM_TYPE **al
     return CKR_OK;
 }
 
-static int compare_mechanisms(const void *a, const void *b)
+/* Removes repeated mechanisms from all[0..n), keeping each at its first
+ * place. Returns the new count. Quadratic, on a few hundred entries. */
+static size_t unique_in_order(CK_MECHANISM_TYPE *all, size_t n)
 {
-    CK_MECHANISM_TYPE x = *(const CK_MECHANISM_TYPE *)a, y = *(const CK_MECHANISM_TYPE *)b;
+    size_t unique = 0;
 
-    return x < y ? -1 : x > y;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < unique && !seen; j++) {
+            seen = all[j] == all[i];
+        }
+        if (!seen) {
+            all[unique++] = all[i];
+        }
+    }
+    return unique;
 }
 
 /*
- * C_GetMechanismList: the sorted union of the mechanisms of the token's
- * available layers. Returns CKR_OK; CKR_ARGUMENTS_BAD (count NULL);
+ * C_GetMechanismList: the union of the mechanisms of the token's available
+ * layers, in first-seen order (top layer first, each backend's own order),
+ * so a client that tries mechanisms in list order takes the same path as
+ * on the top backend directly. Returns CKR_OK; CKR_ARGUMENTS_BAD (count NULL);
  * CKR_SLOT_ID_INVALID; CKR_BUFFER_TOO_SMALL with *count set and nothing
  * written; CKR_HOST_MEMORY. Calls backends: holds no lock.
  */
-CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+static CK_RV mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
     CK_MECHANISM_TYPE *all = NULL;
     engine_token *token;
@@ -287,14 +302,7 @@ CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_UL
             goto out;
         }
     }
-    if (n > 0) {
-        qsort(all, n, sizeof(*all), compare_mechanisms);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (unique == 0 || all[unique - 1] != all[i]) {
-            all[unique++] = all[i];
-        }
-    }
+    unique = unique_in_order(all, n);
     rv = CKR_OK;
     if (list != NULL && *count < unique) {
         rv = CKR_BUFFER_TOO_SMALL;
@@ -313,12 +321,12 @@ out:
  * CKR_ARGUMENTS_BAD; CKR_SLOT_ID_INVALID; CKR_MECHANISM_INVALID when no
  * available layer knows it. Calls backends: holds no lock.
  */
-CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 {
     CK_MECHANISM_INFO merged = {0}, one;
     CK_FUNCTION_LIST *funcs;
     engine_token *token;
-    CK_SLOT_ID backend_slot;
+    CK_SLOT_ID layer_slot;
     bool found = false;
 
     if (info == NULL) {
@@ -329,8 +337,10 @@ CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHAN
         return CKR_SLOT_ID_INVALID;
     }
     for (size_t i = 0; i < token->n_layers; i++) {
-        if (!layer_backend(&token->layers[i], &funcs, &backend_slot) ||
-            funcs->C_GetMechanismInfo(backend_slot, type, &one) != CKR_OK) {
+        /* Some backends (SoftHSM2) fill only part of the structure. */
+        memset(&one, 0, sizeof(one));
+        if (!layer_backend(&token->layers[i], &funcs, &layer_slot) ||
+            funcs->C_GetMechanismInfo(layer_slot, type, &one) != CKR_OK) {
             continue;
         }
         if (!found) {
@@ -351,4 +361,27 @@ CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHAN
     }
     *info = merged;
     return CKR_OK;
+}
+
+/* C_GetMechanismList and C_GetMechanismInfo ask the backends: they hold
+ * the backend gate shared (lifecycle.h) so no module is cycled under
+ * them. */
+CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_RV rv;
+
+    gate_enter();
+    rv = mechanism_list(slot, list, count);
+    gate_leave();
+    return rv;
+}
+
+CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    CK_RV rv;
+
+    gate_enter();
+    rv = mechanism_info(slot, type, info);
+    gate_leave();
+    return rv;
 }

@@ -89,6 +89,7 @@ typedef struct engine_session {
     crypto_op ops[ENGINE_OP_COUNT];  /* S */
     const engine_view *scanned_view; /* S: view last scanned to re-resolve handles */
     unsigned long scanned_epoch;     /* S: ... at this login epoch */
+    struct verdict_cache *verdicts;  /* S: what the view's rules say of each object (verdict.c) */
 } engine_session;
 
 /* Looks the session up and returns it with its lock held.
@@ -226,6 +227,40 @@ CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer
 void rule_object_free(rule_object *ro);
 
 /* ---------------------------------------------------------------------
+ * verdict.c - the view's rules applied to one object, cached per session
+ * ------------------------------------------------------------------ */
+
+/* What the view's rules say of one object: the attributes they read and
+ * their verdict. Valid until the next verdict_* call on the session. */
+typedef struct {
+    const rules_object *obj;
+    rules_verdict verdict; /* a malformed object reads hidden, read-only, denied */
+    bool malformed;        /* rules_eval refused the object (fail closed) */
+} object_rules;
+
+/* The rules' view of the object (layer, backend) with virtual handle,
+ * fetched once per (session, object, view, login epoch) and again after
+ * any change made through Strata (verdict_changed). Returns CKR_OK with
+ * *out; CKR_HOST_MEMORY; or the backend's code. The view must have rules.
+ * Expects S. */
+CK_RV verdict_get(engine_session *s, const session_view_state *st, size_t layer,
+                  CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, const object_rules **out);
+/* handles_resolve, then the rules: a hidden (or malformed) object is
+ * CKR_OBJECT_HANDLE_INVALID like one that never existed. Returns CKR_OK
+ * with *ref; CKR_OBJECT_HANDLE_INVALID; or the backend's code. Expects S. */
+CK_RV verdict_resolve(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE handle,
+                      object_ref *ref);
+/* True when a deny rule of the view forbids op with mechanism (or
+ * CK_UNAVAILABLE_INFORMATION) on ref, or when the rules cannot tell (fail
+ * closed). False for a view without rules. Expects S. */
+bool verdict_denies(engine_session *s, const session_view_state *st, const object_ref *ref,
+                    rules_op op, CK_MECHANISM_TYPE mechanism);
+/* Invalidates every cached verdict of the process (an object changed). */
+void verdict_changed(void);
+/* Frees the session's cache. Expects S or sole ownership of s. */
+void verdict_cache_free(engine_session *s);
+
+/* ---------------------------------------------------------------------
  * crypto.c / login.c / object.c helpers
  * ------------------------------------------------------------------ */
 
@@ -239,10 +274,18 @@ void login_logout_token(engine_token *token);
  * backend login is gone (the module was cycled). Takes L. */
 void login_replay(engine_token *token, engine_layer *layer);
 
-/* The layer new objects of view go to: rules_route, else the top writable
- * usable layer. CKR_TOKEN_WRITE_PROTECTED when there is none. */
+/* The layer a new object described by templ goes to, checked against
+ * the view's rules: route, else the top writable usable layer; fixed is
+ * SIZE_MAX when Strata chooses (C_CreateObject, C_GenerateKey*), else the
+ * layer that must make it (the key's, for copy/unwrap/derive). mechanism
+ * is the creating mechanism or CK_UNAVAILABLE_INFORMATION. Returns CKR_OK
+ * with *layer; CKR_USER_NOT_LOGGED_IN; CKR_TOKEN_WRITE_PROTECTED (no
+ * writable layer); CKR_DEVICE_ERROR (the routed layer is unavailable);
+ * CKR_ATTRIBUTE_VALUE_INVALID (a template value of the wrong size for the
+ * rules); CKR_ACTION_PROHIBITED (deny create, or a route to a layer other
+ * than fixed). See docs/strata-rules.7, RETURN CODES. Expects S. */
 CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
-                          CK_ULONG count, size_t *layer);
+                          CK_ULONG count, CK_MECHANISM_TYPE mechanism, size_t fixed, size_t *layer);
 /* CK_TRUE when the template asks for a token object (CKA_TOKEN), else
  * dflt. */
 bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt);

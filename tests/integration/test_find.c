@@ -74,6 +74,38 @@ Test(find, shadowing_with_template_on_label)
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
+/* Writes a data object (no CKA_ID in v2.40) into a SoftHSM2 token directly. */
+static void write_data(const char *token, const char *pin, const char *label)
+{
+    cr_assert_eq(world_sh("printf 'payload' > '%s/data.bin' && pkcs11-tool --module '%s' "
+                          "--token-label '%s' --login --pin '%s' --write-object '%s/data.bin' "
+                          "--type data --label '%s' >/dev/null 2>&1",
+                          w.dir, world_softhsm_module(), token, pin, w.dir, label),
+                 0, "pkcs11-tool --write-object %s", label);
+}
+
+/* Objects with no identity across layers (a data object has no CKA_ID)
+ * neither shadow nor are shadowed: both layers' data objects are found. */
+Test(find, objects_without_id_are_not_shadowed)
+{
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE templ[] = {{CKA_CLASS, &data, sizeof(data)}};
+    CK_OBJECT_HANDLE found[8];
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11;
+
+    write_data("personal", "1111", "p-data");
+    write_data("group", "2222", "g-data-1");
+    write_data("group", "2222", "g-data-2");
+    p11 = work_session(&slot, &s);
+    cr_assert_eq(find_all(p11, s, templ, 1, found, 8), 3, "every data object of both layers");
+    cr_assert_neq(find_one(p11, s, CKO_DATA, "p-data"), CK_INVALID_HANDLE);
+    cr_assert_neq(find_one(p11, s, CKO_DATA, "g-data-1"), CK_INVALID_HANDLE);
+    cr_assert_neq(find_one(p11, s, CKO_DATA, "g-data-2"), CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
 Test(find, public_objects_before_login_none_without_public_view)
 {
     CK_SLOT_ID slot;

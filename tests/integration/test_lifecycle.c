@@ -325,6 +325,56 @@ Test(lifecycle, C_Initialize_finalize_loop)
 #endif
 }
 
+/* One racer of C_Initialize_concurrent: initialise, then use the library
+ * at once, as pkcs11-tool --test-threads does. */
+static void *init_racer(void *arg)
+{
+    CK_RV *result = arg;
+    CK_INFO info;
+    CK_RV rv = p11->C_Initialize(NULL);
+
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        result[0] = rv;
+        return NULL;
+    }
+    result[0] = rv;
+    result[1] = p11->C_GetInfo(&info);
+    return NULL;
+}
+
+/*
+ * Threads racing into C_Initialize: exactly one initialises, the others
+ * get CKR_CRYPTOKI_ALREADY_INITIALIZED only once the library is ready, so
+ * every thread's next call works.
+ */
+Test(lifecycle, C_Initialize_concurrent)
+{
+    enum { RACERS = 8, ROUNDS = 5 };
+    pthread_t threads[RACERS];
+    CK_RV results[RACERS][2];
+
+    cr_assert_eq(world_policy(&w, one_token_policy), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        int initialised = 0;
+        for (int i = 0; i < RACERS; i++) {
+            results[i][0] = results[i][1] = CKR_GENERAL_ERROR;
+            cr_assert_eq(pthread_create(&threads[i], NULL, init_racer, results[i]), 0);
+        }
+        for (int i = 0; i < RACERS; i++) {
+            cr_assert_eq(pthread_join(threads[i], NULL), 0);
+        }
+        for (int i = 0; i < RACERS; i++) {
+            cr_assert(results[i][0] == CKR_OK || results[i][0] == CKR_CRYPTOKI_ALREADY_INITIALIZED,
+                      "racer %d: C_Initialize 0x%lx", i, results[i][0]);
+            cr_assert_eq(results[i][1], CKR_OK, "racer %d: C_GetInfo 0x%lx after 0x%lx", i,
+                         results[i][1], results[i][0]);
+            initialised += results[i][0] == CKR_OK;
+        }
+        cr_assert_eq(initialised, 1, "round %d: %d threads initialised", round, initialised);
+        cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    }
+}
+
 Test(lifecycle, C_Initialize_missing_policy)
 {
     /* STRATA_CONF names a file that does not exist. */

@@ -1,0 +1,42 @@
+/*
+ * identity.h - the identity lifecycle commands of the strata command
+ * (passwd, unlock, provision) and what they share (identity.c). Private
+ * to cli/, beside cli.h.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef STRATA_CLI_IDENTITY_H
+#define STRATA_CLI_IDENTITY_H
+
+#include "cli.h"
+
+int cli_cmd_passwd(cli_global *g, int argc, char **argv);
+int cli_cmd_unlock(cli_global *g, int argc, char **argv);
+int cli_cmd_provision(cli_global *g, int argc, char **argv);
+
+/* What a command about one virtual token (and maybe one of its views)
+ * has open. */
+typedef struct {
+    rules_policy *policy;
+    char *policy_path;
+    char *catalog_path;
+    const rules_token *token;
+    const rules_view *view; /* NULL when no view was asked for */
+    storage_catalog *cat;   /* NULL when not opened */
+} cli_target;
+
+/* Loads the policy, finds token (and view when non-NULL) and opens the
+ * catalog with flags (0: read-write, no create; the catalog must exist).
+ * Returns 0, or -1 (reported; cli_target_close still needed). */
+int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
+                    cli_target *t);
+void cli_target_close(cli_target *t);
+
+/* The token's Argon2id cost from the policy, for storage calls. */
+storage_kdf cli_target_kdf(const cli_target *t);
+
+/* Reads a new PIN, twice on a terminal (what names it), and checks the
+ * token's length limits. Returns 0 with pin filled, or -1 (reported). */
+int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what, cli_pin *pin);
+
+#endif /* STRATA_CLI_IDENTITY_H */

@@ -1,0 +1,147 @@
+/*
+ * passwd.c - strata passwd --token T --view V: changes the PIN of a view,
+ * as C_SetPIN does (storage_view_passwd: every sealed value of the view is
+ * re-sealed under the new PIN in one transaction, audited "passwd").
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "identity.h"
+
+static void print_help(void)
+{
+    printf("usage: strata passwd --token LABEL --view VIEW [--pin-stdin]\n"
+           "\n"
+           "Change the PIN that selects VIEW of virtual token LABEL. The current PIN is\n"
+           "asked once, the new one twice, without echo. The new PIN must satisfy the\n"
+           "token's length limits and must not select another view. A wrong current PIN\n"
+           "counts as a failed login (see strata unlock). The view's layer credentials\n"
+           "and its provisioned tokens' PINs are re-sealed under the new PIN in one\n"
+           "transaction; a crash leaves either PIN working, never a mix.\n"
+           "\n"
+           "options:\n"
+           "  --token LABEL  the virtual token (its label in the policy)\n"
+           "  --view VIEW    the view whose PIN changes\n"
+           "  --pin-stdin    read the current PIN, then the new PIN, one per line, from\n"
+           "                 standard input\n"
+           "\n"
+           "exit status: 0 changed, 1 nothing changed (wrong PIN, locked, refused), 2 usage\n");
+}
+
+enum {
+    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
+    OPT_VIEW,
+    OPT_PIN_STDIN,
+};
+
+/* Checks that old selects view (one Argon2id). Returns 0, or -1
+ * (reported; a wrong PIN is counted as a failed login). */
+static int check_old(cli_target *t, const cli_pin *old)
+{
+    storage_login *login = NULL;
+    storage_rc src;
+    int rc = -1;
+
+    src = storage_view_login(t->cat, t->token->label, old->buf, old->len, &login);
+    if (src == STORAGE_OK && strcmp(storage_login_view(login), t->view->id) == 0) {
+        rc = 0;
+    } else if (src == STORAGE_OK || src == STORAGE_ERR_PIN_INCORRECT) {
+        storage_login_failed(t->cat, t->token->label, NULL);
+        cli_error("that is not the PIN of view '%s'; nothing changed", t->view->id);
+    } else {
+        cli_error("cannot check the PIN: %s", storage_strerror(src));
+    }
+    storage_login_free(login);
+    return rc;
+}
+
+/* True when the token is locked (reported). */
+static bool locked(cli_target *t)
+{
+    unsigned failures = 0;
+
+    if (storage_login_failures(t->cat, t->token->label, &failures) != STORAGE_OK) {
+        return false;
+    }
+    if (t->token->max_failed_logins > 0 && failures >= t->token->max_failed_logins) {
+        cli_error("token '%s' is locked after %u failed logins: run 'strata unlock'",
+                  t->token->label, failures);
+        return true;
+    }
+    return false;
+}
+
+int cli_cmd_passwd(cli_global *g, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"view", required_argument, NULL, OPT_VIEW},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {NULL, 0, NULL, 0},
+    };
+    const char *token = NULL, *view = NULL;
+    cli_pin_source src = {false, -1};
+    cli_pin old = {NULL, 0}, new_pin = {NULL, 0};
+    bool from_stdin = false;
+    cli_target t;
+    char what[256];
+    storage_rc rc_s;
+    int c, rc = CLI_EXIT_FAIL;
+
+    while ((c = cli_getopt(g, "passwd", argc, argv, options)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP:
+            print_help();
+            return CLI_EXIT_OK;
+        case OPT_TOKEN:
+            token = optarg;
+            break;
+        case OPT_VIEW:
+            view = optarg;
+            break;
+        case OPT_PIN_STDIN:
+            from_stdin = true;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error("passwd", "unexpected argument '%s'", argv[optind]);
+    }
+    if (token == NULL || view == NULL) {
+        return cli_usage_error("passwd", "--token and --view are required");
+    }
+    if (cli_target_open(g, token, view, 0, &t) != 0 || locked(&t) ||
+        cli_pin_source_open(&src, from_stdin) != 0) {
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the current PIN of view '%s'", view);
+    if (cli_pin_read(&src, what, &old) != 0 || check_old(&t, &old) != 0) {
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the new PIN of view '%s'", view);
+    if (cli_new_pin_read(&src, t.token, what, &new_pin) != 0) {
+        goto out;
+    }
+    rc_s = storage_view_passwd(t.cat, t.token->label, old.buf, old.len, new_pin.buf, new_pin.len);
+    if (rc_s == STORAGE_ERR_EXISTS) {
+        cli_error("the new PIN selects another view; nothing changed");
+        goto out;
+    }
+    if (rc_s != STORAGE_OK) {
+        cli_error("the PIN was not changed: %s", storage_strerror(rc_s));
+        goto out;
+    }
+    storage_login_reset(t.cat, t.token->label);
+    printf("PIN of view '%s' of token '%s' changed\n", view, t.token->label);
+    rc = CLI_EXIT_OK;
+out:
+    cli_pin_free(&old);
+    cli_pin_free(&new_pin);
+    cli_pin_source_close(&src);
+    cli_target_close(&t);
+    return rc;
+}

@@ -1,0 +1,122 @@
+/*
+ * unlock.c - strata unlock --token T: the administrator clears the failed
+ * login counter of a virtual token (storage_token_unlock, audited
+ * "unlock"). When the token has an SO PIN (strata enroll --so), it is
+ * asked for and checked first: unlocking is the security officer's act.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+
+#include "identity.h"
+
+static void print_help(void)
+{
+    printf("usage: strata unlock --token LABEL [--pin-stdin]\n"
+           "\n"
+           "Clear the failed-login counter of virtual token LABEL, so that its views\n"
+           "log in again after max-failed-logins wrong PINs (CKR_PIN_LOCKED). When the\n"
+           "token has an SO PIN (strata enroll --so), it is asked for first, without\n"
+           "echo, and the counter is cleared only if it is right. Every unlock is\n"
+           "written to the catalog's audit trail.\n"
+           "\n"
+           "options:\n"
+           "  --token LABEL  the virtual token (its label in the policy)\n"
+           "  --pin-stdin    read the SO PIN from standard input\n"
+           "\n"
+           "exit status: 0 unlocked, 1 not unlocked (wrong SO PIN, catalog problem), 2 usage\n");
+}
+
+enum {
+    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
+    OPT_PIN_STDIN,
+};
+
+/* Asks for and checks the SO PIN when the token has one. Returns 0 (right,
+ * or no SO PIN set), or -1 (reported). */
+static int check_so(cli_target *t, bool from_stdin)
+{
+    cli_pin_source src = {false, -1};
+    cli_pin pin = {NULL, 0};
+    storage_rc rc_s;
+    char what[160];
+    int rc = -1;
+
+    /* An empty candidate tells whether one is set (never right: a set SO PIN
+     * is not empty). */
+    rc_s = storage_so_check(t->cat, t->token->label, "", 0);
+    if (rc_s == STORAGE_ERR_NOT_FOUND) {
+        return 0;
+    }
+    if (cli_pin_source_open(&src, from_stdin) != 0) {
+        return -1;
+    }
+    snprintf(what, sizeof(what), "the SO PIN of token '%s'", t->token->label);
+    if (cli_pin_read(&src, what, &pin) != 0) {
+        goto out;
+    }
+    rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
+    if (rc_s == STORAGE_OK) {
+        rc = 0;
+    } else if (rc_s == STORAGE_ERR_PIN_INCORRECT || rc_s == STORAGE_ERR_ARGS) {
+        storage_audit(t->cat, "unlock", t->token->label, "refused: wrong SO PIN");
+        cli_error("wrong SO PIN; token '%s' stays locked", t->token->label);
+    } else {
+        cli_error("cannot check the SO PIN: %s", storage_strerror(rc_s));
+    }
+out:
+    cli_pin_free(&pin);
+    cli_pin_source_close(&src);
+    return rc;
+}
+
+int cli_cmd_unlock(cli_global *g, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {NULL, 0, NULL, 0},
+    };
+    const char *token = NULL;
+    bool from_stdin = false;
+    unsigned cleared = 0;
+    cli_target t;
+    storage_rc rc_s;
+    int c, rc = CLI_EXIT_FAIL;
+
+    while ((c = cli_getopt(g, "unlock", argc, argv, options)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP:
+            print_help();
+            return CLI_EXIT_OK;
+        case OPT_TOKEN:
+            token = optarg;
+            break;
+        case OPT_PIN_STDIN:
+            from_stdin = true;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error("unlock", "unexpected argument '%s'", argv[optind]);
+    }
+    if (token == NULL) {
+        return cli_usage_error("unlock", "--token is required");
+    }
+    if (cli_target_open(g, token, NULL, 0, &t) != 0 || check_so(&t, from_stdin) != 0) {
+        goto out;
+    }
+    rc_s = storage_token_unlock(t.cat, t.token->label, &cleared);
+    if (rc_s != STORAGE_OK) {
+        cli_error("token '%s' not unlocked: %s", t.token->label, storage_strerror(rc_s));
+        goto out;
+    }
+    printf("token '%s' unlocked (%u failed login%s cleared)\n", t.token->label, cleared,
+           cleared == 1 ? "" : "s");
+    rc = CLI_EXIT_OK;
+out:
+    cli_target_close(&t);
+    return rc;
+}

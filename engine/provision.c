@@ -1,0 +1,361 @@
+/*
+ * provision.c - lazy provisioning at login: the token of a layer with
+ * provision="lazy" is made on a free slot of the layer's module the first
+ * time a view that uses it logs in.
+ *
+ * The catalog holds one row per (virtual token, view, layer) with the
+ * generated SO and user PINs sealed under the view's key (storage.h:
+ * pending -> waiting -> initialised -> ready). One login runs:
+ *
+ *   1. storage_provision_begin: the row, made once under BEGIN IMMEDIATE,
+ *      so racing processes get the same row and the same PINs;
+ *   2. storage_provision_claim: only the claimant talks to the backend;
+ *      a process that loses the claim waits (bounded) for the row to
+ *      move, then uses what the winner made;
+ *   3. under the exclusive backend gate: layers_token_provision with the
+ *      generated PINs and the expanded label (it cycles the module once
+ *      when there is no free slot), then storage_provision_advance to
+ *      initialised and ready with the serial;
+ *   4. the caller (login.c) logs in with the user PIN.
+ *
+ * Repairs, so that a crash at any step leaves a state the next login
+ * finishes: a token with the row's label that is visible while the row is
+ * not ready (C_InitToken ran, C_InitPIN or the catalog update did not),
+ * or LAYERS_CKR_LABEL_TAKEN, is re-initialised with the row's SO PIN
+ * (layers_token_reinit) and the row advanced. A row that is ready or
+ * initialised whose token the module does not show was provisioned by
+ * another process (or before a restart): the module is cycled once; when
+ * the cycle cannot restart the backend (another user in the process keeps
+ * it alive) the layer is left out with the log line "provisioned -
+ * visible after restart". No free slot even after a cycle: the row is
+ * marked waiting and the login fails with CKR_DEVICE_MEMORY; a later
+ * login tries again. LAYERS_CKR_LABEL_TAKEN never reaches an application.
+ *
+ * Locks: runs inside C_Login with S, L and a shared hold of the backend
+ * gate; every backend change (provision, repair, cycle) runs with the
+ * gate exclusive (lifecycle.h). Never under K, H, T or the learn lock.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "lifecycle.h"
+
+#define CLAIM_WAIT_MS 30000 /* longest wait for another process's provisioning */
+#define CLAIM_POLL_MS 25
+#define SEE_ATTEMPTS  4  /* cycles to see a token another process made */
+#define SEE_PAUSE_MS  50 /* between them: its files may be mid-write */
+
+/* Logs and maps a storage failure. */
+static CK_RV storage_failed(const engine_layer *layer, const char *what, storage_rc src)
+{
+    engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): %s: %s", layer->def->id, layer->label,
+               what, storage_strerror(src));
+    return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
+}
+
+/* True when layer's token shows in its module right now (calls it). */
+static bool token_visible(engine_layer *layer)
+{
+    CK_SLOT_ID slot;
+
+    return layers_token_slot(layer->token, &slot) == CKR_OK;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* The row's identifying names. */
+typedef struct {
+    const char *token; /* virtual token label */
+    const char *view;
+    const char *layer;
+} row_key;
+
+/* Advances the row to initialised then ready with serial. Returns CKR_OK
+ * or the mapped storage failure (the row stays where it got to; the next
+ * login repairs from there). */
+static CK_RV advance_ready(const engine_layer *layer, const row_key *k,
+                           const storage_provision_info *info, const char *serial)
+{
+    storage_rc src = STORAGE_OK;
+
+    if (info->state != STORAGE_PROV_INITIALISED && info->state != STORAGE_PROV_READY) {
+        src = storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
+                                        STORAGE_PROV_INITIALISED, serial);
+    }
+    if (src == STORAGE_OK && info->state == STORAGE_PROV_READY) {
+        src = storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
+                                        STORAGE_PROV_INITIALISED, serial);
+    }
+    if (src == STORAGE_OK) {
+        src = storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
+                                        STORAGE_PROV_READY, serial);
+    }
+    return src == STORAGE_OK ? CKR_OK
+                             : storage_failed(layer, "recording the provisioned token", src);
+}
+
+/*
+ * Re-initialises the visible token of layer with the row's SO PIN and
+ * records it ready. Expects the exclusive gate and the row's claim.
+ * Returns CKR_OK or CKR_DEVICE_ERROR (logged).
+ */
+static CK_RV repair(engine_layer *layer, const row_key *k, const storage_provision *p)
+{
+    const storage_provision_info *info = storage_provision_info_get(p);
+    const char *so, *user;
+    size_t so_len, user_len;
+    char serial[17] = "", err[256] = "";
+    CK_RV rv;
+
+    storage_provision_pins(p, &so, &so_len, &user, &user_len);
+    rv = layers_token_reinit(layer->token, layer->label, so, so_len, user, user_len, serial, err,
+                             sizeof(err));
+    if (rv != CKR_OK) {
+        engine_log(ENGINE_LOG_ERROR,
+                   "layer \"%s\" (\"%s\"): repairing the half-provisioned token "
+                   "failed: %s%s%s",
+                   layer->def->id, layer->label, layers_rv_name(rv), err[0] ? ": " : "", err);
+        return CKR_DEVICE_ERROR;
+    }
+    engine_log(ENGINE_LOG_INFO, "layer \"%s\": half-provisioned token \"%s\" repaired (serial %s)",
+               layer->def->id, layer->label, serial);
+    return advance_ready(layer, k, info, serial);
+}
+
+/*
+ * Provisions a new token for the claimed row. Expects the exclusive gate.
+ * Returns CKR_OK; CKR_DEVICE_MEMORY (row moved to waiting); CKR_DEVICE_ERROR.
+ */
+static CK_RV create(engine_layer *layer, const row_key *k, const storage_provision *p)
+{
+    const storage_provision_info *info = storage_provision_info_get(p);
+    layers_module *module = layers_token_module(layer->token);
+    const char *so, *user;
+    size_t so_len, user_len;
+    char serial[17] = "", err[256] = "";
+    CK_RV rv;
+
+    storage_provision_pins(p, &so, &so_len, &user, &user_len);
+    rv = layers_token_provision(module, layer->label, so, so_len, user, user_len, serial, err,
+                                sizeof(err));
+    if (rv == LAYERS_CKR_LABEL_TAKEN) {
+        return repair(layer, k, p);
+    }
+    if (rv == CKR_DEVICE_MEMORY) {
+        engine_log(ENGINE_LOG_ERROR,
+                   "layer \"%s\": no free slot for token \"%s\"%s%s; the view "
+                   "is waiting for a free slot",
+                   layer->def->id, layer->label, err[0] ? ": " : "", err);
+        storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
+                                  STORAGE_PROV_WAITING, NULL);
+        return CKR_DEVICE_MEMORY;
+    }
+    if (rv != CKR_OK) {
+        engine_log(ENGINE_LOG_ERROR, "layer \"%s\": provisioning token \"%s\" failed: %s%s%s",
+                   layer->def->id, layer->label, layers_rv_name(rv), err[0] ? ": " : "", err);
+        return CKR_DEVICE_ERROR;
+    }
+    engine_log(ENGINE_LOG_INFO, "layer \"%s\": token \"%s\" provisioned (serial %s)",
+               layer->def->id, layer->label, serial);
+    return advance_ready(layer, k, info, serial);
+}
+
+/*
+ * Cycles the layer's module to show a token another process made, a few
+ * times when the restarted backend still does not show it (measured with
+ * SoftHSM2: a restart while the other process writes to the new token may
+ * skip it). Expects the exclusive gate. *visible says whether it shows
+ * afterwards; *restarted whether the backend really restarted.
+ */
+static void cycle_to_see(engine_layer *layer, bool *visible, bool *restarted)
+{
+    *visible = false;
+    for (int i = 0; i < SEE_ATTEMPTS && !*visible; i++) {
+        *restarted = false;
+        if (i > 0) {
+            sleep_ms(SEE_PAUSE_MS);
+        }
+        if (reconnect_cycle_inexclusive(layers_token_module(layer->token), restarted) != CKR_OK ||
+            !*restarted) {
+            return;
+        }
+        *visible = token_visible(layer);
+    }
+}
+
+/*
+ * One attempt on a claimed row (see the file comment). Expects the
+ * exclusive gate and the claim. Returns CKR_OK with *available, or the
+ * failure codes of provision_ensure.
+ */
+static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p, bool *available)
+{
+    const storage_provision_info *info = storage_provision_info_get(p);
+    bool visible = token_visible(layer), restarted = false;
+
+    *available = true;
+    if (!visible && info->state >= STORAGE_PROV_INITIALISED) {
+        cycle_to_see(layer, &visible, &restarted);
+        if (!visible && !restarted) {
+            engine_log(ENGINE_LOG_WARNING,
+                       "layer \"%s\": token \"%s\" provisioned — visible after "
+                       "restart (another user keeps module \"%s\" running)",
+                       layer->def->id, layer->label, layer->def->module_id);
+            *available = false;
+            return CKR_OK;
+        }
+        if (!visible && info->state == STORAGE_PROV_READY) {
+            engine_log(ENGINE_LOG_ERROR,
+                       "layer \"%s\": provisioned token \"%s\" (serial %s) is "
+                       "gone from module \"%s\"",
+                       layer->def->id, layer->label, info->serial, layer->def->module_id);
+            return CKR_DEVICE_ERROR;
+        }
+    }
+    if (visible && info->state == STORAGE_PROV_READY) {
+        return CKR_OK;
+    }
+    if (visible) {
+        return repair(layer, k, p); /* C_InitToken ran, the rest did not */
+    }
+    return create(layer, k, p);
+}
+
+/* Reads the row again (another process moved it). */
+static storage_rc reread(const storage_login *login, const engine_layer *layer,
+                         storage_provision **p)
+{
+    storage_provision_free(*p);
+    *p = NULL;
+    return storage_provision_read(engine_lib.catalog, login, layer->def->id, p);
+}
+
+/*
+ * Waits until the claim is ours or the row is ready (another process
+ * finished). Returns CKR_OK with *won; CKR_DEVICE_ERROR after
+ * CLAIM_WAIT_MS or on a catalog failure. Expects the shared gate (it is
+ * not needed while sleeping, but keeping it is harmless: no backend is
+ * called).
+ */
+static CK_RV wait_claim(const engine_layer *layer, const row_key *k, const storage_login *login,
+                        storage_provision **p, bool *won)
+{
+    storage_rc src;
+
+    for (long waited = 0;; waited += CLAIM_POLL_MS) {
+        src = storage_provision_claim(engine_lib.catalog, k->token, k->view, k->layer, won);
+        if (src != STORAGE_OK) {
+            return storage_failed(layer, "claiming the provisioning", src);
+        }
+        if (*won) {
+            break;
+        }
+        src = reread(login, layer, p);
+        if (src != STORAGE_OK) {
+            return storage_failed(layer, "reading the provisioning", src);
+        }
+        if (storage_provision_info_get(*p)->state == STORAGE_PROV_READY) {
+            break;
+        }
+        if (waited >= CLAIM_WAIT_MS) {
+            engine_log(ENGINE_LOG_ERROR,
+                       "layer \"%s\": another process is still provisioning "
+                       "token \"%s\"",
+                       layer->def->id, layer->label);
+            return CKR_DEVICE_ERROR;
+        }
+        sleep_ms(CLAIM_POLL_MS);
+    }
+    if (*won) {
+        src = reread(login, layer, p); /* the winner before us may have moved it */
+        if (src != STORAGE_OK) {
+            storage_provision_release(engine_lib.catalog, k->token, k->view, k->layer);
+            *won = false;
+            return storage_failed(layer, "reading the provisioning", src);
+        }
+    }
+    return CKR_OK;
+}
+
+/* See lifecycle.h. */
+CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_login *login,
+                       bool *available)
+{
+    row_key k = {token->def->label, storage_login_view(login), layer->def->id};
+    storage_provision *p = NULL;
+    layers_module *module;
+    unsigned depth;
+    bool won = false;
+    storage_rc src;
+    CK_RV rv = CKR_DEVICE_ERROR;
+
+    *available = false;
+    if (layer->token == NULL || engine_lib.catalog == NULL) {
+        goto out; /* module not loaded: logged at C_Initialize */
+    }
+    module = layers_token_module(layer->token);
+    src = storage_provision_begin(engine_lib.catalog, login, layer->def->id,
+                                  layers_module_path(module), layer->label, &p);
+    if (src != STORAGE_OK) {
+        rv = storage_failed(layer, "starting the provisioning", src);
+        goto out;
+    }
+    if (storage_provision_info_get(p)->state == STORAGE_PROV_READY && token_visible(layer)) {
+        *available = true; /* the everyday path: one catalog read, one slot look-up */
+        rv = CKR_OK;
+        goto out;
+    }
+    rv = wait_claim(layer, &k, login, &p, &won);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    depth = gate_exclusive_begin();
+    rv = settle(layer, &k, p, available);
+    gate_exclusive_end(depth);
+out:
+    if (won) { /* advance dropped it on success; a failure leaves it to drop */
+        storage_provision_release(engine_lib.catalog, k.token, k.view, k.layer);
+    }
+    storage_provision_free(p);
+    return rv;
+}
+
+/* See lifecycle.h. */
+CK_RV provision_user_pin(const engine_token *token, const engine_layer *layer,
+                         const storage_login *login, char *pin, size_t cap, size_t *len)
+{
+    storage_provision *p = NULL;
+    const char *so, *user;
+    size_t so_len, user_len;
+    CK_RV rv = CKR_GENERAL_ERROR;
+
+    (void)token;
+    if (engine_lib.catalog == NULL ||
+        storage_provision_read(engine_lib.catalog, login, layer->def->id, &p) != STORAGE_OK) {
+        goto out;
+    }
+    rv = CKR_USER_PIN_NOT_INITIALIZED;
+    if (storage_provision_info_get(p)->state != STORAGE_PROV_READY) {
+        goto out;
+    }
+    storage_provision_pins(p, &so, &so_len, &user, &user_len);
+    rv = CKR_GENERAL_ERROR;
+    if (user_len > cap) {
+        goto out;
+    }
+    memcpy(pin, user, user_len);
+    *len = user_len;
+    rv = CKR_OK;
+out:
+    storage_provision_free(p);
+    return rv;
+}

@@ -1,0 +1,193 @@
+/*
+ * identity_world.h - the world of the identity-lifecycle tests
+ * (test_provision.c, test_pin.c, test_isolation.c, test_reconnect.c;
+ * header-only, each binary includes it once).
+ *
+ * One SoftHSM2 token "group" (user PIN 2222, read-only layer) and a lazy
+ * layer "personal" whose token "strata-{view}" Strata provisions. The
+ * virtual token "Strata" (max-failed-logins 3, PINs 6..32 bytes) has the
+ * views alice = personal over group, bob = personal, and carol = group.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef STRATA_TEST_IDENTITY_WORLD_H
+#define STRATA_TEST_IDENTITY_WORLD_H
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <p11-kit/pkcs11.h>
+
+#include "world.h"
+
+#define ALICE_PIN "alice-pin-1"
+#define BOB_PIN   "bob-pin-22"
+#define CAROL_PIN "carol-pin-3"
+#define SO_PIN    "so-pin-777"
+
+static world w;
+
+static const char identity_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"strata-{view}\" provision=\"lazy\"/>\n"
+    "  <layer id=\"group\" module=\"soft\" token=\"group\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\" max-failed-logins=\"3\" min-pin-len=\"6\" max-pin-len=\"32\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"alice\" layers=\"personal group\"/>\n"
+    "    <view id=\"bob\" layers=\"personal\"/>\n"
+    "    <view id=\"carol\" layers=\"group\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+/* Runs the strata command with args, feeding it input (printf '%s\n'
+ * words) on stdin. Returns its exit status. */
+#define strata_cli(input, args)                                                                    \
+    world_sh("printf '%%s\\n' %s | '%s' %s >/dev/null 2>&1", input, world_strata_cli(), args)
+
+static inline void identity_setup_policy(const char *policy)
+{
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "group", "12345678", "2222"), 0);
+    cr_assert_eq(world_keypair(&w, "group", "2222", "EC:prime256v1", "g-ec", "02"), 0);
+    cr_assert_eq(world_policy(&w, policy), 0);
+    cr_assert_eq(strata_cli(ALICE_PIN " 2222", "enroll --token Strata --view alice --pin-stdin"),
+                 0);
+    cr_assert_eq(strata_cli(BOB_PIN, "enroll --token Strata --view bob --pin-stdin"), 0);
+    cr_assert_eq(strata_cli(CAROL_PIN " 2222", "enroll --token Strata --view carol --pin-stdin"),
+                 0);
+}
+
+static inline void identity_setup(void)
+{
+    identity_setup_policy(identity_policy);
+}
+
+static inline void identity_teardown(void)
+{
+    world_teardown(&w);
+}
+
+static inline CK_FUNCTION_LIST *load_module(const char *path)
+{
+    CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
+    CK_FUNCTION_LIST *list = NULL;
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+
+    cr_assert(handle != NULL, "dlopen %s: %s", path, dlerror());
+    *(void **)&get_list = dlsym(handle, "C_GetFunctionList");
+    cr_assert(get_list != NULL);
+    cr_assert_eq(get_list(&list), CKR_OK);
+    return list;
+}
+
+/* Strata, initialised; *slot is the virtual token's slot. */
+static inline CK_FUNCTION_LIST *strata(CK_SLOT_ID *slot)
+{
+    CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
+    CK_ULONG n = 1;
+
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, slot, &n), CKR_OK);
+    cr_assert_eq(n, 1);
+    return p11;
+}
+
+static inline CK_SESSION_HANDLE open_rw(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+                 CKR_OK);
+    return s;
+}
+
+static inline CK_RV login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
+{
+    return p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+}
+
+/* Creates a public token data object labelled label (routed to the view's
+ * top writable layer). Returns the code. */
+static inline CK_RV create_data(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
+                                CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_VALUE, "v", 1},
+    };
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_RV rv = p11->C_CreateObject(s, t, 5, &h);
+
+    if (out != NULL) {
+        *out = h;
+    }
+    return rv;
+}
+
+/* All handles a search with templ finds (up to max). */
+static inline CK_ULONG find_all(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_ATTRIBUTE *templ,
+                                CK_ULONG count, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+    CK_ULONG n = 0, got = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, templ, count), CKR_OK);
+    do {
+        cr_assert_eq(p11->C_FindObjects(s, out + n, max - n, &got), CKR_OK);
+        n += got;
+    } while (got > 0 && n < max);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    return n;
+}
+
+/* How many SoftHSM2 tokens labelled label the token directory holds now
+ * (softhsm2-util --show-slots in a fresh process). */
+static inline int tokens_labelled(const char *label)
+{
+    char *out = NULL;
+    char needle[64];
+    int n = 0;
+
+    cr_assert_eq(world_sh_out(&out, "softhsm2-util --show-slots"), 0);
+    snprintf(needle, sizeof(needle), "Label:            %s ", label);
+    for (const char *p = out; (p = strstr(p, "Label:")) != NULL; p++) {
+        const char *v = p + 6;
+        size_t len = strlen(label);
+        while (*v == ' ') {
+            v++;
+        }
+        if (strncmp(v, label, len) == 0 && (v[len] == ' ' || v[len] == '\n')) {
+            n++;
+        }
+    }
+    free(out);
+    return n;
+}
+
+/* Public data objects of the SoftHSM2 token labelled token whose label is
+ * label, seen by pkcs11-tool in a fresh process: 1 when there. */
+static inline int backend_has_data(const char *token, const char *label)
+{
+    char *out = NULL;
+    int found;
+
+    cr_assert_eq(world_sh_out(&out,
+                              "pkcs11-tool --module '%s' --token-label '%s' --list-objects "
+                              "--type data 2>/dev/null",
+                              world_softhsm_module(), token),
+                 0);
+    found = strstr(out, label) != NULL;
+    free(out);
+    return found;
+}
+
+#endif /* STRATA_TEST_IDENTITY_WORLD_H */

@@ -1,0 +1,233 @@
+/*
+ * test_isolation.c - what one PIN's view cannot learn of another's, and
+ * secret hygiene: hidden objects are unreachable by any search or handle
+ * probe and answer exactly like handles that never existed; token and
+ * session info do not change with another view's state; a login costs
+ * one Argon2id whatever the PIN and the number of views (this binary
+ * also links the engine statically, to read storage_kdf_calls); no PIN,
+ * given or generated, reaches the catalog or the debug log; the catalog
+ * is 0600.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <sys/stat.h>
+
+#include "engine.h"
+#include "identity_world.h"
+#include "storage.h"
+
+TestSuite(isolation, .init = identity_setup, .fini = identity_teardown, .timeout = 300);
+
+/* Bob's lazy layer holds an object; carol (group only) and alice (her own
+ * lazy layer over group) reach it by no search and no handle, and the
+ * answers are those of a handle that never existed. */
+Test(isolation, other_views_objects_unreachable)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_HANDLE bobs = CK_INVALID_HANDLE, found[64], max = 0;
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE by_label = {CKA_LABEL, "bob-secret", 10};
+    CK_ATTRIBUTE by_class = {CKA_CLASS, &data, sizeof(data)};
+    const char *others[] = {CAROL_PIN, ALICE_PIN};
+    char buf[64];
+
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    cr_assert_eq(create_data(p11, s, "bob-secret", &bobs), CKR_OK);
+    cr_assert_neq(bobs, CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    for (size_t v = 0; v < 2; v++) {
+        CK_ULONG n;
+        cr_assert_eq(login(p11, s, others[v]), CKR_OK);
+        cr_assert_eq(find_all(p11, s, &by_label, 1, found, 64), 0);
+        cr_assert_eq(find_all(p11, s, &by_class, 1, found, 64), 0);
+        n = find_all(p11, s, NULL, 0, found, 64);
+        for (CK_ULONG i = 0; i < n; i++) {
+            cr_assert_neq(found[i], bobs);
+            max = found[i] > max ? found[i] : max;
+        }
+        max = bobs > max ? bobs : max;
+        /* Every handle up to the largest in use, and past it, answers as
+         * a handle that never existed. */
+        CK_ATTRIBUTE na = {CKA_LABEL, buf, sizeof(buf)};
+        CK_ULONG nsize = 0;
+        CK_RV never_attr = p11->C_GetAttributeValue(s, 0x7ffffff0UL, &na, 1);
+        CK_RV never_size = p11->C_GetObjectSize(s, 0x7ffffff0UL, &nsize);
+        CK_RV never_destroy = p11->C_DestroyObject(s, 0x7ffffff0UL);
+        cr_assert_eq(never_attr, CKR_OBJECT_HANDLE_INVALID);
+        for (CK_OBJECT_HANDLE h = 1; h <= max + 16; h++) {
+            CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof(buf)};
+            CK_ULONG size = 0;
+            CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);
+            bool visible = false;
+            for (CK_ULONG i = 0; i < n; i++) {
+                visible = visible || found[i] == h;
+            }
+            if (visible) {
+                continue;
+            }
+            cr_assert_eq(rv, never_attr, "handle %lu", h);
+            cr_assert_eq(p11->C_GetObjectSize(s, h, &size), never_size, "handle %lu", h);
+            rv = p11->C_DestroyObject(s, h);
+            cr_assert_eq(rv, never_destroy, "view %zu handle %lu", v, h);
+        }
+        cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    }
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, s, &by_label, 1, found, 64), 1, "still there for bob");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Token and session info read by carol do not change when bob's view is
+ * provisioned by another process meanwhile. */
+Test(isolation, info_does_not_reveal_other_views)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_TOKEN_INFO before, after;
+    CK_SESSION_INFO sb, sa;
+
+    cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK);
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &before), CKR_OK);
+    cr_assert_eq(p11->C_GetSessionInfo(s, &sb), CKR_OK);
+    cr_assert_eq(strata_cli(BOB_PIN, "provision --token Strata --view bob --pin-stdin"), 0);
+    cr_assert_eq(tokens_labelled("strata-bob"), 1);
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &after), CKR_OK);
+    cr_assert_eq(p11->C_GetSessionInfo(s, &sa), CKR_OK);
+    cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
+    cr_assert_eq(memcmp(&sb, &sa, sizeof(sb)), 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Every PIN and generated backend PIN is absent from the catalog (and its
+ * WAL) and from a debug log; the catalog is 0600. */
+Test(isolation, no_pin_in_catalog_or_log)
+{
+    char log[PATH_MAX + 16], path[PATH_MAX + 16];
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+    struct stat st;
+    const char *pins[] = {ALICE_PIN, BOB_PIN, CAROL_PIN, "2222", "alice-new-1", SO_PIN};
+    char *gen[2] = {NULL, NULL};
+
+    snprintf(log, sizeof(log), "%s/strata.log", w.dir);
+    setenv("STRATA_LOG", "calls", 1);
+    setenv("STRATA_LOG_FILE", log, 1);
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, "wrong-pin-9"), CKR_PIN_INCORRECT);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)ALICE_PIN, strlen(ALICE_PIN),
+                               (CK_UTF8CHAR_PTR) "alice-new-1", 11),
+                 CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The generated PINs of alice's token, read the way the engine does. */
+    {
+        storage_catalog *cat = NULL;
+        storage_login *lg = NULL;
+        storage_provision *p = NULL;
+        const char *so, *user;
+        size_t so_len, user_len;
+
+        cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_READ_ONLY, &cat, NULL, 0),
+                     STORAGE_OK);
+        cr_assert_eq(storage_view_login(cat, "Strata", "alice-new-1", 11, &lg), STORAGE_OK);
+        cr_assert_eq(storage_provision_read(cat, lg, "personal", &p), STORAGE_OK);
+        storage_provision_pins(p, &so, &so_len, &user, &user_len);
+        gen[0] = strndup(so, so_len);
+        gen[1] = strndup(user, user_len);
+        storage_provision_free(p);
+        storage_login_free(lg);
+        storage_catalog_close(cat);
+    }
+    cr_assert_eq(stat(w.catalog, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]) + 2; i++) {
+        const char *pin =
+            i < sizeof(pins) / sizeof(pins[0]) ? pins[i] : gen[i - sizeof(pins) / sizeof(pins[0])];
+        cr_assert_neq(world_sh("grep -qaF -- '%s' '%s'", pin, log), 0, "PIN in the log");
+        cr_assert_neq(world_sh("cat '%s'* | grep -qaF -- '%s'", w.catalog, pin), 0,
+                      "PIN in the catalog");
+    }
+    snprintf(path, sizeof(path), "%s", log);
+    cr_assert_eq(world_sh("grep -q C_Login '%s'", path), 0, "the log was written");
+    free(gen[0]);
+    free(gen[1]);
+}
+
+/* ---- one Argon2id per login, whatever the PIN and the views ----------- */
+
+static void kdf_world(size_t n_views)
+{
+    char *xml = malloc(4096 + n_views * 64);
+    size_t len = 0;
+    storage_catalog *cat = NULL;
+    storage_kdf kdf = {1, 8192};
+
+    cr_assert_not_null(xml);
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "group", "12345678", "2222"), 0);
+    len += (size_t)sprintf(xml + len, "<strata version=\"1\">\n  <catalog path=\"@CATALOG@\"/>\n"
+                                      "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                                      "  <layer id=\"group\" module=\"soft\" token=\"group\"/>\n"
+                                      "  <token label=\"Strata\" max-failed-logins=\"10\">\n"
+                                      "    <kdf ops=\"1\" mem=\"8192\"/>\n");
+    for (size_t i = 0; i < n_views; i++) {
+        len += (size_t)sprintf(xml + len, "    <view id=\"v%zu\" layers=\"group\"/>\n", i);
+    }
+    sprintf(xml + len, "  </token>\n</strata>\n");
+    cr_assert_eq(world_policy(&w, xml), 0);
+    free(xml);
+    cr_assert_eq(storage_crypto_init(), STORAGE_OK);
+    cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_CREATE, &cat, NULL, 0), STORAGE_OK);
+    for (size_t i = 0; i < n_views; i++) {
+        char id[16], pin[32];
+        snprintf(id, sizeof(id), "v%zu", i);
+        snprintf(pin, sizeof(pin), "view-pin-%zu", i);
+        cr_assert_eq(storage_view_enroll(cat, "Strata", id, pin, strlen(pin), NULL, 0, &kdf),
+                     STORAGE_OK);
+    }
+    storage_catalog_close(cat);
+}
+
+static void one_kdf_per_login(size_t n_views)
+{
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s;
+    char last[32];
+    unsigned long before;
+
+    kdf_world(n_views);
+    snprintf(last, sizeof(last), "view-pin-%zu", n_views - 1);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    before = storage_kdf_calls();
+    cr_assert_eq(login(p11, s, "not-a-view-pin"), CKR_PIN_INCORRECT);
+    cr_assert_eq(storage_kdf_calls() - before, 1, "a wrong PIN, %zu views", n_views);
+    before = storage_kdf_calls();
+    cr_assert_eq(login(p11, s, last), CKR_OK);
+    cr_assert_eq(storage_kdf_calls() - before, 1, "the last view's PIN, %zu views", n_views);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    before = storage_kdf_calls();
+    cr_assert_eq(login(p11, s, "view-pin-0"), CKR_OK);
+    cr_assert_eq(storage_kdf_calls() - before, 1, "the first view's PIN, %zu views", n_views);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    world_teardown(&w);
+}
+
+Test(isolation_kdf, one_view)
+{
+    one_kdf_per_login(1);
+}
+
+Test(isolation_kdf, hundred_views, .timeout = 300)
+{
+    one_kdf_per_login(100);
+}

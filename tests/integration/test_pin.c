@@ -1,0 +1,155 @@
+/*
+ * test_pin.c - the PIN lifecycle (engine/login.c, cli/passwd.c,
+ * cli/unlock.c, cli/enroll.c --so): C_SetPIN, failed-login lockout and
+ * unlock, the CK_TOKEN_INFO PIN flags, the security officer.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "identity_world.h"
+
+TestSuite(pin, .init = identity_setup, .fini = identity_teardown, .timeout = 300);
+
+static CK_RV set_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *old, const char *new)
+{
+    return p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)old, strlen(old), (CK_UTF8CHAR_PTR) new, strlen(new));
+}
+
+static CK_FLAGS flags_of(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot)
+{
+    CK_TOKEN_INFO info;
+
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &info), CKR_OK);
+    return info.flags;
+}
+
+Test(pin, set_pin_in_user_session)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot), ro;
+
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    cr_assert_eq(set_pin(p11, ro, ALICE_PIN, "alice-new-1"), CKR_SESSION_READ_ONLY);
+    cr_assert_eq(set_pin(p11, s, ALICE_PIN, "short"), CKR_PIN_LEN_RANGE);
+    cr_assert_eq(set_pin(p11, s, ALICE_PIN, BOB_PIN), CKR_PIN_INVALID, "selects another view");
+    cr_assert_eq(set_pin(p11, s, "wrong-pin-0", "alice-new-1"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, "a wrong old PIN counts");
+    cr_assert_eq(set_pin(p11, s, BOB_PIN, "alice-new-1"), CKR_PIN_INCORRECT,
+                 "another view's PIN does not change the logged-in view");
+    cr_assert_eq(p11->C_SetPIN(s, NULL, 3, (CK_UTF8CHAR_PTR) "x", 1), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(set_pin(p11, s, ALICE_PIN, "alice-new-1"), CKR_OK);
+    cr_assert_eq(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, 0, "a right PIN resets the count");
+    /* The kept credentials follow the new PIN: the lazy layer still works. */
+    cr_assert_eq(create_data(p11, s, "after-setpin", NULL), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_INCORRECT);
+    cr_assert_eq(login(p11, s, "alice-new-1"), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Not logged in, a R/W public session: the old PIN names the view. */
+Test(pin, set_pin_in_public_session)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+
+    cr_assert_eq(set_pin(p11, s, BOB_PIN, "bob-new-pin"), CKR_OK);
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_PIN_INCORRECT);
+    cr_assert_eq(login(p11, s, "bob-new-pin"), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "other views keep their PINs");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* strata passwd does the same from the command line. */
+    cr_assert_eq(strata_cli("bob-new-pin bob-third-1", "passwd --token Strata --view bob "
+                                                       "--pin-stdin"),
+                 0);
+    cr_assert_neq(strata_cli(ALICE_PIN " alice-x-pin1", "passwd --token Strata --view bob "
+                                                        "--pin-stdin"),
+                  0, "alice's PIN is not bob's");
+    cr_assert_neq(strata_cli("bob-third-1 " CAROL_PIN, "passwd --token Strata --view bob "
+                                                       "--pin-stdin"),
+                  0, "the new PIN selects carol");
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, "bob-third-1"), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Failures count per virtual token; the flags follow the count; past the
+ * limit even a right PIN is locked out until strata unlock. */
+Test(pin, lockout_flags_and_unlock)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    char *out = NULL;
+
+    cr_assert_eq(flags_of(p11, slot) &
+                     (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED),
+                 0);
+    cr_assert_eq(login(p11, s, "wrong-pin-1"), CKR_PIN_INCORRECT);
+    cr_assert_eq(flags_of(p11, slot) & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY),
+                 CKF_USER_PIN_COUNT_LOW);
+    cr_assert_eq(login(p11, s, "wrong-pin-2"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_FINAL_TRY);
+    cr_assert_eq(login(p11, s, "wrong-pin-3"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_LOCKED);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_PIN_LOCKED, "the count is the token's");
+    cr_assert_eq(world_sh_out(&out, "'%s' views", world_strata_cli()), 0);
+    cr_assert_not_null(strstr(out, "locked"), "%s", out);
+    free(out);
+    /* An SO PIN set: unlock needs it. */
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    cr_assert_neq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0, "set once");
+    cr_assert_neq(strata_cli("wrong-so-pin", "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_eq(flags_of(p11, slot) & CKF_USER_PIN_LOCKED, 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The audit trail has the administrative changes, and no PIN. */
+    cr_assert_eq(world_sh_out(&out, "sqlite3 '%s' 'select action, outcome from audit'", w.catalog),
+                 0);
+    cr_assert_not_null(strstr(out, "unlock"), "%s", out);
+    cr_assert_not_null(strstr(out, "so-set"), "%s", out);
+    cr_assert_null(strstr(out, SO_PIN), "%s", out);
+    free(out);
+}
+
+Test(pin, security_officer)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s, ro;
+    CK_SESSION_INFO si;
+    CK_OBJECT_HANDLE found[8];
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(&slot);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    s = open_rw(p11, slot);
+    cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)),
+                 CKR_SESSION_READ_ONLY_EXISTS);
+    cr_assert_eq(p11->C_CloseSession(ro), CKR_OK);
+    cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR) "wrong-so-1", 10), CKR_PIN_INCORRECT);
+    cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)), CKR_OK);
+    cr_assert_eq(p11->C_GetSessionInfo(s, &si), CKR_OK);
+    cr_assert_eq(si.state, CKS_RW_SO_FUNCTIONS);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro),
+                 CKR_SESSION_READ_WRITE_SO_EXISTS);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+    cr_assert_eq(find_all(p11, s, NULL, 0, found, 8), 0, "the SO sees no layer's objects");
+    cr_assert_eq(p11->C_InitPIN(s, (CK_UTF8CHAR_PTR) "new-user-1", 10), CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN),
+                               (CK_UTF8CHAR_PTR) "new-so-pin", 10),
+                 CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(p11->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN),
+                                  (CK_UTF8CHAR_PTR) "Strata                          "),
+                 CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
