@@ -39,10 +39,10 @@ typedef struct engine_mutex engine_mutex;
  * engine_layer. */
 typedef struct {
     const rules_layer *def;
-    char label[33];       /* expanded token label */
-    layers_token *token;  /* NULL when the layer's module failed to load */
-    bool read_only;       /* access="read-only" */
-    bool login_failed;    /* its backend login failed at the current login (login.c, token lock) */
+    char label[33];      /* expanded token label */
+    layers_token *token; /* NULL when the layer's module failed to load */
+    bool read_only;      /* access="read-only" */
+    bool login_failed;   /* its backend login failed at the current login (login.c, token lock) */
 } engine_layer;
 
 typedef struct {
@@ -53,19 +53,20 @@ typedef struct {
 
 typedef struct {
     const rules_token *def;
-    CK_SLOT_ID slot_id;    /* stable, from the catalog */
+    CK_SLOT_ID slot_id; /* stable, from the catalog */
     engine_view *views;
     size_t n_views;
-    engine_layer *layers;  /* every distinct (layer, label) its views use */
+    engine_layer *layers; /* every distinct (layer, label) its views use */
     size_t n_layers;
     engine_view *public_view; /* the view shown before login, or NULL */
-    engine_mutex *lock;    /* guards the login state (login.c) */
-    engine_view *current;  /* the logged-in view; NULL = not logged in */
-    CK_USER_TYPE user;     /* CKU_USER or CKU_SO while logged in */
-    struct engine_handles *handles; /* virtual object handles, made by the first session (handles.c) */
-    engine_mutex *login_lock;       /* serialises C_Login/C_Logout, made with handles (login.c) */
-    storage_login *login;           /* credentials unwrapped at login, kept for replay (login.c) */
-    unsigned long login_epoch;      /* bumped by each login and logout (login.c, token lock) */
+    engine_mutex *lock;       /* guards the login state (login.c) */
+    engine_view *current;     /* the logged-in view; NULL = not logged in */
+    CK_USER_TYPE user;        /* CKU_USER or CKU_SO while logged in */
+    struct engine_handles
+        *handles;              /* virtual object handles, made by the first session (handles.c) */
+    engine_mutex *login_lock;  /* serialises C_Login/C_Logout, made with handles (login.c) */
+    storage_login *login;      /* credentials unwrapped at login, kept for replay (login.c) */
+    unsigned long login_epoch; /* bumped by each login and logout (login.c, token lock) */
 } engine_token;
 
 typedef struct {
@@ -112,8 +113,7 @@ CK_RV slot_get_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info);
 CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info);
 CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
 CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
-CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
-                              CK_MECHANISM_INFO_PTR info);
+CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
 CK_RV slot_init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
                       CK_UTF8CHAR_PTR label);
 
@@ -143,9 +143,8 @@ CK_RV session_close_all(CK_SLOT_ID slot);
 CK_RV session_get_info(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info);
 CK_RV session_get_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
                                   CK_ULONG_PTR state_len);
-CK_RV session_set_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
-                                  CK_ULONG state_len, CK_OBJECT_HANDLE enc_key,
-                                  CK_OBJECT_HANDLE auth_key);
+CK_RV session_set_operation_state(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
+                                  CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key);
 /* Number of open sessions on slot (and of those, read-write) for
  * CK_TOKEN_INFO. Takes the session table lock; never calls a backend. */
 CK_ULONG session_count(CK_SLOT_ID slot, CK_ULONG *rw_count);
@@ -216,11 +215,9 @@ CK_RV crypto_verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_l
 CK_RV crypto_update(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in, CK_ULONG in_len,
                     CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 /* C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal. */
-CK_RV crypto_final(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR out,
-                   CK_ULONG_PTR out_len);
+CK_RV crypto_final(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 /* C_VerifyFinal. */
-CK_RV crypto_verify_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature,
-                          CK_ULONG signature_len);
+CK_RV crypto_verify_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature, CK_ULONG signature_len);
 CK_RV crypto_digest_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key);
 CK_RV crypto_dual_update(CK_SESSION_HANDLE session, engine_dual dual, CK_BYTE_PTR in,
                          CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
@@ -234,14 +231,14 @@ CK_RV crypto_generate_random(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULON
 CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
                    CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
 CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
-                        CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count,
-                        CK_ATTRIBUTE_PTR priv_templ, CK_ULONG priv_count,
-                        CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key);
+                        CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv_templ,
+                        CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
+                        CK_OBJECT_HANDLE_PTR priv_key);
 CK_RV key_wrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping,
                CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len);
-CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
-                 CK_OBJECT_HANDLE unwrapping, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
-                 CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE unwrapping,
+                 CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
+                 CK_OBJECT_HANDLE_PTR key);
 CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
 
