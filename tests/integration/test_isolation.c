@@ -185,7 +185,7 @@ static void kdf_world(size_t n_views)
     cr_assert_eq(storage_crypto_init(), STORAGE_OK);
     cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_CREATE, &cat, NULL, 0), STORAGE_OK);
     for (size_t i = 0; i < n_views; i++) {
-        char id[16], pin[32];
+        char id[32], pin[40];
         snprintf(id, sizeof(id), "v%zu", i);
         snprintf(pin, sizeof(pin), "view-pin-%zu", i);
         cr_assert_eq(storage_view_enroll(cat, "Strata", id, pin, strlen(pin), NULL, 0, &kdf),
