@@ -26,14 +26,12 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR
 p11() { pkcs11-tool --module "$softhsm" "$@" 2>/dev/null; }
 softhsm2-util --init-token --free --label team-keys --so-pin 5555 --pin group-pin >/dev/null
 softhsm2-util --init-token --free --label alice --so-pin 5555 --pin alice-pin >/dev/null
-softhsm2-util --init-token --free --label pseudonym --so-pin 5555 --pin pseudo-pin >/dev/null
 p11 --token-label team-keys --login --pin group-pin --keypairgen --key-type EC:prime256v1 \
   --label shared-signing --id 01 >/dev/null
 p11 --token-label alice --login --pin alice-pin --keypairgen --key-type RSA:2048 \
   --label alice-rsa --id 02 >/dev/null
-p11 --token-label pseudonym --login --pin pseudo-pin --keypairgen --key-type EC:prime256v1 \
-  --label nym-key --id 03 >/dev/null
-echo "three SoftHSM2 tokens: team-keys (group, shared EC key), alice (RSA key), pseudonym (EC key)"
+echo "two SoftHSM2 tokens: team-keys (the group's shared EC key) and alice (her RSA key)"
+echo "the pseudonym has no token yet: Strata will create one on its first login"
 
 say "The policy: one virtual token 'Strata', a work view and a pseudonym view"
 cat >"$STRATA_CONF" <<EOF
@@ -42,10 +40,15 @@ cat >"$STRATA_CONF" <<EOF
   <module id="soft" path="$softhsm"/>
   <layer id="personal" module="soft" token="alice"/>
   <layer id="group" module="soft" token="team-keys" access="read-only"/>
-  <layer id="nym" module="soft" token="pseudonym"/>
+  <layer id="nym" module="soft" token="strata-{view}" provision="lazy"/>
   <token label="Strata">
     <kdf ops="2" mem="67108864"/>
-    <view id="work" layers="personal group" whiteout="allow"/>
+    <view id="work" layers="personal group" whiteout="allow">
+      <rules>
+        set label = "team/" + label where layer == "group"
+        deny destroy where layer == "group"
+      </rules>
+    </view>
     <view id="pseudonym" layers="nym"/>
   </token>
 </strata>
@@ -57,18 +60,28 @@ show "$strata" check
 show "$strata" init
 
 say "Enrolling two PINs: 1111 selects the work view, 2222 the pseudonym"
+echo "(the work view needs alice's and the group's PINs; the pseudonym's token PINs Strata generates)"
 printf '1111\nalice-pin\ngroup-pin\n' | "$strata" enroll --token Strata --view work --pin-stdin
-printf '2222\npseudo-pin\n' | "$strata" enroll --token Strata --view pseudonym --pin-stdin
+printf '2222\n' | "$strata" enroll --token Strata --view pseudonym --pin-stdin
 show "$strata" status
 
 say "pkcs11-tool sees one virtual token"
 show pkcs11-tool --module "$module" -L
 
-say "PIN 1111 (work): personal and group objects, stacked"
+say "PIN 1111 (work): personal and group objects, stacked; the group's labels rewritten by a rule"
 show pkcs11-tool --module "$module" --login --pin 1111 --list-objects --type privkey
+
+say "First login with PIN 2222: Strata provisions the pseudonym's token on a free slot"
+echo "SoftHSM2's tokens before:"
+softhsm2-util --show-slots 2>/dev/null | grep -E '^ +Label: +[^ ]' | sed 's/^ */    /'
+show pkcs11-tool --module "$module" --login --pin 2222 --keypairgen --key-type EC:prime256v1 \
+  --label nym-key --id 03
+echo "SoftHSM2's tokens after:"
+softhsm2-util --show-slots 2>/dev/null | grep -E '^ +Label: +[^ ]' | sed 's/^ */    /'
 
 say "PIN 2222 (pseudonym): only the pseudonym's key; the work identity is invisible"
 show pkcs11-tool --module "$module" --login --pin 2222 --list-objects --type privkey
+show "$strata" views
 
 say "Signing with the group's shared key through Strata, verifying with OpenSSL"
 echo "hello from the demo" >demo/message.txt
