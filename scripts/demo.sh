@@ -103,5 +103,9 @@ p11 --token-label alice --login --pin alice-pin --list-objects --type privkey | 
 echo "SoftHSM2 directly, token team-keys:"
 p11 --token-label team-keys --login --pin group-pin --list-objects --type privkey | grep -E 'label' | sed 's/^/    /'
 
+say "Why does the work view show 'team/shared-signing'? strata explain says"
+printf '\033[2m$ strata explain --view work shared-signing\033[0m\n'
+printf '1111\n' | "$strata" explain --view work --pin-stdin shared-signing
+
 say "Done. The sandbox stays in ./demo; try:"
 echo "    SOFTHSM2_CONF=$SOFTHSM2_CONF STRATA_CONF=$STRATA_CONF pkcs11-tool --module $module --login --pin 1111 -O"
