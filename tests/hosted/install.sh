@@ -8,7 +8,8 @@
 # configured): both listed, login and signing through the proxy work, and
 # finalize/initialize cycles neither recurse nor double-finalize. TAP.
 #
-# usage: install.sh BUILD_DIR SHIM   (SHIM: the p11kit_conf preload shim)
+# usage: install.sh BUILD_DIR SHIM CYCLES
+#   SHIM: the p11kit_conf preload shim; CYCLES: the proxy_cycles program
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
@@ -16,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 build=${1:?build directory}
 shim=${2:?p11kit_conf shim}
+cycles=${3:?proxy_cycles program}
 PROXY=$(pkg-config --variable=proxy_module p11-kit-1)
 MODPATH=$(pkg-config --variable=p11_module_path p11-kit-1)
 CONFPATH=$(pkg-config --variable=p11_module_configs p11-kit-1)
@@ -81,30 +83,7 @@ work-ec" "$(printf '%s\n' "$out" | labels_of)"
 
 # One process using Strata and SoftHSM2 through the proxy, through two
 # initialize/finalize cycles: both work in each, nothing finalizes twice.
-cat >"$WORLD/proxy.py" <<'PYEOF'
-import gc, hashlib, sys
-import PyKCS11
-from PyKCS11 import LowLevel as LL
-proxy, pin, layer_pin = sys.argv[1:4]
-digest = hashlib.sha256(b"through the proxy").digest()
-mech = PyKCS11.Mechanism(LL.CKM_ECDSA, None)
-for cycle in (1, 2):
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(proxy)
-    slots = {lib.getTokenInfo(s).label.strip(): s for s in lib.getSlotList(tokenPresent=True)}
-    for label, p, key in (("Strata", pin, "work-ec"), ("personal", layer_pin, "work-ec")):
-        s = lib.openSession(slots[label], LL.CKF_SERIAL_SESSION | LL.CKF_RW_SESSION)
-        s.login(p)
-        priv = s.findObjects([(LL.CKA_CLASS, LL.CKO_PRIVATE_KEY), (LL.CKA_LABEL, key)])[0]
-        pub = s.findObjects([(LL.CKA_CLASS, LL.CKO_PUBLIC_KEY), (LL.CKA_LABEL, key)])[0]
-        ok = s.verify(pub, digest, s.sign(priv, digest, mech), mech)
-        print("cycle %d %s sign %s" % (cycle, label, "ok" if ok else "BAD"), flush=True)
-        s.logout()
-        s.closeSession()
-    del lib  # the last reference: PyKCS11 finalizes and unloads the proxy
-    gc.collect()
-PYEOF
-out=$(kit "$PY" "$WORLD/proxy.py" "$PROXY" "$WORK_PIN" personal-pin-71 2>&1)
+out=$(foreign "$cycles" "$conf" "$PROXY" "$WORK_PIN" personal-pin-71 2>&1)
 rc=$?
 compare "Strata and SoftHSM2 sign through one proxy, two init/finalize cycles" "cycle 1 Strata sign ok
 cycle 1 personal sign ok
