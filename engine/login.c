@@ -92,22 +92,17 @@ static engine_view *view_named(engine_token *token, const char *id)
     return NULL;
 }
 
-/* Number of enrolled views of token, or -1 when the catalog fails. */
-static void count_view(void *ctx, const storage_view_info *info)
+/* 1 when token has an enrolled view, 0 when none, -1 on a catalog error.
+ * Constant cost: C_Login asks it every time. */
+static int enrolled_views(engine_token *token)
 {
-    (void)info;
-    (*(size_t *)ctx)++;
-}
-
-static long enrolled_views(engine_token *token)
-{
-    size_t n = 0;
+    bool any = false;
 
     if (engine_lib.catalog == NULL ||
-        storage_views_list(engine_lib.catalog, token->def->label, count_view, &n) != STORAGE_OK) {
+        storage_views_any(engine_lib.catalog, token->def->label, &any) != STORAGE_OK) {
         return -1;
     }
-    return (long)n;
+    return any ? 1 : 0;
 }
 
 /* Counts one failed login of token (logged on catalog failure). */
@@ -223,8 +218,12 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
     storage_rc src;
     CK_RV rv = CKR_GENERAL_ERROR;
 
-    if (engine_lib.catalog == NULL ||
-        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK) {
+    if (engine_lib.catalog == NULL) {
+        goto out;
+    }
+    src = storage_login_failures(engine_lib.catalog, def->label, &failures);
+    if (src != STORAGE_OK) {
+        rv = src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
         goto out;
     }
     rv = CKR_PIN_LOCKED;

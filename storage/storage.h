@@ -148,6 +148,10 @@ typedef struct {
     unsigned provisioning;  /* provisioning rows of the view not ready yet */
 } storage_view_info;
 
+/* Whether token has at least one enrolled view (*any), at a cost that does
+ * not grow with the number of views. */
+storage_rc storage_views_any(storage_catalog *cat, const char *token, bool *any);
+
 /* Calls fn for each enrolled view of token, in name order. */
 storage_rc storage_views_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_view_info *info), void *ctx);

@@ -538,6 +538,53 @@ out:
     return rc;
 }
 
+struct any_ctx {
+    const char *token; /* label of the virtual token */
+    bool any;          /* out: some view of it is enrolled */
+};
+
+static storage_rc any_txn(storage_catalog *cat, void *ctx)
+{
+    struct any_ctx *c = ctx;
+    sqlite3_stmt *st = NULL;
+    int step = SQLITE_DONE;
+    storage_rc rc = catalog_prepare_locked(
+        cat,
+        "SELECT EXISTS (SELECT 1 FROM views v JOIN tokens t ON t.id = v.token_id"
+        " WHERE t.label = ?1)",
+        &st);
+
+    if (rc != STORAGE_OK) {
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, c->token, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        c->any = sqlite3_column_int(st, 0) != 0;
+        step = SQLITE_DONE;
+    }
+    rc = catalog_rc(step);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* See storage.h. One indexed lookup, whatever the number of views:
+ * C_Login asks it on every call. STORAGE_OK (any false for an unknown
+ * token), STORAGE_ERR_ARGS, or the read's failure. */
+storage_rc storage_views_any(storage_catalog *cat, const char *token, bool *any)
+{
+    struct any_ctx c = {token, false};
+    storage_rc rc;
+
+    if (cat == NULL || token == NULL || any == NULL) {
+        return STORAGE_ERR_ARGS;
+    }
+    rc = catalog_read(cat, any_txn, &c);
+    *any = rc == STORAGE_OK && c.any;
+    return rc;
+}
+
 /* See storage.h. One snapshot gives each view with its credential count,
  * the token's failure counter and its provisioning rows by state. fn runs
  * after the read, with no storage lock held, so it

@@ -2,8 +2,10 @@
 # run.sh - Strata's benchmark, side by side in one run: the same workloads
 # against (a) SoftHSM2 directly, (b) SoftHSM2 through p11-kit-proxy.so,
 # (c) Strata over the same SoftHSM2 tokens with a 1-layer and a 3-layer
-# view. Prints a table (ops/s and the ratios Strata/direct and
-# Strata/proxy), writes it as markdown, and keeps every raw bench line.
+# view, the 3-layer one also with 10 rules (find rows), and Strata's login
+# with 1, 100 and 1,000 enrolled views. Prints a table (ops/s and the
+# ratios Strata/direct, Strata/proxy and rules/no rules), writes it as
+# markdown, and keeps every raw bench line.
 #
 # Everything happens in an isolated world in a temporary folder: its own
 # SOFTHSM2_CONF and token directory, HOME, XDG_* and STRATA_CONF, and a
@@ -30,6 +32,8 @@ USER_PIN=1234
 SO_PIN=56781234
 PIN_ONE=11111111   # Strata view "one" (layer l1)
 PIN_THREE=33333333 # Strata view "three" (layers l1 l2 l3)
+PIN_RULES=77777777 # Strata view "rules" (layers l1 l2 l3, 10 rules)
+LOGIN_VIEWS="1 100 1000" # views enrolled in the tokens Login-N (layer l1)
 
 usage() {
     cat <<EOF
@@ -41,6 +45,8 @@ usage: tests/bench/run.sh [options]
   --full             add 100000 objects to the sizes
   --threads "T ..."  thread counts for the sign workloads (default "$THREADS_SIGN")
   --workloads "W ..." subset of: $WORKLOADS
+  --login-views "N ..." enrolled views for the login/views=N rows (default
+                     "$LOGIN_VIEWS"; "" skips them; one strata enroll per view, 20-50 ms)
   --md FILE          markdown table (default DIR/bench-results.md)
   --keep             keep the temporary world (its path is printed)
 EOF
@@ -55,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --full) SIZES="$SIZES 100000"; shift ;;
     --threads) THREADS_SIGN=$2; shift 2 ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
+    --login-views) LOGIN_VIEWS=$2; shift 2 ;;
     --md) MD=$(realpath -m "$2"); shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -185,6 +192,7 @@ proxy_exec() {
 # ---------------------------------------------------------------- strata
 strata_setup() {
     [[ -n $STRATA_NA ]] && return
+    local rules_xml=${RULES//$'\n'/$'\n'        }
     cat >"$STRATA_CONF" <<EOF
 <strata version="1">
   <catalog path="$W/catalog.db"/>
@@ -196,7 +204,13 @@ strata_setup() {
     <kdf ops="1" mem="8192"/>
     <view id="one" layers="l1"/>
     <view id="three" layers="l1 l2 l3"/>
+    <view id="rules" layers="l1 l2 l3">
+      <rules>
+        $rules_xml
+      </rules>
+    </view>
   </token>
+$(login_tokens_xml)
 </strata>
 EOF
     local out
@@ -204,9 +218,63 @@ EOF
         ! out=$(printf '%s\n%s\n' "$PIN_ONE" "$USER_PIN" |
             "$STRATA_CLI" enroll --token Bench --view one --pin-stdin 2>&1) ||
         ! out=$(printf '%s\n%s\n%s\n%s\n' "$PIN_THREE" "$USER_PIN" "$USER_PIN" "$USER_PIN" |
-            "$STRATA_CLI" enroll --token Bench --view three --pin-stdin 2>&1); then
+            "$STRATA_CLI" enroll --token Bench --view three --pin-stdin 2>&1) ||
+        ! out=$(printf '%s\n%s\n%s\n%s\n' "$PIN_RULES" "$USER_PIN" "$USER_PIN" "$USER_PIN" |
+            "$STRATA_CLI" enroll --token Bench --view rules --pin-stdin 2>&1); then
         STRATA_NA="strata check/init/enroll failed: $(grep . <<<"$out" | head -n1)"
+        return
     fi
+    enroll_login_views
+}
+
+# The find rows' 10 rules (issue 4's "hide + set"). No hide rule matches a
+# bench data object (obj-NNNNNN, no CKA_ID), so every find through the
+# view "rules" must still see all the objects; --objects checks it.
+RULES='hide where layer == "l3" and label ~ "secret-*"
+hide where class == private-key and not label ~ "bench-*"
+hide where label == "never-there"
+hide where id == 0xdeadbeef
+hide where layer == "l2" and label ~ "*.hidden"
+set label = "l1/" + label where layer == "l1"
+set label = "l2/" + label where layer == "l2"
+set label = "l3/" + label where layer == "l3"
+set application = "strata-bench" where class == data
+set label = label + " (stacked)" where layer in ["l2", "l3"]'
+
+# login_pin N I: the PIN of view I of token Login-N, distinct across the
+# whole policy (8 digits: a prefix from N's length, then I).
+login_pin() { printf '%d%07d\n' "$((${#1} + 1))" "$2"; }
+
+# One virtual token Login-N per count N of LOGIN_VIEWS, with N views of the
+# layer l1 (view ids are unique in the whole policy: nN-vI).
+login_tokens_xml() {
+    local n i
+    for n in $LOGIN_VIEWS; do
+        printf '  <token label="Login-%s">\n    <kdf ops="1" mem="8192"/>\n' "$n"
+        for ((i = 0; i < n; i++)); do
+            printf '    <view id="n%s-v%s" layers="l1"/>\n' "$n" "$i"
+        done
+        printf '  </token>\n'
+    done
+}
+
+# Enrols every view of every Login-N token, one `strata enroll` each (one
+# Argon2id at the policy's cost, plus a process and the policy's parsing).
+# A failure makes the login/views=N cells n/a, not the rest.
+LOGIN_NA=""
+enroll_login_views() {
+    local n i t0 out
+    for n in $LOGIN_VIEWS; do
+        t0=$SECONDS
+        for ((i = 0; i < n; i++)); do
+            if ! out=$(printf '%s\n%s\n' "$(login_pin "$n" "$i")" "$USER_PIN" |
+                "$STRATA_CLI" enroll --token "Login-$n" --view "n$n-v$i" --pin-stdin 2>&1); then
+                LOGIN_NA="strata enroll of view n$n-v$i failed: $(grep . <<<"$out" | head -n1)"
+                return
+            fi
+        done
+        note "enrolling the $n views of Login-$n took $((SECONDS - t0)) s (one strata enroll each)"
+    done
 }
 
 # ---------------------------------------------------------------- objects
@@ -233,7 +301,10 @@ populate_to() {
 }
 
 # ---------------------------------------------------------------- runs
-TARGETS="direct proxy strata-1 strata-3"
+TARGETS="direct proxy strata-1 strata-3 strata-3r"
+ROW_TARGETS_DEFAULT="direct proxy strata-1 strata-3"
+ROW_TARGETS=""
+S1_TOKEN="" S1_PIN=""
 declare -A RATE P50 P99 UNIT RUNS FAILED
 ROWS=()
 NOTES=()
@@ -257,8 +328,9 @@ run_cell() {
     case $target in
     direct) module=$SOFTHSM token=l1 pin=$USER_PIN ;;
     proxy) module=$PROXY token=l1 pin=$USER_PIN runner=(proxy_exec) ;;
-    strata-1) module=$STRATA_MODULE token=Bench pin=$PIN_ONE ;;
+    strata-1) module=$STRATA_MODULE token=${S1_TOKEN:-Bench} pin=${S1_PIN:-$PIN_ONE} ;;
     strata-3) module=$STRATA_MODULE token=Bench pin=$PIN_THREE ;;
+    strata-3r) module=$STRATA_MODULE token=Bench pin=$PIN_RULES ;;
     esac
     [[ -n ${FAILED[$row,$target]:-} ]] && return
     if [[ $target == proxy && -n $PROXY_NA ]]; then
@@ -269,6 +341,11 @@ run_cell() {
     if [[ $target == strata-* && -n $STRATA_NA ]]; then
         FAILED[$row,$target]=1
         note "strata: $STRATA_NA"
+        return
+    fi
+    if [[ $target == strata-1 && -n $S1_TOKEN && -n $LOGIN_NA ]]; then
+        FAILED[$row,$target]=1
+        note "strata: $LOGIN_NA"
         return
     fi
     [[ $wl == find && $target != strata-* ]] && token=l1,l2,l3
@@ -288,9 +365,14 @@ run_cell() {
     fi
 }
 
-# Sets RATE, P50 and P99 of a cell from its median run (by rate).
+# Sets RATE, P50 and P99 of a cell from its median run (by rate); "-"
+# for a target the row does not run.
 settle_cell() {
     local row=$1 target=$2 n med
+    if [[ " $ROW_TARGETS " != *" $target "* ]]; then
+        RATE[$row,$target]="-"
+        return
+    fi
     if [[ -n ${FAILED[$row,$target]:-} || -z ${RUNS[$row,$target]:-} ]]; then
         RATE[$row,$target]="n/a"
         return
@@ -303,7 +385,8 @@ settle_cell() {
     P99[$row,$target]=$p99
 }
 
-# run_row ROW WORKLOAD THREADS UNIT: REPEAT rounds over the targets,
+# run_row ROW WORKLOAD THREADS UNIT: REPEAT rounds over the targets
+# (ROW_TARGETS if set, else ROW_TARGETS_DEFAULT),
 # interleaved so that a change in the machine's load hits every column
 # alike; each cell keeps its median round. FIND_ALL / FIND_L1: the data
 # objects a find must see through all three tokens / through l1 alone.
@@ -311,8 +394,9 @@ run_row() {
     local row=$1 wl=$2 threads=$3 unit=$4 t r
     ROWS+=("$row")
     UNIT[$row]=$unit
+    ROW_TARGETS=${ROW_TARGETS:-$ROW_TARGETS_DEFAULT}
     for ((r = 1; r <= REPEAT; r++)); do
-        for t in $TARGETS; do
+        for t in $ROW_TARGETS; do
             case $t in
             strata-1) run_cell "$row" "$t" "$wl" "$threads" ${FIND_L1:+--objects "$FIND_L1"} ;;
             *) run_cell "$row" "$t" "$wl" "$threads" ${FIND_ALL:+--objects "$FIND_ALL"} ;;
@@ -322,6 +406,7 @@ run_row() {
     for t in $TARGETS; do
         settle_cell "$row" "$t"
     done
+    ROW_TARGETS=""
 }
 
 has_workload() { [[ " $WORKLOADS " == *" $1 "* ]]; }
@@ -339,11 +424,22 @@ run_all() {
     for wl in getattr session login; do
         has_workload $wl && run_row "$wl" "$wl" 1 ops
     done
+    # Login with N enrolled views: strata-1 logs in to the last view of
+    # Login-N (one layer, l1), beside SoftHSM2's own login as the anchor.
+    if has_workload login; then
+        for n in $LOGIN_VIEWS; do
+            S1_TOKEN=Login-$n S1_PIN=$(login_pin "$n" $((n - 1)))
+            ROW_TARGETS="direct proxy strata-1"
+            run_row "login/views=$n" login 1 ops
+            S1_TOKEN="" S1_PIN=""
+        done
+    fi
     has_workload find || return 0
     for n in $SIZES; do
         say "populating: $n data objects over l1 l2 l3"
         populate_to "$n"
         FIND_ALL=$n FIND_L1=${IN_TOKEN[l1]}
+        ROW_TARGETS="direct proxy strata-1 strata-3 strata-3r"
         run_row "find/$n" find 1 objects
     done
 }
@@ -351,7 +447,9 @@ run_all() {
 # ---------------------------------------------------------------- report
 ratio() {
     local a=${RATE[$1,$2]:-n/a} b=${RATE[$1,$3]:-n/a}
-    if [[ $a == n/a || $b == n/a || $b == 0 ]]; then
+    if [[ $a == - || $b == - ]]; then
+        echo "-"
+    elif [[ $a == n/a || $b == n/a || $b == 0 ]]; then
         echo "n/a"
     else
         awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'
@@ -361,37 +459,44 @@ ratio() {
 # table FORMAT: "text" or "md"
 table() {
     local fmt=$1 row cells
-    local head=(workload unit direct proxy strata-1 strata-3 "s1/direct" "s3/direct" "s1/proxy" "s3/proxy")
+    local head=(workload unit direct proxy strata-1 strata-3 strata-3r "s1/direct" "s3/direct"
+        "s1/proxy" "s3/proxy" "s3r/s3")
+    local textfmt='%-16s %-8s %10s %10s %10s %10s %10s %9s %9s %9s %9s %9s\n'
     if [[ $fmt == md ]]; then
         printf '| %s ' "${head[@]}"
         printf '|\n'
-        printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+        printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     else
-        printf '%-14s %-8s %10s %10s %10s %10s %9s %9s %9s %9s\n' "${head[@]}"
+        # shellcheck disable=SC2059
+        printf "$textfmt" "${head[@]}"
     fi
     for row in "${ROWS[@]}"; do
         cells=("$row" "${UNIT[$row]}/s" "${RATE[$row,direct]}" "${RATE[$row,proxy]}"
-            "${RATE[$row,strata-1]}" "${RATE[$row,strata-3]}"
+            "${RATE[$row,strata-1]}" "${RATE[$row,strata-3]}" "${RATE[$row,strata-3r]}"
             "$(ratio "$row" strata-1 direct)" "$(ratio "$row" strata-3 direct)"
-            "$(ratio "$row" strata-1 proxy)" "$(ratio "$row" strata-3 proxy)")
+            "$(ratio "$row" strata-1 proxy)" "$(ratio "$row" strata-3 proxy)"
+            "$(ratio "$row" strata-3r strata-3)")
         if [[ $fmt == md ]]; then
             printf '| %s ' "${cells[@]}"
             printf '|\n'
         else
-            printf '%-14s %-8s %10s %10s %10s %10s %9s %9s %9s %9s\n' "${cells[@]}"
+            # shellcheck disable=SC2059
+            printf "$textfmt" "${cells[@]}"
         fi
     done
 }
 
 latency_table() {
     local row t
-    printf '| workload | direct p50/p99 | proxy p50/p99 | strata-1 p50/p99 | strata-3 p50/p99 |\n'
-    printf '|---|---:|---:|---:|---:|\n'
+    printf '| workload | direct p50/p99 | proxy p50/p99 | strata-1 p50/p99 | strata-3 p50/p99 | strata-3r p50/p99 |\n'
+    printf '|---|---:|---:|---:|---:|---:|\n'
     for row in "${ROWS[@]}"; do
         printf '| %s ' "$row"
         for t in $TARGETS; do
             if [[ -n ${P50[$row,$t]:-} ]]; then
                 printf '| %.1f / %.1f ' "${P50[$row,$t]}" "${P99[$row,$t]}"
+            elif [[ ${RATE[$row,$t]:-} == - ]]; then
+                printf '| - '
             else
                 printf '| n/a '
             fi
@@ -408,6 +513,7 @@ write_markdown() {
             "$(softhsm2-util --version)" "$(dpkg-query -W -f='${Version}' p11-kit 2>/dev/null || echo '?')" \
             "$REPEAT" "$SECONDS_PER_RUN"
         printf 'Throughput (ops/s; find rows: data objects/s) and ratios (Strata throughput / anchor throughput; 1.00 = as fast):\n\n'
+        printf 'Columns: strata-1 = view of l1 (login/views=N rows: the last of the N views of token Login-N, layer l1); strata-3 = view of l1 l2 l3; strata-3r = the same 3 layers with 10 rules (find rows only); "-" = not run in that row.\n\n'
         table md
         printf '\nLatency per operation in microseconds (p50 / p99; find rows: one whole find):\n\n'
         latency_table

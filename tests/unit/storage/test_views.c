@@ -581,3 +581,23 @@ Test(storage_views, storage_view_enroll_two_threads_at_once)
     }
     storage_catalog_close(cat);
 }
+
+Test(storage_views, storage_views_any_follows_enrolment)
+{
+    storage_catalog *cat = open_cat(0);
+    bool any = true;
+
+    cr_assert_eq(storage_views_any(cat, "Strata", &any), STORAGE_OK);
+    cr_assert_not(any, "no view is enrolled yet");
+    cr_assert_eq(enroll(cat, "work", "111111", work_creds, 2), STORAGE_OK);
+    cr_assert_eq(storage_views_any(cat, "Strata", &any), STORAGE_OK);
+    cr_assert(any);
+    cr_assert_eq(storage_views_any(cat, "Other", &any), STORAGE_OK);
+    cr_assert_not(any, "views of another token do not count");
+    cr_assert_eq(storage_view_remove(cat, "Strata", "work"), STORAGE_OK);
+    cr_assert_eq(storage_views_any(cat, "Strata", &any), STORAGE_OK);
+    cr_assert_not(any, "the only view was removed");
+    cr_assert_eq(storage_views_any(cat, NULL, &any), STORAGE_ERR_ARGS);
+    cr_assert_eq(storage_views_any(cat, "Strata", NULL), STORAGE_ERR_ARGS);
+    storage_catalog_close(cat);
+}
