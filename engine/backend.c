@@ -7,8 +7,9 @@
  * reopened. Everything here runs under the virtual session's lock (S)
  * and a shared hold of the backend gate (lifecycle.h).
  *
- * A backend answering CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT or
- * CKR_SESSION_HANDLE_INVALID (for a session of the current generation)
+ * A backend answering CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT,
+ * CKR_SESSION_HANDLE_INVALID or CKR_DEVICE_ERROR (the last two for a
+ * session of the current generation)
  * gets one reconnect of its module at the start of the next call
  * (reconnect.c); the call that saw it reports CKR_DEVICE_ERROR, since
  * the virtual session and token are still there.
@@ -106,12 +107,22 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
  * that died under us is forgotten and reported as CKR_DEVICE_ERROR (the
  * application's session itself is fine); a removed device or a missing
  * token also schedules a reconnect of the layer's module and is reported
- * as CKR_DEVICE_ERROR. Expects S. */
+ * as CKR_DEVICE_ERROR, and so does a device error on an open session of
+ * the current generation (a remote backend whose process died; a code
+ * Strata made up itself, with no session open, schedules nothing).
+ * Expects S. */
 CK_RV backend_rv(engine_session *s, size_t layer, CK_RV rv)
 {
     engine_layer *l = &s->token->layers[layer];
     backend_slot *b = &s->backends[layer];
 
+    if (rv == CKR_DEVICE_ERROR) {
+        if (b->open && b->generation == backend_generation(l)) {
+            reconnect_note(l, rv);
+            b->open = false;
+        }
+        return rv;
+    }
     if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) {
         if (rv == CKR_SESSION_HANDLE_INVALID && b->open && b->generation == backend_generation(l)) {
             reconnect_note(l, rv); /* not a leftover of an earlier cycle */

@@ -318,9 +318,28 @@ static void scan_once(engine_session *s, const session_view_state *st)
     }
 }
 
+/* Whether a backend session of s on layer opens: a handle met before a
+ * reconnect that a search could not meet again may live on a layer whose
+ * backend is down. Returns CKR_OK, or the code a call on the handle
+ * reports meanwhile (CKR_HOST_MEMORY, CKR_DEVICE_MEMORY or
+ * CKR_DEVICE_ERROR). Expects S. */
+static CK_RV layer_reachable(engine_session *s, const engine_layer *layer)
+{
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_RV rv = backend_session(s, backend_layer_index(s->token, layer), &fl, &h);
+
+    if (rv == CKR_OK || rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_MEMORY) {
+        return rv;
+    }
+    return CKR_DEVICE_ERROR;
+}
+
 /*
- * Translates handle for the view of st. Returns CKR_OK with *ref, or
- * CKR_OBJECT_HANDLE_INVALID for every kind of absence alike. May run one
+ * Translates handle for the view of st. Returns CKR_OK with *ref;
+ * CKR_OBJECT_HANDLE_INVALID for every kind of absence alike; or, for a
+ * handle whose object was met on a layer of the view whose backend is
+ * down now (after a reconnect), the code of layer_reachable. May run one
  * search of the view (backend calls) when the catalog knows the handle
  * but this process has not met its object yet. Expects S.
  */
@@ -336,6 +355,7 @@ CK_RV handles_resolve(engine_session *s, const session_view_state *st, CK_OBJECT
         return CKR_OBJECT_HANDLE_INVALID;
     }
     view = (size_t)(st->view - token->views);
+    ref->layer = NULL;
     if (!token->handles->primed && handle < HANDLES_SESSION_BASE) {
         engine_mutex_lock(token->handles->learn_lock);
         prime_inlearn(token);
@@ -345,6 +365,13 @@ CK_RV handles_resolve(engine_session *s, const session_view_state *st, CK_OBJECT
     if (r == LOOKUP_UNMET) {
         scan_once(s, st);
         r = lookup(token, handle, view, ref, &hidden);
+    }
+    if (r == LOOKUP_UNMET && ref->layer != NULL && !hidden &&
+        backend_view_has(st->view, ref->layer) && backend_layer_usable(ref->layer)) {
+        CK_RV rv = layer_reachable(s, ref->layer);
+        if (rv != CKR_OK) {
+            return rv; /* not gone: out of reach for now */
+        }
     }
     if (r != LOOKUP_FOUND || hidden || !backend_view_has(st->view, ref->layer) ||
         !backend_layer_usable(ref->layer)) {
@@ -694,6 +721,10 @@ CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *bac
             CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, &items[i]);
             if (orv == CKR_SESSION_HANDLE_INVALID || orv == CKR_SESSION_CLOSED) {
                 rv = backend_rv(s, layer, orv);
+                goto out;
+            }
+            if (orv == CKR_HOST_MEMORY) {
+                rv = orv; /* not unreadable: the answer would miss it */
                 goto out;
             }
         }

@@ -52,7 +52,8 @@ unsigned long reconnect_count(void);
 CK_RV reconnect_cycle_inexclusive(layers_module *module, bool *restarted);
 
 /* Notes that a backend of layer answered rv; CKR_DEVICE_REMOVED,
- * CKR_TOKEN_NOT_PRESENT and CKR_SESSION_HANDLE_INVALID mark its module
+ * CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID and CKR_DEVICE_ERROR
+ * mark its module
  * for one reconnect, run at the start of the next call
  * (reconnect_pending). Any lock may be held. */
 void reconnect_note(const engine_layer *layer, CK_RV rv);

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "lifecycle.h"
 
 /* ---------------------------------------------------------------------
  * Helpers shared with keys.c
@@ -247,12 +247,12 @@ static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_se
  * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID (NULL value with a
  * length); CKR_SESSION_READ_ONLY (token object in a read-only session);
  * CKR_USER_NOT_LOGGED_IN / CKR_TOKEN_WRITE_PROTECTED (no layer may take
- * it); or the backend's code.
+ * it); or the backend's code. Takes S, then L (gate_lock_login).
  */
 CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                     CK_OBJECT_HANDLE_PTR object)
 {
-    session_view_state st;
+    session_view_state st, now;
     engine_session *s;
     CK_FUNCTION_LIST *fl;
     CK_SESSION_HANDLE h;
@@ -276,19 +276,40 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
     if (object_template_token(templ, count, false) && !session_is_rw(s)) {
         goto out;
     }
-    session_view(s, &st);
-    rv =
-        object_target_layer(s, st.view, templ, count, CK_UNAVAILABLE_INFORMATION, SIZE_MAX, &layer);
-    if (rv == CKR_OK) {
-        rv = backend_session(s, layer, &fl, &h);
-    }
-    if (rv != CKR_OK) {
-        goto out;
+    /* The backend session opens before L is taken: opening it replays
+     * the login, which takes L. L then keeps a C_Logout (or C_Login) of
+     * another thread from coming between the backend's create and the
+     * registration, which would leave a private object made but
+     * unregistered (CKR_GENERAL_ERROR); a login change while waiting for
+     * L means the layer is chosen again. */
+    for (;;) {
+        session_view(s, &st);
+        rv = object_target_layer(s, st.view, templ, count, CK_UNAVAILABLE_INFORMATION, SIZE_MAX,
+                                 &layer);
+        if (rv == CKR_OK) {
+            rv = backend_session(s, layer, &fl, &h);
+        }
+        if (rv != CKR_OK) {
+            goto out;
+        }
+        gate_lock_login(s->token);
+        session_view(s, &now);
+        /* and no module cycle while L was awaited: a reopened backend
+         * session would replay the login under L (self-deadlock) */
+        if (now.epoch == st.epoch && s->backends[layer].open &&
+            s->backends[layer].generation == backend_generation(&s->token->layers[layer])) {
+            break;
+        }
+        engine_mutex_unlock(s->token->login_lock);
     }
     rv = backend_rv(s, layer, fl->C_CreateObject(h, templ, count, &backend));
     if (rv == CKR_OK) {
         rv = object_register(s, st.view, layer, backend, object);
+        if (rv != CKR_OK) {
+            fl->C_DestroyObject(h, backend); /* the application saw no object: leave none */
+        }
     }
+    engine_mutex_unlock(s->token->login_lock);
 out:
     session_release(s);
     return rv;

@@ -4,7 +4,11 @@
  * A backend module may have to be cycled (finalised and initialised
  * again through p11-kit's managed API): to see a token another process
  * provisioned, to get a fresh free slot, or after the backend reported
- * CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT or CKR_SESSION_HANDLE_INVALID.
+ * CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID or
+ * CKR_DEVICE_ERROR (p11-kit-client.so answers the last one when its
+ * server process died: docs/hosting.md). While the backend stays down,
+ * every call that reaches it fails and notes another reconnect, so the
+ * first call after the backend is back reconnects and goes through.
  * layers_module_cycle wants no other thread inside the module meanwhile,
  * so every call that may reach a backend holds the gate (lifecycle.h)
  * shared and a cycle holds it exclusively. After a cycle the module's
@@ -190,7 +194,7 @@ void reconnect_note(const engine_layer *layer, CK_RV rv)
     long i;
 
     if (rv != CKR_DEVICE_REMOVED && rv != CKR_TOKEN_NOT_PRESENT &&
-        rv != CKR_SESSION_HANDLE_INVALID) {
+        rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_DEVICE_ERROR) {
         return;
     }
     if (layer == NULL || layer->token == NULL) {

@@ -63,6 +63,12 @@ static void check_modules(loader *ld, const rules_policy *policy)
             loader_warning(ld, module->line, "module \"%s\": %s does not exist on this machine",
                            module->id, module->path);
         }
+        if (module->isolate == RULES_ISOLATE_PROCESS) {
+            loader_warning(ld, module->line,
+                           "module \"%s\": isolate=\"process\" is not supported yet; see "
+                           "docs/hosting.md",
+                           module->id);
+        }
         for (size_t j = 0; j < policy->n_layers && !used; j++) {
             used = strcmp(policy->layers[j].module_id, module->id) == 0;
         }

@@ -16,6 +16,7 @@
  *                 so-pin = <SO PIN>            (default 12345678)
  *                 object = <label> <id hex> [private]
  *                 free-slots = <N>             (default 0)
+ *                 persist = yes                (default no)
  *               Object lines replace the default objects (public data
  *               objects "data-1" id 01 and "data-2" id 02, and a private
  *               one "secret-1" id 03), in order, so their handles are 1..n.
@@ -25,9 +26,17 @@
  *               C_Finalize (like tokens on disk, for the process's life),
  *               and each C_Initialize tops the uninitialised ones up to N
  *               again (as SoftHSM2 shows a free slot after a restart).
+ *               persist = yes keeps slot 1's token objects (and their
+ *               handles) across C_Finalize and C_Initialize, as a device
+ *               keeps them across a reconnect; the object lines are then
+ *               read only once.
  *   <ENV>_FAIL  fault injection, "C_Name:CODE:N[,C_Name:CODE:N...]": the
  *               Nth call (counted from C_Initialize) of C_Name returns
  *               CODE (a CKR_ name or a number); N "*" fails every call.
+ *   <ENV>_CONTROL a file the test rewrites while the module runs: faults
+ *               counted from its change, a token that leaves and comes
+ *               back, a call that blocks until released (see "control
+ *               file" below).
  *
  * Supported: C_Initialize, C_Finalize, C_GetInfo, C_GetFunctionList,
  * C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList (no
@@ -117,6 +126,8 @@ static size_t n_spares;
 static unsigned long free_wanted;
 static fault faults[MAX_FAULTS];
 static size_t n_faults;
+static bool persist; /* "persist = yes" */
+static bool kept;    /* token objects kept from an earlier C_Initialize */
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -223,8 +234,10 @@ static CK_RV add_object(const char *label, const CK_BYTE *id, CK_ULONG id_len, C
     o->private = private;
     o->owner = owner;
     snprintf(o->label, sizeof(o->label), "%s", label);
-    o->id_len = id_len > MAX_ID ? MAX_ID : id_len;
-    memcpy(o->id, id, o->id_len);
+    o->id_len = id == NULL ? 0 : id_len > MAX_ID ? MAX_ID : id_len;
+    if (o->id_len > 0) {
+        memcpy(o->id, id, o->id_len);
+    }
     for (tail = &objects; *tail != NULL; tail = &(*tail)->next) {
     }
     *tail = o; /* kept in creation order */
@@ -275,6 +288,7 @@ static void load_config(void)
     snprintf(user_pin, sizeof(user_pin), "1234");
     snprintf(so_pin, sizeof(so_pin), "12345678");
     free_wanted = 0;
+    persist = false;
     f = path != NULL ? fopen(path, "r") : NULL;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, " %31[a-z-] = %479[^\n]", key, value) != 2) {
@@ -290,15 +304,19 @@ static void load_config(void)
             copy_text(so_pin, sizeof(so_pin), value);
         } else if (strcmp(key, "free-slots") == 0) {
             free_wanted = strtoul(value, NULL, 10);
+        } else if (strcmp(key, "persist") == 0) {
+            persist = strcmp(value, "yes") == 0;
         } else if (strcmp(key, "object") == 0) {
-            config_object(value);
+            if (!kept) {
+                config_object(value);
+            }
             any_object = true;
         }
     }
     if (f != NULL) {
         fclose(f);
     }
-    if (!any_object) {
+    if (!any_object && !kept) {
         add_object("data-1", (const CK_BYTE *)"\x01", 1, CK_TRUE, CK_FALSE, 0, NULL);
         add_object("data-2", (const CK_BYTE *)"\x02", 1, CK_TRUE, CK_FALSE, 0, NULL);
         add_object("secret-1", (const CK_BYTE *)"\x03", 1, CK_TRUE, CK_TRUE, 0, NULL);
@@ -318,6 +336,135 @@ static void top_up_spares(void)
         memset(&spares[n_spares], 0, sizeof(spares[n_spares]));
         n_spares++;
         free_now++;
+    }
+}
+
+/* ---- control file ------------------------------------------------------- */
+
+/*
+ * <ENV>_CONTROL names a file the test rewrites while the module runs. It
+ * is read again by every call whose content changed since (so its state
+ * outlives C_Finalize and C_Initialize, like a device would). Lines:
+ *   fail = C_Name:CODE:N   as <ENV>_FAIL, N counted from this content
+ *   present = no           the token is gone: its sessions are closed and
+ *                          its login ends; slot calls answer
+ *                          CKR_TOKEN_NOT_PRESENT, session calls
+ *                          CKR_DEVICE_REMOVED, C_GetSlotInfo clears
+ *                          CKF_TOKEN_PRESENT; "present = yes" brings it
+ *                          back with its token objects
+ *   block = C_Name DIR     a call of C_Name, before it takes the lock,
+ *                          writes one byte to the FIFO DIR/entered and
+ *                          waits for one byte on the FIFO DIR/release
+ *                          (a slow device the test releases at will)
+ */
+#define MAX_CONTROL 2048
+
+static char control_text[MAX_CONTROL];
+static fault control_faults[MAX_FAULTS];
+static size_t n_control_faults;
+static bool absent;
+static char block_fn[40], block_dir[256];
+
+static void control_line(const char *key, char *value)
+{
+    char *code, *at;
+
+    if (strcmp(key, "present") == 0) {
+        absent = strcmp(value, "no") == 0;
+    } else if (strcmp(key, "block") == 0) {
+        if (sscanf(value, "%39s %255s", block_fn, block_dir) != 2) {
+            block_fn[0] = '\0';
+        }
+    } else if (strcmp(key, "fail") == 0 && n_control_faults < MAX_FAULTS) {
+        code = strchr(value, ':');
+        at = code != NULL ? strchr(code + 1, ':') : NULL;
+        if (at == NULL) {
+            return;
+        }
+        *code++ = '\0';
+        *at++ = '\0';
+        fault *f = &control_faults[n_control_faults++];
+        copy_text(f->name, sizeof(f->name), value);
+        f->rv = parse_rv(code);
+        f->at = strcmp(at, "*") == 0 ? 0 : strtoul(at, NULL, 10);
+        f->calls = 0;
+    }
+}
+
+/* Re-reads the control file when its content changed. Expects the lock. */
+static void load_control(void)
+{
+    const char *path = getenv(BACKEND_ENV "_CONTROL");
+    char text[MAX_CONTROL] = "", *line, *save = NULL, key[32], value[480];
+    size_t n = 0;
+    FILE *f;
+
+    if (path == NULL || (f = fopen(path, "r")) == NULL) {
+        if (path == NULL || control_text[0] == '\0') {
+            return;
+        }
+    } else {
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+    if (strcmp(text, control_text) == 0) {
+        return;
+    }
+    memcpy(control_text, text, n + 1);
+    n_control_faults = 0;
+    absent = false;
+    block_fn[0] = '\0';
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (sscanf(line, " %31[a-z-] = %479[^\n]", key, value) == 2) {
+            control_line(key, value);
+        }
+    }
+}
+
+/* The control file's injected code for a call of fn, or CKR_OK. Expects
+ * the lock. */
+static CK_RV control_injected(const char *fn)
+{
+    for (size_t i = 0; i < n_control_faults; i++) {
+        fault *f = &control_faults[i];
+        if (strcmp(f->name, fn) == 0) {
+            f->calls++;
+            if (f->at == 0 || f->calls == f->at) {
+                return f->rv;
+            }
+        }
+    }
+    return CKR_OK;
+}
+
+/* Blocks a call of fn as "block" asks (see above). Takes the lock
+ * briefly; expects it not held. */
+static void control_block(const char *fn)
+{
+    char dir[sizeof(block_dir)] = "", path[sizeof(block_dir) + 16], byte = 'x';
+    FILE *f;
+
+    pthread_mutex_lock(&lock);
+    load_control();
+    if (block_fn[0] != '\0' && strcmp(block_fn, fn) == 0) {
+        memcpy(dir, block_dir, sizeof(dir));
+    }
+    pthread_mutex_unlock(&lock);
+    if (dir[0] == '\0') {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/entered", dir);
+    if ((f = fopen(path, "w")) != NULL) {
+        fwrite(&byte, 1, 1, f);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/release", dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (fread(&byte, 1, 1, f) != 1) {
+            byte = 0;
+        }
+        fclose(f);
     }
 }
 
@@ -398,6 +545,17 @@ static void free_object(object *o)
     free(o);
 }
 
+/* Takes o out of the list and frees it. */
+static void unlink_object(object *o)
+{
+    object **p;
+
+    for (p = &objects; *p != o; p = &(*p)->next) {
+    }
+    *p = o->next;
+    free_object(o);
+}
+
 /* Unlinks and frees objects: all when owner is 0 and everything, else the
  * session objects of owner. */
 static void drop_objects(CK_SESSION_HANDLE owner, bool everything)
@@ -438,23 +596,57 @@ static void close_one(session *s)
     }
 }
 
-/* Locks and checks the library state and the fault table; on CKR_OK the
- * caller holds the lock and must unlock. */
-static CK_RV enter(const char *fn)
+/* Calls that work while the token is absent. */
+static bool needs_no_token(const char *fn)
+{
+    return strcmp(fn, "C_Finalize") == 0 || strcmp(fn, "C_GetInfo") == 0 ||
+           strcmp(fn, "C_GetSlotList") == 0 || strcmp(fn, "C_GetSlotInfo") == 0;
+}
+
+/* Applies the control file: a token that went away takes its sessions and
+ * login with it. Returns the code a call of fn gets (CKR_OK to go on).
+ * Expects the lock. */
+static CK_RV controlled(const char *fn, bool on_session)
+{
+    load_control();
+    if (absent) {
+        while (sessions != NULL) {
+            close_one(sessions);
+        }
+        main_login.logged_in = false;
+        if (!needs_no_token(fn)) {
+            return on_session ? CKR_DEVICE_REMOVED : CKR_TOKEN_NOT_PRESENT;
+        }
+    }
+    return control_injected(fn);
+}
+
+/* Locks and checks the library state, the control file and the fault
+ * table; on CKR_OK the caller holds the lock and must unlock. */
+static CK_RV enter_as(const char *fn, bool on_session)
 {
     CK_RV rv;
 
+    control_block(fn);
     pthread_mutex_lock(&lock);
-    rv = initialized ? injected(fn) : CKR_CRYPTOKI_NOT_INITIALIZED;
+    rv = initialized ? controlled(fn, on_session) : CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (rv == CKR_OK) {
+        rv = injected(fn);
+    }
     if (rv != CKR_OK) {
         pthread_mutex_unlock(&lock);
     }
     return rv;
 }
 
+static CK_RV enter(const char *fn)
+{
+    return enter_as(fn, false);
+}
+
 static CK_RV enter_session(const char *fn, CK_SESSION_HANDLE handle, session **s)
 {
-    CK_RV rv = enter(fn);
+    CK_RV rv = enter_as(fn, true);
 
     if (rv != CKR_OK) {
         return rv;
@@ -507,7 +699,9 @@ CK_RV C_Initialize(void *init_args)
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
         goto out;
     }
-    next_object = 1;
+    if (!kept) {
+        next_object = 1;
+    }
     next_session = 1;
     main_login.logged_in = false;
     load_faults();
@@ -537,7 +731,10 @@ CK_RV C_Finalize(void *reserved)
     while (sessions != NULL) {
         close_one(sessions);
     }
-    drop_objects(0, true);
+    kept = persist && objects != NULL;
+    if (!kept) {
+        drop_objects(0, true);
+    }
     initialized = false;
     return leave(CKR_OK);
 }
@@ -567,7 +764,7 @@ CK_RV C_GetInfo(CK_INFO *info)
 
 CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *count)
 {
-    size_t i;
+    size_t i, main;
     CK_RV rv;
 
     if (count == NULL) {
@@ -577,15 +774,18 @@ CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *count)
     if (rv != CKR_OK) {
         return rv;
     }
-    if (list != NULL && *count < 1 + n_spares) {
+    main = token_present && absent ? 0 : 1; /* slot 1 leaves with its token */
+    if (list != NULL && *count < main + n_spares) {
         rv = CKR_BUFFER_TOO_SMALL;
     } else if (list != NULL) {
-        list[0] = SLOT_ID;
+        if (main) {
+            list[0] = SLOT_ID;
+        }
         for (i = 0; i < n_spares; i++) {
-            list[1 + i] = FIRST_SPARE + i;
+            list[main + i] = FIRST_SPARE + i;
         }
     }
-    *count = 1 + n_spares;
+    *count = main + n_spares;
     return leave(rv);
 }
 
@@ -606,7 +806,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
     memset(info, 0, sizeof(*info));
     pad(info->slotDescription, sizeof(info->slotDescription), "strata test slot");
     pad(info->manufacturerID, sizeof(info->manufacturerID), "Strata tests");
-    info->flags = CKF_TOKEN_PRESENT;
+    info->flags = slot == SLOT_ID && absent ? 0 : CKF_TOKEN_PRESENT;
     return leave(CKR_OK);
 }
 
@@ -1049,7 +1249,8 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE handle, CK_ATTRIBUTE *templ, CK_ULONG cou
     if (req.value != NULL && req.value->ulValueLen > 0) {
         o->value = malloc(req.value->ulValueLen);
         if (o->value == NULL) {
-            return leave(CKR_HOST_MEMORY); /* the object stays, without value */
+            unlink_object(o);
+            return leave(CKR_HOST_MEMORY);
         }
         memcpy(o->value, req.value->pValue, req.value->ulValueLen);
         o->value_len = req.value->ulValueLen;
@@ -1060,7 +1261,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE handle, CK_ATTRIBUTE *templ, CK_ULONG cou
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE obj)
 {
-    object **p, *o;
+    object *o;
     session *s;
     CK_RV rv = enter_object_session("C_DestroyObject", handle, &s);
 
@@ -1074,10 +1275,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE obj)
     if (o->token && !(s->flags & CKF_RW_SESSION)) {
         return leave(CKR_SESSION_READ_ONLY);
     }
-    for (p = &objects; *p != o; p = &(*p)->next) {
-    }
-    *p = o->next;
-    free_object(o);
+    unlink_object(o);
     return leave(CKR_OK);
 }
 

@@ -193,7 +193,8 @@ Test(rules_policy_load, full_policy_every_field)
     cr_assert_eq(rc, 0);
     cr_assert_not_null(policy);
     cr_assert_eq(diags.n_errors, 0);
-    cr_assert_eq(diags.count, 0, "a clean policy gives no warning either");
+    cr_assert_eq(diags.count, 1, "the only warning is for isolate=\"process\"");
+    cr_assert(has_warning("isolate=\"process\" is not supported yet"));
 
     cr_assert_str_eq(policy->path, in_dir("strata.xml"));
     cr_assert_str_eq(policy->catalog_path, in_dir("catalog.db"));
@@ -298,6 +299,30 @@ Test(rules_policy_load, missing_module_file_is_a_warning)
     cr_assert_eq(diags.n_errors, 0);
     cr_assert(has_warning("/nonexistent/libmissing.so does not exist"));
     cr_assert_eq(diags.items[0].line, line_of(minimal_policy, "<module"));
+}
+
+Test(rules_policy_load, isolate_process_is_a_warning)
+{
+    static const char xml[] = "<strata version=\"1\">\n"
+                              "  <module id=\"m\" path=\"/nonexistent/a.so\"/>\n"
+                              "  <module id=\"iso\" path=\"/nonexistent/b.so\" "
+                              "isolate=\"process\"/>\n"
+                              "  <layer id=\"l\" module=\"m\" token=\"t\"/>\n"
+                              "  <layer id=\"r\" module=\"iso\" token=\"u\"/>\n"
+                              "  <token label=\"T\"><view id=\"v\" layers=\"l r\"/></token>\n"
+                              "</strata>\n";
+    cr_assert_eq(load(xml), 0, "isolate=\"process\" must not be an error");
+    cr_assert_eq(diags.n_errors, 0);
+    cr_assert_eq(policy->modules[1].isolate, RULES_ISOLATE_PROCESS);
+    cr_assert(has_warning("module \"iso\": isolate=\"process\" is not supported yet; see "
+                          "docs/hosting.md"));
+    for (size_t i = 0; i < diags.count; i++) {
+        if (strstr(diags.items[i].message, "isolate") != NULL) {
+            cr_assert_eq(diags.items[i].line, line_of(xml, "<module id=\"iso\""));
+            cr_assert_eq(diags.items[i].severity, RULES_SEVERITY_WARNING);
+        }
+    }
+    cr_assert_not(has_warning("module \"m\": isolate"), "no warning without the attribute");
 }
 
 Test(rules_policy_load, unused_layer_and_module_are_warnings)
