@@ -236,6 +236,11 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
         goto out;
     }
     rv = backend_rv(s, layer, call_init(fl, h, op, mechanism, ref.backend));
+    if (rv == CKR_OBJECT_HANDLE_INVALID && op != ENGINE_OP_DIGEST) {
+        /* a backend that lost the key meanwhile (a logout of another
+         * thread: SoftHSM2 says OBJECT_): the *Init calls' code is KEY_ */
+        rv = CKR_KEY_HANDLE_INVALID;
+    }
     if (rv == CKR_OK) {
         s->ops[op].active = true;
         s->ops[op].layer = layer;

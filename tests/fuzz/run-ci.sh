@@ -22,8 +22,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz-ci}
-targets="fuzz_rules fuzz_policy"
-n_targets=2
+targets="fuzz_rules fuzz_policy fuzz_api"
+n_targets=3
 
 case $build in
 /*) ;;
@@ -71,7 +71,7 @@ if [ ! -f "$build/build.ninja" ]; then
         fail_all "meson setup failed" "$work/setup.log"
     fi
 fi
-if ! ninja -C "$build" tests/fuzz/fuzz_rules tests/fuzz/fuzz_policy >"$work/build.log" 2>&1; then
+if ! ninja -C "$build" tests/fuzz/fuzz_rules tests/fuzz/fuzz_policy tests/fuzz/fuzz_api cli/strata >"$work/build.log" 2>&1; then
     fail_all "build failed" "$work/build.log"
 fi
 
