@@ -5,7 +5,7 @@
  * C_GetFunctionList, exactly as a client does, and times one workload on
  * one or more tokens. bench.c parses the command line, runs the threads and
  * reports; module.c finds tokens, keys and objects and fills tokens;
- * workload.c holds the timed operations; ckr.c names return codes.
+ * workload.c holds the timed operations; layers_rv_name names return codes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include <p11-kit/pkcs11.h>
+
+#include "layers.h"
 
 #define BENCH_MAX_TOKENS 8   /* labels in one --token list */
 #define BENCH_FIND_BATCH 64  /* handles per C_FindObjects call */
@@ -101,8 +103,11 @@ typedef struct bench_worker {
     pthread_t tid;                                /* the thread */
 } bench_worker;
 
-/* ckr.c */
-const char *bench_rv_name(CK_RV rv);
+/* Return-code names come from the layers library (layers/rv.c). */
+static inline const char *bench_rv_name(CK_RV rv)
+{
+    return layers_rv_name(rv);
+}
 
 /* workload.c */
 const bench_workload *bench_workload_find(const char *name);
