@@ -18,18 +18,30 @@
  *      initialised and ready with the serial;
  *   4. the caller (login.c) logs in with the user PIN.
  *
+ * The layer's token is named by label and, once the row records one, by
+ * the row's serial too: two tokens may share a label (see the orphan
+ * below).
+ *
  * Repairs, so that a crash at any step leaves a state the next login
  * finishes: a token with the row's label that is visible while the row is
  * not ready (C_InitToken ran, C_InitPIN or the catalog update did not),
  * or LAYERS_CKR_LABEL_TAKEN, is re-initialised with the row's SO PIN
- * (layers_token_reinit) and the row advanced. A row that is ready or
+ * (layers_token_reinit) and the row advanced. When that token's SO PIN is
+ * not the row's (SoftHSM2 killed inside C_InitToken, between its writes
+ * of the label and of the SO PIN) it is an orphan: a warning names its
+ * serial for an administrator to delete, and a new token with the label
+ * is made beside it with the row's PINs. A row that is ready or
  * initialised whose token the module does not show was provisioned by
- * another process (or before a restart): the module is cycled once; when
- * the cycle cannot restart the backend (another user in the process keeps
+ * another process (or before a restart): the module is cycled; when the
+ * cycle cannot restart the backend (another user in the process keeps
  * it alive) the layer is left out with the log line "provisioned -
- * visible after restart". No free slot even after a cycle: the row is
- * marked waiting and the login fails with CKR_DEVICE_MEMORY; a later
- * login tries again. LAYERS_CKR_LABEL_TAKEN never reaches an application.
+ * visible after restart"; when the restarted backend still does not show
+ * it, the token is gone (SoftHSM2 killed while rewriting its
+ * token.object) and a new one is made with the row's PINs, the row going
+ * back through initialised to ready with the new serial. No free slot
+ * even after a cycle: the row is marked waiting and the login fails with
+ * CKR_DEVICE_MEMORY; a later login tries again. LAYERS_CKR_LABEL_TAKEN
+ * never reaches an application.
  *
  * Locks: runs inside C_Login with S, L and a shared hold of the backend
  * gate; every backend change (provision, repair, cycle) runs with the
@@ -65,6 +77,31 @@ static bool token_visible(engine_layer *layer)
     return layers_token_slot(layer->token, &slot) == CKR_OK;
 }
 
+/* Whether layer's token is named by serial (the row's; "" for none). */
+static bool named_by(const engine_layer *layer, const char *serial)
+{
+    const char *now = layers_token_serial(layer->token);
+
+    return serial[0] == '\0' ? now == NULL : now != NULL && strcmp(now, serial) == 0;
+}
+
+/* Names layer's token by serial ("" for none: by label only). Expects the
+ * exclusive gate. Returns CKR_OK or CKR_HOST_MEMORY (logged). */
+static CK_RV name_by(engine_layer *layer, const char *serial)
+{
+    CK_RV rv = CKR_OK;
+
+    if (!named_by(layer, serial)) {
+        rv = layers_token_set_serial(layer->token, serial[0] != '\0' ? serial : NULL);
+    }
+    if (rv != CKR_OK) {
+        engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): naming token serial %s: %s",
+                   layer->def->id, layer->label, serial, layers_rv_name(rv));
+        return CKR_HOST_MEMORY;
+    }
+    return CKR_OK;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -79,10 +116,11 @@ typedef struct {
     const char *layer;
 } row_key;
 
-/* Advances the row to initialised then ready with serial. Returns CKR_OK
- * or the mapped storage failure (the row stays where it got to; the next
- * login repairs from there). */
-static CK_RV advance_ready(const engine_layer *layer, const row_key *k,
+/* Advances the row to initialised then ready with serial and names
+ * layer's token by it. Expects the exclusive gate. Returns CKR_OK;
+ * CKR_HOST_MEMORY; or the mapped storage failure (the row stays where it
+ * got to; the next login repairs from there). */
+static CK_RV advance_ready(engine_layer *layer, const row_key *k,
                            const storage_provision_info *info, const char *serial)
 {
     storage_rc src = STORAGE_OK;
@@ -99,14 +137,45 @@ static CK_RV advance_ready(const engine_layer *layer, const row_key *k,
         src = storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
                                         STORAGE_PROV_READY, serial);
     }
-    return src == STORAGE_OK ? CKR_OK
-                             : storage_failed(layer, "recording the provisioned token", src);
+    if (src != STORAGE_OK) {
+        return storage_failed(layer, "recording the provisioned token", src);
+    }
+    return name_by(layer, serial);
+}
+
+static CK_RV create(engine_layer *layer, const row_key *k, const storage_provision *p,
+                    bool alongside);
+
+/* Whether a repair's failure says the token's SO PIN is not the row's. */
+static bool not_ours(CK_RV rv)
+{
+    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED;
+}
+
+/* Warns that layer's token (as named now) is an orphan with an SO PIN
+ * that is not the row's, naming its serial for the administrator. */
+static void warn_orphan(engine_layer *layer)
+{
+    CK_TOKEN_INFO info;
+    char serial[sizeof(info.serialNumber) + 1] = "?";
+
+    if (layers_token_info(layer->token, &info) == CKR_OK) {
+        layers_field_to_string(info.serialNumber, sizeof(info.serialNumber), serial,
+                               sizeof(serial));
+    }
+    engine_log(ENGINE_LOG_WARNING,
+               "layer \"%s\": orphan token \"%s\" (serial %s) has an SO PIN that is not the "
+               "view's (a crash inside the backend left it); making a new token beside it; "
+               "delete the orphan (serial %s)",
+               layer->def->id, layer->label, serial, serial);
 }
 
 /*
  * Re-initialises the visible token of layer with the row's SO PIN and
- * records it ready. Expects the exclusive gate and the row's claim.
- * Returns CKR_OK or CKR_DEVICE_ERROR (logged).
+ * records it ready; a token whose SO PIN is not the row's is left as an
+ * orphan and a new one made beside it (create). Expects the exclusive
+ * gate and the row's claim. Returns CKR_OK, CKR_DEVICE_ERROR (logged), or
+ * the codes of create.
  */
 static CK_RV repair(engine_layer *layer, const row_key *k, const storage_provision *p)
 {
@@ -119,6 +188,10 @@ static CK_RV repair(engine_layer *layer, const row_key *k, const storage_provisi
     storage_provision_pins(p, &so, &so_len, &user, &user_len);
     rv = layers_token_reinit(layer->token, layer->label, so, so_len, user, user_len, serial, err,
                              sizeof(err));
+    if (not_ours(rv)) {
+        warn_orphan(layer);
+        return create(layer, k, p, true);
+    }
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_ERROR,
                    "layer \"%s\" (\"%s\"): repairing the half-provisioned token "
@@ -132,10 +205,16 @@ static CK_RV repair(engine_layer *layer, const row_key *k, const storage_provisi
 }
 
 /*
- * Provisions a new token for the claimed row. Expects the exclusive gate.
- * Returns CKR_OK; CKR_DEVICE_MEMORY (row moved to waiting); CKR_DEVICE_ERROR.
+ * Provisions a new token for the claimed row, beside tokens with the
+ * label when alongside. A label in use is repaired when layer's token is
+ * named by label only (it is the row's token, half made); when it is
+ * named by the row's serial, that token is gone and the labelled one is
+ * not the row's, so the new token goes beside it. Expects the exclusive
+ * gate. Returns CKR_OK; CKR_DEVICE_MEMORY (row moved to waiting);
+ * CKR_DEVICE_ERROR; CKR_HOST_MEMORY.
  */
-static CK_RV create(engine_layer *layer, const row_key *k, const storage_provision *p)
+static CK_RV create(engine_layer *layer, const row_key *k, const storage_provision *p,
+                    bool alongside)
 {
     const storage_provision_info *info = storage_provision_info_get(p);
     layers_module *module = layers_token_module(layer->token);
@@ -145,8 +224,20 @@ static CK_RV create(engine_layer *layer, const row_key *k, const storage_provisi
     CK_RV rv;
 
     storage_provision_pins(p, &so, &so_len, &user, &user_len);
-    rv = layers_token_provision(module, layer->label, so, so_len, user, user_len, serial, err,
-                                sizeof(err));
+    if (alongside) {
+        rv = layers_token_provision_alongside(module, layer->label, so, so_len, user, user_len,
+                                              serial, err, sizeof(err));
+    } else {
+        rv = layers_token_provision(module, layer->label, so, so_len, user, user_len, serial, err,
+                                    sizeof(err));
+    }
+    if (rv == LAYERS_CKR_LABEL_TAKEN && layers_token_serial(layer->token) != NULL) {
+        engine_log(ENGINE_LOG_WARNING,
+                   "layer \"%s\": another token is labelled \"%s\" (not serial %s); making "
+                   "the new token beside it",
+                   layer->def->id, layer->label, layers_token_serial(layer->token));
+        return create(layer, k, p, true);
+    }
     if (rv == LAYERS_CKR_LABEL_TAKEN) {
         return repair(layer, k, p);
     }
@@ -200,8 +291,15 @@ static void cycle_to_see(engine_layer *layer, bool *visible, bool *restarted)
 static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p, bool *available)
 {
     const storage_provision_info *info = storage_provision_info_get(p);
-    bool visible = token_visible(layer), restarted = false;
+    bool visible, restarted = false;
+    CK_RV rv;
 
+    *available = false;
+    rv = name_by(layer, info->serial);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    visible = token_visible(layer);
     *available = true;
     if (!visible && info->state >= STORAGE_PROV_INITIALISED) {
         cycle_to_see(layer, &visible, &restarted);
@@ -213,12 +311,11 @@ static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p,
             *available = false;
             return CKR_OK;
         }
-        if (!visible && info->state == STORAGE_PROV_READY) {
-            engine_log(ENGINE_LOG_ERROR,
-                       "layer \"%s\": provisioned token \"%s\" (serial %s) is "
-                       "gone from module \"%s\"",
+        if (!visible) {
+            engine_log(ENGINE_LOG_WARNING,
+                       "layer \"%s\": provisioned token \"%s\" (serial %s) is gone from "
+                       "module \"%s\"; making it again with the view's PINs",
                        layer->def->id, layer->label, info->serial, layer->def->module_id);
-            return CKR_DEVICE_ERROR;
         }
     }
     if (visible && info->state == STORAGE_PROV_READY) {
@@ -227,7 +324,7 @@ static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p,
     if (visible) {
         return repair(layer, k, p); /* C_InitToken ran, the rest did not */
     }
-    return create(layer, k, p);
+    return create(layer, k, p, false);
 }
 
 /* Reads the row again (another process moved it). */
@@ -308,6 +405,14 @@ CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_l
     if (src != STORAGE_OK) {
         rv = storage_failed(layer, "starting the provisioning", src);
         goto out;
+    }
+    if (!named_by(layer, storage_provision_info_get(p)->serial)) {
+        depth = gate_exclusive_begin(); /* once per process: the handle learns the serial */
+        rv = name_by(layer, storage_provision_info_get(p)->serial);
+        gate_exclusive_end(depth);
+        if (rv != CKR_OK) {
+            goto out;
+        }
     }
     if (storage_provision_info_get(p)->state == STORAGE_PROV_READY && token_visible(layer)) {
         *available = true; /* the everyday path: one catalog read, one slot look-up */

@@ -98,6 +98,15 @@ void layers_token_free(layers_token *token);
 
 layers_module *layers_token_module(const layers_token *token);
 
+/* The serial the token is named by, NULL when any. Names it by serial
+ * from now on as well (NULL: any serial again, refused for a token named
+ * only by serial), forgetting the cached slot: for a token whose serial
+ * became known after the handle was made, when two tokens share a label.
+ * CKR_OK; CKR_ARGUMENTS_BAD; CKR_HOST_MEMORY. The caller keeps other
+ * threads off the token during layers_token_set_serial. */
+const char *layers_token_serial(const layers_token *token);
+CK_RV layers_token_set_serial(layers_token *token, const char *serial);
+
 /* Finds the token's current slot (rescanning the module's slot list when
  * the cached slot no longer shows the token). CKR_TOKEN_NOT_PRESENT when
  * absent. */
@@ -166,6 +175,14 @@ CK_RV layers_module_free_slot(layers_module *module, CK_SLOT_ID *slot);
 CK_RV layers_token_provision(layers_module *module, const char *label, const char *so_pin,
                              size_t so_len, const char *user_pin, size_t user_len, char serial[17],
                              char *err, size_t errsize);
+
+/* As layers_token_provision, but makes the token even when tokens with the
+ * label are visible (never LAYERS_CKR_LABEL_TAKEN): for one whose SO PIN
+ * is not the caller's (an orphan a crash inside the backend left), so it
+ * cannot be repaired. Name the new token by label and serial. */
+CK_RV layers_token_provision_alongside(layers_module *module, const char *label, const char *so_pin,
+                                       size_t so_len, const char *user_pin, size_t user_len,
+                                       char serial[17], char *err, size_t errsize);
 
 /* Repairs token (a half-provisioned one): logs it out, closes its
  * sessions, runs C_InitToken with its SO PIN (which wipes it) under label

@@ -284,24 +284,23 @@ out:
 
 /*
  * Makes a new token labelled label on a free slot of module, with the SO
- * and user PINs given. Returns CKR_OK with serial; CKR_ARGUMENTS_BAD
- * (label empty, over 32 bytes or ending in a blank; a PIN NULL or empty);
- * LAYERS_CKR_LABEL_TAKEN when an initialised token with that label is
- * already visible; CKR_DEVICE_MEMORY when there is no free slot, even
- * after one cycle; the cycle's code; the failing step's backend code;
- * CKR_FUNCTION_FAILED at a test fault point. err says what failed. No
- * lock; the caller keeps other threads off the module.
+ * and user PINs given; unless alongside, refuses when an initialised token
+ * with that label is visible. Returns CKR_OK with serial;
+ * CKR_ARGUMENTS_BAD (label empty, over 32 bytes or ending in a blank; a
+ * PIN NULL or empty); LAYERS_CKR_LABEL_TAKEN; CKR_DEVICE_MEMORY when there
+ * is no free slot, even after one cycle; the cycle's code; the failing
+ * step's backend code; CKR_FUNCTION_FAILED at a test fault point. err
+ * says what failed. No lock; the caller keeps other threads off the
+ * module.
  */
-CK_RV layers_token_provision(layers_module *module, const char *label, const char *so_pin,
-                             size_t so_len, const char *user_pin, size_t user_len, char serial[17],
-                             char *err, size_t errsize)
+static CK_RV provision(layers_module *module, const init_request *req, bool alongside,
+                       char serial[17], char *err, size_t errsize)
 {
-    const init_request req = {label, so_pin, so_len, user_pin, user_len};
     bool taken = false;
     CK_SLOT_ID slot;
     CK_RV rv = CKR_ARGUMENTS_BAD;
 
-    if (module == NULL || serial == NULL || !request_usable(&req)) {
+    if (module == NULL || serial == NULL || !request_usable(req)) {
         set_error(err, errsize,
                   "provisioning needs a module, a 1 to 32 byte label not ending "
                   "in a blank, an SO PIN and a user PIN");
@@ -313,21 +312,41 @@ CK_RV layers_token_provision(layers_module *module, const char *label, const cha
         return rv;
     }
     /* Looked at after any cycle, which shows other processes' tokens. */
-    rv = label_taken(module, label, &taken);
+    rv = alongside ? CKR_OK : label_taken(module, req->label, &taken);
     if (rv != CKR_OK) {
         set_error(err, errsize, "%s: looking for tokens labelled %s failed with %s", module->path,
-                  label, layers_rv_name(rv));
+                  req->label, layers_rv_name(rv));
         return rv;
     }
     if (taken) {
-        set_error(err, errsize, "%s: a token labelled %s exists already", module->path, label);
+        set_error(err, errsize, "%s: a token labelled %s exists already", module->path, req->label);
         return LAYERS_CKR_LABEL_TAKEN;
     }
-    rv = init_slot(module->funcs, slot, &req, serial, err, errsize);
+    rv = init_slot(module->funcs, slot, req, serial, err, errsize);
     if (rv != CKR_OK) {
         serial[0] = '\0';
     }
     return rv;
+}
+
+/* See layers.h: provision() refusing a label in use. */
+CK_RV layers_token_provision(layers_module *module, const char *label, const char *so_pin,
+                             size_t so_len, const char *user_pin, size_t user_len, char serial[17],
+                             char *err, size_t errsize)
+{
+    const init_request req = {label, so_pin, so_len, user_pin, user_len};
+
+    return provision(module, &req, false, serial, err, errsize);
+}
+
+/* See layers.h: provision() beside tokens with the same label. */
+CK_RV layers_token_provision_alongside(layers_module *module, const char *label, const char *so_pin,
+                                       size_t so_len, const char *user_pin, size_t user_len,
+                                       char serial[17], char *err, size_t errsize)
+{
+    const init_request req = {label, so_pin, so_len, user_pin, user_len};
+
+    return provision(module, &req, true, serial, err, errsize);
 }
 
 /*

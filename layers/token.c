@@ -258,6 +258,40 @@ layers_module *layers_token_module(const layers_token *token)
     return token->module;
 }
 
+/* The serial the token is named by, or NULL (any serial). No lock: it
+ * changes only through layers_token_set_serial, whose caller keeps other
+ * threads off the token. */
+const char *layers_token_serial(const layers_token *token)
+{
+    return token->serial;
+}
+
+/*
+ * Names the token by serial from now on as well as by its label (NULL:
+ * any serial again) and forgets its cached slot. Returns CKR_OK;
+ * CKR_ARGUMENTS_BAD (serial over 16 bytes); CKR_HOST_MEMORY (the name
+ * unchanged). Takes token->lock; the caller keeps other threads off the
+ * token (scans read the name without the lock).
+ */
+CK_RV layers_token_set_serial(layers_token *token, const char *serial)
+{
+    char *copy = NULL;
+
+    if (token == NULL || (serial != NULL && strlen(serial) > 16) ||
+        (serial == NULL && token->label == NULL)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (serial != NULL && (copy = strdup(serial)) == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    pthread_mutex_lock(&token->lock);
+    free(token->serial);
+    token->serial = copy;
+    token->have_slot = false;
+    pthread_mutex_unlock(&token->lock);
+    return CKR_OK;
+}
+
 /* Returns CKR_OK with *slot; CKR_ARGUMENTS_BAD; CKR_TOKEN_NOT_PRESENT;
  * or a backend code. Takes token->lock briefly, not across calls. */
 CK_RV layers_token_slot(layers_token *token, CK_SLOT_ID *slot)
