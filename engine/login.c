@@ -328,8 +328,10 @@ static const crypto_op *active_op(const engine_session *s)
 
 /*
  * CKU_CONTEXT_SPECIFIC (see the file comment). Expects S and L. Returns
- * CKR_OK; CKR_USER_NOT_LOGGED_IN; CKR_OPERATION_NOT_INITIALIZED;
- * CKR_PIN_INCORRECT; or the backend's code.
+ * CKR_OK; CKR_OPERATION_NOT_INITIALIZED for any improper use (not logged
+ * in, or no operation active: v2.40 gives that code, and
+ * CKR_USER_NOT_LOGGED_IN is not among C_Login's); CKR_PIN_INCORRECT; or
+ * the backend's code.
  */
 static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
 {
@@ -340,14 +342,10 @@ static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
     CK_FUNCTION_LIST *fl;
     CK_SESSION_HANDLE h;
     session_view_state st;
-    CK_RV rv = CKR_USER_NOT_LOGGED_IN;
+    CK_RV rv = CKR_OPERATION_NOT_INITIALIZED;
 
     session_view(s, &st);
-    if (!st.logged_in || token->login == NULL) {
-        goto out;
-    }
-    rv = CKR_OPERATION_NOT_INITIALIZED;
-    if (op == NULL) {
+    if (!st.logged_in || token->login == NULL || op == NULL) {
         goto out;
     }
     rv = CKR_PIN_INCORRECT;

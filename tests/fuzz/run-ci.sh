@@ -86,11 +86,13 @@ for t in $targets; do
     *) max_len=4096 ;;
     esac
     # New inputs go to a scratch folder so the seeds in the tree stay as
-    # they are; a crash lands in $artifacts.
+    # they are; a crash lands in $artifacts. The seed is fixed (FUZZ_SEED,
+    # default 1) so a CI run explores the same inputs in the same order and
+    # its verdict is reproducible; exploratory runs (README) use random ones.
     mkdir -p "$work/scratch/$t"
     log=$work/$t.log
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len="$max_len" -timeout=25 \
+        "$build/tests/fuzz/$t" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -max_len="$max_len" -timeout=25 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
         "$work/scratch/$t" "$corpus" >"$log" 2>&1
     rc=$?

@@ -794,6 +794,8 @@ static CK_C_INITIALIZE_ARGS reserved_args = {.pReserved = (void *)1};
     X(C_GetMechanismList, zero_count, L_INIT, CKR_BUFFER_TOO_SMALL, zero_mech_list(c))             \
     X(C_Login, context_specific_no_operation, L_USER, CKR_OPERATION_NOT_INITIALIZED,               \
       P->C_Login(S, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))              \
+    X(C_Login, context_specific_not_logged_in, L_RW, CKR_OPERATION_NOT_INITIALIZED,                \
+      P->C_Login(S, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))              \
     X(C_Login, closed_session, L_INIT, CKR_SESSION_HANDLE_INVALID,                                 \
       P->C_Login(closed(c), CKU_USER, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))                  \
     X(C_Logout, invalid_handle, L_USER, CKR_SESSION_HANDLE_INVALID,                                \

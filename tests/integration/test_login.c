@@ -48,8 +48,9 @@ Test(login, bad_inputs_and_states)
     cr_assert_eq(p11->C_Login(s + 1000, CKU_USER, (CK_UTF8CHAR_PTR)WORK_PIN, 10),
                  CKR_SESSION_HANDLE_INVALID);
     cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR) "12345678", 8), CKR_PIN_INCORRECT);
+    /* Improper use of CKU_CONTEXT_SPECIFIC (here: not logged in). */
     cr_assert_eq(p11->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)WORK_PIN, 10),
-                 CKR_USER_NOT_LOGGED_IN);
+                 CKR_OPERATION_NOT_INITIALIZED);
     cr_assert_eq(login(p11, s, WORK_PIN), CKR_OK);
     cr_assert_eq(login(p11, s, WORK_PIN), CKR_USER_ALREADY_LOGGED_IN);
     cr_assert_eq(login(p11, s, ANON_PIN), CKR_USER_ALREADY_LOGGED_IN);
