@@ -259,7 +259,9 @@ static CK_RV backend_find(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, 
     if (rv != CKR_OK) {
         return rv;
     }
+    backend_store_read(&s->token->layers[layer]);
     rv = fl->C_FindObjectsInit(h, count > 0 ? templ : NULL, count);
+    backend_store_done(&s->token->layers[layer]);
     if (rv != CKR_OK) {
         return backend_rv(s, layer, rv);
     }

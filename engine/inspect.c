@@ -151,7 +151,12 @@ static CK_RV list_layer(engine_session *s, size_t layer, CK_OBJECT_HANDLE **out,
     CK_ULONG got = 0;
     CK_RV rv = backend_session(s, layer, &fl, &h);
 
-    if (rv != CKR_OK || (rv = fl->C_FindObjectsInit(h, NULL, 0)) != CKR_OK) {
+    if (rv == CKR_OK) {
+        backend_store_read(&s->token->layers[layer]);
+        rv = fl->C_FindObjectsInit(h, NULL, 0);
+        backend_store_done(&s->token->layers[layer]);
+    }
+    if (rv != CKR_OK) {
         return backend_rv(s, layer, rv);
     }
     do {

@@ -14,6 +14,7 @@
 #ifndef STRATA_ENGINE_INTERNAL_H
 #define STRATA_ENGINE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -43,6 +44,7 @@ typedef struct {
     layers_token *token; /* NULL when the layer's module failed to load */
     bool read_only;      /* access="read-only" */
     bool login_failed;   /* its backend login failed at the current login (login.c, token lock) */
+    pthread_rwlock_t store; /* object-making calls vs searches (backend_store_*, backend.c) */
 } engine_layer;
 
 typedef struct {

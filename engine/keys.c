@@ -33,6 +33,54 @@ static CK_RV resolve_key(engine_session *s, const session_view_state *st, CK_OBJ
     return rv == CKR_OK || rv == CKR_HOST_MEMORY ? rv : bad;
 }
 
+/* The arguments of the key-making calls, for object_make. */
+typedef struct {
+    CK_MECHANISM_PTR mechanism;
+    CK_ATTRIBUTE_PTR templ; /* the key's, or the public key's */
+    CK_ULONG count;
+    CK_ATTRIBUTE_PTR priv_templ; /* C_GenerateKeyPair */
+    CK_ULONG priv_count;
+    CK_OBJECT_HANDLE key; /* unwrapping or base key, in the backend */
+    CK_BYTE_PTR wrapped;  /* C_UnwrapKey */
+    CK_ULONG wrapped_len;
+} key_args;
+
+static CK_RV call_generate(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                           CK_OBJECT_HANDLE *made)
+{
+    const key_args *a = arg;
+
+    return fl->C_GenerateKey(h, a->mechanism, a->templ, a->count, made);
+}
+
+static CK_RV call_generate_pair(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                                CK_OBJECT_HANDLE *made)
+{
+    const key_args *a = arg;
+
+    return fl->C_GenerateKeyPair(h, a->mechanism, a->templ, a->count, a->priv_templ, a->priv_count,
+                                 &made[0], &made[1]);
+}
+
+static CK_RV call_unwrap(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                         CK_OBJECT_HANDLE *made)
+{
+    const key_args *a = arg;
+
+    return fl->C_UnwrapKey(h, a->mechanism, a->key, a->wrapped, a->wrapped_len, a->templ, a->count,
+                           made);
+}
+
+/* made is NULL when the mechanism returns its keys through its
+ * parameters (object_maker.n == 0). */
+static CK_RV call_derive(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                         CK_OBJECT_HANDLE *made)
+{
+    const key_args *a = arg;
+
+    return fl->C_DeriveKey(h, a->mechanism, a->key, a->templ, a->count, made);
+}
+
 /*
  * C_GenerateKey. Returns CKR_OK with *key; CKR_SESSION_HANDLE_INVALID;
  * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID; CKR_SESSION_READ_ONLY;
@@ -42,11 +90,10 @@ static CK_RV resolve_key(engine_session *s, const session_view_state *st, CK_OBJ
 CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
                    CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
+    key_args args = {mechanism, templ, count, NULL, 0, CK_INVALID_HANDLE, NULL, 0};
+    object_maker make = {call_generate, &args, 1};
     session_view_state st;
     engine_session *s;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
     size_t layer = 0;
     CK_RV rv;
 
@@ -66,20 +113,35 @@ CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATT
     if (object_template_token(templ, count, false) && !session_is_rw(s)) {
         goto out;
     }
-    session_view(s, &st);
-    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, SIZE_MAX, &layer);
-    if (rv == CKR_OK) {
-        rv = backend_session(s, layer, &fl, &h);
-    }
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = backend_rv(s, layer, fl->C_GenerateKey(h, mechanism, templ, count, &backend));
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, layer, backend, key);
-    }
+    do {
+        session_view(s, &st);
+        rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, SIZE_MAX, &layer);
+        if (rv == CKR_OK) {
+            rv = object_make(s, &st, layer, &make, key);
+        }
+    } while (rv == OBJECT_AGAIN);
 out:
     session_release(s);
+    return rv;
+}
+
+/* The one layer of a key pair, chosen from the private key's template
+ * and agreed by the public key's. Returns CKR_OK with *layer;
+ * CKR_TOKEN_WRITE_PROTECTED; or object_target_layer's refusals. */
+static CK_RV pair_layer(engine_session *s, const session_view_state *st, const key_args *a,
+                        bool token_object, size_t *layer)
+{
+    CK_MECHANISM_TYPE mech = a->mechanism->mechanism;
+    size_t priv = 0;
+    CK_RV rv =
+        object_target_layer(s, st->view, a->priv_templ, a->priv_count, mech, SIZE_MAX, &priv);
+
+    if (rv == CKR_OK) {
+        rv = object_target_layer(s, st->view, a->templ, a->count, mech, priv, layer);
+    }
+    if (rv == CKR_OK && token_object && s->token->layers[*layer].read_only) {
+        rv = CKR_TOKEN_WRITE_PROTECTED;
+    }
     return rv;
 }
 
@@ -92,11 +154,12 @@ CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
                         CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
                         CK_OBJECT_HANDLE_PTR priv_key)
 {
+    key_args args = {mechanism,  pub_templ,         pub_count, priv_templ,
+                     priv_count, CK_INVALID_HANDLE, NULL,      0};
+    object_maker make = {call_generate_pair, &args, 2};
+    CK_OBJECT_HANDLE made[2];
     session_view_state st;
     engine_session *s;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
     bool token_object;
     size_t layer = 0;
     CK_RV rv;
@@ -122,31 +185,16 @@ CK_RV key_generate_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
     if (token_object && !session_is_rw(s)) {
         goto out;
     }
-    session_view(s, &st);
-    rv = object_target_layer(s, st.view, priv_templ, priv_count, mechanism->mechanism, SIZE_MAX,
-                             &layer);
+    do {
+        session_view(s, &st);
+        rv = pair_layer(s, &st, &args, token_object, &layer);
+        if (rv == CKR_OK) {
+            rv = object_make(s, &st, layer, &make, made);
+        }
+    } while (rv == OBJECT_AGAIN);
     if (rv == CKR_OK) {
-        size_t same = layer;
-        rv = object_target_layer(s, st.view, pub_templ, pub_count, mechanism->mechanism, same,
-                                 &layer);
-    }
-    if (rv == CKR_OK && token_object && s->token->layers[layer].read_only) {
-        rv = CKR_TOKEN_WRITE_PROTECTED;
-    }
-    if (rv == CKR_OK) {
-        rv = backend_session(s, layer, &fl, &h);
-    }
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = fl->C_GenerateKeyPair(h, mechanism, pub_templ, pub_count, priv_templ, priv_count, &pub,
-                               &priv);
-    rv = backend_rv(s, layer, rv);
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, layer, pub, pub_key);
-    }
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, layer, priv, priv_key);
+        *pub_key = made[0];
+        *priv_key = made[1];
     }
 out:
     session_release(s);
@@ -208,6 +256,50 @@ out:
 }
 
 /*
+ * What C_UnwrapKey and C_DeriveKey share: the new key is made by the
+ * backend of the key args->key names (virtual on entry), in that key's
+ * layer. bad is the call's code for a bad key, op its rules operation.
+ * Returns CKR_OK with made[0] (when make->n is 1); bad;
+ * CKR_SESSION_READ_ONLY; CKR_TOKEN_WRITE_PROTECTED;
+ * CKR_KEY_FUNCTION_NOT_PERMITTED; object_target_layer's refusals; or
+ * object_make's codes. Expects S.
+ */
+static CK_RV key_from_key(engine_session *s, key_args *args, CK_OBJECT_HANDLE key, CK_RV bad,
+                          rules_op op, const object_maker *make, CK_OBJECT_HANDLE *made)
+{
+    bool token_object = object_template_token(args->templ, args->count, false);
+    session_view_state st;
+    object_ref ref;
+    CK_RV rv = object_check_template(args->templ, args->count);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (token_object && !session_is_rw(s)) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    do {
+        session_view(s, &st);
+        rv = resolve_key(s, &st, key, bad, &ref);
+        if (rv == CKR_OK && token_object && ref.layer->read_only) {
+            rv = CKR_TOKEN_WRITE_PROTECTED;
+        }
+        if (rv == CKR_OK && verdict_denies(s, &st, &ref, op, args->mechanism->mechanism)) {
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        }
+        if (rv == CKR_OK) {
+            rv = object_target_layer(s, st.view, args->templ, args->count,
+                                     args->mechanism->mechanism, ref.layer_index, &ref.layer_index);
+        }
+        if (rv == CKR_OK) {
+            args->key = ref.backend;
+            rv = object_make(s, &st, ref.layer_index, make, made);
+        }
+    } while (rv == OBJECT_AGAIN);
+    return rv;
+}
+
+/*
  * C_UnwrapKey: the new key lands in the unwrapping key's layer. Returns
  * CKR_OK with *key; CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD;
  * CKR_ATTRIBUTE_VALUE_INVALID; CKR_SESSION_READ_ONLY;
@@ -219,13 +311,9 @@ CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
                  CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                  CK_OBJECT_HANDLE_PTR key)
 {
-    session_view_state st;
+    key_args args = {mechanism, templ, count, NULL, 0, CK_INVALID_HANDLE, wrapped, wrapped_len};
+    object_maker make = {call_unwrap, &args, 1};
     engine_session *s;
-    object_ref uref;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
-    bool token_object;
     CK_RV rv;
 
     rv = session_acquire(session, &s);
@@ -233,46 +321,10 @@ CK_RV key_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
         return rv;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (mechanism == NULL || key == NULL || (wrapped == NULL && wrapped_len > 0)) {
-        goto out;
+    if (mechanism != NULL && key != NULL && (wrapped != NULL || wrapped_len == 0)) {
+        rv = key_from_key(s, &args, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID, RULES_OP_UNWRAP,
+                          &make, key);
     }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    token_object = object_template_token(templ, count, false);
-    rv = CKR_SESSION_READ_ONLY;
-    if (token_object && !session_is_rw(s)) {
-        goto out;
-    }
-    session_view(s, &st);
-    rv = resolve_key(s, &st, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID, &uref);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = CKR_TOKEN_WRITE_PROTECTED;
-    if (token_object && uref.layer->read_only) {
-        goto out;
-    }
-    rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (verdict_denies(s, &st, &uref, RULES_OP_UNWRAP, mechanism->mechanism)) {
-        goto out;
-    }
-    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, uref.layer_index,
-                             &uref.layer_index);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = backend_session(s, uref.layer_index, &fl, &h);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = fl->C_UnwrapKey(h, mechanism, uref.backend, wrapped, wrapped_len, templ, count, &backend);
-    rv = backend_rv(s, uref.layer_index, rv);
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, uref.layer_index, backend, key);
-    }
-out:
     session_release(s);
     return rv;
 }
@@ -288,13 +340,9 @@ out:
 CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
-    session_view_state st;
+    key_args args = {mechanism, templ, count, NULL, 0, CK_INVALID_HANDLE, NULL, 0};
+    object_maker make = {call_derive, &args, key != NULL ? 1 : 0};
     engine_session *s;
-    object_ref bref;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
-    bool token_object;
     CK_RV rv;
 
     rv = session_acquire(session, &s);
@@ -302,46 +350,9 @@ CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
         return rv;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (mechanism == NULL) {
-        goto out;
+    if (mechanism != NULL) {
+        rv = key_from_key(s, &args, base, CKR_KEY_HANDLE_INVALID, RULES_OP_DERIVE, &make, key);
     }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    token_object = object_template_token(templ, count, false);
-    rv = CKR_SESSION_READ_ONLY;
-    if (token_object && !session_is_rw(s)) {
-        goto out;
-    }
-    session_view(s, &st);
-    rv = resolve_key(s, &st, base, CKR_KEY_HANDLE_INVALID, &bref);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = CKR_TOKEN_WRITE_PROTECTED;
-    if (token_object && bref.layer->read_only) {
-        goto out;
-    }
-    rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (verdict_denies(s, &st, &bref, RULES_OP_DERIVE, mechanism->mechanism)) {
-        goto out;
-    }
-    rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, bref.layer_index,
-                             &bref.layer_index);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = backend_session(s, bref.layer_index, &fl, &h);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = fl->C_DeriveKey(h, mechanism, bref.backend, templ, count, key != NULL ? &backend : NULL);
-    rv = backend_rv(s, bref.layer_index, rv);
-    if (rv == CKR_OK && key != NULL) {
-        rv = object_register(s, st.view, bref.layer_index, backend, key);
-    }
-out:
     session_release(s);
     return rv;
 }

@@ -177,8 +177,8 @@ static bool hidden_by_rules(engine_session *s, const engine_view *view, size_t l
  * CKR_OK with *handle; CKR_HOST_MEMORY; CKR_GENERAL_ERROR when the
  * backend will not describe the object it just made. Expects S.
  */
-CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
-                      CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE *handle)
+static CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
+                             CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE *handle)
 {
     const CK_ATTRIBUTE_TYPE *shadow;
     size_t n_shadow = find_shadow_types(view, &shadow);
@@ -197,6 +197,65 @@ CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
     handles_set_hidden(s->token, info.handle, (size_t)(view - s->token->views),
                        hidden_by_rules(s, view, layer, backend, info.handle));
     return CKR_OK;
+}
+
+/* Takes L for s when its backend session on layer is still the one just
+ * opened and the login state is still st's; else returns false holding
+ * nothing. Waiting for L drops the shared gate hold (gate_lock_login). */
+static bool lock_login_unchanged(engine_session *s, const session_view_state *st, size_t layer)
+{
+    session_view_state now;
+
+    gate_lock_login(s->token);
+    session_view(s, &now);
+    /* and no module cycle while L was awaited: a reopened backend session
+     * would replay the login under L (self-deadlock) */
+    if (now.epoch == st->epoch && s->backends[layer].open &&
+        s->backends[layer].generation == backend_generation(&s->token->layers[layer])) {
+        return true;
+    }
+    engine_mutex_unlock(s->token->login_lock);
+    return false;
+}
+
+/* See stack.h. The backend session opens before L is taken: opening it
+ * replays the login, which takes L. */
+CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
+                  const object_maker *make, CK_OBJECT_HANDLE *made)
+{
+    engine_layer *l = &s->token->layers[layer];
+    CK_OBJECT_HANDLE backend[2] = {CK_INVALID_HANDLE, CK_INVALID_HANDLE};
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    size_t registered = 0;
+    CK_RV rv;
+
+    rv = backend_session(s, layer, &fl, &h);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!lock_login_unchanged(s, st, layer)) {
+        return OBJECT_AGAIN;
+    }
+    backend_store_write(l);
+    rv = make->call(fl, h, make->arg, make->n > 0 ? backend : NULL);
+    backend_store_done(l);
+    rv = backend_rv(s, layer, rv);
+    if (rv == CKR_OK) {
+        while (rv == CKR_OK && registered < make->n) {
+            rv = object_register(s, st->view, layer, backend[registered], &made[registered]);
+            registered += rv == CKR_OK ? 1 : 0;
+        }
+        for (size_t i = 0; rv != CKR_OK && i < make->n; i++) {
+            /* the application sees no object: leave none */
+            if (i < registered) {
+                handles_forget(s->token, made[i]);
+            }
+            fl->C_DestroyObject(h, backend[i]);
+        }
+    }
+    engine_mutex_unlock(s->token->login_lock);
+    return rv;
 }
 
 /* True when the view's rules forbid op on the object: a deny rule, or
@@ -242,6 +301,29 @@ static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_se
  * Entry points
  * ------------------------------------------------------------------ */
 
+/* C_CreateObject's and C_CopyObject's arguments, for object_make. */
+typedef struct {
+    CK_ATTRIBUTE_PTR templ;
+    CK_ULONG count;
+    CK_OBJECT_HANDLE source; /* C_CopyObject's, in the backend */
+} create_args;
+
+static CK_RV call_create(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                         CK_OBJECT_HANDLE *made)
+{
+    const create_args *a = arg;
+
+    return fl->C_CreateObject(h, a->templ, a->count, made);
+}
+
+static CK_RV call_copy(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                       CK_OBJECT_HANDLE *made)
+{
+    const create_args *a = arg;
+
+    return fl->C_CopyObject(h, a->source, a->templ, a->count, made);
+}
+
 /*
  * C_CreateObject. Returns CKR_OK with *object; CKR_SESSION_HANDLE_INVALID;
  * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID (NULL value with a
@@ -252,11 +334,10 @@ static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_se
 CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                     CK_OBJECT_HANDLE_PTR object)
 {
-    session_view_state st, now;
+    create_args args = {templ, count, CK_INVALID_HANDLE};
+    object_maker make = {call_create, &args, 1};
+    session_view_state st;
     engine_session *s;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
     size_t layer = 0;
     CK_RV rv;
 
@@ -276,40 +357,14 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
     if (object_template_token(templ, count, false) && !session_is_rw(s)) {
         goto out;
     }
-    /* The backend session opens before L is taken: opening it replays
-     * the login, which takes L. L then keeps a C_Logout (or C_Login) of
-     * another thread from coming between the backend's create and the
-     * registration, which would leave a private object made but
-     * unregistered (CKR_GENERAL_ERROR); a login change while waiting for
-     * L means the layer is chosen again. */
-    for (;;) {
+    do { /* a login change while L was awaited: the layer is chosen again */
         session_view(s, &st);
         rv = object_target_layer(s, st.view, templ, count, CK_UNAVAILABLE_INFORMATION, SIZE_MAX,
                                  &layer);
         if (rv == CKR_OK) {
-            rv = backend_session(s, layer, &fl, &h);
+            rv = object_make(s, &st, layer, &make, object);
         }
-        if (rv != CKR_OK) {
-            goto out;
-        }
-        gate_lock_login(s->token);
-        session_view(s, &now);
-        /* and no module cycle while L was awaited: a reopened backend
-         * session would replay the login under L (self-deadlock) */
-        if (now.epoch == st.epoch && s->backends[layer].open &&
-            s->backends[layer].generation == backend_generation(&s->token->layers[layer])) {
-            break;
-        }
-        engine_mutex_unlock(s->token->login_lock);
-    }
-    rv = backend_rv(s, layer, fl->C_CreateObject(h, templ, count, &backend));
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, layer, backend, object);
-        if (rv != CKR_OK) {
-            fl->C_DestroyObject(h, backend); /* the application saw no object: leave none */
-        }
-    }
-    engine_mutex_unlock(s->token->login_lock);
+    } while (rv == OBJECT_AGAIN);
 out:
     session_release(s);
     return rv;
@@ -351,6 +406,23 @@ static CK_RV copy_allowed(engine_session *s, const session_view_state *st, const
     return rv;
 }
 
+/* The checks of C_CopyObject on a resolved source: CKR_OK;
+ * CKR_SESSION_READ_ONLY; CKR_ACTION_PROHIBITED; or copy_allowed's codes.
+ * Expects S. */
+static CK_RV copy_checked(engine_session *s, const session_view_state *st, const object_ref *ref,
+                          const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+    bool token_object = object_template_token(templ, count, ref->token_object);
+
+    if (token_object && !session_is_rw(s)) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    if ((token_object && ref->layer->read_only) || denied(s, st, ref, RULES_OP_COPY)) {
+        return CKR_ACTION_PROHIBITED;
+    }
+    return copy_allowed(s, st, ref, templ, count);
+}
+
 /*
  * C_CopyObject, within the object's layer (see the file comment). Returns
  * CKR_OK with *new_object; CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD;
@@ -360,50 +432,34 @@ static CK_RV copy_allowed(engine_session *s, const session_view_state *st, const
 CK_RV object_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
                   CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object)
 {
+    create_args args = {templ, count, CK_INVALID_HANDLE};
+    object_maker make = {call_copy, &args, 1};
     session_view_state st;
     engine_session *s;
     object_ref ref;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_OBJECT_HANDLE backend = CK_INVALID_HANDLE;
-    bool token_object;
     CK_RV rv;
 
-    rv = begin(session, object, &s, &st, &ref);
+    rv = session_acquire(session, &s);
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = CKR_ARGUMENTS_BAD;
-    if (new_object == NULL) {
-        goto out;
-    }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    token_object = object_template_token(templ, count, ref.token_object);
-    rv = CKR_SESSION_READ_ONLY;
-    if (token_object && !session_is_rw(s)) {
-        goto out;
-    }
-    rv = CKR_ACTION_PROHIBITED;
-    if ((token_object && ref.layer->read_only) || denied(s, &st, &ref, RULES_OP_COPY)) {
-        goto out;
-    }
-    rv = copy_allowed(s, &st, &ref, templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = backend_session(s, ref.layer_index, &fl, &h);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = fl->C_CopyObject(h, ref.backend, templ, count, &backend);
-    rv = backend_rv(s, ref.layer_index, rv);
-    if (rv == CKR_OK) {
-        rv = object_register(s, st.view, ref.layer_index, backend, new_object);
-    }
-out:
+    do {
+        session_view(s, &st);
+        rv = verdict_resolve(s, &st, object, &ref);
+        if (rv == CKR_OK && new_object == NULL) {
+            rv = CKR_ARGUMENTS_BAD;
+        }
+        if (rv == CKR_OK) {
+            rv = object_check_template(templ, count);
+        }
+        if (rv == CKR_OK) {
+            rv = copy_checked(s, &st, &ref, templ, count);
+        }
+        if (rv == CKR_OK) {
+            args.source = ref.backend;
+            rv = object_make(s, &st, ref.layer_index, &make, new_object);
+        }
+    } while (rv == OBJECT_AGAIN);
     session_release(s);
     return rv;
 }

@@ -241,11 +241,13 @@ CK_RV session_open(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_
         s->handle = next_handle++;
         rv = table_insert(&sessions, &s->node, table_hash_u64(s->handle, 0));
     }
-    unlock_table();
     if (rv == CKR_OK) {
+        /* read under T: once T is released, another thread's
+         * C_CloseAllSessions may end and free s */
         *session = s->handle;
         s = NULL;
     }
+    unlock_table();
 out:
     if (s != NULL) {
         session_free(s);

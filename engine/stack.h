@@ -119,6 +119,18 @@ bool backend_layer_usable(const engine_layer *layer);
 bool backend_view_has(const engine_view *view, const engine_layer *layer);
 unsigned backend_generation(const engine_layer *layer);
 
+/*
+ * The layer's store lock. A backend call that makes an object
+ * (C_CreateObject, C_CopyObject, C_GenerateKey, C_GenerateKeyPair,
+ * C_UnwrapKey, C_DeriveKey) holds it exclusively, the backend's
+ * C_FindObjectsInit shared; nothing else is taken while it is held. See
+ * backend.c for why. init returns CKR_OK or CKR_HOST_MEMORY.
+ */
+CK_RV backend_store_init(engine_layer *layer);
+void backend_store_write(engine_layer *layer);
+void backend_store_read(engine_layer *layer);
+void backend_store_done(engine_layer *layer);
+
 /* The layer's backend session for s, opened lazily (RW when s is RW and
  * the layer is writable). Caller holds S. Backend codes pass through;
  * CKR_DEVICE_ERROR when the layer's module failed to load. */
@@ -292,9 +304,35 @@ bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt)
 /* Checks a template's shape: CKR_ARGUMENTS_BAD for NULL with count > 0,
  * CKR_ATTRIBUTE_VALUE_INVALID for a NULL value with a length. */
 CK_RV object_check_template(const CK_ATTRIBUTE *templ, CK_ULONG count);
-/* Registers a new backend object created through s (Create, Generate,
- * Unwrap, Derive, Copy) and returns its virtual handle. */
-CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
-                      CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE *handle);
+
+/* A backend call that makes objects (C_CreateObject, C_CopyObject,
+ * C_GenerateKey, C_GenerateKeyPair, C_UnwrapKey, C_DeriveKey) as a
+ * closure: call writes the n backend handles it made (n is 0, 1 or 2;
+ * made is NULL when n is 0). */
+typedef CK_RV object_make_fn(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                             CK_OBJECT_HANDLE *made);
+typedef struct {
+    object_make_fn *call;
+    const void *arg;
+    size_t n;
+} object_maker;
+
+/* object_make's answer when the login state changed since st was read:
+ * the caller reads it again and starts over. Never reaches a caller of
+ * the module. */
+#define OBJECT_AGAIN (CKR_VENDOR_DEFINED | 0x5354u)
+
+/*
+ * Runs make on layer's backend through s and gives each object it made
+ * its virtual handle in made[]. The backend call and the registration run
+ * under L with the login state st was read in, so no C_Logout or C_Login
+ * comes between them (a private object made but no longer readable would
+ * be lost); an object that cannot be registered is destroyed in the
+ * backend again. Returns CKR_OK; OBJECT_AGAIN; CKR_HOST_MEMORY;
+ * CKR_GENERAL_ERROR (the backend will not describe what it made); or the
+ * backend's code. Expects S, not L.
+ */
+CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
+                  const object_maker *make, CK_OBJECT_HANDLE *made);
 
 #endif /* STRATA_ENGINE_STACK_H */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, builds Strata, runs the whole
 # suite, runs it again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# checks the formatting, and ends with one line "N passed, N failed".
+# runs the fuzzers briefly and the concurrency stress test under
+# ThreadSanitizer, checks the formatting, and ends with one line
+# "N passed, N failed".
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    the plain build's suite only
@@ -49,6 +51,16 @@ if [ $quick -eq 0 ]; then
     for t in $(grep -oE "^ok [0-9]+ - [a-z_]+" fuzz.test.log | awk '{print $4}'); do
       results+=("$t=pass")
     done
+  fi
+
+  echo "== concurrency stress under ThreadSanitizer (clang)"
+  STRESS_ITERATIONS=${STRESS_ITERATIONS:-300} bash tests/integration/run-tsan.sh >tsan.test.log 2>&1
+  grep -E "^(ok|not ok|1\.\.)" tsan.test.log | sed 's/^/  /'
+  if grep -q "^not ok" tsan.test.log || ! grep -q "^ok" tsan.test.log; then
+    tail -30 tsan.test.log
+    results+=("stress_tsan=fail")
+  else
+    results+=("stress_tsan=pass")
   fi
 
   echo "== clang-format"

@@ -10,10 +10,14 @@
  * STRESS_ITERATIONS scales the run (iterations per thread, default 150);
  * use a small value under valgrind --tool=helgrind (--trace-children=yes:
  * criterion runs the test in a child). ThreadSanitizer: criterion's runner
- * cannot start under TSan ("Could not initialize inheritable arena"), so
- * the body is run from a plain main() with the criterion macros mapped to
- * checks, against a clang -fsanitize=thread module, with
- * TSAN_OPTIONS=suppressions=tests/tsan.supp (see tests/tsan.supp).
+ * cannot start under TSan, so stress_tsan.c runs this body from a plain
+ * main() against a clang -fsanitize=thread module
+ * (tests/integration/run-tsan.sh, a step of scripts/test.sh).
+ *
+ * What this test found: a use-after-free in C_OpenSession racing
+ * C_CloseAllSessions (TSan), and that SoftHSM2's file store corrupts an
+ * object being made while another thread searches the token (see
+ * backend_store_init in engine/backend.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
