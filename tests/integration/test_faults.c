@@ -15,7 +15,7 @@
  * layer out, except when its backend ran out of memory: then the search
  * fails with CKR_HOST_MEMORY rather than answer in part.
  *
- * The allocation-failure test overrides malloc, calloc and realloc in
+ * The allocation-failure test overrides malloc, calloc, realloc and free in
  * this executable (the module, dlopen'ed, binds to them); it is left out
  * of sanitizer builds, whose allocator cannot be interposed that way.
  *
@@ -23,7 +23,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -577,11 +579,15 @@ Test(faults, token_leaves_and_returns)
 
 #ifndef FAULTS_SANITIZED
 
-/* This executable's malloc, calloc and realloc (the module binds to them)
- * forward to glibc's; armed, the Nth allocation after arming fails once. */
+/* This executable's malloc, calloc, realloc and free (the module binds to
+ * them) forward to glibc's; armed, the Nth allocation after arming fails
+ * once. Every block allocated by the module's own code (its caller's
+ * address lies in strata-pkcs11.so) is tracked until freed, so that a
+ * block Strata still holds after C_Finalize shows as a leak. */
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
+extern void __libc_free(void *p);
 
 /* The build hides symbols by default; these must bind for the module. */
 #define EXPORTED __attribute__((visibility("default")))
@@ -602,19 +608,132 @@ static bool alloc_fails(void)
     return false;
 }
 
+#define TRACK_SLOTS 65536 /* a power of two, far above Strata's live blocks */
+#define TOMBSTONE   ((void *)1)
+
+static uintptr_t module_lo, module_hi; /* strata-pkcs11.so's mapped range */
+static void *tracked[TRACK_SLOTS];     /* open addressing; NULL = empty */
+static long tracked_live;
+static bool tracked_full;
+static atomic_flag track_lock = ATOMIC_FLAG_INIT;
+
+static size_t slot_of(const void *p)
+{
+    return ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 48 & (TRACK_SLOTS - 1);
+}
+
+static void track(void *p)
+{
+    size_t i = slot_of(p), n = 0;
+
+    while (atomic_flag_test_and_set(&track_lock)) {
+    }
+    while (n < TRACK_SLOTS && tracked[i] != NULL && tracked[i] != TOMBSTONE) {
+        i = (i + 1) & (TRACK_SLOTS - 1);
+        n++;
+    }
+    if (n < TRACK_SLOTS) {
+        tracked[i] = p;
+        tracked_live++;
+    } else {
+        tracked_full = true; /* the test then fails rather than miss a leak */
+    }
+    atomic_flag_clear(&track_lock);
+}
+
+/* Forgets p; returns whether it was tracked. */
+static bool untrack(void *p)
+{
+    size_t i = slot_of(p);
+    bool found = false;
+
+    while (atomic_flag_test_and_set(&track_lock)) {
+    }
+    for (size_t n = 0; n < TRACK_SLOTS && tracked[i] != NULL;
+         n++, i = (i + 1) & (TRACK_SLOTS - 1)) {
+        if (tracked[i] == p) {
+            tracked[i] = TOMBSTONE;
+            tracked_live--;
+            found = true;
+            break;
+        }
+    }
+    atomic_flag_clear(&track_lock);
+    return found;
+}
+
+static bool from_module(const void *caller)
+{
+    return (uintptr_t)caller >= module_lo && (uintptr_t)caller < module_hi;
+}
+
 EXPORTED void *malloc(size_t size)
 {
-    return alloc_fails() ? NULL : __libc_malloc(size);
+    void *p = alloc_fails() ? NULL : __libc_malloc(size);
+
+    if (p != NULL && from_module(__builtin_return_address(0))) {
+        track(p);
+    }
+    return p;
 }
 
 EXPORTED void *calloc(size_t n, size_t size)
 {
-    return alloc_fails() ? NULL : __libc_calloc(n, size);
+    void *p = alloc_fails() ? NULL : __libc_calloc(n, size);
+
+    if (p != NULL && from_module(__builtin_return_address(0))) {
+        track(p);
+    }
+    return p;
 }
 
 EXPORTED void *realloc(void *p, size_t size)
 {
-    return alloc_fails() ? NULL : __libc_realloc(p, size);
+    bool was = false;
+    void *q;
+
+    if (alloc_fails()) {
+        return NULL; /* p stays as it was */
+    }
+    was = p != NULL && untrack(p);
+    q = __libc_realloc(p, size);
+    if (q == NULL && was) {
+        track(p);
+    } else if (q != NULL && (was || from_module(__builtin_return_address(0)))) {
+        track(q);
+    }
+    return q;
+}
+
+EXPORTED void free(void *p)
+{
+    if (p != NULL) {
+        untrack(p);
+    }
+    __libc_free(p);
+}
+
+/* dl_iterate_phdr callback: records the mapped range of strata-pkcs11.so. */
+static int find_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    const char *name = info->dlpi_name;
+    size_t len = strlen(name), want = strlen("strata-pkcs11.so");
+
+    (void)size;
+    (void)data;
+    if (len < want || strcmp(name + len - want, "strata-pkcs11.so") != 0) {
+        return 0;
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type != PT_LOAD) {
+            continue;
+        }
+        module_lo = module_lo == 0 || lo < module_lo ? lo : module_lo;
+        module_hi = hi > module_hi ? hi : module_hi;
+    }
+    return 1;
 }
 
 /* One step of the sequence: the call's name and code. */
@@ -622,6 +741,7 @@ typedef struct {
     int step;
     CK_RV rv;
     long allocations;
+    long leaked; /* Strata's blocks still allocated after C_Finalize */
 } alloc_report;
 
 /* Opens a session, logs in, searches, reads a label, creates and
@@ -675,7 +795,9 @@ static void alloc_child(long nth, int fd)
     CK_ULONG n = 1;
     int status = 0;
 
-    if (p11->C_Initialize(NULL) != CKR_OK || p11->C_GetSlotList(CK_TRUE, &slot, &n) != CKR_OK) {
+    dl_iterate_phdr(find_module, NULL);
+    if (module_hi == 0 || p11->C_Initialize(NULL) != CKR_OK ||
+        p11->C_GetSlotList(CK_TRUE, &slot, &n) != CKR_OK) {
         _exit(2);
     }
     alloc_count = 0;
@@ -694,6 +816,10 @@ static void alloc_child(long nth, int fd)
     }
     if (status == 0 && p11->C_Finalize(NULL) != CKR_OK) {
         status = 5;
+    }
+    r.leaked = tracked_live;
+    if (status == 0 && (tracked_live != 0 || tracked_full)) {
+        status = 7; /* Strata still holds blocks it allocated */
     }
     if (write(fd, &r, sizeof(r)) != sizeof(r)) {
         status = 6;
@@ -722,15 +848,17 @@ static alloc_report alloc_run(long nth)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status), "allocation %ld: child died (signal %d)", nth,
               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    cr_assert_eq(WEXITSTATUS(status), 0, "allocation %ld: status %d, step %d answered %#lx", nth,
-                 WEXITSTATUS(status), r.step, r.rv);
+    cr_assert_eq(WEXITSTATUS(status), 0,
+                 "allocation %ld: status %d, step %d answered %#lx, %ld blocks leaked", nth,
+                 WEXITSTATUS(status), r.step, r.rv, r.leaked);
     return r;
 }
 
 /* Every allocation the sequence makes inside Strata (after C_Initialize)
  * fails once in its own child: each call answers CKR_OK or
- * CKR_HOST_MEMORY, and the module then runs the whole sequence again and
- * finalises cleanly. */
+ * CKR_HOST_MEMORY, the module then runs the whole sequence again and
+ * finalises cleanly, and no block Strata's code allocated is left after
+ * C_Finalize. */
 Test(faults, allocation_failure_gives_host_memory)
 {
     alloc_report all = alloc_run(0);
