@@ -60,33 +60,53 @@ unsigned loader_line(const xmlNode *node)
     return line > 0 && line <= (long)UINT_MAX ? (unsigned)line : 0;
 }
 
+static int compare_lines(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a;
+    unsigned y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts the lines the structure check reported, once it is over, so that
+ * is_flagged can bisect them. */
+static void sort_flagged(loader *ld)
+{
+    if (ld->n_flagged > 0) {
+        qsort(ld->flagged, ld->n_flagged, sizeof(unsigned), compare_lines);
+    }
+}
+
 /* True when the structure check already reported line (a line-less
- * schema error counts as reported once the check found anything). */
+ * schema error counts as reported once the check found anything).
+ * Expects the lines sorted (sort_flagged). */
 static bool is_flagged(const loader *ld, unsigned line)
 {
     if (line == 0) {
         return ld->n_flagged > 0;
     }
-    for (size_t i = 0; i < ld->n_flagged; i++) {
-        if (ld->flagged[i] == line) {
-            return true;
-        }
-    }
-    return false;
+    return ld->n_flagged > 0 &&
+           bsearch(&line, ld->flagged, ld->n_flagged, sizeof(unsigned), compare_lines) != NULL;
 }
 
 /* An error found by the structure check, remembered by line so that the
- * RELAX NG validator does not report the same mistake again. */
+ * RELAX NG validator does not report the same mistake again. The list of
+ * lines grows by doubling; a line that finds no room is not remembered. */
 static void structure_error(loader *ld, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void structure_error(loader *ld, unsigned line, const char *fmt, ...)
 {
     va_list ap;
-    unsigned *grown = realloc(ld->flagged, (ld->n_flagged + 1) * sizeof(unsigned));
 
-    if (grown != NULL) {
-        ld->flagged = grown;
+    if (ld->n_flagged == ld->flagged_cap) {
+        size_t cap = ld->flagged_cap == 0 ? 16 : ld->flagged_cap * 2;
+        unsigned *grown = realloc(ld->flagged, cap * sizeof(unsigned));
+        if (grown != NULL) {
+            ld->flagged = grown;
+            ld->flagged_cap = cap;
+        }
+    }
+    if (ld->n_flagged < ld->flagged_cap) {
         ld->flagged[ld->n_flagged++] = line;
     }
     va_start(ap, fmt);
@@ -439,19 +459,67 @@ static void shape_walk(xmlNodePtr root, xmlNodePtr pattern, bool optional, eleme
     }
 }
 
-/* Fills shape for the element called name. Returns false when the schema
- * has no such element. */
-static bool shape_of(xmlDocPtr rng, const char *name, element_shape *shape)
+/* The schema summary: every element the schema declares with its shape,
+ * in document order. It is read once per validation, so that checking a
+ * policy of many elements does not search the schema for each. */
+typedef struct {
+    const char *name;    /* element name (in the schema doc) */
+    element_shape shape; /* what it allows */
+} element_summary;
+
+typedef struct {
+    element_summary *elements;
+    size_t n;
+} schema_summary;
+
+/* Counts the named elements of the schema from node on (its following
+ * siblings and everything inside them), in document order; fills their
+ * summaries too when summary->elements has room for them. */
+static void summarize(xmlNodePtr root, xmlNodePtr node, schema_summary *summary)
+{
+    for (; node != NULL; node = node->next) {
+        if (node->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        const char *name = rng_name(node);
+        if (is_rng(node, "element") && name != NULL) {
+            if (summary->elements != NULL) {
+                element_summary *element = &summary->elements[summary->n];
+                element->name = name;
+                shape_walk(root, node, false, &element->shape, 0);
+            }
+            summary->n++;
+        }
+        summarize(root, node->children, summary);
+    }
+}
+
+/* Reads the summary of rng. Returns 0, or -1 on OOM (summary empty). */
+static int summary_load(xmlDocPtr rng, schema_summary *summary)
 {
     xmlNodePtr root = xmlDocGetRootElement(rng);
-    xmlNodePtr element = rng_find(root, "element", name);
+    schema_summary count = {0};
 
-    memset(shape, 0, sizeof(*shape));
-    if (element == NULL) {
-        return false;
+    *summary = (schema_summary){0};
+    summarize(root, root, &count);
+    summary->elements = calloc(count.n + 1, sizeof(element_summary));
+    if (summary->elements == NULL) {
+        return -1;
     }
-    shape_walk(root, element, false, shape, 0);
-    return true;
+    summarize(root, root, summary);
+    return 0;
+}
+
+/* The shape of the element called name (the first the schema declares),
+ * or NULL when the schema has no such element. */
+static const element_shape *shape_of(const schema_summary *summary, const char *name)
+{
+    for (size_t i = 0; i < summary->n; i++) {
+        if (strcmp(summary->elements[i].name, name) == 0) {
+            return &summary->elements[i].shape;
+        }
+    }
+    return NULL;
 }
 
 /* Writes "a, b or c" (words quoted when quote is set) into buf. */
@@ -552,31 +620,31 @@ static void check_attrs(loader *ld, xmlNodePtr node, const element_shape *shape)
 }
 
 /* Checks node and everything inside it against the schema summary. */
-static void check_structure(loader *ld, xmlDocPtr rng, xmlNodePtr node, int depth)
+static void check_structure(loader *ld, const schema_summary *summary, xmlNodePtr node, int depth)
 {
-    element_shape shape;
+    const element_shape *shape = depth > 16 ? NULL : shape_of(summary, (const char *)node->name);
     char words[256];
 
-    if (depth > 16 || !shape_of(rng, (const char *)node->name, &shape)) {
+    if (shape == NULL) {
         return; /* reported by the parent, or far too deep: the validator says */
     }
-    check_attrs(ld, node, &shape);
+    check_attrs(ld, node, shape);
     for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) {
             continue;
         }
         bool known = false;
-        for (size_t i = 0; i < shape.n_children && !known; i++) {
-            known = c->ns == NULL && strcmp(shape.children[i], (const char *)c->name) == 0;
+        for (size_t i = 0; i < shape->n_children && !known; i++) {
+            known = c->ns == NULL && strcmp(shape->children[i], (const char *)c->name) == 0;
         }
         if (!known) {
-            join_words(words, sizeof(words), shape.children, shape.n_children, false);
+            join_words(words, sizeof(words), shape->children, shape->n_children, false);
             structure_error(ld, loader_line(c), "<%s> is not allowed inside <%s>; expected %s",
                             (const char *)c->name, (const char *)node->name,
-                            shape.n_children > 0 ? words : "no element (it holds text)");
+                            shape->n_children > 0 ? words : "no element (it holds text)");
             continue;
         }
-        check_structure(ld, rng, c, depth + 1);
+        check_structure(ld, summary, c, depth + 1);
     }
 }
 
@@ -647,6 +715,7 @@ int loader_validate(loader *ld, xmlDocPtr doc)
 {
     int rc = -1;
     xmlDocPtr rng = NULL;
+    schema_summary summary = {0};
     xmlNodePtr root = xmlDocGetRootElement(doc);
     size_t errors_before = ld->diags->n_errors;
 
@@ -655,13 +724,18 @@ int loader_validate(loader *ld, xmlDocPtr doc)
     if (rng == NULL) {
         goto out;
     }
+    if (summary_load(rng, &summary) != 0) {
+        loader_error(ld, 0, "out of memory loading the policy schema");
+        goto out;
+    }
     if (!loader_is_element(root, "strata") || root->ns != NULL) {
         structure_error(ld, loader_line(root),
                         "the root element is <%s>; expected <strata version=\"1\">",
                         (const char *)root->name);
         goto out;
     }
-    check_structure(ld, rng, root, 0);
+    check_structure(ld, &summary, root, 0);
+    sort_flagged(ld);
     int valid = validate_rng(ld, rng, doc);
     if (valid == 0 && ld->diags->n_errors == errors_before) {
         rc = 0;
@@ -670,6 +744,7 @@ int loader_validate(loader *ld, xmlDocPtr doc)
                      "the policy does not match the schema of strata.xml(5)");
     }
 out:
+    free(summary.elements);
     xmlFreeDoc(rng);
     pthread_mutex_unlock(&schema_lock);
     return rc;

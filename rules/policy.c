@@ -4,14 +4,16 @@
  * Owns the public face of strata.xml(5) loading in rules.h: where the
  * policy is looked for, rules_policy_load and rules_policy_load_memory
  * (which run the steps of policy_internal.h in order, each only when the
- * one before found no error), freeing, the lookups by id and label, and
- * label templates. It also owns the reporting every step goes through:
- * each problem becomes one diagnostic naming the policy file and line.
+ * one before found no error), freeing, the lookups by id and label
+ * (through the tables of index.c), and label templates. It also owns the
+ * reporting every step goes through: each problem becomes one diagnostic
+ * naming the policy file and line.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,10 @@ static int load_buffer(loader *ld, const char *buf, size_t len, rules_policy **o
     if (loader_build(ld, xmlDocGetRootElement(doc), policy) != 0) {
         goto out;
     }
+    if (loader_index_policy(policy) != 0) {
+        loader_error(ld, 0, "out of memory");
+        goto out;
+    }
     if (loader_check(ld, policy) != 0 || ld->diags->n_errors != errors_before) {
         goto out;
     }
@@ -232,56 +238,63 @@ void rules_policy_free(rules_policy *policy)
             free_view(&token->views[v]);
         }
         free(token->views);
+        loader_index_free(token->views_by_id);
         free(token->label);
         free(token->manufacturer);
     }
     free(policy->modules);
     free(policy->layers);
     free(policy->tokens);
+    loader_index_free(policy->modules_by_id);
+    loader_index_free(policy->layers_by_id);
+    loader_index_free(policy->tokens_by_label);
     free(policy->path);
     free(policy->catalog_path);
     free(policy->log);
     free(policy);
 }
 
+/* The lookups return the first element bearing the name, as
+ * loader_index_lookup finds it: through the table the loader built, or by
+ * a scan for a policy made some other way. */
 const rules_module *rules_policy_module(const rules_policy *policy, const char *id)
 {
-    for (size_t i = 0; policy != NULL && id != NULL && i < policy->n_modules; i++) {
-        if (policy->modules[i].id != NULL && strcmp(policy->modules[i].id, id) == 0) {
-            return &policy->modules[i];
-        }
+    if (policy == NULL) {
+        return NULL;
     }
-    return NULL;
+    size_t i = loader_index_lookup(policy->modules_by_id, policy->modules, policy->n_modules,
+                                   sizeof(rules_module), offsetof(rules_module, id), id);
+    return i < policy->n_modules ? &policy->modules[i] : NULL;
 }
 
 const rules_layer *rules_policy_layer(const rules_policy *policy, const char *id)
 {
-    for (size_t i = 0; policy != NULL && id != NULL && i < policy->n_layers; i++) {
-        if (policy->layers[i].id != NULL && strcmp(policy->layers[i].id, id) == 0) {
-            return &policy->layers[i];
-        }
+    if (policy == NULL) {
+        return NULL;
     }
-    return NULL;
+    size_t i = loader_index_lookup(policy->layers_by_id, policy->layers, policy->n_layers,
+                                   sizeof(rules_layer), offsetof(rules_layer, id), id);
+    return i < policy->n_layers ? &policy->layers[i] : NULL;
 }
 
 const rules_token *rules_policy_token(const rules_policy *policy, const char *label)
 {
-    for (size_t i = 0; policy != NULL && label != NULL && i < policy->n_tokens; i++) {
-        if (policy->tokens[i].label != NULL && strcmp(policy->tokens[i].label, label) == 0) {
-            return &policy->tokens[i];
-        }
+    if (policy == NULL) {
+        return NULL;
     }
-    return NULL;
+    size_t i = loader_index_lookup(policy->tokens_by_label, policy->tokens, policy->n_tokens,
+                                   sizeof(rules_token), offsetof(rules_token, label), label);
+    return i < policy->n_tokens ? &policy->tokens[i] : NULL;
 }
 
 const rules_view *rules_token_view(const rules_token *token, const char *id)
 {
-    for (size_t i = 0; token != NULL && id != NULL && i < token->n_views; i++) {
-        if (token->views[i].id != NULL && strcmp(token->views[i].id, id) == 0) {
-            return &token->views[i];
-        }
+    if (token == NULL) {
+        return NULL;
     }
-    return NULL;
+    size_t i = loader_index_lookup(token->views_by_id, token->views, token->n_views,
+                                   sizeof(rules_view), offsetof(rules_view, id), id);
+    return i < token->n_views ? &token->views[i] : NULL;
 }
 
 /* Returns 0 with buf holding the label (every "{view}" replaced by view),

@@ -1,13 +1,14 @@
 /*
  * policy_internal.h - private to the policy loader (policy.c, document.c,
- * model.c, semantics.c). Not installed; rules.h stays the one public
- * header.
+ * model.c, index.c, semantics.c). Not installed; rules.h stays the one
+ * public header.
  *
  * One load of strata.xml(5) is a loader: the name diagnostics carry, the
  * folder relative paths resolve against, and the diagnostics list. It
  * passes through the files in order:
  *   document.c   read the file, parse it safely, validate it (schema);
  *   model.c      build rules_policy from the validated tree;
+ *   index.c      build its lookup tables (ids and labels to positions);
  *   semantics.c  check what the schema cannot say, compile the rules;
  *   policy.c     the public entry points that drive the steps, and the
  *                reporting every step uses.
@@ -40,6 +41,7 @@ typedef struct {
     long last_schema_line; /* line of the last schema error (one per line) */
     unsigned *flagged;     /* lines the structure check already reported */
     size_t n_flagged;
+    size_t flagged_cap; /* lines flagged has room for */
 } loader;
 
 /* ---- reporting (policy.c) --------------------------------------------- */
@@ -77,6 +79,35 @@ int loader_validate(loader *ld, xmlDocPtr doc);
 /* Builds the whole model from a document that matches the schema. Returns
  * 0 (semantic errors may have been reported on the way), or -1 on OOM. */
 int loader_build(loader *ld, xmlNodePtr root, rules_policy *policy);
+
+/* ---- lookup tables (index.c) ----------------------------------------- */
+
+/* An empty table with room for cap entries, or NULL on OOM. */
+rules_index *loader_index_new(size_t cap);
+void loader_index_free(rules_index *ix);
+/* Empties ix, keeping its room. */
+void loader_index_clear(rules_index *ix);
+/* Adds name (borrowed) at pos; a NULL name, or one beyond the room, is
+ * not added. */
+void loader_index_add(rules_index *ix, const char *name, size_t pos);
+/* Sorts what was added; the lookups below need it. */
+void loader_index_sort(rules_index *ix);
+/* Returns true with *pos the smallest position added with name, or false
+ * when none was (or ix or name is NULL). */
+bool loader_index_find(const rules_index *ix, const char *name, size_t *pos);
+
+/* A sorted table of the n elements of array, elements of stride bytes
+ * whose name (a char *) is at offset; NULL on OOM. */
+rules_index *loader_index_build(const void *array, size_t n, size_t stride, size_t offset);
+/* The position of the first element of such an array named name: through
+ * ix, or by a scan when ix is NULL. Returns n when there is none. */
+size_t loader_index_lookup(const rules_index *ix, const void *array, size_t n, size_t stride,
+                           size_t offset, const char *name);
+
+/* Builds the tables of a built policy (modules, layers, tokens, and the
+ * views of each token). Returns 0, or -1 on OOM (what was built stays for
+ * rules_policy_free). */
+int loader_index_policy(rules_policy *policy);
 
 /* ---- semantic checks (semantics.c) ------------------------------------ */
 

@@ -99,6 +99,10 @@ typedef struct {
 
 typedef struct rules_program rules_program;
 
+/* A lookup table of the policy (names to positions), private to rules/:
+ * built by the loader so that the lookups below need not scan. */
+typedef struct rules_index rules_index;
+
 typedef struct {
     char *id;      /* <view id=""> */
     char **layers; /* layer ids, top first */
@@ -122,6 +126,7 @@ typedef struct {
     rules_view *views;
     size_t n_views;
     unsigned line;
+    rules_index *views_by_id; /* private; NULL: rules_token_view scans */
 } rules_token;
 
 typedef struct {
@@ -134,6 +139,9 @@ typedef struct {
     size_t n_layers;
     rules_token *tokens;
     size_t n_tokens;
+    rules_index *modules_by_id;   /* private; NULL: rules_policy_module scans */
+    rules_index *layers_by_id;    /* private; NULL: rules_policy_layer scans */
+    rules_index *tokens_by_label; /* private; NULL: rules_policy_token scans */
 } rules_policy;
 
 /* Where the policy is looked for: $STRATA_CONF when set (whether or not
@@ -158,6 +166,9 @@ int rules_policy_load_memory(const char *buf, size_t len, const char *name, rule
 
 void rules_policy_free(rules_policy *policy);
 
+/* Lookups by id (by label for tokens): the first element declared with
+ * it, or NULL when there is none or an argument is NULL. On a loaded
+ * policy each takes logarithmic time (the loader builds the tables). */
 const rules_module *rules_policy_module(const rules_policy *policy, const char *id);
 const rules_layer *rules_policy_layer(const rules_policy *policy, const char *id);
 const rules_token *rules_policy_token(const rules_policy *policy, const char *label);

@@ -7,6 +7,9 @@
  * public view per token, and warnings for what is declared but unused.
  * Every problem is reported, not just the first. Then the rules of each
  * view whose layers are sound are compiled against that view's scope.
+ * References and duplicates are found through the lookup tables of
+ * index.c, so that the checks take time in proportion to the size of the
+ * policy (times a logarithm), however many views it has.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -38,11 +41,24 @@ static bool is_simple_name(const char *s)
  * Checks the schema cannot express
  * ------------------------------------------------------------------ */
 
-static void check_modules(loader *ld, const rules_policy *policy)
+/* Sets used[j] for each module j that some layer names. A module id
+ * declared twice counts at its first declaration. */
+static void mark_modules_used(const rules_policy *policy, bool *used)
+{
+    for (size_t j = 0; j < policy->n_layers; j++) {
+        const rules_module *module = rules_policy_module(policy, policy->layers[j].module_id);
+        if (module != NULL) {
+            used[module - policy->modules] = true;
+        }
+    }
+}
+
+/* Checks every module; used[] is from mark_modules_used. */
+static void check_modules(loader *ld, const rules_policy *policy, const bool *used)
 {
     for (size_t i = 0; i < policy->n_modules; i++) {
         const rules_module *module = &policy->modules[i];
-        bool used = false;
+        const rules_module *first = rules_policy_module(policy, module->id);
 
         if (!is_simple_name(module->id)) {
             loader_error(
@@ -51,13 +67,10 @@ static void check_modules(loader *ld, const rules_policy *policy)
                 "or '-'",
                 module->id);
         }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(policy->modules[j].id, module->id) == 0) {
-                loader_error(ld, module->line,
-                             "module id \"%s\" is already used on line %u; ids must be unique",
-                             module->id, policy->modules[j].line);
-                break;
-            }
+        if (first != NULL && first != module) {
+            loader_error(ld, module->line,
+                         "module id \"%s\" is already used on line %u; ids must be unique",
+                         module->id, first->line);
         }
         if (module->path != NULL && access(module->path, F_OK) != 0) {
             loader_warning(ld, module->line, "module \"%s\": %s does not exist on this machine",
@@ -69,33 +82,34 @@ static void check_modules(loader *ld, const rules_policy *policy)
                            "docs/hosting.md",
                            module->id);
         }
-        for (size_t j = 0; j < policy->n_layers && !used; j++) {
-            used = strcmp(policy->layers[j].module_id, module->id) == 0;
-        }
-        if (!used) {
+        if (first == NULL || !used[first - policy->modules]) {
             loader_warning(ld, module->line, "module \"%s\" is used by no layer", module->id);
         }
     }
 }
 
-static bool layer_used(const rules_policy *policy, const char *id)
+/* Sets used[j] for each layer j that some view names. A layer id
+ * declared twice counts at its first declaration. */
+static void mark_layers_used(const rules_policy *policy, bool *used)
 {
     for (size_t t = 0; t < policy->n_tokens; t++) {
         for (size_t v = 0; v < policy->tokens[t].n_views; v++) {
             const rules_view *view = &policy->tokens[t].views[v];
             for (size_t k = 0; k < view->n_layers; k++) {
-                if (strcmp(view->layers[k], id) == 0) {
-                    return true;
+                const rules_layer *layer = rules_policy_layer(policy, view->layers[k]);
+                if (layer != NULL) {
+                    used[layer - policy->layers] = true;
                 }
             }
         }
     }
-    return false;
 }
 
-static void check_layer(loader *ld, const rules_policy *policy, size_t i)
+/* Checks layer i; used[] is from mark_layers_used. */
+static void check_layer(loader *ld, const rules_policy *policy, size_t i, const bool *used)
 {
     const rules_layer *layer = &policy->layers[i];
+    const rules_layer *first = rules_policy_layer(policy, layer->id);
     bool is_template = strstr(layer->token, VIEW_PLACEHOLDER) != NULL;
 
     if (!is_simple_name(layer->id)) {
@@ -104,13 +118,10 @@ static void check_layer(loader *ld, const rules_policy *policy, size_t i)
             "layer id \"%s\" is not a simple name; expected letters, digits, '.', '_' or '-'",
             layer->id);
     }
-    for (size_t j = 0; j < i; j++) {
-        if (strcmp(policy->layers[j].id, layer->id) == 0) {
-            loader_error(ld, layer->line,
-                         "layer id \"%s\" is already used on line %u; ids must be unique",
-                         layer->id, policy->layers[j].line);
-            break;
-        }
+    if (first != NULL && first != layer) {
+        loader_error(ld, layer->line,
+                     "layer id \"%s\" is already used on line %u; ids must be unique", layer->id,
+                     first->line);
     }
     if (rules_policy_module(policy, layer->module_id) == NULL) {
         loader_error(ld, layer->line, "layer \"%s\" names module \"%s\", which is not declared",
@@ -139,7 +150,7 @@ static void check_layer(loader *ld, const rules_policy *policy, size_t i)
         loader_warning(ld, layer->line,
                        "lazy layer \"%s\" is read-only, so its new tokens stay empty", layer->id);
     }
-    if (!layer_used(policy, layer->id)) {
+    if (first == NULL || !used[first - policy->layers]) {
         loader_warning(ld, layer->line, "layer \"%s\" is used by no view", layer->id);
     }
 }
@@ -147,6 +158,7 @@ static void check_layer(loader *ld, const rules_policy *policy, size_t i)
 static void check_token(loader *ld, const rules_policy *policy, size_t i)
 {
     const rules_token *token = &policy->tokens[i];
+    const rules_token *first = rules_policy_token(policy, token->label);
     size_t len = strlen(token->label);
 
     if (len == 0 || len > LABEL_MAX_BYTES) {
@@ -157,36 +169,78 @@ static void check_token(loader *ld, const rules_policy *policy, size_t i)
         loader_error(ld, token->line, "token manufacturer is %zu bytes; at most %d are allowed",
                      strlen(token->manufacturer), LABEL_MAX_BYTES);
     }
-    for (size_t j = 0; j < i; j++) {
-        if (strcmp(policy->tokens[j].label, token->label) == 0) {
-            loader_error(ld, token->line,
-                         "token label \"%s\" is already used on line %u; labels must be unique",
-                         token->label, policy->tokens[j].line);
-            break;
-        }
+    if (first != NULL && first != token) {
+        loader_error(ld, token->line,
+                     "token label \"%s\" is already used on line %u; labels must be unique",
+                     token->label, first->line);
     }
 }
 
-/* The view declared before view (in any token) with the same id, or NULL. */
-static const rules_view *earlier_view(const rules_policy *policy, const rules_view *view)
+/* What the checks of views share across tokens. */
+typedef struct {
+    rules_index *views;       /* every view of the policy by id, at its ordinal */
+    const rules_view **order; /* the views by ordinal: declaration order, token by token */
+    size_t next;              /* ordinal of the next view to check */
+    rules_index *words;       /* the layer list of the view being checked */
+} view_tables;
+
+static void view_tables_free(view_tables *tables)
 {
+    loader_index_free(tables->views);
+    loader_index_free(tables->words);
+    free(tables->order);
+}
+
+/* Fills tables for policy: every view indexed by id and ordinal, and room
+ * for the longest layer list. Returns 0, or -1 on OOM. */
+static int view_tables_init(view_tables *tables, const rules_policy *policy)
+{
+    size_t n = 0;
+    size_t widest = 0;
+
+    for (size_t t = 0; t < policy->n_tokens; t++) {
+        n += policy->tokens[t].n_views;
+        for (size_t v = 0; v < policy->tokens[t].n_views; v++) {
+            size_t n_layers = policy->tokens[t].views[v].n_layers;
+            widest = n_layers > widest ? n_layers : widest;
+        }
+    }
+    tables->views = loader_index_new(n);
+    tables->order = calloc(n + 1, sizeof(rules_view *));
+    tables->words = loader_index_new(widest);
+    if (tables->views == NULL || tables->order == NULL || tables->words == NULL) {
+        return -1;
+    }
     for (size_t t = 0; t < policy->n_tokens; t++) {
         for (size_t v = 0; v < policy->tokens[t].n_views; v++) {
-            const rules_view *other = &policy->tokens[t].views[v];
-            if (other == view) {
-                return NULL;
-            }
-            if (strcmp(other->id, view->id) == 0) {
-                return other;
-            }
+            const rules_view *view = &policy->tokens[t].views[v];
+            loader_index_add(tables->views, view->id, tables->next);
+            tables->order[tables->next++] = view;
         }
+    }
+    loader_index_sort(tables->views);
+    tables->next = 0;
+    return 0;
+}
+
+/* The view declared before the one at ordinal (in any token) with the
+ * same id, or NULL. */
+static const rules_view *earlier_view(const view_tables *tables, const rules_view *view,
+                                      size_t ordinal)
+{
+    size_t first = ordinal;
+
+    if (loader_index_find(tables->views, view->id, &first) && first < ordinal) {
+        return tables->order[first];
     }
     return NULL;
 }
 
-/* Checks a view's layer list. Returns true when every layer is known and
- * named once, so that its rules can be compiled. */
-static bool check_view_layers(loader *ld, const rules_policy *policy, const rules_view *view)
+/* Checks a view's layer list; words is room for it. Returns true when
+ * every layer is known and named once, so that its rules can be
+ * compiled. */
+static bool check_view_layers(loader *ld, const rules_policy *policy, const rules_view *view,
+                              rules_index *words)
 {
     bool ok = view->n_layers > 0;
 
@@ -195,15 +249,17 @@ static bool check_view_layers(loader *ld, const rules_policy *policy, const rule
                      "view \"%s\" has an empty layers list; expected layer ids, top first",
                      view->id);
     }
+    loader_index_clear(words);
+    for (size_t k = 0; k < view->n_layers; k++) {
+        loader_index_add(words, view->layers[k], k);
+    }
+    loader_index_sort(words);
     for (size_t k = 0; k < view->n_layers; k++) {
         const rules_layer *layer = rules_policy_layer(policy, view->layers[k]);
         char label[LABEL_MAX_BYTES + 1];
-        bool repeated = false;
+        size_t first = k;
 
-        for (size_t j = 0; j < k && !repeated; j++) {
-            repeated = strcmp(view->layers[j], view->layers[k]) == 0;
-        }
-        if (repeated) {
+        if (loader_index_find(words, view->layers[k], &first) && first < k) {
             loader_error(ld, view->line,
                          "view \"%s\" names layer \"%s\" twice; a layer stacks once", view->id,
                          view->layers[k]);
@@ -224,7 +280,8 @@ static bool check_view_layers(loader *ld, const rules_policy *policy, const rule
 
 /* Checks the views of token i. compile[] (one per view of the token) is
  * set to true for each view whose rules may be compiled. */
-static void check_views(loader *ld, const rules_policy *policy, size_t i, bool *compile)
+static void check_views(loader *ld, const rules_policy *policy, size_t i, view_tables *tables,
+                        bool *compile)
 {
     const rules_token *token = &policy->tokens[i];
     const rules_view *public_view = NULL;
@@ -239,7 +296,7 @@ static void check_views(loader *ld, const rules_policy *policy, size_t i, bool *
                 "view id \"%s\" is not a simple name; expected letters, digits, '.', '_' or "
                 "'-'",
                 view->id);
-        } else if ((other = earlier_view(policy, view)) != NULL) {
+        } else if ((other = earlier_view(tables, view, tables->next)) != NULL) {
             loader_error(
                 ld, view->line,
                 "view id \"%s\" is already used on line %u; view ids must be unique in the "
@@ -255,7 +312,8 @@ static void check_views(loader *ld, const rules_policy *policy, size_t i, bool *
         } else if (view->is_public) {
             public_view = view;
         }
-        compile[v] = check_view_layers(ld, policy, view);
+        compile[v] = check_view_layers(ld, policy, view, tables->words);
+        tables->next++;
     }
 }
 
@@ -292,31 +350,60 @@ out:
     return rc;
 }
 
+/* Checks token i and its views, then compiles the rules of each view
+ * whose layers are sound. Returns 0, or -1 on OOM. */
+static int check_token_views(loader *ld, rules_policy *policy, size_t i, view_tables *tables)
+{
+    rules_token *token = &policy->tokens[i];
+    bool *compile = calloc(token->n_views + 1, sizeof(bool));
+    int rc = -1;
+
+    if (compile == NULL) {
+        loader_error(ld, token->line, "out of memory");
+        return -1;
+    }
+    check_token(ld, policy, i);
+    check_views(ld, policy, i, tables, compile);
+    for (size_t v = 0; v < token->n_views; v++) {
+        rules_view *view = &token->views[v];
+        if (compile[v] && view->rules_text != NULL && compile_view(ld, policy, view) != 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(compile);
+    return rc;
+}
+
 /* Runs every semantic check, then compiles the rules of each view whose
  * layers are sound. Returns 0, or -1 on OOM. */
 int loader_check(loader *ld, rules_policy *policy)
 {
-    check_modules(ld, policy);
+    bool *module_used = calloc(policy->n_modules + 1, sizeof(bool));
+    bool *layer_used = calloc(policy->n_layers + 1, sizeof(bool));
+    view_tables tables = {0};
+    int rc = -1;
+
+    if (module_used == NULL || layer_used == NULL || view_tables_init(&tables, policy) != 0) {
+        loader_error(ld, 0, "out of memory");
+        goto out;
+    }
+    mark_modules_used(policy, module_used);
+    check_modules(ld, policy, module_used);
+    mark_layers_used(policy, layer_used);
     for (size_t i = 0; i < policy->n_layers; i++) {
-        check_layer(ld, policy, i);
+        check_layer(ld, policy, i, layer_used);
     }
     for (size_t i = 0; i < policy->n_tokens; i++) {
-        rules_token *token = &policy->tokens[i];
-        bool *compile = calloc(token->n_views + 1, sizeof(bool));
-        if (compile == NULL) {
-            loader_error(ld, token->line, "out of memory");
-            return -1;
+        if (check_token_views(ld, policy, i, &tables) != 0) {
+            goto out;
         }
-        check_token(ld, policy, i);
-        check_views(ld, policy, i, compile);
-        for (size_t v = 0; v < token->n_views; v++) {
-            rules_view *view = &token->views[v];
-            if (compile[v] && view->rules_text != NULL && compile_view(ld, policy, view) != 0) {
-                free(compile);
-                return -1;
-            }
-        }
-        free(compile);
     }
-    return 0;
+    rc = 0;
+out:
+    free(module_used);
+    free(layer_used);
+    view_tables_free(&tables);
+    return rc;
 }

@@ -3,8 +3,9 @@
  *
  * Policies are written into a fresh temporary folder per test (the world
  * fixture, which also points STRATA_CONF and XDG_CONFIG_HOME into it).
- * Expected lines are found by searching the policy text for a marker, so
- * that a test names the line it means rather than a number.
+ * Expected lines are found by searching the policy text for a marker
+ * (policy_text_line), so that a test names the line it means rather than
+ * a number.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -19,6 +20,7 @@
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 
+#include "policy_text.h"
 #include "rules.h"
 #include "world.h"
 
@@ -45,18 +47,6 @@ TestSuite(rules_policy_load_memory, .init = setup, .fini = teardown);
 TestSuite(rules_policy_default_path, .init = setup, .fini = teardown);
 TestSuite(rules_layer_token_label, .init = setup, .fini = teardown);
 TestSuite(rules_policy_lookup, .init = setup, .fini = teardown);
-
-/* The 1-based line of the first occurrence of needle in text. */
-static unsigned line_of(const char *text, const char *needle)
-{
-    const char *at = strstr(text, needle);
-    unsigned line = 1;
-    cr_assert_not_null(at, "marker \"%s\" not in the policy", needle);
-    for (const char *p = text; p < at; p++) {
-        line += *p == '\n';
-    }
-    return line;
-}
 
 /* Writes text to name inside the world folder; returns the path. */
 static const char *write_file(const char *name, const char *text, size_t len)
@@ -204,7 +194,7 @@ Test(rules_policy_load, full_policy_every_field)
     cr_assert_str_eq(policy->modules[0].id, "soft");
     cr_assert_str_eq(policy->modules[0].path, in_dir("libfake.so"));
     cr_assert_eq(policy->modules[0].isolate, RULES_ISOLATE_NONE);
-    cr_assert_eq(policy->modules[0].line, line_of(full_policy, "<module id=\"soft\""));
+    cr_assert_eq(policy->modules[0].line, policy_text_line(full_policy, "<module id=\"soft\""));
     cr_assert_str_eq(policy->modules[1].path, in_dir("libfake.so"));
     cr_assert_eq(policy->modules[1].isolate, RULES_ISOLATE_PROCESS);
 
@@ -216,7 +206,7 @@ Test(rules_policy_load, full_policy_every_field)
     cr_assert_null(group->serial);
     cr_assert_eq(group->access, RULES_ACCESS_READ_ONLY);
     cr_assert_eq(group->provision, RULES_PROVISION_NONE);
-    cr_assert_eq(group->line, line_of(full_policy, "<layer id=\"group\""));
+    cr_assert_eq(group->line, policy_text_line(full_policy, "<layer id=\"group\""));
     const rules_layer *personal = &policy->layers[1];
     cr_assert_str_eq(personal->token, "strata-{view}");
     cr_assert_eq(personal->access, RULES_ACCESS_READ_WRITE);
@@ -236,7 +226,7 @@ Test(rules_policy_load, full_policy_every_field)
     cr_assert_eq(token->max_pin_len, 64);
     cr_assert_eq(token->kdf_ops, 3);
     cr_assert_eq(token->kdf_mem, 65536);
-    cr_assert_eq(token->line, line_of(full_policy, "<token label=\"Strata\""));
+    cr_assert_eq(token->line, policy_text_line(full_policy, "<token label=\"Strata\""));
     cr_assert_eq(token->n_views, 2);
 
     const rules_view *work = &token->views[0];
@@ -249,9 +239,9 @@ Test(rules_policy_load, full_policy_every_field)
     cr_assert(work->allow_whiteout);
     cr_assert_str_eq(work->rules_text,
                      "hide where layer == \"group\"\n        route create to \"personal\"\n      ");
-    cr_assert_eq(work->rules_line, line_of(full_policy, "<rules>hide"));
+    cr_assert_eq(work->rules_line, policy_text_line(full_policy, "<rules>hide"));
     cr_assert_not_null(work->rules, "rules are compiled at load");
-    cr_assert_eq(work->line, line_of(full_policy, "<view id=\"work\""));
+    cr_assert_eq(work->line, policy_text_line(full_policy, "<view id=\"work\""));
 
     const rules_view *anon = &token->views[1];
     cr_assert_str_eq(anon->id, "anon");
@@ -298,7 +288,7 @@ Test(rules_policy_load, missing_module_file_is_a_warning)
     cr_assert_eq(load(minimal_policy), 0);
     cr_assert_eq(diags.n_errors, 0);
     cr_assert(has_warning("/nonexistent/libmissing.so does not exist"));
-    cr_assert_eq(diags.items[0].line, line_of(minimal_policy, "<module"));
+    cr_assert_eq(diags.items[0].line, policy_text_line(minimal_policy, "<module"));
 }
 
 Test(rules_policy_load, isolate_process_is_a_warning)
@@ -318,7 +308,7 @@ Test(rules_policy_load, isolate_process_is_a_warning)
                           "docs/hosting.md"));
     for (size_t i = 0; i < diags.count; i++) {
         if (strstr(diags.items[i].message, "isolate") != NULL) {
-            cr_assert_eq(diags.items[i].line, line_of(xml, "<module id=\"iso\""));
+            cr_assert_eq(diags.items[i].line, policy_text_line(xml, "<module id=\"iso\""));
             cr_assert_eq(diags.items[i].severity, RULES_SEVERITY_WARNING);
         }
     }
@@ -354,7 +344,7 @@ Test(rules_policy_load, rules_text_keeps_lines_across_comments)
                               "</strata>\n";
     cr_assert_eq(load(xml), 0);
     const rules_view *v = &policy->tokens[0].views[0];
-    cr_assert_eq(v->rules_line, line_of(xml, "<rules>"));
+    cr_assert_eq(v->rules_line, policy_text_line(xml, "<rules>"));
     cr_assert_str_eq(v->rules_text, "\n      hide where label ~ \"a*\" \n\n"
                                     "      show where label == \"x & y\"\n    ");
     cr_assert_not_null(v->rules);
@@ -389,7 +379,7 @@ static void load_variant(const char *from, const char *to, const char *marker, c
 {
     const char *xml = variant(from, to);
     cr_assert_eq(load(xml), -1);
-    expect_one_error(line_of(xml, marker), what);
+    expect_one_error(policy_text_line(xml, marker), what);
 }
 
 Test(rules_policy_load, base_variant_is_valid)
@@ -487,7 +477,7 @@ Test(rules_policy_load, two_public_views)
                               "<view id=\"work\" layers=\"me group\" public=\"true\"/>\n    "
                               "<view id=\"anon\" layers=\"me\" public=\"true\"/>");
     cr_assert_eq(load(xml), -1);
-    expect_one_error(line_of(xml, "<view id=\"anon\""), "at most one public view");
+    expect_one_error(policy_text_line(xml, "<view id=\"anon\""), "at most one public view");
 }
 
 Test(rules_policy_load, version_other_than_1)
@@ -559,7 +549,7 @@ Test(rules_policy_load, reports_every_semantic_error)
     dump_diags();
     cr_assert_eq(diags.n_errors, 2);
     expect_error_on(1, "unsupported policy version \"3\"");
-    expect_error_on(line_of(copy, "/x.so"), "already used");
+    expect_error_on(policy_text_line(copy, "/x.so"), "already used");
 }
 
 /* ---------------------------------------------------------------------
@@ -572,14 +562,14 @@ Test(rules_policy_load, schema_unknown_element)
     cr_assert_eq(load(xml), -1);
     dump_diags();
     cr_assert_null(policy);
-    expect_error_on(line_of(xml, "<frob"), "<frob> is not allowed inside <strata>");
+    expect_error_on(policy_text_line(xml, "<frob"), "<frob> is not allowed inside <strata>");
 }
 
 Test(rules_policy_load, schema_missing_attribute)
 {
     const char *xml = variant("<token label=\"Strata\">", "<token>");
     cr_assert_eq(load(xml), -1);
-    expect_error_on(line_of(xml, "<token>"), "<token> needs the attribute \"label\"");
+    expect_error_on(policy_text_line(xml, "<token>"), "<token> needs the attribute \"label\"");
 }
 
 Test(rules_policy_load, schema_bad_access_value)
@@ -587,7 +577,7 @@ Test(rules_policy_load, schema_bad_access_value)
     const char *xml = variant("access=\"read-only\"", "access=\"ro\"");
     cr_assert_eq(load(xml), -1);
     expect_error_on(
-        line_of(xml, "access=\"ro\""),
+        policy_text_line(xml, "access=\"ro\""),
         "<layer access=\"ro\"> is not allowed; expected \"read-write\" or \"read-only\"");
 }
 
@@ -595,7 +585,7 @@ Test(rules_policy_load, schema_unknown_attribute)
 {
     const char *xml = variant("access=\"read-only\"", "acces=\"read-only\"");
     cr_assert_eq(load(xml), -1);
-    expect_error_on(line_of(xml, "acces="), "<layer> has no attribute \"acces\"");
+    expect_error_on(policy_text_line(xml, "acces="), "<layer> has no attribute \"acces\"");
 }
 
 Test(rules_policy_load, schema_wrong_order)
@@ -614,7 +604,7 @@ Test(rules_policy_load, schema_not_a_number)
     const char *xml =
         variant("<token label=\"Strata\"", "<token label=\"Strata\" min-pin-len=\"four\"");
     cr_assert_eq(load(xml), -1);
-    expect_error_on(line_of(xml, "four"), "is not a number");
+    expect_error_on(policy_text_line(xml, "four"), "is not a number");
 }
 
 Test(rules_policy_load, schema_wrong_root)
@@ -772,7 +762,7 @@ Test(rules_policy_load, undeclared_entity_not_expanded)
     const char *xml = variant("token=\"team\"", "token=\"&team;\"");
     cr_assert_eq(load(xml), -1);
     cr_assert_geq(diags.n_errors, 1);
-    cr_assert_eq(diags.items[0].line, line_of(xml, "&team;"));
+    cr_assert_eq(diags.items[0].line, policy_text_line(xml, "&team;"));
 }
 
 Test(rules_policy_load, xinclude_not_processed)
@@ -781,7 +771,7 @@ Test(rules_policy_load, xinclude_not_processed)
         variant("<!--EXTRA-->", "<xi:include xmlns:xi=\"http://www.w3.org/2001/XInclude\" "
                                 "href=\"/etc/passwd\" parse=\"text\"/>");
     cr_assert_eq(load(xml), -1);
-    expect_error_on(line_of(xml, "<xi:include"), "is not allowed inside <strata>");
+    expect_error_on(policy_text_line(xml, "<xi:include"), "is not allowed inside <strata>");
     cr_assert_not(any_message_contains("root:"));
 }
 
@@ -1077,7 +1067,7 @@ Test(rules_policy_load_memory, rule_errors_then_policy_errors)
     dump_diags();
     cr_assert_eq(diags.n_errors, 10);
     const rules_diag *last = &diags.items[diags.count - 1];
-    cr_assert_eq(last->line, line_of(xml, "<token label=\"A\"><view id=\"w\""));
+    cr_assert_eq(last->line, policy_text_line(xml, "<token label=\"A\"><view id=\"w\""));
     cr_assert_not_null(strstr(last->message, "token label \"A\" is already used"));
 }
 
