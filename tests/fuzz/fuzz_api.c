@@ -14,14 +14,18 @@
  * function (PKCS#11 v2.40, chapter 5); a code outside it aborts. Each
  * input ends with C_CloseAllSessions, so inputs do not depend on each
  * other. Token objects are never made or destroyed (CKA_TOKEN is not among
- * the template types, and C_DestroyObject / C_SetAttributeValue are not
- * called on token object handles), so the world stays the same.
+ * the template types, a wild type that happens to be CKA_TOKEN is moved to
+ * the vendor range, and C_DestroyObject / C_SetAttributeValue are not
+ * called on token object handles), so the world stays the same: nothing
+ * an input does outlives it (see README, "Memory"). A normal exit
+ * finalizes the library and removes the world's folder; a crash leaves it.
  *
  * Environment: STRATA_CLI (the strata command; default: cli/strata of the
  * build folder holding this target).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -145,6 +149,27 @@ static void make_world(void)
        cli);
 }
 
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* At a normal exit (libFuzzer's -runs or -max_total_time, a reproduction):
+ * finalizes the library, then removes the world's folder (the tokens and
+ * the catalog, a few MB after a long run), so runs do not pile them up in
+ * /tmp. A crash or a timeout exits without atexit handlers and leaves the
+ * folder for inspection. */
+static void drop_world(void)
+{
+    p11->C_Finalize(NULL);
+    if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        fprintf(stderr, "fuzz_api: cannot remove %s\n", dir);
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     CK_ULONG n = 1;
@@ -157,6 +182,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         n != 1) {
         die("C_Initialize");
     }
+    atexit(drop_world);
     return 0;
 }
 
@@ -265,6 +291,11 @@ static CK_ATTRIBUTE *template_arg(input *in, CK_ULONG *count, bool fill)
         unsigned b = byte(in);
 
         t[i].type = b < 0xF0 ? types[b % (sizeof(types) / sizeof(types[0]))] : word(in);
+        if (t[i].type == CKA_TOKEN) {
+            /* A token object would outlive the input: every later search
+             * would meet it, so inputs would no longer be independent. */
+            t[i].type |= CKA_VENDOR_DEFINED;
+        }
         if (byte(in) < 0x30) {
             t[i].pValue = NULL;
             t[i].ulValueLen = length(in, true);
