@@ -871,4 +871,36 @@ Test(faults, allocation_failure_gives_host_memory)
     }
 }
 
+/* Strata keeps no state that grows with the calls made: after the
+ * sequence has run 10 times (caches warm, the catalog's handles made),
+ * 100 more runs leave exactly as many of Strata's blocks allocated. */
+Test(faults, repeated_calls_hold_no_more_memory)
+{
+    CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
+    alloc_report r = {0};
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    long warm;
+
+    dl_iterate_phdr(find_module, NULL);
+    cr_assert_neq(module_hi, 0);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    for (int i = 0; i < 10; i++) {
+        alloc_sequence(p11, slot, &r);
+        cr_assert_eq(r.rv, CKR_OK, "run %d: step %d answered %#lx", i, r.step, r.rv);
+    }
+    warm = tracked_live;
+    cr_assert_gt(warm, 0);
+    for (int i = 0; i < 100; i++) {
+        alloc_sequence(p11, slot, &r);
+        cr_assert_eq(r.rv, CKR_OK, "run %d: step %d answered %#lx", 10 + i, r.step, r.rv);
+    }
+    cr_expect_eq(tracked_live, warm, "Strata's live blocks: %ld after 10 runs, %ld after 110", warm,
+                 tracked_live);
+    cr_assert_not(tracked_full);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_expect_eq(tracked_live, 0, "%ld blocks left after C_Finalize", tracked_live);
+}
+
 #endif /* FAULTS_SANITIZED */
