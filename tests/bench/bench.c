@@ -6,6 +6,8 @@
  *         [--seconds S | --iterations N] [--threads T] [--key-label L]
  *         [--objects N] [--warmup N] [--csv]
  *   bench --populate N [--first K] --module PATH --token LABEL --pin PIN
+ *   bench --memory --module PATH --token LABEL[,LABEL...] --pin PIN
+ *         [--objects N] [--csv]
  *   bench --list --module PATH
  *
  * Every worker opens its own sessions before timing, runs --warmup untimed
@@ -60,12 +62,16 @@ static void usage(FILE *out)
             "             [--seconds S | --iterations N] [--threads T] [--key-label L]\n"
             "             [--objects N] [--warmup N] [--csv]\n"
             "       bench --populate N [--first K] --module PATH --token LABEL --pin PIN\n"
+            "       bench --memory --module PATH --token LABEL[,LABEL...] --pin PIN\n"
+            "             [--objects N] [--csv]\n"
             "       bench --list --module PATH\n"
             "workloads: %s\n"
             "  --iterations N: N timed ops per thread; --seconds S (default 2): time-bound\n"
             "  --warmup N: untimed ops per thread first (default 50; find 1, login 2)\n"
             "  several --token labels: find only (one find = a find on each token in turn)\n"
-            "  --objects N: find fails unless every find sees exactly N data objects\n",
+            "  --objects N: find fails unless every find sees exactly N data objects\n"
+            "  --memory: resident set and heap before loading, at idle (logged in, one\n"
+            "            session per token) and after two finds of every data object\n",
             names);
 }
 
@@ -118,6 +124,7 @@ static const struct option long_opts[] = {
     {"first", required_argument, NULL, 'F'},
     {"csv", no_argument, NULL, 'c'},
     {"list", no_argument, NULL, 'l'},
+    {"memory", no_argument, NULL, 'M'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -161,6 +168,9 @@ static bool apply_opt(bench_opts *o, int c, const char *arg, bool *warmup_set, b
         return true;
     case 'l':
         o->list = true;
+        return true;
+    case 'M':
+        o->memory = true;
         return true;
     case 'W':
         *warmup_set = true;
@@ -219,11 +229,18 @@ static bool check_opts(const bench_opts *o, const bench_workload *wl)
         fprintf(stderr, "bench: --token and --pin are required\n");
         return false;
     }
+    if (o->populate > 0 && o->memory) {
+        fprintf(stderr, "bench: give --populate or --memory, not both\n");
+        return false;
+    }
     if (o->populate > 0) {
         if (o->ntokens != 1) {
             fprintf(stderr, "bench: --populate takes one --token\n");
             return false;
         }
+        return true;
+    }
+    if (o->memory) {
         return true;
     }
     if (o->workload == NULL || wl == NULL) {
@@ -283,7 +300,8 @@ static int parse_args(int argc, char **argv, bench_opts *o, const bench_workload
     return 0;
 }
 
-static double now_s(void)
+/* CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void)
 {
     struct timespec ts;
 
@@ -351,7 +369,7 @@ static void *worker_main(void *arg)
     if (!gate_wait() || w->failed) {
         return NULL;
     }
-    t0 = now_s();
+    t0 = bench_now_s();
     deadline = t0 + run_opts->seconds;
     while (w->n < w->cap) {
         uint64_t a = now_ns();
@@ -366,7 +384,7 @@ static void *worker_main(void *arg)
             break;
         }
     }
-    w->elapsed = now_s() - t0;
+    w->elapsed = bench_now_s() - t0;
     return NULL;
 }
 
@@ -539,14 +557,14 @@ static bool prepare(const bench_opts *o, const bench_workload *wl, bench_module 
 static int populate(const bench_opts *o, bench_module *m)
 {
     bench_error err = {0};
-    double t0 = now_s();
+    double t0 = bench_now_s();
 
     if (!bench_module_login(m, o->pin, &err) ||
         !bench_module_populate(m, o->first, o->populate, &err)) {
         report_error(o, &err);
         return 1;
     }
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     printf("populated %lu data objects obj-%06lu..obj-%06lu in token %s: %.2f s (%.0f/s)\n",
            o->populate, o->first, o->first + o->populate - 1, o->tokens[0], dt,
            (double)o->populate / dt);
@@ -556,6 +574,7 @@ static int populate(const bench_opts *o, bench_module *m)
 int main(int argc, char **argv)
 {
     const bench_workload *wl = NULL;
+    bench_mem_sample start = {0, 0};
     bench_module m;
     bench_error err = {0};
     bench_opts o;
@@ -567,6 +586,11 @@ int main(int argc, char **argv)
         return status == EXIT_HELP ? 0 : status;
     }
     status = 1;
+    if (o.memory && !bench_memory_sample(&start)) {
+        fprintf(stderr, "bench: cannot read /proc/self/statm\n");
+        free(o.token_list);
+        return 1;
+    }
     if (!bench_module_open(&m, o.module, &err)) {
         report_error(&o, &err);
         goto out;
@@ -584,6 +608,13 @@ int main(int argc, char **argv)
     }
     if (o.populate > 0) {
         status = populate(&o, &m);
+        goto out;
+    }
+    if (o.memory) {
+        status = bench_memory_run(&o, &m, &start, &err) ? 0 : 1;
+        if (status != 0) {
+            report_error(&o, &err);
+        }
         goto out;
     }
     if (!prepare(&o, wl, &m, &err)) {

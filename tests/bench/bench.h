@@ -5,7 +5,8 @@
  * C_GetFunctionList, exactly as a client does, and times one workload on
  * one or more tokens. bench.c parses the command line, runs the threads and
  * reports; module.c finds tokens, keys and objects and fills tokens;
- * workload.c holds the timed operations; layers_rv_name names return codes.
+ * workload.c holds the timed operations; memory.c measures resident memory
+ * and heap (--memory); layers_rv_name names return codes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -43,6 +44,7 @@ typedef struct {
     unsigned long first;                  /* populate: number of the first object */
     bool csv;                             /* also print a CSV line */
     bool list;                            /* list slots and tokens and exit */
+    bool memory;                          /* measure memory at idle and per object */
 } bench_opts;
 
 /* An error: the call that failed and its code, or a message. */
@@ -103,6 +105,12 @@ typedef struct bench_worker {
     pthread_t tid;                                /* the thread */
 } bench_worker;
 
+/* A memory sample, in bytes. */
+typedef struct {
+    long long rss;  /* resident set (/proc/self/statm) */
+    long long heap; /* malloc'd and not freed (mallinfo2 uordblks + hblkhd) */
+} bench_mem_sample;
+
 /* Return-code names come from the layers library (layers/rv.c). */
 static inline const char *bench_rv_name(CK_RV rv)
 {
@@ -112,6 +120,11 @@ static inline const char *bench_rv_name(CK_RV rv)
 /* workload.c */
 const bench_workload *bench_workload_find(const char *name);
 void bench_workload_names(char *buf, size_t len);
+
+/* memory.c */
+bool bench_memory_sample(bench_mem_sample *s);
+bool bench_memory_run(const bench_opts *o, bench_module *m, const bench_mem_sample *start,
+                      bench_error *err);
 
 /* module.c */
 bool bench_module_open(bench_module *m, const char *path, bench_error *err);
@@ -125,6 +138,9 @@ bool bench_module_populate(bench_module *m, unsigned long first, unsigned long c
                            bench_error *err);
 bool bench_worker_open(bench_worker *w, bench_error *err);
 void bench_worker_close(bench_worker *w);
+
+/* bench.c: CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void);
 
 /* Fills err for a failed call. */
 void bench_fail_rv(bench_error *err, const char *call, CK_RV rv);

@@ -3,9 +3,11 @@
 # against (a) SoftHSM2 directly, (b) SoftHSM2 through p11-kit-proxy.so,
 # (c) Strata over the same SoftHSM2 tokens with a 1-layer and a 3-layer
 # view, the 3-layer one also with 10 rules (find rows), and Strata's login
-# with 1, 100 and 1,000 enrolled views. Prints a table (ops/s and the
-# ratios Strata/direct, Strata/proxy and rules/no rules), writes it as
-# markdown, and keeps every raw bench line.
+# with 1, 100 and 10,000 enrolled views; plus memory at idle and per
+# indexed object (bench --memory) beside SoftHSM2's own. Prints a table
+# (ops/s and the ratios Strata/direct, Strata/proxy and rules/no rules),
+# writes it as markdown with the latency, find-curve and memory tables and
+# the load average of each row, and keeps every raw bench line.
 #
 # Everything happens in an isolated world in a temporary folder: its own
 # SOFTHSM2_CONF and token directory, HOME, XDG_* and STRATA_CONF, and a
@@ -22,7 +24,7 @@ REPEAT=3
 RUN_TIMEOUT=600 # seconds: a bench run that hangs (a deadlock) becomes n/a
 SIZES="1000 10000"
 THREADS_SIGN="1 2"
-WORKLOADS="sign-ec sign-rsa getattr session login find"
+WORKLOADS="sign-ec sign-rsa getattr session login find memory"
 MD=""
 KEEP=0
 SOFTHSM=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
@@ -33,7 +35,8 @@ SO_PIN=56781234
 PIN_ONE=11111111   # Strata view "one" (layer l1)
 PIN_THREE=33333333 # Strata view "three" (layers l1 l2 l3)
 PIN_RULES=77777777 # Strata view "rules" (layers l1 l2 l3, 10 rules)
-LOGIN_VIEWS="1 100 1000" # views enrolled in the tokens Login-N (layer l1)
+LOGIN_VIEWS="1 100 10000" # views enrolled in the tokens Login-N (layer l1)
+ENROLL_THREADS=2           # bench-enroll threads (one Argon2id each at a time)
 
 usage() {
     cat <<EOF
@@ -41,12 +44,13 @@ usage: tests/bench/run.sh [options]
   --build DIR        meson build folder (default: \$BUILD or $ROOT/build)
   --seconds S        timed seconds per run (default $SECONDS_PER_RUN)
   --repeat R         rounds per cell, the median is kept (default $REPEAT)
-  --sizes "N ..."    object counts for the find workload (default "$SIZES")
+  --sizes "N ..."    object counts for the find and memory rows (default "$SIZES")
   --full             add 100000 objects to the sizes
   --threads "T ..."  thread counts for the sign workloads (default "$THREADS_SIGN")
   --workloads "W ..." subset of: $WORKLOADS
   --login-views "N ..." enrolled views for the login/views=N rows (default
-                     "$LOGIN_VIEWS"; "" skips them; one strata enroll per view, 20-50 ms)
+                     "$LOGIN_VIEWS"; "" skips them; bench-enroll enrols all but the
+                     last view of each token in one process, strata enroll the last)
   --md FILE          markdown table (default DIR/bench-results.md)
   --keep             keep the temporary world (its path is printed)
 EOF
@@ -82,6 +86,9 @@ STRATA_NA=""
 BENCH=$BUILD/tests/bench/bench
 STRATA_MODULE=$BUILD/engine/strata-pkcs11.so
 STRATA_CLI=$BUILD/cli/strata
+BENCH_ENROLL=$BUILD/tests/bench/bench-enroll
+BENCH_ONLY_CONF="" # the policy without the Login-N tokens (set in make_world)
+POLICY_VIEWS=0     # views declared in the whole policy
 
 build() {
     if [[ ! -f $BUILD/build.ninja ]]; then
@@ -90,7 +97,8 @@ build() {
     fi
     ninja -C "$BUILD" tests/bench/bench >"$W/build-bench.log" 2>&1 ||
         die "cannot build the bench: $(tail -n 3 "$W/build-bench.log")"
-    if ! ninja -C "$BUILD" engine/strata-pkcs11.so cli/strata >"$W/build-strata.log" 2>&1; then
+    if ! ninja -C "$BUILD" engine/strata-pkcs11.so cli/strata tests/bench/bench-enroll \
+        >"$W/build-strata.log" 2>&1; then
         STRATA_NA="Strata does not build yet: $(grep -m1 -E 'error:|undefined reference' "$W/build-strata.log" |
             sed 's|^[^ ]*/||' || echo 'ninja failed')"
     fi
@@ -118,6 +126,7 @@ EOF
     export SOFTHSM2_CONF=$W/softhsm2.conf
     export HOME=$W/home XDG_CONFIG_HOME=$W/home/.config XDG_DATA_HOME=$W/home/.local/share
     export STRATA_CONF=$W/strata.xml
+    BENCH_ONLY_CONF=$W/strata-bench-only.xml
     unset P11_KIT_SERVER_ADDRESS STRATA_LOG
     for t in l1 l2 l3; do
         softhsm2-util --init-token --free --label "$t" --so-pin "$SO_PIN" --pin "$USER_PIN" \
@@ -224,6 +233,11 @@ EOF
         STRATA_NA="strata check/init/enroll failed: $(grep . <<<"$out" | head -n1)"
         return
     fi
+    # The same policy without the Login-N tokens (same catalog), for the
+    # memory rows: what a policy of 10,000 views costs at idle is a row of
+    # its own (memory/idle+views), not a part of every memory figure.
+    sed '/<token label="Login-/,/<\/token>/d' "$STRATA_CONF" >"$BENCH_ONLY_CONF"
+    POLICY_VIEWS=$(grep -c '<view ' "$STRATA_CONF")
     enroll_login_views
 }
 
@@ -258,22 +272,32 @@ login_tokens_xml() {
     done
 }
 
-# Enrols every view of every Login-N token, one `strata enroll` each (one
-# Argon2id at the policy's cost, plus a process and the policy's parsing).
-# A failure makes the login/views=N cells n/a, not the rest.
+# Enrols every view of every Login-N token: views 0 to N-2 with
+# bench-enroll (one process for the token, the same storage_view_enroll
+# call and policy KDF cost as strata enroll, ENROLL_THREADS Argon2id runs at
+# a time), then the last view, the one the login rows log in to, with
+# `strata enroll` itself (which checks the layer PIN by logging in). A
+# failure makes the login/views=N cells n/a, not the rest.
 LOGIN_NA=""
 enroll_login_views() {
-    local n i t0 out
+    local n i t0 t1 out
     for n in $LOGIN_VIEWS; do
-        t0=$SECONDS
-        for ((i = 0; i < n; i++)); do
-            if ! out=$(printf '%s\n%s\n' "$(login_pin "$n" "$i")" "$USER_PIN" |
-                "$STRATA_CLI" enroll --token "Login-$n" --view "n$n-v$i" --pin-stdin 2>&1); then
-                LOGIN_NA="strata enroll of view n$n-v$i failed: $(grep . <<<"$out" | head -n1)"
-                return
-            fi
-        done
-        note "enrolling the $n views of Login-$n took $((SECONDS - t0)) s (one strata enroll each)"
+        t0=$(date +%s.%N)
+        if ((n > 1)) && ! out=$(for ((i = 0; i < n - 1; i++)); do
+            printf 'n%s-v%s %s\n' "$n" "$i" "$(login_pin "$n" "$i")"
+        done | "$BENCH_ENROLL" --policy "$STRATA_CONF" --token "Login-$n" --layer-pin "$USER_PIN" \
+            --threads "$ENROLL_THREADS" 2>&1); then
+            LOGIN_NA="bench-enroll of Login-$n failed: $(grep . <<<"$out" | tail -n1)"
+            return
+        fi
+        t1=$(date +%s.%N)
+        if ! out=$(printf '%s\n%s\n' "$(login_pin "$n" $((n - 1)))" "$USER_PIN" |
+            "$STRATA_CLI" enroll --token "Login-$n" --view "n$n-v$((n - 1))" --pin-stdin 2>&1); then
+            LOGIN_NA="strata enroll of view n$n-v$((n - 1)) failed: $(grep . <<<"$out" | head -n1)"
+            return
+        fi
+        note "$(awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$(date +%s.%N)" 'BEGIN {
+            printf "enrolling the %d views of Login-%d: %d with bench-enroll in %.1f s, the last with strata enroll in %.2f s", n, n, n - 1, b - a, c - b }')"
     done
 }
 
@@ -305,7 +329,7 @@ TARGETS="direct proxy strata-1 strata-3 strata-3r"
 ROW_TARGETS_DEFAULT="direct proxy strata-1 strata-3"
 ROW_TARGETS=""
 S1_TOKEN="" S1_PIN=""
-declare -A RATE P50 P99 UNIT RUNS FAILED
+declare -A RATE P50 P99 UNIT RUNS FAILED LOAD
 ROWS=()
 NOTES=()
 
@@ -317,52 +341,110 @@ note() {
     NOTES+=("$1")
 }
 
-# run_cell ROW TARGET WORKLOAD THREADS [extra bench args]: one bench run,
-# appended to RUNS[ROW,TARGET] as "rate p50 p99"; a failure marks the cell
-# n/a (FAILED) with the bench's message as a note.
-run_cell() {
-    local row=$1 target=$2 wl=$3 threads=$4
-    shift 4
-    local module token pin out csv rate p50 p99
-    local -a runner=()
+# cell_target ROW TARGET WORKLOAD: sets CELL_MODULE, CELL_TOKEN, CELL_PIN
+# and CELL_RUNNER for a bench run of TARGET (Strata columns with the policy
+# MEM_CONF when that is set). Returns 1 (the cell marked n/a in FAILED, the
+# reason in the notes) when that column cannot run.
+CELL_MODULE="" CELL_TOKEN="" CELL_PIN="" MEM_CONF=""
+CELL_RUNNER=()
+cell_target() {
+    local row=$1 target=$2 wl=$3
+    CELL_RUNNER=()
+    [[ $target == strata-* && -n $MEM_CONF ]] && CELL_RUNNER=(env "STRATA_CONF=$MEM_CONF")
     case $target in
-    direct) module=$SOFTHSM token=l1 pin=$USER_PIN ;;
-    proxy) module=$PROXY token=l1 pin=$USER_PIN runner=(proxy_exec) ;;
-    strata-1) module=$STRATA_MODULE token=${S1_TOKEN:-Bench} pin=${S1_PIN:-$PIN_ONE} ;;
-    strata-3) module=$STRATA_MODULE token=Bench pin=$PIN_THREE ;;
-    strata-3r) module=$STRATA_MODULE token=Bench pin=$PIN_RULES ;;
+    direct) CELL_MODULE=$SOFTHSM CELL_TOKEN=l1 CELL_PIN=$USER_PIN ;;
+    proxy) CELL_MODULE=$PROXY CELL_TOKEN=l1 CELL_PIN=$USER_PIN CELL_RUNNER=(proxy_exec) ;;
+    strata-1) CELL_MODULE=$STRATA_MODULE CELL_TOKEN=${S1_TOKEN:-Bench} CELL_PIN=${S1_PIN:-$PIN_ONE} ;;
+    strata-3) CELL_MODULE=$STRATA_MODULE CELL_TOKEN=Bench CELL_PIN=$PIN_THREE ;;
+    strata-3r) CELL_MODULE=$STRATA_MODULE CELL_TOKEN=Bench CELL_PIN=$PIN_RULES ;;
     esac
-    [[ -n ${FAILED[$row,$target]:-} ]] && return
+    [[ -n ${FAILED[$row,$target]:-} ]] && return 1
     if [[ $target == proxy && -n $PROXY_NA ]]; then
         FAILED[$row,$target]=1
         note "proxy: $PROXY_NA"
-        return
+        return 1
     fi
     if [[ $target == strata-* && -n $STRATA_NA ]]; then
         FAILED[$row,$target]=1
         note "strata: $STRATA_NA"
-        return
+        return 1
     fi
     if [[ $target == strata-1 && -n $S1_TOKEN && -n $LOGIN_NA ]]; then
         FAILED[$row,$target]=1
         note "strata: $LOGIN_NA"
-        return
+        return 1
     fi
-    [[ $wl == find && $target != strata-* ]] && token=l1,l2,l3
+    # find and memory: direct and proxy see the objects of all three tokens
+    # (memory/idle: token l1 alone, one session like strata-1 and strata-3).
+    if [[ $target != strata-* && ($wl == find || ($wl == memory && $row != memory/idle*)) ]]; then
+        CELL_TOKEN=l1,l2,l3
+    fi
+    return 0
+}
+
+# bench_cell ROW TARGET KEY [bench args]: runs the bench with the cell's
+# module, token and PIN plus the args under the run timeout; on success
+# sets CELL_CSV to its output's line starting with "KEY,", on failure marks
+# the cell n/a with the bench's message as a note and returns 1. (It sets
+# globals, so it is never run in a $(...) subshell.)
+CELL_CSV=""
+bench_cell() {
+    local row=$1 target=$2 key=$3 out
+    shift 3
     printf '%s %-8s ' "$row" "$target" >>"$LOG"
-    if out=$("${runner[@]}" timeout -k 5 "$RUN_TIMEOUT" "$BENCH" --module "$module" --token "$token" --pin "$pin" \
-        --workload "$wl" --threads "$threads" --seconds "$SECONDS_PER_RUN" --csv "$@" 2>&1); then
+    if out=$("${CELL_RUNNER[@]}" timeout -k 5 "$RUN_TIMEOUT" "$BENCH" --module "$CELL_MODULE" \
+        --token "$CELL_TOKEN" --pin "$CELL_PIN" --csv "$@" 2>&1); then
         printf '%s\n' "$out" >>"$LOG"
-        csv=$(grep '^csv,' <<<"$out")
-        IFS=, read -r _ _ _ _ _ _ _ rate p50 p99 <<<"$csv"
-        RUNS[$row,$target]+="$rate $p50 $p99"$'\n'
-        say "  $(printf '%-10s %-8s' "$row" "$target") $(grep -v '^csv,' <<<"$out")"
+        say "  $(printf '%-10s %-8s' "$row" "$target") $(grep -v '^csv' <<<"$out")"
+        CELL_CSV=$(grep -m1 "^$key," <<<"$out")
     else
         printf 'FAILED: %s\n' "$out" >>"$LOG"
         FAILED[$row,$target]=1
         note "$target, $row: $(tail -n1 <<<"$out")"
         say "  $(printf '%-10s %-8s' "$row" "$target") n/a: $(tail -n1 <<<"$out")"
+        return 1
     fi
+}
+
+# run_cell ROW TARGET WORKLOAD THREADS [extra bench args]: one timed bench
+# run, appended to RUNS[ROW,TARGET] as "rate p50 p99".
+run_cell() {
+    local row=$1 target=$2 wl=$3 threads=$4 rate p50 p99
+    shift 4
+    cell_target "$row" "$target" "$wl" || return 0
+    bench_cell "$row" "$target" csv --workload "$wl" --threads "$threads" \
+        --seconds "$SECONDS_PER_RUN" "$@" || return 0
+    IFS=, read -r _ _ _ _ _ _ _ rate p50 p99 <<<"$CELL_CSV"
+    RUNS[$row,$target]+="$rate $p50 $p99"$'\n'
+}
+
+# mem_cell ROW TARGET OBJECTS: one bench --memory run (resident set and
+# heap before loading, at idle, after a find of OBJECTS data objects and
+# after a second one), kept in MEM[ROW,TARGET] as the csv-memory fields
+# "objects start_rss start_heap idle_rss idle_heap find_rss find_heap
+# find2_rss find2_heap" (bytes).
+declare -A MEM
+MEM_ROWS=()
+mem_cell() {
+    local row=$1 target=$2 objects=$3
+    cell_target "$row" "$target" memory || return 0
+    bench_cell "$row" "$target" csv-memory --memory --objects "$objects" || return 0
+    MEM[$row,$target]=$(tr ',' ' ' <<<"${CELL_CSV#csv-memory,}")
+}
+
+# mem_row ROW "TARGET=OBJECTS ..." [POLICY]: one memory run per target
+# (memory is not timing: one run is enough), with the load average when it
+# started. Strata runs with POLICY (default: the policy without the Login-N
+# tokens).
+mem_row() {
+    local row=$1 cell
+    MEM_ROWS+=("$row")
+    LOAD[$row]=$(cut -d' ' -f1 /proc/loadavg)
+    MEM_CONF=${3:-$BENCH_ONLY_CONF}
+    for cell in $2; do
+        mem_cell "$row" "${cell%%=*}" "${cell#*=}"
+    done
+    MEM_CONF=""
 }
 
 # Sets RATE, P50 and P99 of a cell from its median run (by rate); "-"
@@ -394,6 +476,7 @@ run_row() {
     local row=$1 wl=$2 threads=$3 unit=$4 t r
     ROWS+=("$row")
     UNIT[$row]=$unit
+    LOAD[$row]=$(cut -d' ' -f1 /proc/loadavg)
     ROW_TARGETS=${ROW_TARGETS:-$ROW_TARGETS_DEFAULT}
     for ((r = 1; r <= REPEAT; r++)); do
         for t in $ROW_TARGETS; do
@@ -434,14 +517,24 @@ run_all() {
             S1_TOKEN="" S1_PIN=""
         done
     fi
-    has_workload find || return 0
+    # Memory at idle: one session on one token, logged in, nothing searched
+    # (the world holds the first size's objects, in SoftHSM2's store alike).
+    # memory/idle+views: Strata the same with the whole policy (the Login-N
+    # tokens' views declared too).
+    if has_workload memory; then
+        mem_row memory/idle "direct=${IN_TOKEN[l1]} strata-1=${IN_TOKEN[l1]} strata-3=$TOTAL"
+        mem_row memory/idle+views "strata-1=${IN_TOKEN[l1]} strata-3=$TOTAL" "$STRATA_CONF"
+    fi
+    has_workload find || has_workload memory || return 0
     for n in $SIZES; do
         say "populating: $n data objects over l1 l2 l3"
         populate_to "$n"
         FIND_ALL=$n FIND_L1=${IN_TOKEN[l1]}
         ROW_TARGETS="direct proxy strata-1 strata-3 strata-3r"
-        run_row "find/$n" find 1 objects
+        has_workload find && run_row "find/$n" find 1 objects
+        has_workload memory && mem_row "memory/$n" "direct=$n strata-3=$n strata-3r=$n"
     done
+    FIND_ALL="" FIND_L1=""
 }
 
 # ---------------------------------------------------------------- report
@@ -460,12 +553,12 @@ ratio() {
 table() {
     local fmt=$1 row cells
     local head=(workload unit direct proxy strata-1 strata-3 strata-3r "s1/direct" "s3/direct"
-        "s1/proxy" "s3/proxy" "s3r/s3")
-    local textfmt='%-16s %-8s %10s %10s %10s %10s %10s %9s %9s %9s %9s %9s\n'
+        "s1/proxy" "s3/proxy" "s3r/s3" load)
+    local textfmt='%-16s %-8s %10s %10s %10s %10s %10s %9s %9s %9s %9s %9s %5s\n'
     if [[ $fmt == md ]]; then
         printf '| %s ' "${head[@]}"
         printf '|\n'
-        printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+        printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     else
         # shellcheck disable=SC2059
         printf "$textfmt" "${head[@]}"
@@ -475,7 +568,7 @@ table() {
             "${RATE[$row,strata-1]}" "${RATE[$row,strata-3]}" "${RATE[$row,strata-3r]}"
             "$(ratio "$row" strata-1 direct)" "$(ratio "$row" strata-3 direct)"
             "$(ratio "$row" strata-1 proxy)" "$(ratio "$row" strata-3 proxy)"
-            "$(ratio "$row" strata-3r strata-3)")
+            "$(ratio "$row" strata-3r strata-3)" "${LOAD[$row]}")
         if [[ $fmt == md ]]; then
             printf '| %s ' "${cells[@]}"
             printf '|\n'
@@ -505,6 +598,114 @@ latency_table() {
     done
 }
 
+# The find curve: microseconds per data object found (1e6 / objects/s),
+# one row per size; flat down a column = linear in the number of objects.
+find_curve_table() {
+    local row t r
+    printf '| objects | direct | proxy | strata-1 | strata-3 | strata-3r | load |\n'
+    printf '|---:|---:|---:|---:|---:|---:|---:|\n'
+    for row in "${ROWS[@]}"; do
+        [[ $row == find/* ]] || continue
+        printf '| %s ' "${row#find/}"
+        for t in $TARGETS; do
+            r=${RATE[$row,$t]:-n/a}
+            if [[ $r == n/a || $r == - || $r == 0 ]]; then
+                printf '| %s ' "$r"
+            else
+                awk -v r="$r" 'BEGIN { printf "| %.1f ", 1e6 / r }'
+            fi
+        done
+        printf '| %s |\n' "${LOAD[$row]}"
+    done
+}
+
+# mem_value ROW TARGET WHAT: one figure of a memory cell, or n/a / -.
+# WHAT: idle_rss idle_heap (KiB), load_rss (idle - start, KiB), rss_obj
+# heap_obj (bytes per object found, find - idle), again (find2 - find heap,
+# KiB: growth on a second identical find), first_us second_us (the first
+# and the second find in the process, microseconds per object found).
+mem_value() {
+    local v=${MEM[$1,$2]:-}
+    if [[ -z $v ]]; then
+        [[ -n ${FAILED[$1,$2]:-} ]] && echo n/a || echo -
+        return
+    fi
+    awk -v what="$3" -v line="$v" 'BEGIN {
+        split(line, f, " "); n = f[1]
+        if (what == "idle_rss") printf "%.0f", f[4] / 1024
+        else if (what == "idle_heap") printf "%.0f", f[5] / 1024
+        else if (what == "load_rss") printf "%.0f", (f[4] - f[2]) / 1024
+        else if (what == "rss_obj") printf "%.0f", (n > 0 ? (f[6] - f[4]) / n : 0)
+        else if (what == "heap_obj") printf "%.0f", (n > 0 ? (f[7] - f[5]) / n : 0)
+        else if (what == "again") printf "%+.0f", (f[9] - f[7]) / 1024
+        else if (what == "first_us") printf "%.1f", (n > 0 ? f[10] / n : 0)
+        else if (what == "second_us") printf "%.1f", (n > 0 ? f[11] / n : 0)
+    }'
+}
+
+# mem_diff ROW A B WHAT: mem_value of A minus that of B, or n/a / -.
+mem_diff() {
+    local a b
+    a=$(mem_value "$1" "$2" "$4") b=$(mem_value "$1" "$3" "$4")
+    if [[ $a == - || $b == - ]]; then
+        echo -
+    elif [[ $a == n/a || $b == n/a ]]; then
+        echo n/a
+    else
+        echo $((a - b))
+    fi
+}
+
+# The first find in a process (Strata learns every object: reads its
+# identity attributes, and with rules the attributes the rules read, from
+# the backend) against the second, from the memory/N rows.
+first_find_table() {
+    local row t
+    printf '| objects | direct 1st / 2nd | strata-3 1st / 2nd | strata-3r 1st / 2nd | load |\n'
+    printf '|---:|---:|---:|---:|---:|\n'
+    for row in "${MEM_ROWS[@]}"; do
+        [[ $row == memory/[0-9]* ]] || continue
+        printf '| %s ' "${row#memory/}"
+        for t in direct strata-3 strata-3r; do
+            printf '| %s / %s ' "$(mem_value "$row" "$t" first_us)" "$(mem_value "$row" "$t" second_us)"
+        done
+        printf '| %s |\n' "${LOAD[$row]}"
+    done
+}
+
+memory_table() {
+    local row what label t
+    printf '| memory | direct | strata-1 | strata-3 | strata-3r | s1 − direct | s3 − direct | load |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+    for row in "${MEM_ROWS[@]}"; do
+        for what in idle_rss load_rss idle_heap rss_obj heap_obj again; do
+            case $row/$what in
+            memory/idle/idle_rss) label="idle: resident KiB" ;;
+            memory/idle/load_rss) label="idle: resident KiB over the bench alone" ;;
+            memory/idle/idle_heap) label="idle: heap in use KiB" ;;
+            memory/idle+views/idle_rss) label="idle, policy with $POLICY_VIEWS views: resident KiB" ;;
+            memory/idle+views/idle_heap) label="idle, policy with $POLICY_VIEWS views: heap in use KiB" ;;
+            memory/idle*/*) continue ;;
+            */idle_rss) label="${row#memory/} objects: idle resident KiB" ;;
+            */rss_obj) label="${row#memory/} objects: resident B/object" ;;
+            */heap_obj) label="${row#memory/} objects: heap B/object" ;;
+            */again) label="${row#memory/} objects: heap KiB added by a 2nd find" ;;
+            *) continue ;;
+            esac
+            printf '| %s ' "$label"
+            for t in direct strata-1 strata-3 strata-3r; do
+                printf '| %s ' "$(mem_value "$row" "$t" "$what")"
+            done
+            if [[ $row == memory/idle+views ]]; then
+                printf '| - | - | %s |\n' "${LOAD[$row]}"
+            else
+                printf '| %s | %s | %s |\n' "$(mem_diff "$row" strata-1 direct "$what")" \
+                    "$(mem_diff "$row" strata-3 direct "$what")" "${LOAD[$row]}"
+            fi
+        done
+    done
+}
+
 write_markdown() {
     {
         printf '<!-- written by tests/bench/run.sh on %s -->\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -517,16 +718,30 @@ write_markdown() {
         table md
         printf '\nLatency per operation in microseconds (p50 / p99; find rows: one whole find):\n\n'
         latency_table
+        if [[ " ${ROWS[*]} " == *" find/"* ]]; then
+            printf '\nThe find curve, microseconds per data object found (flat down a column = linear):\n\n'
+            find_curve_table
+        fi
+        if ((${#MEM_ROWS[@]} > 0)); then
+            printf '\nMemory (bench --memory, one run per cell): resident set and heap in use (mallinfo2) at idle = after C_Initialize, one session and C_Login, nothing searched; per object = (after a find of every data object - idle) / objects found. memory/idle: direct = token l1, strata-1 = view of l1, strata-3 = view of l1 l2 l3, one session each; memory/N: direct = l1 l2 l3 (one session each), strata-3/3r = the views of the three layers. SoftHSM2 reads its whole object store at C_Initialize, so it is in idle in every column; "s3 − direct" per object is Strata'"'"'s own cost.\n\n'
+            memory_table
+            printf '\nThe first find in a process against the second (bench --memory, the same runs), microseconds per data object found: the first is where Strata learns each object (one C_GetAttributeValue of its identity attributes, and with rules one more of the attributes the rules read, plus its catalog handle); the find rows above time the second and later ones.\n\n'
+            first_find_table
+        fi
         if ((${#NOTES[@]} > 0)); then
             printf '\nNotes:\n\n'
             printf -- '- %s\n' "${NOTES[@]}"
         fi
         printf '\nProxy isolation: %s.\n' "$PROXY_MODE"
+        printf '\nLoad average (1, 5, 15 min) at the start: %s; at the end: %s; the load column is the 1-minute figure when the row started. Run took %s s.\n' \
+            "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" "$((SECONDS - T0))"
     } >"$MD"
 }
 
+LOAD_START="" T0=0
 main() {
-    local t0=$SECONDS
+    T0=$SECONDS
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     mkdir -p "$(dirname "$MD")"
     : >"$LOG"
     build
@@ -542,6 +757,12 @@ main() {
     write_markdown
     echo
     table text
+    if ((${#MEM_ROWS[@]} > 0)); then
+        echo
+        memory_table
+        echo
+        first_find_table
+    fi
     if ((${#NOTES[@]} > 0)); then
         echo
         printf 'note: %s\n' "${NOTES[@]}"
@@ -549,7 +770,8 @@ main() {
     echo
     echo "markdown: $MD"
     echo "raw bench lines: $LOG"
-    echo "took $((SECONDS - t0)) s"
+    echo "load average at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "took $((SECONDS - T0)) s"
     # SoftHSM2 directly must work: a failure there is the world's, not Strata's.
     for row in "${ROWS[@]}"; do
         [[ ${RATE[$row,direct]} != n/a ]] || die "the direct SoftHSM2 run failed for $row"
