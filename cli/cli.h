@@ -71,6 +71,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_getopt(cli_global *g, const char *cmd, int argc, char **argv,
                const struct option *longopts);
 
+/* Parses the options of a command about one virtual token (passwd,
+ * provision, unlock): --token LABEL, --view VIEW when view is non-NULL
+ * (an unknown option otherwise), --pin-stdin, and no operands; --token
+ * and (when asked for) --view are required. help prints the command's
+ * help. Returns 0 with the options stored; 1 after printing the help;
+ * CLI_EXIT_USAGE (reported). */
+int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
+                   const char **token, const char **view, bool *pin_stdin);
+
 /* ---------------------------------------------------------------------
  * Policy and catalog (util.c)
  * ------------------------------------------------------------------ */

@@ -30,12 +30,6 @@ static void print_help(void)
            "exit status: 0 changed, 1 nothing changed (wrong PIN, locked, refused), 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_VIEW,
-    OPT_PIN_STDIN,
-};
-
 /* Checks that old selects view (one Argon2id). Returns 0, or -1
  * (reported; a wrong PIN is counted as a failed login). */
 static int check_old(cli_target *t, const cli_pin *old)
@@ -75,12 +69,6 @@ static bool locked(cli_target *t)
 
 int cli_cmd_passwd(cli_global *g, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
     const char *token = NULL, *view = NULL;
     cli_pin_source src = {false, -1};
     cli_pin old = {NULL, 0}, new_pin = {NULL, 0};
@@ -88,32 +76,12 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
     cli_target t;
     char what[256];
     storage_rc rc_s;
-    int c, rc = CLI_EXIT_FAIL;
+    int rc = cli_token_args(g, "passwd", argc, argv, print_help, &token, &view, &from_stdin);
 
-    while ((c = cli_getopt(g, "passwd", argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            print_help();
-            return CLI_EXIT_OK;
-        case OPT_TOKEN:
-            token = optarg;
-            break;
-        case OPT_VIEW:
-            view = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            from_stdin = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("passwd", "unexpected argument '%s'", argv[optind]);
-    }
-    if (token == NULL || view == NULL) {
-        return cli_usage_error("passwd", "--token and --view are required");
-    }
+    rc = CLI_EXIT_FAIL;
     if (cli_target_open(g, token, view, 0, &t) != 0 || locked(&t) ||
         cli_pin_source_open(&src, from_stdin) != 0) {
         goto out;

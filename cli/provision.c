@@ -36,12 +36,6 @@ static void print_help(void)
            "locked, no free slot: the view then waits for one), 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_VIEW,
-    OPT_PIN_STDIN,
-};
-
 /* True when the view has a lazily provisioned layer. */
 static bool has_lazy(const cli_target *t)
 {
@@ -167,44 +161,18 @@ static void show_row(void *ctx, const storage_provision_info *info)
 
 int cli_cmd_provision(cli_global *g, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
     const char *token = NULL, *view = NULL;
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
     bool from_stdin = false;
     cli_target t;
     char what[256];
-    int c, rc = CLI_EXIT_FAIL;
+    int rc = cli_token_args(g, "provision", argc, argv, print_help, &token, &view, &from_stdin);
 
-    while ((c = cli_getopt(g, "provision", argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            print_help();
-            return CLI_EXIT_OK;
-        case OPT_TOKEN:
-            token = optarg;
-            break;
-        case OPT_VIEW:
-            view = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            from_stdin = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("provision", "unexpected argument '%s'", argv[optind]);
-    }
-    if (token == NULL || view == NULL) {
-        return cli_usage_error("provision", "--token and --view are required");
-    }
+    rc = CLI_EXIT_FAIL;
     if (cli_target_open(g, token, view, 0, &t) != 0) {
         goto out;
     }

@@ -27,11 +27,6 @@ static void print_help(void)
            "exit status: 0 unlocked, 1 not unlocked (wrong SO PIN, catalog problem), 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_PIN_STDIN,
-};
-
 /* Asks for and checks the SO PIN when the token has one. Returns 0 (right,
  * or no SO PIN set), or -1 (reported). */
 static int check_so(cli_target *t, bool from_stdin)
@@ -72,39 +67,17 @@ out:
 
 int cli_cmd_unlock(cli_global *g, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
     const char *token = NULL;
     bool from_stdin = false;
     unsigned cleared = 0;
     cli_target t;
     storage_rc rc_s;
-    int c, rc = CLI_EXIT_FAIL;
+    int rc = cli_token_args(g, "unlock", argc, argv, print_help, &token, NULL, &from_stdin);
 
-    while ((c = cli_getopt(g, "unlock", argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            print_help();
-            return CLI_EXIT_OK;
-        case OPT_TOKEN:
-            token = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            from_stdin = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("unlock", "unexpected argument '%s'", argv[optind]);
-    }
-    if (token == NULL) {
-        return cli_usage_error("unlock", "--token is required");
-    }
+    rc = CLI_EXIT_FAIL;
     if (cli_target_open(g, token, NULL, 0, &t) != 0 || check_so(&t, from_stdin) != 0) {
         goto out;
     }

@@ -113,6 +113,64 @@ int cli_getopt(cli_global *g, const char *cmd, int argc, char **argv, const stru
     }
 }
 
+enum {
+    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
+    OPT_VIEW,
+    OPT_PIN_STDIN,
+};
+
+int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
+                   const char **token, const char **view, bool *pin_stdin)
+{
+    static const struct option with_view[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"view", required_argument, NULL, OPT_VIEW},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option without_view[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {NULL, 0, NULL, 0},
+    };
+    const struct option *options = view != NULL ? with_view : without_view;
+    int c;
+
+    *token = NULL;
+    *pin_stdin = false;
+    if (view != NULL) {
+        *view = NULL;
+    }
+    while ((c = cli_getopt(g, cmd, argc, argv, options)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP:
+            help();
+            return 1;
+        case OPT_TOKEN:
+            *token = optarg;
+            break;
+        case OPT_VIEW: /* only in with_view: view is non-NULL */
+            *view = optarg;
+            break;
+        case OPT_PIN_STDIN:
+            *pin_stdin = true;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    }
+    if (view != NULL && (*token == NULL || *view == NULL)) {
+        return cli_usage_error(cmd, "--token and --view are required");
+    }
+    if (*token == NULL) {
+        return cli_usage_error(cmd, "--token is required");
+    }
+    return 0;
+}
+
 char *cli_policy_path(const cli_global *g, const char *path)
 {
     char *p;

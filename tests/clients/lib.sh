@@ -14,141 +14,17 @@
 #   Strata: PIN 1111 selects view "work" (personal over group, group
 #           read-only), PIN 2222 view "pseudonym" (nym).
 #
-# TAP: plan N, then ok/not_ok/check/compare; diag writes "# " lines.
+# TAP, foreign, p11d and the world's base are tests/common/lib.sh's.
 
-SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+. "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
+
 WORK_PIN=1111
 NYM_PIN=2222
 
-: "${STRATA_MODULE:?STRATA_MODULE must name the built module}"
-: "${STRATA_CLI:?STRATA_CLI must name the built strata command}"
-
-# ---- TAP -------------------------------------------------------------------
-
-tap_n=0
-tap_failed=0
-
-plan() { echo "1..$1"; }
-
-diag() {
-    if [ $# -gt 0 ]; then
-        printf '%s\n' "$@" | sed 's/^/# /'
-    else
-        sed 's/^/# /'
-    fi
-}
-
-ok() {
-    tap_n=$((tap_n + 1))
-    echo "ok $tap_n - $*"
-}
-
-not_ok() {
-    tap_n=$((tap_n + 1))
-    tap_failed=$((tap_failed + 1))
-    echo "not ok $tap_n - $*"
-}
-
-# check DESC CMD...: runs CMD (output kept in $out, status in $rc); ok when
-# it exits 0, otherwise not ok with the command and its output as diagnostics.
-check() {
-    local desc=$1
-    shift
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        ok "$desc"
-    else
-        not_ok "$desc"
-        diag "command: $* (exit $rc)"
-        printf '%s\n' "$out" | tail -n 40 | diag
-    fi
-    return $rc
-}
-
-# check_fails DESC CMD...: like check, but CMD must exit non-zero.
-check_fails() {
-    local desc=$1
-    shift
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ $rc -ne 0 ]; then
-        ok "$desc"
-        return 0
-    fi
-    not_ok "$desc"
-    diag "command: $* (exit 0, expected a failure)"
-    printf '%s\n' "$out" | tail -n 40 | diag
-    return 1
-}
-
-# compare DESC EXPECTED ACTUAL: ok when the two texts are equal, otherwise
-# not ok with a unified diff (expected first) as diagnostics.
-compare() {
-    local desc=$1
-    if [ "$2" = "$3" ]; then
-        ok "$desc"
-        return 0
-    fi
-    not_ok "$desc"
-    diff -u <(printf '%s\n' "$2") <(printf '%s\n' "$3") |
-        sed '1s/.*/--- expected/;2s/.*/+++ actual/' | head -n 60 | diag
-    return 1
-}
-
-# contains DESC NEEDLE TEXT: ok when TEXT has a line matching the extended
-# regular expression NEEDLE.
-contains() {
-    if printf '%s\n' "$3" | grep -Eq -- "$2"; then
-        ok "$1"
-        return 0
-    fi
-    not_ok "$1"
-    diag "no line matches: $2"
-    printf '%s\n' "$3" | head -n 40 | diag
-    return 1
-}
-
-# lacks DESC NEEDLE TEXT: ok when no line of TEXT matches NEEDLE.
-lacks() {
-    if ! printf '%s\n' "$3" | grep -Eq -- "$2"; then
-        ok "$1"
-        return 0
-    fi
-    not_ok "$1"
-    diag "unexpected line matching: $2"
-    printf '%s\n' "$3" | grep -E -- "$2" | head -n 20 | diag
-    return 1
-}
-
-# done_testing: the script's exit status (TAP readers also count the lines).
-done_testing() {
-    [ "$tap_failed" -eq 0 ]
-}
-
-# ---- running foreign programs ------------------------------------------------
-
-# foreign CMD...: runs a program that is not ours (pkcs11-tool, p11tool,
-# certutil, openssl, python3, ssh-keygen) so that it can load the module;
-# under sanitizer builds that needs the sanitizer runtime preloaded.
-foreign() {
-    if [ -n "${STRATA_PRELOAD:-}" ]; then
-        LD_PRELOAD="$STRATA_PRELOAD" \
-            ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 "$@"
-    else
-        "$@"
-    fi
-}
+# ---- pkcs11-tool ----------------------------------------------------------------
 
 # p11s ARGS...: pkcs11-tool through Strata, on the virtual token.
 p11s() { foreign pkcs11-tool --module "$STRATA_MODULE" --token-label Strata "$@"; }
-
-# p11d TOKEN PIN ARGS...: pkcs11-tool on SoftHSM2 directly, logged in to TOKEN.
-p11d() {
-    local token=$1 pin=$2
-    shift 2
-    pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$token" --login --pin "$pin" "$@"
-}
 
 # labels_of: the sorted "label:" values of a pkcs11-tool object listing.
 labels_of() { sed -n "s/^[[:space:]]*label:[[:space:]]*//p" | sed "s/^'\\(.*\\)'\$/\\1/" | sort; }
@@ -190,12 +66,6 @@ write_policy() {
 EOF
 }
 
-# softhsm_conf FILE TOKENDIR: a SoftHSM2 configuration for TOKENDIR.
-softhsm_conf() {
-    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-        "$2" >"$1"
-}
-
 # softhsm_subset NAME LABEL...: a second SoftHSM2 configuration whose token
 # directory holds copies of the named tokens as they are now (SoftHSM2 does
 # not follow links), so a client run on SoftHSM2 directly sees exactly those
@@ -227,26 +97,14 @@ init_token() {
 # world_setup [PUBLIC_VIEW]: creates the world described at the top and
 # exports its environment. Returns non-zero (with diagnostics) on failure.
 world_setup() {
-    WORLD=$(mktemp -d "${TMPDIR:-/tmp}/strata-clients.XXXXXX") || return 1
-    trap 'rm -rf "$WORLD"' EXIT
-    mkdir -p "$WORLD/tokens" "$WORLD/home" "$WORLD/config" "$WORLD/data" \
-        "$WORLD/cache" "$WORLD/run" "$WORLD/tmp"
-    chmod 700 "$WORLD/run"
-    export HOME=$WORLD/home XDG_CONFIG_HOME=$WORLD/config XDG_DATA_HOME=$WORLD/data
-    export XDG_CACHE_HOME=$WORLD/cache XDG_RUNTIME_DIR=$WORLD/run TMPDIR=$WORLD/tmp
-    export SOFTHSM2_CONF=$WORLD/softhsm2.conf STRATA_CONF=$WORLD/strata.xml
+    world_create clients cache tmp || return 1
+    export XDG_CACHE_HOME=$WORLD/cache TMPDIR=$WORLD/tmp
     # Never let p11-kit or GnuTLS reach the machine's own modules or a
     # running p11-kit server.
     unset P11_KIT_SERVER_ADDRESS GNUTLS_PIN GNUTLS_SO_PIN PKCS11_MODULE_PATH OPENSSL_CONF \
         STRATA_LOG SSH_AUTH_SOCK
-    softhsm_conf "$SOFTHSM2_CONF" "$WORLD/tokens"
     write_policy "${1:-}"
-    world_log=$WORLD/setup.log
-    if ! world_populate >"$world_log" 2>&1; then
-        diag "world setup failed:"
-        tail -n 40 "$world_log" | diag
-        return 1
-    fi
+    world_populate_logged
 }
 
 # world_populate: tokens, keys, certificate and enrolment (output to the

@@ -22,7 +22,7 @@ fi
 # stays open on its output so that it never writes into a closed pipe.
 sock=$WORLD/run/strata.sock
 mkfifo "$WORLD/server.out"
-foreign p11-kit server -f -n "$sock" --provider "$STRATA_MODULE" "pkcs11:token=Strata" \
+exec_foreign p11-kit server -f -n "$sock" --provider "$STRATA_MODULE" "pkcs11:token=Strata" \
     >"$WORLD/server.out" 2>"$WORLD/server.err" &
 server_pid=$!
 stop_server() {

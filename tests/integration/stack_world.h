@@ -11,13 +11,13 @@
  *   group:    g-ec  EC P-256 id 02;  g-rsa RSA-2048 id 03;  shadow-g EC id 05
  *   other:    o-ec  EC P-256 id 09
  * The work PIN is WORK_PIN, the anon PIN ANON_PIN (enrolled with the CLI).
+ * Loading the module, sessions and login are p11_client.h's.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #ifndef STRATA_TEST_STACK_WORLD_H
 #define STRATA_TEST_STACK_WORLD_H
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 #include <p11-kit/pkcs11.h>
 
+#include "p11_client.h"
 #include "world.h"
 
 #define WORK_PIN "work-pin-1"
@@ -80,45 +81,6 @@ static inline void stack_setup(void)
 static inline void stack_teardown(void)
 {
     world_teardown(&w);
-}
-
-static inline CK_FUNCTION_LIST *load_module(const char *path)
-{
-    CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
-    CK_FUNCTION_LIST *list = NULL;
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-
-    cr_assert(handle != NULL, "dlopen %s: %s", path, dlerror());
-    *(void **)&get_list = dlsym(handle, "C_GetFunctionList");
-    cr_assert(get_list != NULL);
-    cr_assert_eq(get_list(&list), CKR_OK);
-    return list;
-}
-
-/* Strata, initialised; *slot is the virtual token's slot. */
-static inline CK_FUNCTION_LIST *strata(CK_SLOT_ID *slot)
-{
-    CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
-    CK_ULONG n = 1;
-
-    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
-    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, slot, &n), CKR_OK);
-    cr_assert_eq(n, 1);
-    return p11;
-}
-
-static inline CK_SESSION_HANDLE open_rw(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot)
-{
-    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-
-    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
-                 CKR_OK);
-    return s;
-}
-
-static inline CK_RV login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
-{
-    return p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
 }
 
 /* All handles a search with templ finds (up to max). */

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <p11-kit/pkcs11.h>
 
+#include "p11_client.h"
 #include "world.h"
 
 #define CANARY ((CK_ULONG)0xC0FFEE)
@@ -34,23 +35,9 @@ static void teardown(void)
 
 TestSuite(slots, .init = setup, .fini = teardown, .timeout = 120);
 
-/* The function list of the PKCS#11 module at path, dlopen'ed. */
-static CK_FUNCTION_LIST *load(const char *path)
-{
-    CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
-    CK_FUNCTION_LIST *list = NULL;
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-
-    cr_assert(handle != NULL, "dlopen %s: %s", path, dlerror());
-    *(void **)&get_list = dlsym(handle, "C_GetFunctionList");
-    cr_assert(get_list != NULL);
-    cr_assert_eq(get_list(&list), CKR_OK);
-    return list;
-}
-
 static CK_FUNCTION_LIST *init_strata(void)
 {
-    CK_FUNCTION_LIST *p11 = load(world_strata_module());
+    CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
 
     cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
     return p11;
@@ -90,7 +77,7 @@ static CK_SLOT_ID slot_in_child(const char *label)
     pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        CK_FUNCTION_LIST *p11 = load(world_strata_module());
+        CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
         CK_SLOT_ID slots[16];
         CK_ULONG n = 16;
         CK_TOKEN_INFO info;
@@ -278,7 +265,7 @@ static int compare_ulong(const void *a, const void *b)
 /* SoftHSM2's own, sorted mechanism list for the token labelled label. */
 static CK_MECHANISM_TYPE *softhsm_mechanisms(const char *label, CK_ULONG *n)
 {
-    CK_FUNCTION_LIST *soft = load(world_softhsm_module());
+    CK_FUNCTION_LIST *soft = load_module(world_softhsm_module());
     CK_SLOT_ID slots[16];
     CK_ULONG n_slots = 16;
     CK_TOKEN_INFO info;
@@ -349,7 +336,7 @@ Test(slots, C_GetMechanismInfo_content)
     CK_ULONG n = 16;
 
     /* SoftHSM2's own answer for CKM_SHA256 and CKM_RSA_PKCS_KEY_PAIR_GEN. */
-    soft = load(world_softhsm_module());
+    soft = load_module(world_softhsm_module());
     cr_assert_eq(soft->C_Initialize(NULL), CKR_OK);
     cr_assert_eq(soft->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
     cr_assert_gt(n, 0);
