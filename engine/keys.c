@@ -92,9 +92,7 @@ CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATT
 {
     key_args args = {mechanism, templ, count, NULL, 0, CK_INVALID_HANDLE, NULL, 0};
     object_maker make = {call_generate, &args, 1};
-    session_view_state st;
     engine_session *s;
-    size_t layer = 0;
     CK_RV rv;
 
     rv = session_acquire(session, &s);
@@ -102,25 +100,9 @@ CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATT
         return rv;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (mechanism == NULL || key == NULL) {
-        goto out;
+    if (mechanism != NULL && key != NULL) {
+        rv = object_make_new(s, templ, count, mechanism->mechanism, &make, key);
     }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = CKR_SESSION_READ_ONLY;
-    if (object_template_token(templ, count, false) && !session_is_rw(s)) {
-        goto out;
-    }
-    do {
-        session_view(s, &st);
-        rv = object_target_layer(s, st.view, templ, count, mechanism->mechanism, SIZE_MAX, &layer);
-        if (rv == CKR_OK) {
-            rv = object_make(s, &st, layer, &make, key);
-        }
-    } while (rv == OBJECT_AGAIN);
-out:
     session_release(s);
     return rv;
 }

@@ -258,6 +258,30 @@ CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
     return rv;
 }
 
+/* See stack.h. */
+CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                      CK_MECHANISM_TYPE mechanism, const object_maker *make, CK_OBJECT_HANDLE *made)
+{
+    session_view_state st;
+    size_t layer = 0;
+    CK_RV rv = object_check_template(templ, count);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (object_template_token(templ, count, false) && !session_is_rw(s)) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    do { /* a login change while L was awaited: the layer is chosen again */
+        session_view(s, &st);
+        rv = object_target_layer(s, st.view, templ, count, mechanism, SIZE_MAX, &layer);
+        if (rv == CKR_OK) {
+            rv = object_make(s, &st, layer, make, made);
+        }
+    } while (rv == OBJECT_AGAIN);
+    return rv;
+}
+
 /* True when the view's rules forbid op on the object: a deny rule, or
  * (for set-attribute and destroy) a readonly rule. Fails closed. */
 static bool denied(engine_session *s, const session_view_state *st, const object_ref *ref,
@@ -336,9 +360,7 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
 {
     create_args args = {templ, count, CK_INVALID_HANDLE};
     object_maker make = {call_create, &args, 1};
-    session_view_state st;
     engine_session *s;
-    size_t layer = 0;
     CK_RV rv;
 
     rv = session_acquire(session, &s);
@@ -346,26 +368,9 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
         return rv;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (object == NULL) {
-        goto out;
+    if (object != NULL) {
+        rv = object_make_new(s, templ, count, CK_UNAVAILABLE_INFORMATION, &make, object);
     }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = CKR_SESSION_READ_ONLY;
-    if (object_template_token(templ, count, false) && !session_is_rw(s)) {
-        goto out;
-    }
-    do { /* a login change while L was awaited: the layer is chosen again */
-        session_view(s, &st);
-        rv = object_target_layer(s, st.view, templ, count, CK_UNAVAILABLE_INFORMATION, SIZE_MAX,
-                                 &layer);
-        if (rv == CKR_OK) {
-            rv = object_make(s, &st, layer, &make, object);
-        }
-    } while (rv == OBJECT_AGAIN);
-out:
     session_release(s);
     return rv;
 }

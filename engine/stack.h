@@ -335,4 +335,15 @@ typedef struct {
 CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
                   const object_maker *make, CK_OBJECT_HANDLE *made);
 
+/* The new-object calls (C_CreateObject, C_GenerateKey): checks templ's
+ * shape and CKA_TOKEN against the session's RO/RW state, then lets
+ * object_target_layer choose the layer and object_make make the object
+ * there, again when the login state changed meanwhile. mechanism is the
+ * creating mechanism or CK_UNAVAILABLE_INFORMATION. Returns
+ * object_check_template's, CKR_SESSION_READ_ONLY, object_target_layer's
+ * or object_make's codes (never OBJECT_AGAIN). Expects S. */
+CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                      CK_MECHANISM_TYPE mechanism, const object_maker *make,
+                      CK_OBJECT_HANDLE *made);
+
 #endif /* STRATA_ENGINE_STACK_H */
