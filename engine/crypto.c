@@ -235,7 +235,10 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
     if (rv != CKR_OK) {
         goto out;
     }
-    rv = backend_rv(s, layer, call_init(fl, h, op, mechanism, ref.backend));
+    backend_state_read(&s->token->layers[layer]);
+    rv = call_init(fl, h, op, mechanism, ref.backend);
+    backend_state_done(&s->token->layers[layer]);
+    rv = backend_rv(s, layer, rv);
     if (rv == CKR_OBJECT_HANDLE_INVALID && op != ENGINE_OP_DIGEST) {
         /* a backend that lost the key meanwhile (a logout of another
          * thread: SoftHSM2 says OBJECT_): the *Init calls' code is KEY_ */
@@ -534,7 +537,10 @@ CK_RV crypto_digest_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
     }
     rv = op_session(s, ENGINE_OP_DIGEST, &fl, &h);
     if (rv == CKR_OK) {
-        rv = backend_rv(s, ref.layer_index, fl->C_DigestKey(h, ref.backend));
+        backend_state_read(ref.layer);
+        rv = fl->C_DigestKey(h, ref.backend);
+        backend_state_done(ref.layer);
+        rv = backend_rv(s, ref.layer_index, rv);
     }
     if (rv != CKR_OK) {
         end_op(s, ENGINE_OP_DIGEST);

@@ -39,68 +39,92 @@ static const CK_ATTRIBUTE_TYPE default_shadow[] = {CKA_CLASS, CKA_ID};
  * Digest sets (whiteouts, shadow identities)
  * ------------------------------------------------------------------ */
 
+/* A set of digests of one length: the digests side by side in one array,
+ * an idtable of their numbers over it. */
 typedef struct {
-    table_node node;
-    unsigned char digest[HANDLES_IDENTITY_LEN];
-} digest_node;
+    unsigned char *digests; /* n digests of len bytes */
+    size_t len, n, cap;
+    idtable ids; /* digest i is number i + 1 */
+} digest_set;
 
 static uint64_t digest_key(const unsigned char *d)
 {
     uint64_t k;
 
-    memcpy(&k, d, sizeof(k));
+    memcpy(&k, d, sizeof(k)); /* already a digest */
     return k;
 }
 
-static bool set_has(const table *set, const unsigned char *d)
+static uint64_t digest_rehash(const void *owner, uint32_t id)
 {
-    for (table_node *n = table_first(set, digest_key(d)); n != NULL; n = table_next(n)) {
-        if (memcmp(table_entry(n, digest_node, node)->digest, d, HANDLES_IDENTITY_LEN) == 0) {
+    const digest_set *set = owner;
+
+    return digest_key(set->digests + (id - 1) * set->len);
+}
+
+static bool set_has(const digest_set *set, const unsigned char *d)
+{
+    size_t c = idtable_begin(&set->ids, digest_key(d));
+    uint32_t id;
+
+    while ((id = idtable_next(&set->ids, &c)) != 0) {
+        if (memcmp(set->digests + (id - 1) * set->len, d, set->len) == 0) {
             return true;
         }
     }
     return false;
 }
 
-static CK_RV set_add(table *set, const unsigned char *d)
+/* Adds d (set->len bytes). CKR_OK or CKR_HOST_MEMORY. */
+static CK_RV set_add(digest_set *set, const unsigned char *d)
 {
-    digest_node *node;
+    CK_RV rv;
 
     if (set_has(set, d)) {
         return CKR_OK;
     }
-    node = malloc(sizeof(*node));
-    if (node == NULL) {
-        return CKR_HOST_MEMORY;
+    if (set->n == set->cap) {
+        size_t cap = set->cap == 0 ? 64 : set->cap * 2;
+        unsigned char *bigger;
+        if (cap >= UINT32_MAX || cap > SIZE_MAX / set->len) {
+            return CKR_HOST_MEMORY;
+        }
+        bigger = realloc(set->digests, cap * set->len);
+        if (bigger == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+        set->digests = bigger;
+        set->cap = cap;
     }
-    memcpy(node->digest, d, HANDLES_IDENTITY_LEN);
-    if (table_insert(set, &node->node, digest_key(d)) != CKR_OK) {
-        free(node);
-        return CKR_HOST_MEMORY;
-    }
-    return CKR_OK;
+    memcpy(set->digests + set->n * set->len, d, set->len);
+    rv = idtable_add(&set->ids, (uint32_t)set->n + 1, digest_key(d), digest_rehash, set);
+    set->n += rv == CKR_OK ? 1 : 0;
+    return rv;
 }
 
-static void set_free(table *set)
+static void set_free(digest_set *set)
 {
-    for (size_t i = 0; i < set->n_buckets; i++) {
-        table_node *n = set->buckets[i];
-        while (n != NULL) {
-            table_node *next = n->next;
-            free(table_entry(n, digest_node, node));
-            n = next;
-        }
-    }
-    table_clear(set);
+    free(set->digests);
+    idtable_clear(&set->ids);
+    set->digests = NULL;
+    set->n = set->cap = 0;
 }
+
+/* Collects one whiteout into ctx, a struct loading_whiteouts. */
+struct loading_whiteouts {
+    digest_set *set;
+    CK_RV rv; /* CKR_HOST_MEMORY once one could not be kept: the search fails */
+};
 
 static void whiteout_one(void *ctx, const char *layer, const void *identity, size_t len,
                          CK_OBJECT_HANDLE handle)
 {
+    struct loading_whiteouts *w = ctx;
+
     (void)layer; /* the identity covers the layer */
     (void)handle;
-    if (len == HANDLES_IDENTITY_LEN) {
-        set_add(ctx, identity);
+    if (len == HANDLES_IDENTITY_LEN && w->rv == CKR_OK) {
+        w->rv = set_add(w->set, identity);
     }
 }
 
@@ -147,7 +171,8 @@ CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer
     }
     rv = backend_session(s, layer, &fl, &h);
     if (rv == CKR_OK) {
-        rv = backend_attrs(fl, h, backend, types, n, out->attrs, &out->buf);
+        rv = backend_attrs(&s->token->layers[layer], fl, h, backend, types, n, out->attrs,
+                           &out->buf);
     }
     if (rv != CKR_OK) {
         rule_object_free(out);
@@ -213,7 +238,8 @@ static bool rewritten_matches(engine_session *s, const engine_view *view, size_t
         return value_is(want, known->pValue, known->pValue != NULL ? known->ulValueLen : 0);
     }
     if (backend_session(s, layer, &fl, &h) != CKR_OK ||
-        backend_attrs(fl, h, backend, &want->type, 1, &attr, &buf) != CKR_OK) {
+        backend_attrs(&s->token->layers[layer], fl, h, backend, &want->type, 1, &attr, &buf) !=
+            CKR_OK) {
         return false;
     }
     match = value_is(want, attr.pValue, attr.ulValueLen);
@@ -237,8 +263,8 @@ typedef struct {
     CK_ULONG n_rest;
     CK_ATTRIBUTE *scan; /* the shadow identity part of push */
     CK_ULONG n_scan;
-    table whiteouts;
-    table shadows; /* shadow identities of visible objects of upper layers */
+    digest_set whiteouts; /* identities the view whited out */
+    digest_set shadows;   /* shadow identities of visible objects of upper layers */
     CK_OBJECT_HANDLE *results;
     size_t n_results, cap_results;
 } search;
@@ -260,7 +286,9 @@ static CK_RV backend_find(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, 
         return rv;
     }
     backend_store_read(&s->token->layers[layer]);
+    backend_state_read(&s->token->layers[layer]);
     rv = fl->C_FindObjectsInit(h, count > 0 ? templ : NULL, count);
+    backend_state_done(&s->token->layers[layer]);
     backend_store_done(&s->token->layers[layer]);
     if (rv != CKR_OK) {
         return backend_rv(s, layer, rv);
@@ -334,13 +362,14 @@ static void judge(search *q, const session_view_state *st, size_t layer, CK_OBJE
 }
 
 /* Searches one layer with templ; adds the visible matches to the
- * results when collect, and their shadow identities to *shadows. */
+ * results when collect, and their shadow identities to *shadows. Learns
+ * and judges the objects FIND_BATCH at a time. */
 static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
-                          CK_ATTRIBUTE *templ, CK_ULONG count, bool collect, table *shadows)
+                          CK_ATTRIBUTE *templ, CK_ULONG count, bool collect, digest_set *shadows)
 {
     CK_OBJECT_HANDLE *found = NULL;
     handle_info *info = NULL;
-    size_t n = 0;
+    size_t n = 0, batch;
     bool visible, matches;
     CK_RV rv;
 
@@ -351,22 +380,28 @@ static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
     if (rv != CKR_OK || n == 0) {
         goto out;
     }
+    batch = n < FIND_BATCH ? n : FIND_BATCH;
     rv = CKR_HOST_MEMORY;
-    info = calloc(n, sizeof(*info));
+    info = malloc(batch * sizeof(*info));
     if (info == NULL) {
         goto out;
     }
-    rv = handles_learn(q->s, layer, found, n, q->shadow, q->n_shadow, 0, info);
-    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-        if (info[i].handle == CK_INVALID_HANDLE) {
-            continue;
-        }
-        judge(q, st, layer, found[i], &info[i], &visible, &matches);
-        if (visible) {
-            rv = set_add(shadows, info[i].shadow);
-        }
-        if (rv == CKR_OK && visible && matches && collect) {
-            rv = add_result(q, info[i].handle);
+    rv = CKR_OK;
+    for (size_t at = 0; rv == CKR_OK && at < n; at += batch) {
+        size_t m = n - at < batch ? n - at : batch;
+        memset(info, 0, m * sizeof(*info));
+        rv = handles_learn(q->s, layer, found + at, m, q->shadow, q->n_shadow, 0, info);
+        for (size_t i = 0; rv == CKR_OK && i < m; i++) {
+            if (info[i].handle == CK_INVALID_HANDLE) {
+                continue;
+            }
+            judge(q, st, layer, found[at + i], &info[i], &visible, &matches);
+            if (visible) {
+                rv = set_add(shadows, info[i].shadow);
+            }
+            if (rv == CKR_OK && visible && matches && collect) {
+                rv = add_result(q, info[i].handle);
+            }
         }
     }
 out:
@@ -375,15 +410,13 @@ out:
     return rv;
 }
 
-/* Moves every node of from into to. */
-static CK_RV set_merge(table *to, table *from)
+/* Adds every digest of from to to, and empties from. */
+static CK_RV set_merge(digest_set *to, digest_set *from)
 {
     CK_RV rv = CKR_OK;
 
-    for (size_t i = 0; rv == CKR_OK && i < from->n_buckets; i++) {
-        for (table_node *n = from->buckets[i]; rv == CKR_OK && n != NULL; n = n->next) {
-            rv = set_add(to, table_entry(n, digest_node, node)->digest);
-        }
+    for (size_t i = 0; rv == CKR_OK && i < from->n; i++) {
+        rv = set_add(to, from->digests + i * from->len);
     }
     set_free(from);
     return rv;
@@ -459,15 +492,19 @@ CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATT
     q.view = st->view;
     q.view_index = (size_t)(st->view - s->token->views);
     q.n_shadow = find_shadow_types(st->view, &q.shadow);
+    q.whiteouts.len = HANDLES_IDENTITY_LEN;
+    q.shadows.len = HANDLES_SHADOW_LEN;
     rv = split_template(&q, templ, count);
     if (rv == CKR_OK && engine_lib.catalog != NULL) {
+        struct loading_whiteouts w = {&q.whiteouts, CKR_OK};
         storage_whiteouts_load(engine_lib.catalog, s->token->def->label, st->view->def->id,
-                               whiteout_one, &q.whiteouts);
+                               whiteout_one, &w);
+        rv = w.rv;
     }
     for (size_t i = 0; rv == CKR_OK && i < st->view->n_layers; i++) {
         engine_layer *l = st->view->layers[i];
         size_t layer = backend_layer_index(s->token, l);
-        table mine = {0};
+        digest_set mine = {.len = HANDLES_SHADOW_LEN};
         CK_RV lrv;
 
         if (!backend_layer_usable(l)) {

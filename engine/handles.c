@@ -33,29 +33,45 @@
 
 #include "lifecycle.h"
 
+/*
+ * One object the index knows: 96 bytes, kept in chunks of CHUNK_ENTRIES
+ * that never move (an entry's address stays valid while it is in use),
+ * numbered from 1. The three tables hold entry numbers (idtable), so an
+ * entry carries no table node, and no malloc header of its own.
+ */
 typedef struct handle_entry {
-    table_node n_handle;   /* by_handle, once handle != 0 */
-    table_node n_backend;  /* by_backend, when in_backend */
-    table_node n_identity; /* by_identity, when in_identity */
-    bool in_handle, in_backend, in_identity;
-    CK_OBJECT_HANDLE handle;  /* virtual; 0 while the catalog is asked */
-    engine_layer *layer;      /* NULL until met in this process */
-    CK_OBJECT_HANDLE backend; /* the layer backend's handle */
-    unsigned generation;      /* of the backend module when met */
-    bool token_object;
+    unsigned char identity[HANDLES_IDENTITY_LEN];
+    unsigned char shadow[HANDLES_SHADOW_LEN];
+    CK_OBJECT_HANDLE handle;               /* virtual; 0 while the catalog is asked */
+    CK_OBJECT_HANDLE backend;              /* the layer backend's handle; free: next free */
     CK_SESSION_HANDLE owner;               /* session objects made through Strata */
     uint64_t hidden;                       /* bit v: hidden in token->views[v] */
     const CK_ATTRIBUTE_TYPE *shadow_types; /* what shadow was computed over */
-    unsigned char identity[HANDLES_IDENTITY_LEN];
-    unsigned char shadow[HANDLES_IDENTITY_LEN];
+    uint32_t generation;                   /* of the backend module when met */
+    uint16_t layer;                        /* 1 + index into token->layers; 0 until met */
+    uint8_t flags;                         /* ENTRY_* */
 } handle_entry;
+
+#define ENTRY_IN_HANDLE   0x01 /* in by_handle (handle != 0) */
+#define ENTRY_IN_BACKEND  0x02 /* in by_backend */
+#define ENTRY_IN_IDENTITY 0x04 /* in by_identity */
+#define ENTRY_TOKEN       0x08 /* a token object */
+#define ENTRY_USED        0x10 /* not on the free list */
+
+#define CHUNK_SHIFT   10
+#define CHUNK_ENTRIES ((uint32_t)1 << CHUNK_SHIFT)
+#define MAX_ENTRIES   ((uint32_t)1 << 31)
 
 struct engine_handles {
     engine_mutex *lock;       /* H */
     engine_mutex *learn_lock; /* serialises handles_learn's slow part */
-    table by_handle;
-    table by_backend;
-    table by_identity;
+    handle_entry **chunks;    /* H: entry n is chunks[(n-1) >> CHUNK_SHIFT][(n-1) & ...] */
+    size_t n_chunks;
+    uint32_t n_entries;  /* H: numbers handed out so far */
+    uint32_t free_first; /* H: a dropped entry to reuse, or 0 */
+    idtable by_handle;
+    idtable by_backend;
+    idtable by_identity;
     bool primed;                   /* learn lock */
     CK_OBJECT_HANDLE next_session; /* H */
 };
@@ -63,8 +79,9 @@ struct engine_handles {
 static const CK_ATTRIBUTE_TYPE identity_types[] = {
     CKA_CLASS, CKA_ID, CKA_LABEL, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_SERIAL_NUMBER, CKA_ISSUER,
 };
-#define N_IDENTITY (sizeof(identity_types) / sizeof(identity_types[0]))
-#define MAX_FETCH  24 /* identity + CKA_TOKEN + shadow attributes */
+#define N_IDENTITY  (sizeof(identity_types) / sizeof(identity_types[0]))
+#define MAX_FETCH   24  /* identity + CKA_TOKEN + shadow attributes */
+#define LEARN_BATCH 256 /* objects read per round of handles_learn */
 
 CK_RV handles_new(engine_handles **out)
 {
@@ -94,17 +111,13 @@ void handles_free(engine_handles *index)
     if (index == NULL) {
         return;
     }
-    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
-        table_node *n = index->by_handle.buckets[i];
-        while (n != NULL) {
-            table_node *next = n->next;
-            free(table_entry(n, handle_entry, n_handle));
-            n = next;
-        }
+    for (size_t i = 0; i < index->n_chunks; i++) {
+        free(index->chunks[i]);
     }
-    table_clear(&index->by_handle);
-    table_clear(&index->by_backend);
-    table_clear(&index->by_identity);
+    free(index->chunks);
+    idtable_clear(&index->by_handle);
+    idtable_clear(&index->by_backend);
+    idtable_clear(&index->by_identity);
     if (index->lock != NULL) {
         engine_mutex_free(index->lock);
     }
@@ -115,12 +128,58 @@ void handles_free(engine_handles *index)
 }
 
 /* ---------------------------------------------------------------------
- * Table keys (all expect H)
+ * Entries and table keys (all expect H)
  * ------------------------------------------------------------------ */
 
-static uint64_t backend_key(const engine_layer *layer, CK_OBJECT_HANDLE backend)
+static handle_entry *entry_at(const engine_handles *index, uint32_t n)
 {
-    return table_hash_u64((uint64_t)(uintptr_t)layer, backend);
+    return &index->chunks[(n - 1) >> CHUNK_SHIFT][(n - 1) & (CHUNK_ENTRIES - 1)];
+}
+
+/* The number of a zeroed entry in use, reusing a dropped one first; 0
+ * when memory (or the numbering) ran out. */
+static uint32_t entry_new(engine_handles *index)
+{
+    uint32_t n = index->free_first;
+
+    if (n != 0) {
+        index->free_first = (uint32_t)entry_at(index, n)->backend;
+    } else {
+        if (index->n_entries == MAX_ENTRIES) {
+            return 0;
+        }
+        if ((index->n_entries & (CHUNK_ENTRIES - 1)) == 0) {
+            handle_entry **chunks = realloc(index->chunks, (index->n_chunks + 1) * sizeof(*chunks));
+            if (chunks == NULL) {
+                return 0;
+            }
+            index->chunks = chunks;
+            chunks[index->n_chunks] = malloc(CHUNK_ENTRIES * sizeof(handle_entry));
+            if (chunks[index->n_chunks] == NULL) {
+                return 0;
+            }
+            index->n_chunks++;
+        }
+        n = ++index->n_entries;
+    }
+    memset(entry_at(index, n), 0, sizeof(handle_entry));
+    entry_at(index, n)->flags = ENTRY_USED;
+    return n;
+}
+
+static engine_layer *entry_layer(const engine_token *token, const handle_entry *e)
+{
+    return e->layer == 0 ? NULL : &token->layers[e->layer - 1];
+}
+
+static uint64_t handle_key(CK_OBJECT_HANDLE handle)
+{
+    return table_hash_u64(handle, 1);
+}
+
+static uint64_t backend_key(uint16_t layer, CK_OBJECT_HANDLE backend)
+{
+    return table_hash_u64(layer, backend);
 }
 
 static uint64_t identity_key(const unsigned char *identity)
@@ -131,86 +190,117 @@ static uint64_t identity_key(const unsigned char *identity)
     return k;
 }
 
-static handle_entry *by_handle(engine_handles *index, CK_OBJECT_HANDLE handle)
+static uint64_t rehash_handle(const void *owner, uint32_t n)
 {
-    table_node *n;
-
-    for (n = table_first(&index->by_handle, table_hash_u64(handle, 1)); n != NULL;
-         n = table_next(n)) {
-        handle_entry *e = table_entry(n, handle_entry, n_handle);
-        if (e->handle == handle) {
-            return e;
-        }
-    }
-    return NULL;
+    return handle_key(entry_at(owner, n)->handle);
 }
 
-static handle_entry *by_backend(engine_handles *index, const engine_layer *layer,
-                                CK_OBJECT_HANDLE backend)
+static uint64_t rehash_backend(const void *owner, uint32_t n)
 {
-    table_node *n;
+    const handle_entry *e = entry_at(owner, n);
 
-    for (n = table_first(&index->by_backend, backend_key(layer, backend)); n != NULL;
-         n = table_next(n)) {
-        handle_entry *e = table_entry(n, handle_entry, n_backend);
+    return backend_key(e->layer, e->backend);
+}
+
+static uint64_t rehash_identity(const void *owner, uint32_t n)
+{
+    return identity_key(entry_at(owner, n)->identity);
+}
+
+/* The number of the entry of handle, or 0. */
+static uint32_t by_handle(const engine_handles *index, CK_OBJECT_HANDLE handle)
+{
+    size_t c = idtable_begin(&index->by_handle, handle_key(handle));
+    uint32_t n;
+
+    while ((n = idtable_next(&index->by_handle, &c)) != 0 && entry_at(index, n)->handle != handle) {
+    }
+    return n;
+}
+
+/* The number of the entry of (layer, backend), or 0. */
+static uint32_t by_backend(const engine_handles *index, uint16_t layer, CK_OBJECT_HANDLE backend)
+{
+    size_t c = idtable_begin(&index->by_backend, backend_key(layer, backend));
+    uint32_t n;
+
+    while ((n = idtable_next(&index->by_backend, &c)) != 0) {
+        const handle_entry *e = entry_at(index, n);
         if (e->layer == layer && e->backend == backend) {
-            return e;
+            break;
         }
     }
-    return NULL;
+    return n;
 }
 
-static handle_entry *by_identity(engine_handles *index, const unsigned char *identity)
+/* The number of the entry of identity, or 0. */
+static uint32_t by_identity(const engine_handles *index, const unsigned char *identity)
 {
-    table_node *n;
+    size_t c = idtable_begin(&index->by_identity, identity_key(identity));
+    uint32_t n;
 
-    for (n = table_first(&index->by_identity, identity_key(identity)); n != NULL;
-         n = table_next(n)) {
-        handle_entry *e = table_entry(n, handle_entry, n_identity);
-        if (memcmp(e->identity, identity, HANDLES_IDENTITY_LEN) == 0) {
-            return e;
-        }
+    while ((n = idtable_next(&index->by_identity, &c)) != 0 &&
+           memcmp(entry_at(index, n)->identity, identity, HANDLES_IDENTITY_LEN) != 0) {
     }
-    return NULL;
+    return n;
 }
 
-static CK_RV add_handle(engine_handles *index, handle_entry *e)
+static CK_RV add_handle(engine_handles *index, uint32_t n)
 {
-    CK_RV rv = table_insert(&index->by_handle, &e->n_handle, table_hash_u64(e->handle, 1));
+    handle_entry *e = entry_at(index, n);
+    CK_RV rv = idtable_add(&index->by_handle, n, handle_key(e->handle), rehash_handle, index);
 
-    e->in_handle = rv == CKR_OK;
+    e->flags |= rv == CKR_OK ? ENTRY_IN_HANDLE : 0;
     return rv;
 }
 
-static CK_RV add_backend(engine_handles *index, handle_entry *e)
+static CK_RV add_backend(engine_handles *index, uint32_t n)
 {
-    CK_RV rv = table_insert(&index->by_backend, &e->n_backend, backend_key(e->layer, e->backend));
+    handle_entry *e = entry_at(index, n);
+    CK_RV rv = idtable_add(&index->by_backend, n, backend_key(e->layer, e->backend), rehash_backend,
+                           index);
 
-    e->in_backend = rv == CKR_OK;
+    e->flags |= rv == CKR_OK ? ENTRY_IN_BACKEND : 0;
     return rv;
 }
 
-static CK_RV add_identity(engine_handles *index, handle_entry *e)
+static CK_RV add_identity(engine_handles *index, uint32_t n)
 {
-    CK_RV rv = table_insert(&index->by_identity, &e->n_identity, identity_key(e->identity));
+    handle_entry *e = entry_at(index, n);
+    CK_RV rv =
+        idtable_add(&index->by_identity, n, identity_key(e->identity), rehash_identity, index);
 
-    e->in_identity = rv == CKR_OK;
+    e->flags |= rv == CKR_OK ? ENTRY_IN_IDENTITY : 0;
     return rv;
 }
 
-/* Takes e out of every table and frees it. Expects H. */
-static void drop(engine_handles *index, handle_entry *e)
+/* Takes entry n out of by_backend (its backend handle is stale). */
+static void unbind(engine_handles *index, uint32_t n)
 {
-    if (e->in_handle) {
-        table_remove(&index->by_handle, &e->n_handle);
+    handle_entry *e = entry_at(index, n);
+
+    if (e->flags & ENTRY_IN_BACKEND) {
+        idtable_remove(&index->by_backend, n, backend_key(e->layer, e->backend), rehash_backend,
+                       index);
+        e->flags &= (uint8_t)~ENTRY_IN_BACKEND;
     }
-    if (e->in_backend) {
-        table_remove(&index->by_backend, &e->n_backend);
+}
+
+/* Takes entry n out of every table and puts it on the free list. */
+static void drop(engine_handles *index, uint32_t n)
+{
+    handle_entry *e = entry_at(index, n);
+
+    if (e->flags & ENTRY_IN_HANDLE) {
+        idtable_remove(&index->by_handle, n, handle_key(e->handle), rehash_handle, index);
     }
-    if (e->in_identity) {
-        table_remove(&index->by_identity, &e->n_identity);
+    unbind(index, n);
+    if (e->flags & ENTRY_IN_IDENTITY) {
+        idtable_remove(&index->by_identity, n, identity_key(e->identity), rehash_identity, index);
     }
-    free(e);
+    memset(e, 0, sizeof(*e));
+    e->backend = index->free_first;
+    index->free_first = n;
 }
 
 /* ---------------------------------------------------------------------
@@ -221,7 +311,7 @@ static void prime_one(void *ctx, const char *layer, const void *identity, size_t
                       CK_OBJECT_HANDLE handle)
 {
     engine_handles *index = ctx;
-    handle_entry *e;
+    uint32_t n;
 
     (void)layer; /* the identity digest covers the layer */
     if (len != HANDLES_IDENTITY_LEN || handle == CK_INVALID_HANDLE ||
@@ -229,13 +319,14 @@ static void prime_one(void *ctx, const char *layer, const void *identity, size_t
         return;
     }
     engine_mutex_lock(index->lock);
-    if (by_handle(index, handle) == NULL && by_identity(index, identity) == NULL &&
-        (e = calloc(1, sizeof(*e))) != NULL) {
+    if (by_handle(index, handle) == 0 && by_identity(index, identity) == 0 &&
+        (n = entry_new(index)) != 0) {
+        handle_entry *e = entry_at(index, n);
         e->handle = handle;
-        e->token_object = true;
+        e->flags |= ENTRY_TOKEN;
         memcpy(e->identity, identity, HANDLES_IDENTITY_LEN);
-        if (add_handle(index, e) != CKR_OK || add_identity(index, e) != CKR_OK) {
-            drop(index, e);
+        if (add_handle(index, n) != CKR_OK || add_identity(index, n) != CKR_OK) {
+            drop(index, n);
         }
     }
     engine_mutex_unlock(index->lock);
@@ -277,20 +368,21 @@ static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t
 {
     engine_handles *index = token->handles;
     lookup_result result = LOOKUP_MISSING;
-    handle_entry *e;
+    uint32_t n;
 
     engine_mutex_lock(index->lock);
-    e = by_handle(index, handle);
-    if (e != NULL) {
+    n = by_handle(index, handle);
+    if (n != 0) {
+        const handle_entry *e = entry_at(index, n);
         result = LOOKUP_UNMET;
-        if (e->layer != NULL && e->in_backend) {
+        if (e->layer != 0 && (e->flags & ENTRY_IN_BACKEND)) {
             ref->handle = handle;
-            ref->layer = e->layer;
+            ref->layer = entry_layer(token, e);
             ref->backend = e->backend;
-            ref->token_object = e->token_object;
+            ref->token_object = (e->flags & ENTRY_TOKEN) != 0;
             memcpy(ref->identity, e->identity, HANDLES_IDENTITY_LEN);
             *hidden = view < 64 && (e->hidden & ((uint64_t)1 << view)) != 0;
-            result = e->generation == backend_generation(e->layer) ? LOOKUP_FOUND : LOOKUP_UNMET;
+            result = e->generation == backend_generation(ref->layer) ? LOOKUP_FOUND : LOOKUP_UNMET;
         }
     }
     engine_mutex_unlock(index->lock);
@@ -405,13 +497,13 @@ typedef struct {
     bool readable;
     bool token_object;
     crypto_generichash_state base; /* identity without its ordinal */
-    unsigned char shadow[HANDLES_IDENTITY_LEN];
-    handle_entry *pending; /* reserved entry awaiting its catalog handle */
+    unsigned char shadow[HANDLES_SHADOW_LEN];
+    uint32_t pending; /* reserved entry awaiting its catalog handle, or 0 */
 } learn_item;
 
 /* Reads one object's identity and shadow attributes from the backend and
  * digests them. Returns CKR_OK or the backend's code. */
-static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine_layer *layer,
+static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer *layer,
                          CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow,
                          learn_item *item)
 {
@@ -432,7 +524,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine
     types[n++] = CKA_TOKEN;
     memcpy(types + n, shadow, n_shadow * sizeof(*shadow));
     n += n_shadow;
-    rv = backend_attrs(fl, h, object, types, n, attrs, &buf);
+    rv = backend_attrs(layer, fl, h, object, types, n, attrs, &buf);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -448,7 +540,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine
     for (size_t i = 0; i < N_IDENTITY; i++) {
         hash_attr(&item->base, &attrs[i], identity_types[i]);
     }
-    crypto_generichash_init(&sh, NULL, 0, HANDLES_IDENTITY_LEN);
+    crypto_generichash_init(&sh, NULL, 0, HANDLES_SHADOW_LEN);
     for (size_t i = 0; i < n_shadow; i++) {
         const CK_ATTRIBUTE *a = &attrs[N_IDENTITY + 1 + i];
         complete = complete && a->pValue != NULL && a->ulValueLen > 0 &&
@@ -466,7 +558,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const engine
                                   strlen(layer->label) + 1);
         crypto_generichash_update(&sh, (const unsigned char *)&object, sizeof(object));
     }
-    crypto_generichash_final(&sh, item->shadow, HANDLES_IDENTITY_LEN);
+    crypto_generichash_final(&sh, item->shadow, HANDLES_SHADOW_LEN);
     item->readable = true;
     free(buf);
     return CKR_OK;
@@ -483,23 +575,24 @@ static void identity_of(const learn_item *item, uint32_t ordinal, unsigned char 
 static void fill_info(const handle_entry *e, handle_info *info)
 {
     info->handle = e->handle;
-    info->token_object = e->token_object;
+    info->token_object = (e->flags & ENTRY_TOKEN) != 0;
     memcpy(info->identity, e->identity, HANDLES_IDENTITY_LEN);
-    memcpy(info->shadow, e->shadow, HANDLES_IDENTITY_LEN);
+    memcpy(info->shadow, e->shadow, HANDLES_SHADOW_LEN);
 }
 
 /* The fresh, complete entry of (layer, backend) or NULL. Expects H. */
-static handle_entry *known(engine_handles *index, engine_layer *layer, CK_OBJECT_HANDLE backend,
-                           unsigned gen, const CK_ATTRIBUTE_TYPE *shadow)
+static const handle_entry *known(engine_handles *index, uint16_t layer, CK_OBJECT_HANDLE backend,
+                                 unsigned gen, const CK_ATTRIBUTE_TYPE *shadow)
 {
-    handle_entry *e = by_backend(index, layer, backend);
+    uint32_t n = by_backend(index, layer, backend);
+    const handle_entry *e;
 
-    if (e == NULL) {
+    if (n == 0) {
         return NULL;
     }
+    e = entry_at(index, n);
     if (e->generation != gen) {
-        table_remove(&index->by_backend, &e->n_backend); /* stale: re-resolve by identity */
-        e->in_backend = false;
+        unbind(index, n); /* stale: re-resolve by identity */
         return NULL;
     }
     if (e->handle == CK_INVALID_HANDLE || e->shadow_types != shadow) {
@@ -510,7 +603,7 @@ static handle_entry *known(engine_handles *index, engine_layer *layer, CK_OBJECT
 
 /* Pass 1: answers what the index already knows. Takes H. Returns the
  * number of objects still to learn. */
-static size_t answer_known(engine_handles *index, engine_layer *layer, unsigned gen,
+static size_t answer_known(engine_handles *index, uint16_t layer, unsigned gen,
                            const CK_OBJECT_HANDLE *backend, size_t n,
                            const CK_ATTRIBUTE_TYPE *shadow, handle_info *out, learn_item *items)
 {
@@ -518,7 +611,7 @@ static size_t answer_known(engine_handles *index, engine_layer *layer, unsigned 
 
     engine_mutex_lock(index->lock);
     for (size_t i = 0; i < n; i++) {
-        handle_entry *e = known(index, layer, backend[i], gen, shadow);
+        const handle_entry *e = known(index, layer, backend[i], gen, shadow);
         items[i].needed = e == NULL;
         if (e != NULL) {
             fill_info(e, &out[i]);
@@ -530,16 +623,15 @@ static size_t answer_known(engine_handles *index, engine_layer *layer, unsigned 
     return missing;
 }
 
-static handle_entry *new_entry(engine_layer *layer, CK_OBJECT_HANDLE backend, unsigned gen)
+/* Binds entry n to (layer, backend) of generation gen with item's shadow. */
+static void bind(handle_entry *e, uint16_t layer, CK_OBJECT_HANDLE backend, unsigned gen,
+                 const CK_ATTRIBUTE_TYPE *shadow, const learn_item *item)
 {
-    handle_entry *e = calloc(1, sizeof(*e));
-
-    if (e != NULL) {
-        e->layer = layer;
-        e->backend = backend;
-        e->generation = gen;
-    }
-    return e;
+    e->layer = layer;
+    e->backend = backend;
+    e->generation = gen;
+    memcpy(e->shadow, item->shadow, HANDLES_SHADOW_LEN);
+    e->shadow_types = shadow;
 }
 
 /*
@@ -549,68 +641,67 @@ static handle_entry *new_entry(engine_layer *layer, CK_OBJECT_HANDLE backend, un
  * identity gets a reserved entry (handle 0) for the catalog round.
  * Session objects get the next session handle at once.
  */
-static CK_RV place(engine_handles *index, engine_layer *layer, unsigned gen,
-                   CK_OBJECT_HANDLE backend, const CK_ATTRIBUTE_TYPE *shadow,
-                   CK_SESSION_HANDLE owner, learn_item *item, handle_info *info)
+static CK_RV place(engine_handles *index, uint16_t layer, unsigned gen, CK_OBJECT_HANDLE backend,
+                   const CK_ATTRIBUTE_TYPE *shadow, CK_SESSION_HANDLE owner, learn_item *item,
+                   handle_info *info)
 {
     unsigned char id[HANDLES_IDENTITY_LEN];
-    handle_entry *e = by_backend(index, layer, backend);
+    uint32_t n = by_backend(index, layer, backend);
+    handle_entry *e;
     CK_RV rv;
 
-    if (e != NULL) { /* met before: only its shadow needed refreshing */
-        memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
+    if (n != 0) { /* met before: only its shadow needed refreshing */
+        e = entry_at(index, n);
+        memcpy(e->shadow, item->shadow, HANDLES_SHADOW_LEN);
         e->shadow_types = shadow;
         fill_info(e, info);
         return CKR_OK;
     }
     for (uint32_t ordinal = 0; item->token_object; ordinal++) {
         identity_of(item, ordinal, id);
-        e = by_identity(index, id);
-        if (e == NULL) {
+        n = by_identity(index, id);
+        if (n == 0) {
             break;
         }
-        if (e->layer == NULL || e->layer == layer) {
-            if (e->layer == NULL || e->generation != gen || !e->in_backend) {
-                e->layer = layer;
-                e->backend = backend;
-                e->generation = gen;
-                e->token_object = true;
-                memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
-                e->shadow_types = shadow;
-                rv = e->in_backend ? CKR_OK : add_backend(index, e);
-                fill_info(e, info);
-                return rv;
-            }
+        e = entry_at(index, n);
+        if (e->layer == 0 ||
+            (e->layer == layer && (e->generation != gen || !(e->flags & ENTRY_IN_BACKEND)))) {
+            unbind(index, n);
+            bind(e, layer, backend, gen, shadow, item);
+            e->flags |= ENTRY_TOKEN;
+            rv = add_backend(index, n);
+            fill_info(e, info);
+            return rv;
         }
-        /* a duplicate inside the layer, met already: try the next ordinal */
+        /* a duplicate inside the layer met already, or another layer's: next ordinal */
     }
-    e = new_entry(layer, backend, gen);
-    if (e == NULL) {
+    n = entry_new(index);
+    if (n == 0) {
         return CKR_HOST_MEMORY;
     }
-    e->token_object = item->token_object;
-    memcpy(e->shadow, item->shadow, HANDLES_IDENTITY_LEN);
-    e->shadow_types = shadow;
+    e = entry_at(index, n);
+    bind(e, layer, backend, gen, shadow, item);
     if (item->token_object) {
+        e->flags |= ENTRY_TOKEN;
         memcpy(e->identity, id, HANDLES_IDENTITY_LEN);
-        rv = add_identity(index, e);
+        rv = add_identity(index, n);
         if (rv == CKR_OK) {
-            rv = add_backend(index, e);
+            rv = add_backend(index, n);
         }
-        item->pending = e;
+        item->pending = n;
     } else {
         e->owner = owner;
         identity_of(item, 0, e->identity);
         e->handle = index->next_session++;
-        rv = add_handle(index, e);
+        rv = add_handle(index, n);
         if (rv == CKR_OK) {
-            rv = add_backend(index, e);
+            rv = add_backend(index, n);
         }
         fill_info(e, info);
     }
     if (rv != CKR_OK) {
-        drop(index, e);
-        item->pending = NULL;
+        drop(index, n);
+        item->pending = 0;
         info->handle = CK_INVALID_HANDLE;
     }
     return rv;
@@ -618,40 +709,34 @@ static CK_RV place(engine_handles *index, engine_layer *layer, unsigned gen,
 
 /*
  * The catalog round: stable handles for the reserved entries, in one
- * transaction. Expects the learn lock, not H. When the catalog fails the
- * objects get session-range handles (logged): they work, but their
- * handles are not stable across processes.
+ * transaction. Expects the learn lock, not H (the reserved entries stay
+ * put: only the learn lock's holder drops token entries). When the
+ * catalog fails the objects get session-range handles (logged): they
+ * work, but their handles are not stable across processes.
  */
-static void assign_catalog(engine_token *token, engine_layer *layer, learn_item *items, size_t n,
-                           handle_info *out)
+static void assign_catalog(engine_token *token, const engine_layer *layer, learn_item *items,
+                           size_t n, handle_info *out)
 {
     engine_handles *index = token->handles;
-    const void **ids = NULL;
-    size_t *lens = NULL, m = 0;
-    CK_OBJECT_HANDLE *handles = NULL;
-    storage_rc src = STORAGE_ERR_NOMEM;
+    const void *ids[LEARN_BATCH];
+    size_t lens[LEARN_BATCH], m = 0;
+    CK_OBJECT_HANDLE handles[LEARN_BATCH];
+    storage_rc src = STORAGE_ERR_IO;
 
+    engine_mutex_lock(index->lock);
     for (size_t i = 0; i < n; i++) {
-        m += items[i].pending != NULL ? 1 : 0;
+        if (items[i].pending != 0) {
+            ids[m] = entry_at(index, items[i].pending)->identity;
+            lens[m++] = HANDLES_IDENTITY_LEN;
+        }
     }
+    engine_mutex_unlock(index->lock);
     if (m == 0) {
         return;
     }
-    ids = calloc(m, sizeof(*ids));
-    lens = calloc(m, sizeof(*lens));
-    handles = calloc(m, sizeof(*handles));
-    if (ids != NULL && lens != NULL && handles != NULL) {
-        m = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (items[i].pending != NULL) {
-                ids[m] = items[i].pending->identity;
-                lens[m++] = HANDLES_IDENTITY_LEN;
-            }
-        }
-        src = engine_lib.catalog == NULL
-                  ? STORAGE_ERR_IO
-                  : storage_object_handles(engine_lib.catalog, token->def->label, layer->def->id,
-                                           ids, lens, m, handles);
+    if (engine_lib.catalog != NULL) {
+        src = storage_object_handles(engine_lib.catalog, token->def->label, layer->def->id, ids,
+                                     lens, m, handles);
     }
     if (src != STORAGE_OK) {
         engine_log(ENGINE_LOG_WARNING, "token \"%s\": catalog handles for layer \"%s\": %s",
@@ -660,48 +745,89 @@ static void assign_catalog(engine_token *token, engine_layer *layer, learn_item 
     engine_mutex_lock(index->lock);
     m = 0;
     for (size_t i = 0; i < n; i++) {
-        handle_entry *e = items[i].pending;
-        if (e == NULL) {
+        uint32_t k = items[i].pending;
+        handle_entry *e;
+        if (k == 0) {
             continue;
         }
+        e = entry_at(index, k);
         e->handle = src == STORAGE_OK ? handles[m] : index->next_session++;
         m++;
-        if (by_handle(index, e->handle) != NULL || add_handle(index, e) != CKR_OK) {
-            drop(index, e); /* the catalog answered a handle already in use */
+        if (by_handle(index, e->handle) != 0 || add_handle(index, k) != CKR_OK) {
+            drop(index, k); /* the catalog answered a handle already in use */
             out[i].handle = CK_INVALID_HANDLE;
             continue;
         }
         fill_info(e, &out[i]);
     }
     engine_mutex_unlock(index->lock);
-    free(ids);
-    free(lens);
-    free(handles);
 }
 
 /*
- * Gives each backend object its virtual handle (see stack.h). Returns
- * CKR_OK, with out[i].handle == CK_INVALID_HANDLE for an object the
- * backend would not describe (it vanished meanwhile); CKR_HOST_MEMORY; or
- * the backend session's code. Expects S; takes the learn lock and H.
+ * One round of handles_learn over at most LEARN_BATCH objects, items
+ * zeroed. Expects S and the learn lock; takes H. Returns as
+ * handles_learn.
  */
-CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
-                    const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
-                    handle_info *out)
+static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h,
+                         const CK_OBJECT_HANDLE *backend, size_t n, const CK_ATTRIBUTE_TYPE *shadow,
+                         size_t n_shadow, CK_SESSION_HANDLE owner, learn_item *items,
+                         handle_info *out)
 {
     engine_token *token = s->token;
     engine_handles *index = token->handles;
     engine_layer *l = &token->layers[layer];
     unsigned gen = backend_generation(l);
+    uint16_t tag = (uint16_t)(layer + 1);
+    CK_RV rv = CKR_OK;
+
+    if (answer_known(index, tag, gen, backend, n, shadow, out, items) == 0) {
+        return CKR_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].needed) {
+            CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, &items[i]);
+            out[i].handle = CK_INVALID_HANDLE;
+            if (orv == CKR_SESSION_HANDLE_INVALID || orv == CKR_SESSION_CLOSED) {
+                return backend_rv(s, layer, orv);
+            }
+            if (orv == CKR_HOST_MEMORY) {
+                return orv; /* not unreadable: the answer would miss it */
+            }
+        }
+    }
+    engine_mutex_lock(index->lock);
+    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+        if (items[i].needed && items[i].readable) {
+            rv = place(index, tag, gen, backend[i], shadow, owner, &items[i], &out[i]);
+        }
+    }
+    engine_mutex_unlock(index->lock);
+    assign_catalog(token, l, items, n, out);
+    return rv;
+}
+
+/*
+ * Gives each backend object its virtual handle (see stack.h), a batch of
+ * LEARN_BATCH at a time so that what it reads stays small whatever n is.
+ * Returns CKR_OK, with out[i].handle == CK_INVALID_HANDLE for an object
+ * the backend would not describe (it vanished meanwhile); CKR_HOST_MEMORY;
+ * or the backend session's code. Expects S; takes the learn lock and H.
+ */
+CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
+                    const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
+                    handle_info *out)
+{
+    engine_handles *index = s->token->handles;
+    size_t batch = n < LEARN_BATCH ? n : LEARN_BATCH;
     learn_item *items = NULL;
     CK_FUNCTION_LIST *fl;
     CK_SESSION_HANDLE h;
-    CK_RV rv = CKR_HOST_MEMORY;
+    CK_RV rv;
 
     if (n == 0) {
         return CKR_OK;
     }
-    items = calloc(n, sizeof(*items));
+    items = malloc(batch * sizeof(*items));
     if (items == NULL) {
         return CKR_HOST_MEMORY;
     }
@@ -711,33 +837,13 @@ CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *bac
         return rv;
     }
     engine_mutex_lock(index->learn_lock);
-    prime_inlearn(token);
-    if (answer_known(index, l, gen, backend, n, shadow, out, items) == 0) {
-        goto out;
+    prime_inlearn(s->token);
+    for (size_t at = 0; rv == CKR_OK && at < n; at += batch) {
+        size_t m = n - at < batch ? n - at : batch;
+        memset(items, 0, m * sizeof(*items));
+        rv =
+            learn_batch(s, layer, fl, h, backend + at, m, shadow, n_shadow, owner, items, out + at);
     }
-    for (size_t i = 0; i < n; i++) {
-        out[i].handle = items[i].needed ? CK_INVALID_HANDLE : out[i].handle;
-        if (items[i].needed) {
-            CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, &items[i]);
-            if (orv == CKR_SESSION_HANDLE_INVALID || orv == CKR_SESSION_CLOSED) {
-                rv = backend_rv(s, layer, orv);
-                goto out;
-            }
-            if (orv == CKR_HOST_MEMORY) {
-                rv = orv; /* not unreadable: the answer would miss it */
-                goto out;
-            }
-        }
-    }
-    engine_mutex_lock(index->lock);
-    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-        if (items[i].needed && items[i].readable) {
-            rv = place(index, l, gen, backend[i], shadow, owner, &items[i], &out[i]);
-        }
-    }
-    engine_mutex_unlock(index->lock);
-    assign_catalog(token, l, items, n, out);
-out:
     engine_mutex_unlock(index->learn_lock);
     free(items);
     return rv;
@@ -750,14 +856,15 @@ out:
 void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t view, bool hidden)
 {
     engine_handles *index = token->handles;
-    handle_entry *e;
+    uint32_t n;
 
     if (index == NULL || view >= 64) {
         return;
     }
     engine_mutex_lock(index->lock);
-    e = by_handle(index, handle);
-    if (e != NULL) {
+    n = by_handle(index, handle);
+    if (n != 0) {
+        handle_entry *e = entry_at(index, n);
         if (hidden) {
             e->hidden |= (uint64_t)1 << view;
         } else {
@@ -773,30 +880,49 @@ void handles_forget(engine_token *token, CK_OBJECT_HANDLE handle)
 {
     engine_handles *index = token->handles;
     unsigned char identity[HANDLES_IDENTITY_LEN];
-    char layer[128] = "";
-    bool catalog = false;
-    handle_entry *e;
+    const engine_layer *layer = NULL;
+    uint32_t n;
 
     if (index == NULL) {
         return;
     }
     engine_mutex_lock(index->learn_lock);
     engine_mutex_lock(index->lock);
-    e = by_handle(index, handle);
-    if (e != NULL) {
-        catalog = e->token_object && e->handle < HANDLES_SESSION_BASE && e->layer != NULL;
-        if (catalog) {
+    n = by_handle(index, handle);
+    if (n != 0) {
+        const handle_entry *e = entry_at(index, n);
+        if ((e->flags & ENTRY_TOKEN) && e->handle < HANDLES_SESSION_BASE) {
+            layer = entry_layer(token, e);
             memcpy(identity, e->identity, sizeof(identity));
-            snprintf(layer, sizeof(layer), "%s", e->layer->def->id);
         }
-        drop(index, e);
+        drop(index, n);
     }
     engine_mutex_unlock(index->lock);
-    if (catalog && engine_lib.catalog != NULL) {
-        storage_object_forget(engine_lib.catalog, token->def->label, layer, identity,
+    if (layer != NULL && engine_lib.catalog != NULL) {
+        storage_object_forget(engine_lib.catalog, token->def->label, layer->def->id, identity,
                               sizeof(identity));
     }
     engine_mutex_unlock(index->learn_lock);
+}
+
+/* Calls fn on every entry in use. Expects H. */
+static void each_entry(engine_handles *index, void (*fn)(engine_handles *, uint32_t, const void *),
+                       const void *arg)
+{
+    for (uint32_t n = 1; n <= index->n_entries; n++) {
+        if (entry_at(index, n)->flags & ENTRY_USED) {
+            fn(index, n, arg);
+        }
+    }
+}
+
+static void drop_if_owned(engine_handles *index, uint32_t n, const void *arg)
+{
+    const handle_entry *e = entry_at(index, n);
+
+    if (!(e->flags & ENTRY_TOKEN) && e->owner == *(const CK_SESSION_HANDLE *)arg) {
+        drop(index, n);
+    }
 }
 
 /* Forgets the session objects made through session (they died with its
@@ -809,34 +935,32 @@ void handles_drop_session(engine_token *token, CK_SESSION_HANDLE session)
         return;
     }
     engine_mutex_lock(index->lock);
-    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
-        table_node *n = index->by_handle.buckets[i];
-        while (n != NULL) {
-            table_node *next = n->next;
-            handle_entry *e = table_entry(n, handle_entry, n_handle);
-            if (!e->token_object && e->owner == session) {
-                drop(index, e);
-            }
-            n = next;
-        }
-    }
+    each_entry(index, drop_if_owned, &session);
     engine_mutex_unlock(index->lock);
 }
 
 void handles_touch(engine_token *token, CK_OBJECT_HANDLE handle)
 {
     engine_handles *index = token->handles;
-    handle_entry *e;
+    uint32_t n;
 
     if (index == NULL) {
         return;
     }
     engine_mutex_lock(index->lock);
-    e = by_handle(index, handle);
-    if (e != NULL) {
-        e->shadow_types = NULL;
+    n = by_handle(index, handle);
+    if (n != 0) {
+        entry_at(index, n)->shadow_types = NULL;
     }
     engine_mutex_unlock(index->lock);
+}
+
+static void unbind_token(engine_handles *index, uint32_t n, const void *arg)
+{
+    (void)arg;
+    if (entry_at(index, n)->flags & ENTRY_TOKEN) {
+        unbind(index, n);
+    }
 }
 
 /* See lifecycle.h. Takes the learn lock, then H. */
@@ -849,15 +973,7 @@ void handles_unbind(engine_token *token)
     }
     engine_mutex_lock(index->learn_lock);
     engine_mutex_lock(index->lock);
-    for (size_t i = 0; i < index->by_handle.n_buckets; i++) {
-        for (table_node *n = index->by_handle.buckets[i]; n != NULL; n = n->next) {
-            handle_entry *e = table_entry(n, handle_entry, n_handle);
-            if (e->token_object && e->in_backend) {
-                table_remove(&index->by_backend, &e->n_backend);
-                e->in_backend = false;
-            }
-        }
-    }
+    each_entry(index, unbind_token, NULL);
     engine_mutex_unlock(index->lock);
     engine_mutex_unlock(index->learn_lock);
 }

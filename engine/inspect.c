@@ -153,7 +153,9 @@ static CK_RV list_layer(engine_session *s, size_t layer, CK_OBJECT_HANDLE **out,
 
     if (rv == CKR_OK) {
         backend_store_read(&s->token->layers[layer]);
+        backend_state_read(&s->token->layers[layer]);
         rv = fl->C_FindObjectsInit(h, NULL, 0);
+        backend_state_done(&s->token->layers[layer]);
         backend_store_done(&s->token->layers[layer]);
     }
     if (rv != CKR_OK) {
@@ -232,7 +234,8 @@ static void explain_one(explain_walk *w, size_t layer, CK_OBJECT_HANDLE backend,
     void *buf = NULL;
 
     if (backend_session(w->s, layer, &fl, &h) != CKR_OK ||
-        backend_attrs(fl, h, backend, types, 3, attrs, &buf) != CKR_OK) {
+        backend_attrs(&w->s->token->layers[layer], fl, h, backend, types, 3, attrs, &buf) !=
+            CKR_OK) {
         return;
     }
     snprintf(label, sizeof(label), "%.*s",

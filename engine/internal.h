@@ -45,6 +45,7 @@ typedef struct {
     bool read_only;      /* access="read-only" */
     bool login_failed;   /* its backend login failed at the current login (login.c, token lock) */
     pthread_rwlock_t store; /* object-making calls vs searches (backend_store_*, backend.c) */
+    pthread_rwlock_t state; /* backend login/logout vs reads of objects (backend_state_*) */
 } engine_layer;
 
 typedef struct {

@@ -229,7 +229,9 @@ CK_RV key_wrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_
     }
     rv = backend_session(s, wref.layer_index, &fl, &h);
     if (rv == CKR_OK) {
+        backend_state_read(wref.layer);
         rv = fl->C_WrapKey(h, mechanism, wref.backend, kref.backend, wrapped, wrapped_len);
+        backend_state_done(wref.layer);
         rv = backend_rv(s, wref.layer_index, rv);
     }
 out:

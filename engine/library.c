@@ -421,7 +421,7 @@ static CK_RV token_layer(engine_token *token, const rules_layer *def, const char
             return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
         }
     }
-    rv = backend_store_init(layer);
+    rv = backend_locks_init(layer);
     if (rv != CKR_OK) {
         layers_token_free(layer->token);
         layer->token = NULL;
@@ -526,7 +526,7 @@ static void free_token(engine_token *token)
     free(token->views);
     for (size_t i = 0; i < token->n_layers; i++) {
         layers_token_free(token->layers[i].token);
-        pthread_rwlock_destroy(&token->layers[i].store);
+        backend_locks_free(&token->layers[i]);
     }
     free(token->layers);
     engine_mutex_free(token->lock);

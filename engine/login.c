@@ -116,6 +116,17 @@ static void count_failure(engine_token *token)
     }
 }
 
+/* The backend's C_Login on layer, under its state lock (backend.c). */
+static CK_RV layer_login(engine_layer *layer, const char *pin, size_t len)
+{
+    CK_RV rv;
+
+    backend_state_write(layer);
+    rv = layers_token_login(layer->token, CKU_USER, pin, len);
+    backend_state_done(layer);
+    return rv;
+}
+
 /* Logs layer in to its backend with the user PIN generated when it was
  * provisioned. Returns layers_token_login's code, CKR_HOST_MEMORY, or
  * provision_user_pin's. Expects L. */
@@ -130,7 +141,7 @@ static CK_RV login_lazy(engine_token *token, engine_layer *layer, const storage_
     }
     rv = provision_user_pin(token, layer, login, pin, STORAGE_GENERATED_PIN_LEN, &len);
     if (rv == CKR_OK) {
-        rv = layers_token_login(layer->token, CKU_USER, pin, len);
+        rv = layer_login(layer, pin, len);
     }
     sodium_memzero(pin, STORAGE_GENERATED_PIN_LEN);
     sodium_free(pin);
@@ -168,7 +179,7 @@ static void login_layer(engine_token *token, engine_layer *layer, const storage_
     } else if (cred == NULL) {
         return; /* no credential enrolled: the layer shows its public objects */
     } else {
-        rv = layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len);
+        rv = layer_login(layer, cred->pin, cred->pin_len);
     }
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_WARNING,
@@ -440,7 +451,9 @@ static void logout_inlock(engine_token *token)
         engine_layer *layer = &token->layers[i];
         if (layer->token != NULL && token->login != NULL &&
             (is_lazy(layer) || storage_login_find(token->login, layer->def->id) != NULL)) {
+            backend_state_write(layer);
             layers_token_logout(layer->token);
+            backend_state_done(layer);
         }
         set_failed(layer, false);
     }
@@ -507,8 +520,7 @@ void login_replay(engine_token *token, engine_layer *layer)
         if (is_lazy(layer)) {
             rv = login_lazy(token, layer, token->login);
         } else {
-            rv = cred != NULL ? layers_token_login(layer->token, CKU_USER, cred->pin, cred->pin_len)
-                              : CKR_OK;
+            rv = cred != NULL ? layer_login(layer, cred->pin, cred->pin_len) : CKR_OK;
         }
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_WARNING, "layer \"%s\": replayed login failed: %s",

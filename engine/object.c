@@ -628,7 +628,7 @@ static CK_RV get_rewritten(engine_session *s, const session_view_state *st, cons
     if (n > 0) {
         rv = backend_session(s, ref->layer_index, &fl, &h);
         if (rv == CKR_OK) {
-            rv = fl->C_GetAttributeValue(h, ref->backend, part, n);
+            rv = backend_get_attributes(ref->layer, fl, h, ref->backend, part, n);
             rv = backend_rv(s, ref->layer_index, rv);
         }
         for (CK_ULONG i = 0; i < n; i++) {
@@ -681,7 +681,8 @@ CK_RV object_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     if (rv != CKR_OK) {
         goto out;
     }
-    rv = backend_rv(s, ref.layer_index, fl->C_GetAttributeValue(h, ref.backend, templ, count));
+    rv = backend_rv(s, ref.layer_index,
+                    backend_get_attributes(ref.layer, fl, h, ref.backend, templ, count));
 out:
     session_release(s);
     return rv;
@@ -725,7 +726,10 @@ CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     if (rv != CKR_OK) {
         goto out;
     }
-    rv = backend_rv(s, ref.layer_index, fl->C_SetAttributeValue(h, ref.backend, templ, count));
+    backend_state_read(ref.layer);
+    rv = fl->C_SetAttributeValue(h, ref.backend, templ, count);
+    backend_state_done(ref.layer);
+    rv = backend_rv(s, ref.layer_index, rv);
     if (rv == CKR_OK) {
         handles_touch(s->token, ref.handle);
         verdict_changed();

@@ -9,7 +9,9 @@
  *   -> learn lock (engine_handles, serialises teaching the index new objects)
  *   -> index lock (H, engine_handles, in-memory lookups only)
  * The session table lock (T, library-wide) is taken alone, for table
- * lookups only. No backend module is called while T or H is held.
+ * lookups only. No backend module is called while T or H is held. Each
+ * layer's store and state locks (backend.c) are leaves around single
+ * backend calls.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -50,6 +52,37 @@ uint64_t table_hash(const void *data, size_t len);
 uint64_t table_hash_u64(uint64_t a, uint64_t b);
 
 #define table_entry(node, type, member) ((type *)(void *)((char *)(node)-offsetof(type, member)))
+
+/*
+ * idtable - an open-addressing hash table of 32-bit ids (1 upwards; 0
+ * marks an empty slot), linear probing, at most 3/4 full. The keys live
+ * in the caller's records: the caller compares them while it walks a
+ * probe sequence, and gives the table a function that re-hashes an id
+ * when slots move (growing, removing). Four bytes a slot and no node in
+ * the records: what the handle index and the find sets use for their
+ * many small entries. No locking.
+ */
+typedef struct {
+    uint32_t *slots;
+    size_t mask; /* capacity - 1 (a power of two); 0 while slots is NULL */
+    size_t count;
+} idtable;
+
+/* The hash of id's record (as given to idtable_add). */
+typedef uint64_t (*idtable_hash_fn)(const void *owner, uint32_t id);
+
+/* Adds id under hash. CKR_OK, or CKR_HOST_MEMORY when the table must grow
+ * and cannot (nothing changed then). */
+CK_RV idtable_add(idtable *t, uint32_t id, uint64_t hash, idtable_hash_fn rehash,
+                  const void *owner);
+/* Removes id (added under hash); no-op when absent. Never fails. */
+void idtable_remove(idtable *t, uint32_t id, uint64_t hash, idtable_hash_fn rehash,
+                    const void *owner);
+/* Walks the ids that may be under hash: *cursor = idtable_begin(t, hash),
+ * then idtable_next until it returns 0. Valid until the table changes. */
+size_t idtable_begin(const idtable *t, uint64_t hash);
+uint32_t idtable_next(const idtable *t, size_t *cursor);
+void idtable_clear(idtable *t);
 
 /* ---------------------------------------------------------------------
  * session.c - the session table
@@ -120,13 +153,22 @@ bool backend_view_has(const engine_view *view, const engine_layer *layer);
 unsigned backend_generation(const engine_layer *layer);
 
 /*
- * The layer's store lock. A backend call that makes an object
- * (C_CreateObject, C_CopyObject, C_GenerateKey, C_GenerateKeyPair,
- * C_UnwrapKey, C_DeriveKey) holds it exclusively, the backend's
- * C_FindObjectsInit shared; nothing else is taken while it is held. See
- * backend.c for why. init returns CKR_OK or CKR_HOST_MEMORY.
+ * The layer's two locks (see backend.c for why), both leaves: nothing is
+ * taken while one is held but the other, store first. init returns CKR_OK
+ * or CKR_HOST_MEMORY.
+ * - store: a backend call that makes an object (C_CreateObject,
+ *   C_CopyObject, C_GenerateKey, C_GenerateKeyPair, C_UnwrapKey,
+ *   C_DeriveKey) holds it exclusively, the backend's C_FindObjectsInit
+ *   shared.
+ * - state: the backend's C_Login and C_Logout exclusively; the calls that
+ *   read an object (crypto *Init, C_DigestKey, C_WrapKey,
+ *   C_GetAttributeValue, C_SetAttributeValue, C_FindObjectsInit) shared.
  */
-CK_RV backend_store_init(engine_layer *layer);
+CK_RV backend_locks_init(engine_layer *layer);
+void backend_locks_free(engine_layer *layer);
+void backend_state_write(engine_layer *layer);
+void backend_state_read(engine_layer *layer);
+void backend_state_done(engine_layer *layer);
 void backend_store_write(engine_layer *layer);
 void backend_store_read(engine_layer *layer);
 void backend_store_done(engine_layer *layer);
@@ -146,8 +188,12 @@ void backend_close_all(engine_session *s);
  * lacks, or will not reveal, gets pValue NULL and ulValueLen
  * CK_UNAVAILABLE_INFORMATION. Returns CKR_OK, CKR_HOST_MEMORY or the
  * backend's code for the object as a whole. */
-CK_RV backend_attrs(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
-                    const CK_ATTRIBUTE_TYPE *types, size_t n, CK_ATTRIBUTE *attrs, void **buf);
+CK_RV backend_attrs(engine_layer *layer, CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h,
+                    CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *types, size_t n,
+                    CK_ATTRIBUTE *attrs, void **buf);
+/* The backend's C_GetAttributeValue on layer, under its state lock. */
+CK_RV backend_get_attributes(engine_layer *layer, CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h,
+                             CK_OBJECT_HANDLE object, CK_ATTRIBUTE *templ, CK_ULONG n);
 /* The attribute of type in attrs, or NULL. */
 const CK_ATTRIBUTE *backend_attr_find(const CK_ATTRIBUTE *attrs, size_t n, CK_ATTRIBUTE_TYPE type);
 
@@ -159,6 +205,7 @@ const CK_ATTRIBUTE *backend_attr_find(const CK_ATTRIBUTE *attrs, size_t n, CK_AT
  * from the catalog and stay below. */
 #define HANDLES_SESSION_BASE ((CK_OBJECT_HANDLE)0x80000000UL)
 #define HANDLES_IDENTITY_LEN 32
+#define HANDLES_SHADOW_LEN   16 /* a shadow identity: 128 bits say "the same" well enough */
 
 typedef struct engine_handles engine_handles;
 
@@ -187,7 +234,7 @@ typedef struct {
     CK_OBJECT_HANDLE handle; /* virtual; CK_INVALID_HANDLE when unreadable */
     bool token_object;
     unsigned char identity[HANDLES_IDENTITY_LEN];
-    unsigned char shadow[HANDLES_IDENTITY_LEN];
+    unsigned char shadow[HANDLES_SHADOW_LEN];
 } handle_info;
 
 /* Gives each backend object of layer its virtual handle, learning the

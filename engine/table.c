@@ -1,9 +1,10 @@
 /*
- * table.c - an intrusive chained hash table keyed by a 64-bit hash.
+ * table.c - hash tables: an intrusive chained one keyed by a 64-bit hash
+ * (table_*), and an open-addressing one of 32-bit ids (idtable_*).
  *
- * Callers embed a table_node in their records and compare the full key
- * themselves (several nodes may share one hash). No locking: the owner of
- * the table says which lock guards it.
+ * table: callers embed a table_node in their records and compare the full
+ * key themselves (several nodes may share one hash). idtable: see stack.h.
+ * No locking: the owner of a table says which lock guards it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -128,6 +129,116 @@ table_node *table_walk(const table *t, size_t *cursor, table_node *prev)
 void table_clear(table *t)
 {
     free(t->buckets);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---------------------------------------------------------------------
+ * idtable
+ * ------------------------------------------------------------------ */
+
+#define IDTABLE_FIRST_SLOTS 64
+
+/* Puts id in the first empty slot of its probe sequence. Expects room. */
+static void id_place(uint32_t *slots, size_t mask, uint32_t id, uint64_t hash)
+{
+    size_t i = (size_t)hash & mask;
+
+    while (slots[i] != 0) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = id;
+}
+
+/* Rehashes into twice the slots (or the first ones). CKR_HOST_MEMORY
+ * leaves the table as it was. */
+static CK_RV id_grow(idtable *t, idtable_hash_fn rehash, const void *owner)
+{
+    size_t cap = t->slots == NULL ? IDTABLE_FIRST_SLOTS : (t->mask + 1) * 2;
+    uint32_t *slots;
+
+    if (cap > SIZE_MAX / sizeof(*slots) || (slots = calloc(cap, sizeof(*slots))) == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    for (size_t i = 0; t->slots != NULL && i <= t->mask; i++) {
+        if (t->slots[i] != 0) {
+            id_place(slots, cap - 1, t->slots[i], rehash(owner, t->slots[i]));
+        }
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return CKR_OK;
+}
+
+CK_RV idtable_add(idtable *t, uint32_t id, uint64_t hash, idtable_hash_fn rehash, const void *owner)
+{
+    if (t->slots == NULL || (t->count + 1) * 4 > (t->mask + 1) * 3) {
+        CK_RV rv = id_grow(t, rehash, owner);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    id_place(t->slots, t->mask, id, hash);
+    t->count++;
+    return CKR_OK;
+}
+
+/* Whether home, the slot a key hashes to, lies cyclically in (gap, at]:
+ * then the entry at `at` must stay where it is when `gap` empties. */
+static bool id_stays(size_t home, size_t gap, size_t at)
+{
+    if (gap <= at) {
+        return gap < home && home <= at;
+    }
+    return gap < home || home <= at;
+}
+
+/* Backward-shift removal: later entries of the run move up into the gap,
+ * so probe sequences never meet a hole before their key. */
+void idtable_remove(idtable *t, uint32_t id, uint64_t hash, idtable_hash_fn rehash,
+                    const void *owner)
+{
+    size_t gap, at;
+
+    if (t->slots == NULL) {
+        return;
+    }
+    for (gap = (size_t)hash & t->mask; t->slots[gap] != id; gap = (gap + 1) & t->mask) {
+        if (t->slots[gap] == 0) {
+            return;
+        }
+    }
+    for (at = (gap + 1) & t->mask; t->slots[at] != 0; at = (at + 1) & t->mask) {
+        size_t home = (size_t)rehash(owner, t->slots[at]) & t->mask;
+        if (!id_stays(home, gap, at)) {
+            t->slots[gap] = t->slots[at];
+            gap = at;
+        }
+    }
+    t->slots[gap] = 0;
+    t->count--;
+}
+
+size_t idtable_begin(const idtable *t, uint64_t hash)
+{
+    return (size_t)hash & t->mask;
+}
+
+uint32_t idtable_next(const idtable *t, size_t *cursor)
+{
+    uint32_t id;
+
+    if (t->slots == NULL) {
+        return 0;
+    }
+    id = t->slots[*cursor];
+    *cursor = (*cursor + 1) & t->mask;
+    return id;
+}
+
+void idtable_clear(idtable *t)
+{
+    free(t->slots);
     memset(t, 0, sizeof(*t));
 }
 

@@ -14,8 +14,13 @@
  * login.
  *
  * The cache lives in the session and is only touched under its lock S,
- * so lookups take no other lock; an entry is allocated once per object
- * and reused when it is refreshed.
+ * so lookups take no other lock. An entry is one allocation: what it was
+ * made with, the verdict, and the values of the attributes the rules read
+ * (their types are the view's program's, their lengths packed in 32 bits),
+ * with an idtable of entry numbers by handle over them: about 140 bytes an
+ * object where the attributes take 40. A lookup unpacks the entry into the
+ * cache's one rules_object, which is why an answer is valid until the
+ * next verdict_* call on the session.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,20 +30,29 @@
 
 #include "stack.h"
 
+#define LEN_UNAVAILABLE UINT32_MAX /* the attribute's pValue NULL, length unavailable */
+
 typedef struct {
-    table_node node;
     CK_OBJECT_HANDLE handle; /* virtual */
     const engine_view *view;
     unsigned long epoch;
     unsigned long stamp;
-    size_t layer;
     CK_OBJECT_HANDLE backend;
-    rule_object ro;
-    object_rules rules;
+    uint32_t layer;
+    uint16_t n_attrs; /* the view's program's attributes, in its order */
+    bool malformed;   /* rules_eval refused the object (fail closed) */
+    rules_verdict verdict;
+    uint32_t lens[]; /* n_attrs lengths (LEN_UNAVAILABLE), then the values */
 } verdict_entry;
 
 struct verdict_cache {
-    table by_handle;
+    verdict_entry **entries; /* entry k is entries[k - 1]; NULL until made */
+    size_t n, cap;
+    idtable by_handle;
+    CK_ATTRIBUTE *attrs; /* the answer's attributes (cap_attrs) */
+    size_t cap_attrs;
+    rules_object obj;    /* the answer's object */
+    object_rules answer; /* what verdict_get returns */
 };
 
 static atomic_ulong change_stamp = 1;
@@ -55,67 +69,197 @@ void verdict_cache_free(engine_session *s)
     if (cache == NULL) {
         return;
     }
-    for (size_t i = 0; i < cache->by_handle.n_buckets; i++) {
-        table_node *n = cache->by_handle.buckets[i];
-        while (n != NULL) {
-            table_node *next = n->next;
-            verdict_entry *e = table_entry(n, verdict_entry, node);
-            rule_object_free(&e->ro);
-            free(e);
-            n = next;
-        }
+    for (size_t i = 0; i < cache->n; i++) {
+        free(cache->entries[i]);
     }
-    table_clear(&cache->by_handle);
+    free(cache->entries);
+    idtable_clear(&cache->by_handle);
+    free(cache->attrs);
     free(cache);
     s->verdicts = NULL;
 }
 
-/* The session's entry for handle, made (empty) when missing. NULL when
- * memory ran out. Expects S. */
-static verdict_entry *entry_for(engine_session *s, CK_OBJECT_HANDLE handle)
+static uint64_t handle_key(CK_OBJECT_HANDLE handle)
 {
-    uint64_t key = table_hash_u64(handle, 7);
-    verdict_entry *e;
+    return table_hash_u64(handle, 7);
+}
 
-    if (s->verdicts == NULL) {
-        s->verdicts = calloc(1, sizeof(*s->verdicts));
-        if (s->verdicts == NULL) {
-            return NULL;
+static uint64_t rehash(const void *owner, uint32_t k)
+{
+    const struct verdict_cache *cache = owner;
+
+    return handle_key(cache->entries[k - 1]->handle);
+}
+
+/* The number of handle's slot in the cache, made (empty) when missing; 0
+ * when memory ran out. Expects S. */
+static uint32_t slot_for(engine_session *s, CK_OBJECT_HANDLE handle)
+{
+    struct verdict_cache *cache = s->verdicts;
+    size_t c;
+    uint32_t k;
+
+    if (cache == NULL && (cache = s->verdicts = calloc(1, sizeof(*cache))) == NULL) {
+        return 0;
+    }
+    c = idtable_begin(&cache->by_handle, handle_key(handle));
+    while ((k = idtable_next(&cache->by_handle, &c)) != 0) {
+        if (cache->entries[k - 1]->handle == handle) {
+            return k;
         }
     }
-    for (table_node *n = table_first(&s->verdicts->by_handle, key); n != NULL; n = table_next(n)) {
-        e = table_entry(n, verdict_entry, node);
-        if (e->handle == handle) {
-            return e;
-        }
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        return NULL;
-    }
-    e->handle = handle;
-    if (table_insert(&s->verdicts->by_handle, &e->node, key) != CKR_OK) {
-        free(e);
-        return NULL;
-    }
-    return e;
+    return 0;
 }
 
 static bool entry_fresh(const verdict_entry *e, const session_view_state *st, size_t layer,
                         CK_OBJECT_HANDLE backend, unsigned long stamp)
 {
     return e->view == st->view && e->epoch == st->epoch && e->stamp == stamp && e->layer == layer &&
-           e->backend == backend && e->rules.obj != NULL;
+           e->backend == backend;
+}
+
+/* Packs what rule_object_fetch read into one new entry; NULL when memory
+ * ran out. */
+static verdict_entry *pack(const rule_object *ro, CK_OBJECT_HANDLE handle)
+{
+    size_t n = ro->obj.n_attrs, size = sizeof(verdict_entry) + n * sizeof(uint32_t);
+    unsigned char *values;
+    verdict_entry *e;
+
+    if (n > UINT16_MAX) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const CK_ATTRIBUTE *a = &ro->attrs[i];
+        if (a->pValue != NULL) {
+            if (a->ulValueLen >= LEN_UNAVAILABLE) {
+                return NULL;
+            }
+            size += a->ulValueLen;
+        }
+    }
+    e = malloc(size);
+    if (e == NULL) {
+        return NULL;
+    }
+    memset(e, 0, sizeof(*e));
+    e->handle = handle;
+    e->n_attrs = (uint16_t)n;
+    values = (unsigned char *)&e->lens[n];
+    for (size_t i = 0; i < n; i++) {
+        const CK_ATTRIBUTE *a = &ro->attrs[i];
+        e->lens[i] = a->pValue != NULL ? (uint32_t)a->ulValueLen : LEN_UNAVAILABLE;
+        if (a->pValue != NULL && a->ulValueLen > 0) {
+            memcpy(values, a->pValue, a->ulValueLen);
+            values += a->ulValueLen;
+        }
+    }
+    return e;
+}
+
+/* Unpacks entry e of the view's program (types) into the cache's answer.
+ * CKR_OK or CKR_HOST_MEMORY. */
+static CK_RV unpack(struct verdict_cache *cache, const verdict_entry *e,
+                    const CK_ATTRIBUTE_TYPE *types, const engine_session *s,
+                    const engine_view *view)
+{
+    const unsigned char *values = (const unsigned char *)&e->lens[e->n_attrs];
+
+    if (e->n_attrs > cache->cap_attrs) {
+        CK_ATTRIBUTE *bigger = realloc(cache->attrs, e->n_attrs * sizeof(*bigger));
+        if (bigger == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+        cache->attrs = bigger;
+        cache->cap_attrs = e->n_attrs;
+    }
+    for (size_t i = 0; i < e->n_attrs; i++) {
+        CK_ATTRIBUTE *a = &cache->attrs[i];
+        a->type = types[i];
+        a->pValue = NULL;
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        if (e->lens[i] != LEN_UNAVAILABLE) {
+            a->pValue = (void *)values;
+            a->ulValueLen = e->lens[i];
+            values += e->lens[i];
+        }
+    }
+    cache->obj.layer = s->token->layers[e->layer].def->id;
+    cache->obj.view = view->def->id;
+    cache->obj.token = s->token->def->label;
+    cache->obj.attrs = cache->attrs;
+    cache->obj.n_attrs = e->n_attrs;
+    cache->answer.obj = &cache->obj;
+    cache->answer.verdict = e->verdict;
+    cache->answer.malformed = e->malformed;
+    return CKR_OK;
 }
 
 /* Fills a fail-closed verdict: invisible, read-only, everything denied. */
-static void fail_closed(object_rules *r)
+static void fail_closed(rules_verdict *v)
 {
-    r->malformed = true;
-    r->verdict.hidden = true;
-    r->verdict.readonly = true;
-    r->verdict.denied = UINT32_MAX;
-    r->verdict.deciding_rule = -1;
+    v->hidden = true;
+    v->readonly = true;
+    v->denied = UINT32_MAX;
+    v->deciding_rule = -1;
+}
+
+/*
+ * Fetches and evaluates the object afresh into slot k of the cache (0: a
+ * new slot). CKR_OK with the entry in place; CKR_HOST_MEMORY; or the
+ * backend's code. Expects S.
+ */
+static CK_RV refresh(engine_session *s, const session_view_state *st, size_t layer,
+                     CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
+                     uint32_t k)
+{
+    struct verdict_cache *cache = s->verdicts;
+    rule_object ro;
+    verdict_entry *e;
+    CK_RV rv = rule_object_fetch(s, st->view, layer, backend, &ro);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    e = pack(&ro, handle);
+    if (e == NULL) {
+        rule_object_free(&ro);
+        return CKR_HOST_MEMORY;
+    }
+    e->view = st->view;
+    e->epoch = st->epoch;
+    e->stamp = stamp;
+    e->layer = (uint32_t)layer;
+    e->backend = backend;
+    if (rules_eval(st->view->def->rules, &ro.obj, &e->verdict) != 0) {
+        fail_closed(&e->verdict);
+        e->malformed = true;
+    }
+    rule_object_free(&ro);
+    if (k == 0) {
+        if (cache->n == cache->cap) {
+            size_t cap = cache->cap == 0 ? 64 : cache->cap * 2;
+            verdict_entry **bigger =
+                cap < UINT32_MAX ? realloc(cache->entries, cap * sizeof(*bigger)) : NULL;
+            if (bigger == NULL) {
+                free(e);
+                return CKR_HOST_MEMORY;
+            }
+            cache->entries = bigger;
+            cache->cap = cap;
+        }
+        cache->entries[cache->n] = e;
+        if (idtable_add(&cache->by_handle, (uint32_t)cache->n + 1, handle_key(handle), rehash,
+                        cache) != CKR_OK) {
+            free(e);
+            return CKR_HOST_MEMORY;
+        }
+        cache->n++;
+        return CKR_OK;
+    }
+    free(cache->entries[k - 1]);
+    cache->entries[k - 1] = e;
+    return CKR_OK;
 }
 
 /*
@@ -126,31 +270,26 @@ CK_RV verdict_get(engine_session *s, const session_view_state *st, size_t layer,
                   CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, const object_rules **out)
 {
     unsigned long stamp = atomic_load(&change_stamp);
-    verdict_entry *e = entry_for(s, handle);
+    const CK_ATTRIBUTE_TYPE *types = NULL;
+    uint32_t k = slot_for(s, handle);
     CK_RV rv;
 
-    if (e == NULL) {
+    if (s->verdicts == NULL) {
         return CKR_HOST_MEMORY;
     }
-    if (!entry_fresh(e, st, layer, backend, stamp)) {
-        rule_object_free(&e->ro);
-        memset(&e->rules, 0, sizeof(e->rules));
-        rv = rule_object_fetch(s, st->view, layer, backend, &e->ro);
+    if (k == 0 || !entry_fresh(s->verdicts->entries[k - 1], st, layer, backend, stamp)) {
+        rv = refresh(s, st, layer, backend, handle, stamp, k);
         if (rv != CKR_OK) {
             return rv;
         }
-        e->view = st->view;
-        e->epoch = st->epoch;
-        e->stamp = stamp;
-        e->layer = layer;
-        e->backend = backend;
-        e->rules.obj = &e->ro.obj;
-        if (rules_eval(st->view->def->rules, &e->ro.obj, &e->rules.verdict) != 0) {
-            fail_closed(&e->rules);
-        }
+        k = k != 0 ? k : (uint32_t)s->verdicts->n;
     }
-    *out = &e->rules;
-    return CKR_OK;
+    rules_program_attributes(st->view->def->rules, &types);
+    rv = unpack(s->verdicts, s->verdicts->entries[k - 1], types, s, st->view);
+    if (rv == CKR_OK) {
+        *out = &s->verdicts->answer;
+    }
+    return rv;
 }
 
 /* See stack.h. Expects S. */

@@ -275,6 +275,10 @@ static storage_rc load_txn(storage_catalog *cat, void *ctx)
     }
 out:
     sqlite3_finalize(st);
+    /* A bulk read fills the page cache with pages no hot path reads
+     * again (lookups are in the engine's memory): give them back now
+     * rather than keep up to the cache's size for the process's life. */
+    sqlite3_db_release_memory(cat->db);
     return rc;
 }
 

@@ -63,7 +63,7 @@ static void usage(FILE *out)
             "             [--objects N] [--warmup N] [--csv]\n"
             "       bench --populate N [--first K] --module PATH --token LABEL --pin PIN\n"
             "       bench --memory --module PATH --token LABEL[,LABEL...] --pin PIN\n"
-            "             [--objects N] [--csv]\n"
+            "             [--objects N] [--read] [--csv]\n"
             "       bench --list --module PATH\n"
             "workloads: %s\n"
             "  --iterations N: N timed ops per thread; --seconds S (default 2): time-bound\n"
@@ -71,7 +71,9 @@ static void usage(FILE *out)
             "  several --token labels: find only (one find = a find on each token in turn)\n"
             "  --objects N: find fails unless every find sees exactly N data objects\n"
             "  --memory: resident set and heap before loading, at idle (logged in, one\n"
-            "            session per token) and after two finds of every data object\n",
+            "            session per token) and after two finds of every data object\n"
+            "  --read: (--memory) each find also reads CKA_CLASS of every object it\n"
+            "          finds, as a client that looks at its results does\n",
             names);
 }
 
@@ -125,6 +127,7 @@ static const struct option long_opts[] = {
     {"csv", no_argument, NULL, 'c'},
     {"list", no_argument, NULL, 'l'},
     {"memory", no_argument, NULL, 'M'},
+    {"read", no_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -171,6 +174,9 @@ static bool apply_opt(bench_opts *o, int c, const char *arg, bool *warmup_set, b
         return true;
     case 'M':
         o->memory = true;
+        return true;
+    case 'R':
+        o->memory_read = true;
         return true;
     case 'W':
         *warmup_set = true;
@@ -227,6 +233,10 @@ static bool check_opts(const bench_opts *o, const bench_workload *wl)
     }
     if (o->ntokens == 0 || o->pin == NULL) {
         fprintf(stderr, "bench: --token and --pin are required\n");
+        return false;
+    }
+    if (o->memory_read && !o->memory) {
+        fprintf(stderr, "bench: --read goes with --memory\n");
         return false;
     }
     if (o->populate > 0 && o->memory) {

@@ -45,6 +45,7 @@ typedef struct {
     bool csv;                             /* also print a CSV line */
     bool list;                            /* list slots and tokens and exit */
     bool memory;                          /* measure memory at idle and per object */
+    bool memory_read;                     /* --memory: also read each found object's class */
 } bench_opts;
 
 /* An error: the call that failed and its code, or a message. */

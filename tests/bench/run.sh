@@ -428,23 +428,26 @@ MEM_ROWS=()
 mem_cell() {
     local row=$1 target=$2 objects=$3
     cell_target "$row" "$target" memory || return 0
-    bench_cell "$row" "$target" csv-memory --memory --objects "$objects" || return 0
+    bench_cell "$row" "$target" csv-memory --memory --objects "$objects" $MEM_EXTRA || return 0
     MEM[$row,$target]=$(tr ',' ' ' <<<"${CELL_CSV#csv-memory,}")
 }
 
-# mem_row ROW "TARGET=OBJECTS ..." [POLICY]: one memory run per target
-# (memory is not timing: one run is enough), with the load average when it
-# started. Strata runs with POLICY (default: the policy without the Login-N
-# tokens).
+# mem_row ROW "TARGET=OBJECTS ..." [POLICY [ARG]]: one memory run per
+# target (memory is not timing: one run is enough), with the load average
+# when it started. Strata runs with POLICY (default, or "": the policy
+# without the Login-N tokens); ARG is one more bench argument (--read).
+MEM_EXTRA=""
 mem_row() {
     local row=$1 cell
     MEM_ROWS+=("$row")
     LOAD[$row]=$(cut -d' ' -f1 /proc/loadavg)
-    MEM_CONF=${3:-$BENCH_ONLY_CONF}
+    MEM_CONF=${3:-}
+    MEM_CONF=${MEM_CONF:-$BENCH_ONLY_CONF}
+    MEM_EXTRA=${4:-}
     for cell in $2; do
         mem_cell "$row" "${cell%%=*}" "${cell#*=}"
     done
-    MEM_CONF=""
+    MEM_CONF="" MEM_EXTRA=""
 }
 
 # Sets RATE, P50 and P99 of a cell from its median run (by rate); "-"
@@ -532,7 +535,13 @@ run_all() {
         FIND_ALL=$n FIND_L1=${IN_TOKEN[l1]}
         ROW_TARGETS="direct proxy strata-1 strata-3 strata-3r"
         has_workload find && run_row "find/$n" find 1 objects
-        has_workload memory && mem_row "memory/$n" "direct=$n strata-3=$n strata-3r=$n"
+        if has_workload memory; then
+            mem_row "memory/$n" "direct=$n strata-3=$n strata-3r=$n"
+            # The same with every found object's class read, in both columns:
+            # SoftHSM2's own cost of an object's first read (which Strata's
+            # learning causes) on both sides, Strata's own memory in between.
+            mem_row "memory/$n+read" "direct=$n strata-3=$n" "" --read
+        fi
     done
     FIND_ALL="" FIND_L1=""
 }
@@ -664,7 +673,7 @@ first_find_table() {
     printf '| objects | direct 1st / 2nd | strata-3 1st / 2nd | strata-3r 1st / 2nd | load |\n'
     printf '|---:|---:|---:|---:|---:|\n'
     for row in "${MEM_ROWS[@]}"; do
-        [[ $row == memory/[0-9]* ]] || continue
+        [[ $row == memory/[0-9]* && $row != *+read ]] || continue
         printf '| %s ' "${row#memory/}"
         for t in direct strata-3 strata-3r; do
             printf '| %s / %s ' "$(mem_value "$row" "$t" first_us)" "$(mem_value "$row" "$t" second_us)"
@@ -686,6 +695,11 @@ memory_table() {
             memory/idle+views/idle_rss) label="idle, policy with $POLICY_VIEWS views: resident KiB" ;;
             memory/idle+views/idle_heap) label="idle, policy with $POLICY_VIEWS views: heap in use KiB" ;;
             memory/idle*/*) continue ;;
+            *+read/rss_obj) label="${row#memory/} objects, each read once: resident B/object"
+                label=${label/+read/} ;;
+            *+read/heap_obj) label="${row#memory/} objects, each read once: heap B/object"
+                label=${label/+read/} ;;
+            *+read/*) continue ;;
             */idle_rss) label="${row#memory/} objects: idle resident KiB" ;;
             */rss_obj) label="${row#memory/} objects: resident B/object" ;;
             */heap_obj) label="${row#memory/} objects: heap B/object" ;;
