@@ -361,9 +361,30 @@ static void judge(search *q, const session_view_state *st, size_t layer, CK_OBJE
     handles_set_hidden(q->s->token, info->handle, q->view_index, !*visible);
 }
 
+/* What search_layer's seed gets: the search, and where the attributes it
+ * gets were read. */
+struct seeding {
+    search *q;
+    const session_view_state *st;
+    size_t layer;
+    unsigned long stamp; /* verdict_stamp() before the reads */
+};
+
+/* handles_extra's callback: the rules' attributes of a newly learned
+ * object, read with its identity, become its verdict, so that judging it
+ * costs no second backend read. A failure only loses that saving. */
+static void seed(void *ctx, CK_OBJECT_HANDLE backend, const handle_info *info,
+                 const CK_ATTRIBUTE *attrs)
+{
+    const struct seeding *sd = ctx;
+
+    (void)verdict_seed(sd->q->s, sd->st, sd->layer, backend, info->handle, sd->stamp, attrs);
+}
+
 /* Searches one layer with templ; adds the visible matches to the
  * results when collect, and their shadow identities to *shadows. Learns
- * and judges the objects FIND_BATCH at a time. */
+ * and judges the objects FIND_BATCH at a time; with rules, the objects it
+ * learns have the rules' attributes read along (seed). */
 static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
                           CK_ATTRIBUTE *templ, CK_ULONG count, bool collect, digest_set *shadows)
 {
@@ -371,8 +392,13 @@ static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
     handle_info *info = NULL;
     size_t n = 0, batch;
     bool visible, matches;
+    struct seeding sd = {q, st, layer, verdict_stamp()};
+    handles_extra extra = {NULL, 0, seed, &sd};
     CK_RV rv;
 
+    if (q->view->def->rules != NULL) {
+        extra.n = rules_program_attributes(q->view->def->rules, &extra.types);
+    }
     rv = backend_find(q->s, layer, templ, count, &found, &n);
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) {
         return CKR_OK; /* this backend knows no object like that */
@@ -390,7 +416,8 @@ static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
     for (size_t at = 0; rv == CKR_OK && at < n; at += batch) {
         size_t m = n - at < batch ? n - at : batch;
         memset(info, 0, m * sizeof(*info));
-        rv = handles_learn(q->s, layer, found + at, m, q->shadow, q->n_shadow, 0, info);
+        rv = handles_learn(q->s, layer, found + at, m, q->shadow, q->n_shadow, 0,
+                           extra.n > 0 ? &extra : NULL, info);
         for (size_t i = 0; rv == CKR_OK && i < m; i++) {
             if (info[i].handle == CK_INVALID_HANDLE) {
                 continue;

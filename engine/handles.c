@@ -81,6 +81,7 @@ static const CK_ATTRIBUTE_TYPE identity_types[] = {
 };
 #define N_IDENTITY  (sizeof(identity_types) / sizeof(identity_types[0]))
 #define MAX_FETCH   24  /* identity + CKA_TOKEN + shadow attributes */
+#define MAX_EXTRA   64  /* attributes read along (handles_extra); more: not read along */
 #define LEARN_BATCH 256 /* objects read per round of handles_learn */
 
 CK_RV handles_new(engine_handles **out)
@@ -498,32 +499,80 @@ typedef struct {
     bool token_object;
     crypto_generichash_state base; /* identity without its ordinal */
     unsigned char shadow[HANDLES_SHADOW_LEN];
-    uint32_t pending; /* reserved entry awaiting its catalog handle, or 0 */
+    uint32_t pending;    /* reserved entry awaiting its catalog handle, or 0 */
+    CK_ATTRIBUTE *extra; /* the handles_extra attributes read along, or NULL */
+    void *values;        /* their values (and the identity's), with extra */
 } learn_item;
 
-/* Reads one object's identity and shadow attributes from the backend and
- * digests them. Returns CKR_OK or the backend's code. */
+/* The position of type in types[0..*n), appended when missing (the
+ * caller leaves room). */
+static size_t type_slot(CK_ATTRIBUTE_TYPE *types, size_t *n, CK_ATTRIBUTE_TYPE type)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (types[i] == type) {
+            return i;
+        }
+    }
+    types[*n] = type;
+    return (*n)++;
+}
+
+/* Keeps the extra attributes (attrs[0..n)) and their values (buf) in
+ * item for the handles_extra callback. CKR_OK or CKR_HOST_MEMORY (then
+ * buf is freed). */
+static CK_RV keep_extra(learn_item *item, const CK_ATTRIBUTE *attrs, size_t n, void *buf)
+{
+    item->extra = malloc(n * sizeof(*attrs));
+    if (item->extra == NULL) {
+        free(buf);
+        return CKR_HOST_MEMORY;
+    }
+    memcpy(item->extra, attrs, n * sizeof(*attrs));
+    item->values = buf;
+    return CKR_OK;
+}
+
+static void forget_extra(learn_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].extra);
+        free(items[i].values);
+        items[i].extra = NULL;
+        items[i].values = NULL;
+    }
+}
+
+/* Reads one object's identity and shadow attributes from the backend, and
+ * extra's when given (kept in item), in one backend_attrs, and digests
+ * them. Returns CKR_OK, CKR_HOST_MEMORY or the backend's code. */
 static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer *layer,
                          CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow,
-                         learn_item *item)
+                         const handles_extra *extra, learn_item *item)
 {
-    CK_ATTRIBUTE_TYPE types[MAX_FETCH];
-    CK_ATTRIBUTE attrs[MAX_FETCH];
+    CK_ATTRIBUTE_TYPE types[MAX_FETCH + MAX_EXTRA];
+    CK_ATTRIBUTE attrs[MAX_FETCH + MAX_EXTRA], kept[MAX_EXTRA];
+    size_t at_shadow[MAX_FETCH], at_extra[MAX_EXTRA];
     const CK_ATTRIBUTE *tok;
     crypto_generichash_state sh;
     void *buf = NULL;
     bool complete = n_shadow > 0;
-    size_t n = 0;
+    size_t n = 0, n_extra = extra != NULL && extra->n <= MAX_EXTRA ? extra->n : 0;
     CK_RV rv;
 
     if (n_shadow > MAX_FETCH - N_IDENTITY - 1) {
         n_shadow = MAX_FETCH - N_IDENTITY - 1;
     }
+    /* Each type once: SoftHSM2's cost grows with the attributes read, and
+     * the shadow and rule attributes are mostly identity ones already. */
     memcpy(types, identity_types, sizeof(identity_types));
     n = N_IDENTITY;
     types[n++] = CKA_TOKEN;
-    memcpy(types + n, shadow, n_shadow * sizeof(*shadow));
-    n += n_shadow;
+    for (size_t i = 0; i < n_shadow; i++) {
+        at_shadow[i] = type_slot(types, &n, shadow[i]);
+    }
+    for (size_t i = 0; i < n_extra; i++) {
+        at_extra[i] = type_slot(types, &n, extra->types[i]);
+    }
     rv = backend_attrs(layer, fl, h, object, types, n, attrs, &buf);
     if (rv != CKR_OK) {
         return rv;
@@ -542,7 +591,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer
     }
     crypto_generichash_init(&sh, NULL, 0, HANDLES_SHADOW_LEN);
     for (size_t i = 0; i < n_shadow; i++) {
-        const CK_ATTRIBUTE *a = &attrs[N_IDENTITY + 1 + i];
+        const CK_ATTRIBUTE *a = &attrs[at_shadow[i]];
         complete = complete && a->pValue != NULL && a->ulValueLen > 0 &&
                    a->ulValueLen != CK_UNAVAILABLE_INFORMATION;
         hash_attr(&sh, a, shadow[i]);
@@ -560,6 +609,12 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer
     }
     crypto_generichash_final(&sh, item->shadow, HANDLES_SHADOW_LEN);
     item->readable = true;
+    if (n_extra > 0) {
+        for (size_t i = 0; i < n_extra; i++) {
+            kept[i] = attrs[at_extra[i]];
+        }
+        return keep_extra(item, kept, n_extra, buf);
+    }
     free(buf);
     return CKR_OK;
 }
@@ -770,8 +825,8 @@ static void assign_catalog(engine_token *token, const engine_layer *layer, learn
  */
 static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h,
                          const CK_OBJECT_HANDLE *backend, size_t n, const CK_ATTRIBUTE_TYPE *shadow,
-                         size_t n_shadow, CK_SESSION_HANDLE owner, learn_item *items,
-                         handle_info *out)
+                         size_t n_shadow, CK_SESSION_HANDLE owner, const handles_extra *extra,
+                         learn_item *items, handle_info *out)
 {
     engine_token *token = s->token;
     engine_handles *index = token->handles;
@@ -783,26 +838,33 @@ static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, 
     if (answer_known(index, tag, gen, backend, n, shadow, out, items) == 0) {
         return CKR_OK;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
         if (items[i].needed) {
-            CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, &items[i]);
+            CK_RV orv = read_object(fl, h, l, backend[i], shadow, n_shadow, extra, &items[i]);
             out[i].handle = CK_INVALID_HANDLE;
             if (orv == CKR_SESSION_HANDLE_INVALID || orv == CKR_SESSION_CLOSED) {
-                return backend_rv(s, layer, orv);
-            }
-            if (orv == CKR_HOST_MEMORY) {
-                return orv; /* not unreadable: the answer would miss it */
+                rv = backend_rv(s, layer, orv);
+            } else if (orv == CKR_HOST_MEMORY) {
+                rv = orv; /* not unreadable: the answer would miss it */
             }
         }
     }
-    engine_mutex_lock(index->lock);
-    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-        if (items[i].needed && items[i].readable) {
-            rv = place(index, tag, gen, backend[i], shadow, owner, &items[i], &out[i]);
+    if (rv == CKR_OK) {
+        engine_mutex_lock(index->lock);
+        for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+            if (items[i].needed && items[i].readable) {
+                rv = place(index, tag, gen, backend[i], shadow, owner, &items[i], &out[i]);
+            }
+        }
+        engine_mutex_unlock(index->lock);
+        assign_catalog(token, l, items, n, out);
+    }
+    for (size_t i = 0; rv == CKR_OK && extra != NULL && i < n; i++) {
+        if (items[i].extra != NULL && out[i].handle != CK_INVALID_HANDLE) {
+            extra->fn(extra->ctx, backend[i], &out[i], items[i].extra);
         }
     }
-    engine_mutex_unlock(index->lock);
-    assign_catalog(token, l, items, n, out);
+    forget_extra(items, n);
     return rv;
 }
 
@@ -815,7 +877,7 @@ static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, 
  */
 CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
                     const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
-                    handle_info *out)
+                    const handles_extra *extra, handle_info *out)
 {
     engine_handles *index = s->token->handles;
     size_t batch = n < LEARN_BATCH ? n : LEARN_BATCH;
@@ -841,8 +903,8 @@ CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *bac
     for (size_t at = 0; rv == CKR_OK && at < n; at += batch) {
         size_t m = n - at < batch ? n - at : batch;
         memset(items, 0, m * sizeof(*items));
-        rv =
-            learn_batch(s, layer, fl, h, backend + at, m, shadow, n_shadow, owner, items, out + at);
+        rv = learn_batch(s, layer, fl, h, backend + at, m, shadow, n_shadow, owner, extra, items,
+                         out + at);
     }
     engine_mutex_unlock(index->learn_lock);
     free(items);

@@ -289,7 +289,7 @@ static CK_RV explain_layer(explain_walk *w, size_t layer)
     rv = CKR_HOST_MEMORY;
     info = calloc(n, sizeof(*info));
     if (info != NULL) {
-        rv = handles_learn(w->s, layer, found, n, shadow, n_shadow, 0, info);
+        rv = handles_learn(w->s, layer, found, n, shadow, n_shadow, 0, NULL, info);
     }
     for (size_t i = 0; rv == CKR_OK && i < n; i++) {
         if (info[i].handle != CK_INVALID_HANDLE) {

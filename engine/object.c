@@ -186,7 +186,7 @@ static CK_RV object_register(engine_session *s, const engine_view *view, size_t 
     CK_RV rv;
 
     memset(&info, 0, sizeof(info));
-    rv = handles_learn(s, layer, &backend, 1, shadow, n_shadow, s->handle, &info);
+    rv = handles_learn(s, layer, &backend, 1, shadow, n_shadow, s->handle, NULL, &info);
     if (rv != CKR_OK) {
         return rv;
     }

@@ -237,15 +237,27 @@ typedef struct {
     unsigned char shadow[HANDLES_SHADOW_LEN];
 } handle_info;
 
+/* More attributes for handles_learn to read in the same backend call as
+ * an object's identity: fn gets them (attrs[0..n), the types in order,
+ * values as backend_attrs gives them) once the object has its handle. */
+typedef struct {
+    const CK_ATTRIBUTE_TYPE *types;
+    size_t n;
+    void (*fn)(void *ctx, CK_OBJECT_HANDLE backend, const handle_info *info,
+               const CK_ATTRIBUTE *attrs);
+    void *ctx;
+} handles_extra;
+
 /* Gives each backend object of layer its virtual handle, learning the
  * ones not seen before (their identity attributes are read from the
  * backend, token objects get their stable handle from the catalog).
  * shadow/n_shadow: the identity attributes for shadowing. owner: the
  * virtual session that created them (session objects die with it), or 0.
+ * extra: NULL, or attributes to read along for the objects learned now.
  * Caller holds S. */
 CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
                     const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
-                    handle_info *out);
+                    const handles_extra *extra, handle_info *out);
 
 /* Marks handle hidden (or visible) in token->views[view]. */
 void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t view, bool hidden);
@@ -304,6 +316,17 @@ typedef struct {
  * Expects S. */
 CK_RV verdict_get(engine_session *s, const session_view_state *st, size_t layer,
                   CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, const object_rules **out);
+/* Stores what the rules say of the object (layer, backend) with virtual
+ * handle, from its attributes already read (in the order of the view's
+ * rules_program_attributes) after verdict_stamp() gave stamp, as
+ * verdict_get would after reading them itself. CKR_OK or CKR_HOST_MEMORY.
+ * Expects S. */
+CK_RV verdict_seed(engine_session *s, const session_view_state *st, size_t layer,
+                   CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
+                   const CK_ATTRIBUTE *attrs);
+/* The process-wide change stamp (see verdict.c), to read before reading
+ * attributes for verdict_seed. */
+unsigned long verdict_stamp(void);
 /* handles_resolve, then the rules: a hidden (or malformed) object is
  * CKR_OBJECT_HANDLE_INVALID like one that never existed. Returns CKR_OK
  * with *ref; CKR_OBJECT_HANDLE_INVALID; or the backend's code. Expects S. */

@@ -62,6 +62,11 @@ void verdict_changed(void)
     atomic_fetch_add(&change_stamp, 1);
 }
 
+unsigned long verdict_stamp(void)
+{
+    return atomic_load(&change_stamp);
+}
+
 void verdict_cache_free(engine_session *s)
 {
     struct verdict_cache *cache = s->verdicts;
@@ -118,11 +123,11 @@ static bool entry_fresh(const verdict_entry *e, const session_view_state *st, si
            e->backend == backend;
 }
 
-/* Packs what rule_object_fetch read into one new entry; NULL when memory
- * ran out. */
-static verdict_entry *pack(const rule_object *ro, CK_OBJECT_HANDLE handle)
+/* Packs the object's attributes into one new entry; NULL when memory ran
+ * out. */
+static verdict_entry *pack(const rules_object *obj, CK_OBJECT_HANDLE handle)
 {
-    size_t n = ro->obj.n_attrs, size = sizeof(verdict_entry) + n * sizeof(uint32_t);
+    size_t n = obj->n_attrs, size = sizeof(verdict_entry) + n * sizeof(uint32_t);
     unsigned char *values;
     verdict_entry *e;
 
@@ -130,7 +135,7 @@ static verdict_entry *pack(const rule_object *ro, CK_OBJECT_HANDLE handle)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        const CK_ATTRIBUTE *a = &ro->attrs[i];
+        const CK_ATTRIBUTE *a = &obj->attrs[i];
         if (a->pValue != NULL) {
             if (a->ulValueLen >= LEN_UNAVAILABLE) {
                 return NULL;
@@ -147,7 +152,7 @@ static verdict_entry *pack(const rule_object *ro, CK_OBJECT_HANDLE handle)
     e->n_attrs = (uint16_t)n;
     values = (unsigned char *)&e->lens[n];
     for (size_t i = 0; i < n; i++) {
-        const CK_ATTRIBUTE *a = &ro->attrs[i];
+        const CK_ATTRIBUTE *a = &obj->attrs[i];
         e->lens[i] = a->pValue != NULL ? (uint32_t)a->ulValueLen : LEN_UNAVAILABLE;
         if (a->pValue != NULL && a->ulValueLen > 0) {
             memcpy(values, a->pValue, a->ulValueLen);
@@ -205,25 +210,18 @@ static void fail_closed(rules_verdict *v)
 }
 
 /*
- * Fetches and evaluates the object afresh into slot k of the cache (0: a
- * new slot). CKR_OK with the entry in place; CKR_HOST_MEMORY; or the
- * backend's code. Expects S.
+ * Evaluates obj, the object (layer, backend) with virtual handle, and
+ * keeps it with the verdict in slot k of the cache (0: a new slot).
+ * CKR_OK or CKR_HOST_MEMORY. Expects S.
  */
-static CK_RV refresh(engine_session *s, const session_view_state *st, size_t layer,
-                     CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
-                     uint32_t k)
+static CK_RV store(engine_session *s, const session_view_state *st, size_t layer,
+                   CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
+                   uint32_t k, const rules_object *obj)
 {
     struct verdict_cache *cache = s->verdicts;
-    rule_object ro;
-    verdict_entry *e;
-    CK_RV rv = rule_object_fetch(s, st->view, layer, backend, &ro);
+    verdict_entry *e = pack(obj, handle);
 
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    e = pack(&ro, handle);
     if (e == NULL) {
-        rule_object_free(&ro);
         return CKR_HOST_MEMORY;
     }
     e->view = st->view;
@@ -231,35 +229,72 @@ static CK_RV refresh(engine_session *s, const session_view_state *st, size_t lay
     e->stamp = stamp;
     e->layer = (uint32_t)layer;
     e->backend = backend;
-    if (rules_eval(st->view->def->rules, &ro.obj, &e->verdict) != 0) {
+    if (rules_eval(st->view->def->rules, obj, &e->verdict) != 0) {
         fail_closed(&e->verdict);
         e->malformed = true;
     }
-    rule_object_free(&ro);
-    if (k == 0) {
-        if (cache->n == cache->cap) {
-            size_t cap = cache->cap == 0 ? 64 : cache->cap * 2;
-            verdict_entry **bigger =
-                cap < UINT32_MAX ? realloc(cache->entries, cap * sizeof(*bigger)) : NULL;
-            if (bigger == NULL) {
-                free(e);
-                return CKR_HOST_MEMORY;
-            }
-            cache->entries = bigger;
-            cache->cap = cap;
-        }
-        cache->entries[cache->n] = e;
-        if (idtable_add(&cache->by_handle, (uint32_t)cache->n + 1, handle_key(handle), rehash,
-                        cache) != CKR_OK) {
+    if (k != 0) {
+        free(cache->entries[k - 1]);
+        cache->entries[k - 1] = e;
+        return CKR_OK;
+    }
+    if (cache->n == cache->cap) {
+        size_t cap = cache->cap == 0 ? 64 : cache->cap * 2;
+        verdict_entry **bigger =
+            cap < UINT32_MAX ? realloc(cache->entries, cap * sizeof(*bigger)) : NULL;
+        if (bigger == NULL) {
             free(e);
             return CKR_HOST_MEMORY;
         }
-        cache->n++;
-        return CKR_OK;
+        cache->entries = bigger;
+        cache->cap = cap;
     }
-    free(cache->entries[k - 1]);
-    cache->entries[k - 1] = e;
+    cache->entries[cache->n] = e;
+    if (idtable_add(&cache->by_handle, (uint32_t)cache->n + 1, handle_key(handle), rehash, cache) !=
+        CKR_OK) {
+        free(e);
+        return CKR_HOST_MEMORY;
+    }
+    cache->n++;
     return CKR_OK;
+}
+
+/* Fetches the object's attributes and stores them (store). CKR_OK;
+ * CKR_HOST_MEMORY; or the backend's code. Expects S. */
+static CK_RV refresh(engine_session *s, const session_view_state *st, size_t layer,
+                     CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
+                     uint32_t k)
+{
+    rule_object ro;
+    CK_RV rv = rule_object_fetch(s, st->view, layer, backend, &ro);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = store(s, st, layer, backend, handle, stamp, k, &ro.obj);
+    rule_object_free(&ro);
+    return rv;
+}
+
+/* See stack.h. Expects S. */
+CK_RV verdict_seed(engine_session *s, const session_view_state *st, size_t layer,
+                   CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
+                   const CK_ATTRIBUTE *attrs)
+{
+    const CK_ATTRIBUTE_TYPE *types = NULL;
+    rules_object obj;
+    uint32_t k = slot_for(s, handle);
+
+    if (s->verdicts == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    memset(&obj, 0, sizeof(obj));
+    obj.layer = s->token->layers[layer].def->id;
+    obj.view = st->view->def->id;
+    obj.token = s->token->def->label;
+    obj.attrs = attrs;
+    obj.n_attrs = rules_program_attributes(st->view->def->rules, &types);
+    return store(s, st, layer, backend, handle, stamp, k, &obj);
 }
 
 /*
