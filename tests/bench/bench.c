@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 
@@ -33,15 +32,6 @@
 #define RATE_GUESS      4000000.0  /* ops/s, to size the latency array of a timed run */
 #define MAX_LATENCIES   (1u << 24) /* per thread, for a timed run */
 #define DEFAULT_SECONDS 2.0
-
-/* SHA-256 DigestInfo prefix: with a 32-byte digest, the 51 bytes CKM_RSA_PKCS signs. */
-static const unsigned char sign_input[51] = {
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-    0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d,
-    0x65, 0x9a, 0x2f, 0xea, 0xa0, 0xc5, 0x5a, 0xd0, 0x15, 0xa3, 0xbf, 0x4f, 0x1b,
-    0x2b, 0x0b, 0x82, 0x2c, 0xd1, 0x5d, 0x6c, 0x15, 0xb0, 0xf0, 0x0a, 0x08,
-};
-#define DIGEST_OFFSET 19 /* the bare 32-byte digest ECDSA signs */
 
 /* The start gate: workers check in after warm-up and wait for go. */
 static struct {
@@ -310,23 +300,6 @@ static int parse_args(int argc, char **argv, bench_opts *o, const bench_workload
     return 0;
 }
 
-/* CLOCK_MONOTONIC in seconds. */
-double bench_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The run parameters every worker reads. */
 static const bench_opts *run_opts;
 
@@ -382,12 +355,12 @@ static void *worker_main(void *arg)
     t0 = bench_now_s();
     deadline = t0 + run_opts->seconds;
     while (w->n < w->cap) {
-        uint64_t a = now_ns();
+        uint64_t a = bench_now_ns();
         if (w->wl->op(w, &items) != CKR_OK) {
             w->failed = true;
             break;
         }
-        uint64_t b = now_ns();
+        uint64_t b = bench_now_ns();
         w->lat_ns[w->n++] = b - a;
         w->items += items;
         if (run_opts->iterations == 0 && (double)b / 1e9 >= deadline) {
@@ -541,27 +514,6 @@ out:
     return status;
 }
 
-/* Fills m with what the workload's operations read. Returns true on
- * success; false with err set when its key or object is missing. */
-static bool prepare(const bench_opts *o, const bench_workload *wl, bench_module *m,
-                    bench_error *err)
-{
-    const char *label = o->key_label != NULL ? o->key_label : wl->default_key;
-
-    m->pin = o->pin;
-    m->expect_objects = o->objects;
-    m->mechanism = wl->mech;
-    m->data = wl->key_type == CKK_EC ? sign_input + DIGEST_OFFSET : sign_input;
-    m->data_len = wl->key_type == CKK_EC ? sizeof(sign_input) - DIGEST_OFFSET : sizeof(sign_input);
-    if (!wl->login_op && !bench_module_login(m, o->pin, err)) {
-        return false;
-    }
-    if (label != NULL && !bench_module_find_object(m, wl, label, err)) {
-        return false;
-    }
-    return true;
-}
-
 /* --populate: creates the data objects and says how long it took.
  * Returns 0 on success, 1 on failure (after printing why). */
 static int populate(const bench_opts *o, bench_module *m)
@@ -627,7 +579,7 @@ int main(int argc, char **argv)
         }
         goto out;
     }
-    if (!prepare(&o, wl, &m, &err)) {
+    if (!bench_module_prepare(&m, &o, wl, &err)) {
         report_error(&o, &err);
         goto out;
     }

@@ -5,8 +5,10 @@
  * C_GetFunctionList, exactly as a client does, and times one workload on
  * one or more tokens. bench.c parses the command line, runs the threads and
  * reports; module.c finds tokens, keys and objects and fills tokens;
- * workload.c holds the timed operations; memory.c measures resident memory
- * and heap (--memory); layers_rv_name names return codes.
+ * workload.c holds the timed operations and the clock; memory.c measures
+ * resident memory and heap (--memory); layers_rv_name names return codes.
+ * bench-ab (ab.c) reuses module.c and workload.c to time several modules
+ * in one process, interleaved.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -121,6 +123,9 @@ static inline const char *bench_rv_name(CK_RV rv)
 /* workload.c */
 const bench_workload *bench_workload_find(const char *name);
 void bench_workload_names(char *buf, size_t len);
+/* CLOCK_MONOTONIC in seconds, and in nanoseconds. */
+double bench_now_s(void);
+uint64_t bench_now_ns(void);
 
 /* memory.c */
 bool bench_memory_sample(bench_mem_sample *s);
@@ -129,21 +134,20 @@ bool bench_memory_run(const bench_opts *o, bench_module *m, const bench_mem_samp
 
 /* module.c */
 bool bench_module_open(bench_module *m, const char *path, bench_error *err);
-void bench_module_close(bench_module *m);
+CK_RV bench_module_close(bench_module *m);
 bool bench_module_list(bench_module *m, bench_error *err);
 bool bench_module_find_tokens(bench_module *m, const bench_opts *o, bench_error *err);
 bool bench_module_login(bench_module *m, const char *pin, bench_error *err);
 bool bench_module_find_object(bench_module *m, const bench_workload *wl, const char *label,
                               bench_error *err);
+bool bench_module_prepare(bench_module *m, const bench_opts *o, const bench_workload *wl,
+                          bench_error *err);
 bool bench_module_populate(bench_module *m, unsigned long first, unsigned long count,
                            bench_error *err);
 bool bench_worker_open(bench_worker *w, bench_error *err);
 void bench_worker_close(bench_worker *w);
 
-/* bench.c: CLOCK_MONOTONIC in seconds. */
-double bench_now_s(void);
-
-/* Fills err for a failed call. */
+/* module.c: fills err for a failed call. */
 void bench_fail_rv(bench_error *err, const char *call, CK_RV rv);
 /* Fills err with a message (printf-style). */
 void bench_fail(bench_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

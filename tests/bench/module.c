@@ -1,7 +1,7 @@
 /*
  * module.c - loading a PKCS#11 module by path and preparing a run: tokens
- * by label, control sessions and login, the key or object a workload uses,
- * each worker's sessions, and --populate's data objects.
+ * by label, control sessions and login, the key or object a workload uses
+ * and its input, each worker's sessions, and --populate's data objects.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -14,6 +14,15 @@
 #include "bench.h"
 
 #define LABEL_LEN 32 /* CK_TOKEN_INFO.label, blank-padded */
+
+/* SHA-256 DigestInfo prefix: with a 32-byte digest, the 51 bytes CKM_RSA_PKCS signs. */
+static const unsigned char sign_input[51] = {
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+    0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d,
+    0x65, 0x9a, 0x2f, 0xea, 0xa0, 0xc5, 0x5a, 0xd0, 0x15, 0xa3, 0xbf, 0x4f, 0x1b,
+    0x2b, 0x0b, 0x82, 0x2c, 0xd1, 0x5d, 0x6c, 0x15, 0xb0, 0xf0, 0x0a, 0x08,
+};
+#define DIGEST_OFFSET 19 /* the bare 32-byte digest ECDSA signs */
 
 void bench_fail_rv(bench_error *err, const char *call, CK_RV rv)
 {
@@ -70,22 +79,28 @@ bool bench_module_open(bench_module *m, const char *path, bench_error *err)
     return true;
 }
 
-/* Closes the control sessions, finalises and unloads the module. */
-void bench_module_close(bench_module *m)
+/*
+ * Closes the control sessions, finalises and unloads the module. Returns
+ * C_Finalize's code, or CKR_OK when the module was not initialised.
+ */
+CK_RV bench_module_close(bench_module *m)
 {
+    CK_RV rv = CKR_OK;
+
     if (m->initialized) {
         for (size_t i = 0; i < m->ntokens; i++) {
             if (m->control[i] != CK_INVALID_HANDLE) {
                 m->f->C_CloseSession(m->control[i]);
             }
         }
-        m->f->C_Finalize(NULL);
+        rv = m->f->C_Finalize(NULL);
         m->initialized = false;
     }
     if (m->dl != NULL) {
         dlclose(m->dl);
         m->dl = NULL;
     }
+    return rv;
 }
 
 /* Copies a blank-padded token label into out (LABEL_LEN + 1 bytes), trimmed. */
@@ -291,6 +306,32 @@ bool bench_module_find_object(bench_module *m, const bench_workload *wl, const c
                    : kt == CKK_EC ? "EC private key"
                                   : "RSA private key",
                    label, m->labels[0]);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Fills m with what the workload's operations read (mechanism, sign input,
+ * PIN, --objects), logs in on the control sessions unless the operation
+ * itself logs in, and finds the workload's key or object (o->key_label, or
+ * the workload's default). Returns true on success; false with err set
+ * when the login fails or the key or object is missing.
+ */
+bool bench_module_prepare(bench_module *m, const bench_opts *o, const bench_workload *wl,
+                          bench_error *err)
+{
+    const char *label = o->key_label != NULL ? o->key_label : wl->default_key;
+
+    m->pin = o->pin;
+    m->expect_objects = o->objects;
+    m->mechanism = wl->mech;
+    m->data = wl->key_type == CKK_EC ? sign_input + DIGEST_OFFSET : sign_input;
+    m->data_len = wl->key_type == CKK_EC ? sizeof(sign_input) - DIGEST_OFFSET : sizeof(sign_input);
+    if (!wl->login_op && !bench_module_login(m, o->pin, err)) {
+        return false;
+    }
+    if (label != NULL && !bench_module_find_object(m, wl, label, err)) {
         return false;
     }
     return true;

@@ -4,9 +4,11 @@
 # (c) Strata over the same SoftHSM2 tokens with a 1-layer and a 3-layer
 # view, the 3-layer one also with 10 rules (find rows), and Strata's login
 # with 1, 100 and 10,000 enrolled views; plus memory at idle and per
-# indexed object (bench --memory) beside SoftHSM2's own. Prints a table
-# (ops/s and the ratios Strata/direct, Strata/proxy and rules/no rules),
-# writes it as markdown with the latency, find-curve and memory tables and
+# indexed object (bench --memory) beside SoftHSM2's own, and sign timed
+# with the targets interleaved in one process (bench-ab: paired latency
+# ratios with a 95% confidence interval). Prints a table (ops/s and the
+# ratios Strata/direct, Strata/proxy and rules/no rules), writes it as
+# markdown with the latency, interleaved, find-curve and memory tables and
 # the load average of each row, and keeps every raw bench line.
 #
 # Everything happens in an isolated world in a temporary folder: its own
@@ -24,7 +26,7 @@ REPEAT=3
 RUN_TIMEOUT=600 # seconds: a bench run that hangs (a deadlock) becomes n/a
 SIZES="1000 10000"
 THREADS_SIGN="1 2"
-WORKLOADS="sign-ec sign-rsa getattr session login find memory"
+WORKLOADS="sign-ec sign-rsa ab getattr session login find memory"
 MD=""
 KEEP=0
 SOFTHSM=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
@@ -37,6 +39,8 @@ PIN_THREE=33333333 # Strata view "three" (layers l1 l2 l3)
 PIN_RULES=77777777 # Strata view "rules" (layers l1 l2 l3, 10 rules)
 LOGIN_VIEWS="1 100 10000" # views enrolled in the tokens Login-N (layer l1)
 ENROLL_THREADS=2           # bench-enroll threads (one Argon2id each at a time)
+AB_ROUNDS=41 # bench-ab (workload ab): timed rounds per process
+AB_OPS=200   # bench-ab: signatures per target per round
 
 usage() {
     cat <<EOF
@@ -87,6 +91,7 @@ BENCH=$BUILD/tests/bench/bench
 STRATA_MODULE=$BUILD/engine/strata-pkcs11.so
 STRATA_CLI=$BUILD/cli/strata
 BENCH_ENROLL=$BUILD/tests/bench/bench-enroll
+BENCH_AB=$BUILD/tests/bench/bench-ab
 BENCH_ONLY_CONF="" # the policy without the Login-N tokens (set in make_world)
 POLICY_VIEWS=0     # views declared in the whole policy
 
@@ -95,7 +100,7 @@ build() {
         meson setup "$BUILD" "$ROOT" >"$W/meson-setup.log" 2>&1 ||
             die "meson setup $BUILD failed (see $W/meson-setup.log)"
     fi
-    ninja -C "$BUILD" tests/bench/bench >"$W/build-bench.log" 2>&1 ||
+    ninja -C "$BUILD" tests/bench/bench tests/bench/bench-ab >"$W/build-bench.log" 2>&1 ||
         die "cannot build the bench: $(tail -n 3 "$W/build-bench.log")"
     if ! ninja -C "$BUILD" engine/strata-pkcs11.so cli/strata tests/bench/bench-enroll \
         >"$W/build-strata.log" 2>&1; then
@@ -495,6 +500,57 @@ run_row() {
     ROW_TARGETS=""
 }
 
+# ---------------------------------------------------------------- ab
+# bench-ab times sign with its targets in one process, interleaved round by
+# round, and reports each pair's median per-round latency ratio with a 95%
+# bootstrap interval (README.md). Strata's views one and three are two
+# PINs of one virtual token, and a process logs in to a token once, so each
+# has its own process beside direct and proxy (which share SoftHSM2's l1,
+# logged in once with the same PIN).
+AB_ROWS=() # "workload|targets|pair|ratio|lo|hi|rounds|a_us|b_us|load"
+
+# ab_run WORKLOAD "TARGET ...": one bench-ab process over the targets that
+# can run (the others are dropped, with the reason in the notes); its pair
+# lines are added to AB_ROWS, a failure is a note and an n/a row.
+ab_run() {
+    local wl=$1 row="ab/$1/${2// /,}" load t out line
+    local args=() names=() runner=()
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    for t in $2; do
+        cell_target "$row" "$t" "$wl" || continue
+        args+=(--target "$t=$CELL_MODULE,$CELL_TOKEN,$CELL_PIN")
+        names+=("$t")
+        [[ $t == proxy ]] && runner=(proxy_exec)
+    done
+    if ((${#names[@]} < 2)); then
+        note "$row: fewer than two targets can run, not run"
+        return 0
+    fi
+    printf '%s\n' "$row" >>"$LOG"
+    if out=$("${runner[@]}" timeout -k 5 "$RUN_TIMEOUT" "$BENCH_AB" "${args[@]}" --workload "$wl" \
+        --rounds "$AB_ROUNDS" --ops "$AB_OPS" --csv 2>&1); then
+        printf '%s\n' "$out" >>"$LOG"
+        grep -v '^csv' <<<"$out" | sed 's/^/  /' >&2
+        while IFS= read -r line; do
+            IFS=, read -r _ _ a b ratio lo hi rounds a_us b_us <<<"$line"
+            AB_ROWS+=("$wl|${names[*]}|$a/$b|$ratio|$lo|$hi|$rounds|$a_us|$b_us|$load")
+        done < <(grep '^csv-ab,' <<<"$out")
+    else
+        printf 'FAILED: %s\n' "$out" >>"$LOG"
+        note "$row: $(tail -n1 <<<"$out")"
+        say "  $row n/a: $(tail -n1 <<<"$out")"
+        AB_ROWS+=("$wl|${names[*]}|n/a|n/a||||||$load")
+    fi
+}
+
+run_ab_rows() {
+    local wl
+    for wl in sign-ec sign-rsa; do
+        ab_run "$wl" "direct proxy strata-1"
+        ab_run "$wl" "direct proxy strata-3"
+    done
+}
+
 has_workload() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 
 run_all() {
@@ -507,6 +563,7 @@ run_all() {
             run_row "$wl/$th" "$wl" "$th" ops
         done
     done
+    has_workload ab && run_ab_rows
     for wl in getattr session login; do
         has_workload $wl && run_row "$wl" "$wl" 1 ops
     done
@@ -584,6 +641,35 @@ table() {
         else
             # shellcheck disable=SC2059
             printf "$textfmt" "${cells[@]}"
+        fi
+    done
+}
+
+# ab_table FORMAT: the bench-ab pairs, "text" or "md".
+ab_table() {
+    local fmt=$1 entry wl targets pair ratio lo hi rounds a_us b_us load ci
+    local textfmt='%-9s %-24s %-18s %6s %-15s %6s %9s %9s %5s\n'
+    if [[ $fmt == md ]]; then
+        printf '| workload | targets in the process | pair A/B | latency ratio | 95%% CI | rounds | A µs | B µs | load |\n'
+        printf '|---|---|---|---:|---:|---:|---:|---:|---:|\n'
+    else
+        # shellcheck disable=SC2059
+        printf "$textfmt" workload "targets in the process" "pair A/B" ratio "95% CI" rounds "A us" "B us" load
+    fi
+    for entry in "${AB_ROWS[@]}"; do
+        IFS='|' read -r wl targets pair ratio lo hi rounds a_us b_us load <<<"$entry"
+        ci=n/a
+        if [[ -n $lo ]]; then
+            ratio=$(printf '%.3f' "$ratio") ci=$(printf '[%.3f, %.3f]' "$lo" "$hi")
+            a_us=$(printf '%.2f' "$a_us") b_us=$(printf '%.2f' "$b_us")
+        fi
+        if [[ $fmt == md ]]; then
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "$targets" "$pair" \
+                "$ratio" "$ci" "${rounds:-n/a}" "${a_us:-n/a}" "${b_us:-n/a}" "$load"
+        else
+            # shellcheck disable=SC2059
+            printf "$textfmt" "$wl" "$targets" "$pair" "$ratio" "$ci" "${rounds:-n/a}" \
+                "${a_us:-n/a}" "${b_us:-n/a}" "$load"
         fi
     done
 }
@@ -732,6 +818,11 @@ write_markdown() {
         table md
         printf '\nLatency per operation in microseconds (p50 / p99; find rows: one whole find):\n\n'
         latency_table
+        if ((${#AB_ROWS[@]} > 0)); then
+            printf '\nSign, interleaved in one process (bench-ab, %s rounds of %s signatures per target, the order rotated each round): latency ratio = median over rounds of A'"'"'s per-op median latency / B'"'"'s in the same round, below 1.00 = A faster (unlike the throughput ratios above); 95%% CI by bootstrap over the rounds; A and B µs = medians of the round medians.\n\n' \
+                "$AB_ROUNDS" "$AB_OPS"
+            ab_table md
+        fi
         if [[ " ${ROWS[*]} " == *" find/"* ]]; then
             printf '\nThe find curve, microseconds per data object found (flat down a column = linear):\n\n'
             find_curve_table
@@ -771,6 +862,10 @@ main() {
     write_markdown
     echo
     table text
+    if ((${#AB_ROWS[@]} > 0)); then
+        echo
+        ab_table text
+    fi
     if ((${#MEM_ROWS[@]} > 0)); then
         echo
         memory_table

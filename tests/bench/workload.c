@@ -1,5 +1,6 @@
 /*
- * workload.c - the timed operations of the benchmark, one per workload.
+ * workload.c - the timed operations of the benchmark, one per workload,
+ * and the clock that times them.
  *
  * Each operation runs on the calling worker's own sessions and touches
  * nothing shared but the read-only bench_module, so workers never contend
@@ -9,11 +10,30 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
 #define SIG_MAX  1024 /* big enough for RSA-4096 and any ECDSA signature */
 #define ATTR_MAX 256  /* CKA_LABEL / CKA_ID buffer */
+
+/* CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds: what each timed operation is measured with. */
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /*
  * One C_SignInit + C_Sign with the workload's mechanism and key over the
