@@ -23,9 +23,12 @@
  * itself runs at the start of the next call on any session, holding only
  * that session's lock, where going exclusive is safe.
  *
- * The gate uses pthread primitives even when the application gave its
- * own locking callbacks: it needs a condition variable, which those
- * callbacks cannot provide, and the engine creates no thread of its own.
+ * The gate is a writer-preferring pthread read-write lock, even when the
+ * application gave its own locking callbacks (they offer plain mutexes
+ * only, and the engine creates no thread of its own): a thread enters it
+ * once however deep its calls nest (my_depth), and a cycle waiting for it
+ * holds new entries off. Entering and leaving cost one atomic operation
+ * each, which matters: every call that may reach a backend does both.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -34,11 +37,13 @@
 
 #include "lifecycle.h"
 
-static pthread_mutex_t gate_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static unsigned gate_readers;           /* threads holding the gate shared */
-static unsigned gate_writers_waiting;   /* threads waiting to go exclusive */
-static bool gate_writer;                /* a thread holds it exclusively */
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+#define GATE_INITIALIZER PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+#else
+#define GATE_INITIALIZER PTHREAD_RWLOCK_INITIALIZER /* a waiting cycle may wait longer */
+#endif
+
+static pthread_rwlock_t gate = GATE_INITIALIZER;
 static _Thread_local unsigned my_depth; /* this thread's shared depth */
 
 static atomic_ulong cycles;                /* reconnect_count */
@@ -50,12 +55,7 @@ void gate_enter(void)
     if (my_depth++ > 0) {
         return;
     }
-    pthread_mutex_lock(&gate_mutex);
-    while (gate_writer || gate_writers_waiting > 0) {
-        pthread_cond_wait(&gate_cond, &gate_mutex);
-    }
-    gate_readers++;
-    pthread_mutex_unlock(&gate_mutex);
+    pthread_rwlock_rdlock(&gate);
 }
 
 void gate_leave(void)
@@ -63,11 +63,7 @@ void gate_leave(void)
     if (my_depth == 0 || --my_depth > 0) {
         return;
     }
-    pthread_mutex_lock(&gate_mutex);
-    if (--gate_readers == 0) {
-        pthread_cond_broadcast(&gate_cond);
-    }
-    pthread_mutex_unlock(&gate_mutex);
+    pthread_rwlock_unlock(&gate);
 }
 
 /* Drops this thread's shared hold entirely; returns its depth. */
@@ -103,23 +99,13 @@ unsigned gate_exclusive_begin(void)
 {
     unsigned depth = suspend();
 
-    pthread_mutex_lock(&gate_mutex);
-    gate_writers_waiting++;
-    while (gate_writer || gate_readers > 0) {
-        pthread_cond_wait(&gate_cond, &gate_mutex);
-    }
-    gate_writers_waiting--;
-    gate_writer = true;
-    pthread_mutex_unlock(&gate_mutex);
+    pthread_rwlock_wrlock(&gate);
     return depth;
 }
 
 void gate_exclusive_end(unsigned depth)
 {
-    pthread_mutex_lock(&gate_mutex);
-    gate_writer = false;
-    pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_mutex);
+    pthread_rwlock_unlock(&gate);
     resume(depth);
 }
 
@@ -127,14 +113,9 @@ void gate_exclusive_end(unsigned depth)
  * a thread that does not exist here, so it is made anew. */
 void gate_reset(void)
 {
-    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_rwlock_t fresh = GATE_INITIALIZER;
 
-    gate_mutex = m;
-    gate_cond = c;
-    gate_readers = 0;
-    gate_writers_waiting = 0;
-    gate_writer = false;
+    gate = fresh;
     my_depth = 0;
     for (size_t i = 0; i < sizeof(pending_generation) / sizeof(pending_generation[0]); i++) {
         atomic_store(&pending_generation[i], 0);

@@ -83,17 +83,13 @@ static void session_free(engine_session *s)
     free(s);
 }
 
-/* Drops one reference; frees the session with the last. Takes T. */
+/* Drops one reference; frees the session with the last. Lock-free: a
+ * reference is only ever taken from the table under T, and the table
+ * holds its own until the session leaves it, so a count that reaches 0
+ * can no longer grow. */
 static void unref(engine_session *s)
 {
-    bool last;
-
-    if (!lock_table()) {
-        return;
-    }
-    last = --s->refs == 0;
-    unlock_table();
-    if (last) {
+    if (atomic_fetch_sub(&s->refs, 1) == 1) {
         session_free(s);
     }
 }
@@ -112,7 +108,7 @@ CK_RV session_acquire(CK_SESSION_HANDLE handle, engine_session **out)
     }
     s = lookup_inlock(handle);
     if (s != NULL) {
-        s->refs++;
+        atomic_fetch_add(&s->refs, 1);
     }
     unlock_table();
     if (s == NULL) {
@@ -231,7 +227,7 @@ CK_RV session_open(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_
     s->token = token;
     s->slot = slot;
     s->flags = flags & (CKF_RW_SESSION | CKF_SERIAL_SESSION);
-    s->refs = 1;
+    atomic_init(&s->refs, 1);
     rv = CKR_HOST_MEMORY;
     if (!lock_table()) {
         goto out;

@@ -18,6 +18,7 @@
 #ifndef STRATA_ENGINE_STACK_H
 #define STRATA_ENGINE_STACK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -115,7 +116,7 @@ typedef struct engine_session {
     engine_token *token;
     CK_FLAGS flags;                  /* CKF_RW_SESSION | CKF_SERIAL_SESSION */
     engine_mutex *lock;              /* S */
-    unsigned refs;                   /* T */
+    atomic_uint refs;                /* taken under T (table lookups), dropped lock-free */
     bool closed;                     /* S: closed while a caller waited on S */
     backend_slot *backends;          /* S: parallel to token->layers */
     find_state find;                 /* S */
