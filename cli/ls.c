@@ -216,50 +216,6 @@ static void print_help(void)
            "exit status: 0 listed, 1 the policy, the login or the engine failed, 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_VIEW,
-    OPT_PIN_STDIN,
-};
-
-/* Parses the options ls and explain share. Returns 0, 1 after --help,
- * or CLI_EXIT_USAGE (reported). */
-int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
-                  void (*help)(void))
-{
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-
-    memset(o, 0, sizeof(*o));
-    while ((c = cli_getopt(g, cmd, argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            help();
-            return 1;
-        case OPT_TOKEN:
-            o->token = optarg;
-            break;
-        case OPT_VIEW:
-            o->view = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            o->pin_stdin = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (o->view == NULL) {
-        return cli_usage_error(cmd, "--view is required");
-    }
-    return 0;
-}
-
 /* Adds one object's row. Returns 0, or -1 when memory ran out. */
 static int add_object(cli_table *t, cli_view_session *vs, CK_OBJECT_HANDLE o)
 {

@@ -119,8 +119,11 @@ enum {
     OPT_PIN_STDIN,
 };
 
-int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
-                   const char **token, const char **view, bool *pin_stdin)
+/* The option loop cli_token_args and cli_view_args share: --token,
+ * --view (only when view is non-NULL), --pin-stdin. Returns 0; 1 after
+ * printing the help; CLI_EXIT_USAGE (reported). Leaves the operands. */
+static int token_options(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
+                         const char **token, const char **view, bool *pin_stdin)
 {
     static const struct option with_view[] = {
         {"token", required_argument, NULL, OPT_TOKEN},
@@ -159,6 +162,17 @@ int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (
             return CLI_EXIT_USAGE;
         }
     }
+    return 0;
+}
+
+int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
+                   const char **token, const char **view, bool *pin_stdin)
+{
+    int rc = token_options(g, cmd, argc, argv, help, token, view, pin_stdin);
+
+    if (rc != 0) {
+        return rc;
+    }
     if (optind < argc) {
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     }
@@ -169,6 +183,19 @@ int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (
         return cli_usage_error(cmd, "--token is required");
     }
     return 0;
+}
+
+/* See cli.h (ls and explain): the same options; --token may be left out,
+ * operands are the command's. */
+int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
+                  void (*help)(void))
+{
+    int rc = token_options(g, cmd, argc, argv, help, &o->token, &o->view, &o->pin_stdin);
+
+    if (rc == 0 && o->view == NULL) {
+        return cli_usage_error(cmd, "--view is required");
+    }
+    return rc;
 }
 
 char *cli_policy_path(const cli_global *g, const char *path)
