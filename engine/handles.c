@@ -17,7 +17,10 @@
  * by identity. It is primed once from the catalog (storage_objects_load);
  * an entry learns its backend handle when a search meets the object. A
  * backend handle belongs to one generation of its module; after a cycle
- * the entry is re-resolved by identity on the next search.
+ * the entry is re-resolved by identity on the next search. Whether an
+ * entry is hidden in a view (whiteout, shadowing, rules, as the view's
+ * last search or change judged it) is a bit of the entry for the first 64
+ * views, and a pair in a set kept only for hidden pairs for the others.
  *
  * Locks: H (index) guards the three tables and is held only for memory
  * work; the learn lock serialises teaching the index new objects (backend
@@ -42,10 +45,10 @@
 typedef struct handle_entry {
     unsigned char identity[HANDLES_IDENTITY_LEN];
     unsigned char shadow[HANDLES_SHADOW_LEN];
-    CK_OBJECT_HANDLE handle;               /* virtual; 0 while the catalog is asked */
-    CK_OBJECT_HANDLE backend;              /* the layer backend's handle; free: next free */
-    CK_SESSION_HANDLE owner;               /* session objects made through Strata */
-    uint64_t hidden;                       /* bit v: hidden in token->views[v] */
+    CK_OBJECT_HANDLE handle;  /* virtual; 0 while the catalog is asked */
+    CK_OBJECT_HANDLE backend; /* the layer backend's handle; free: next free */
+    CK_SESSION_HANDLE owner;  /* session objects made through Strata */
+    uint64_t hidden; /* bit v: hidden in token->views[v], v < MASK_VIEWS (else far_hidden) */
     const CK_ATTRIBUTE_TYPE *shadow_types; /* what shadow was computed over */
     uint32_t generation;                   /* of the backend module when met */
     uint16_t layer;                        /* 1 + index into token->layers; 0 until met */
@@ -57,6 +60,21 @@ typedef struct handle_entry {
 #define ENTRY_IN_IDENTITY 0x04 /* in by_identity */
 #define ENTRY_TOKEN       0x08 /* a token object */
 #define ENTRY_USED        0x10 /* not on the free list */
+#define ENTRY_FAR_HIDDEN  0x20 /* may have pairs in far_hidden */
+#define ENTRY_FAR_ALL     0x40 /* hidden in every far view (a pair could not be kept) */
+
+/* Views below MASK_VIEWS keep their hidden flag in the entry's mask; the
+ * others (a token may enrol thousands) in far_hidden, a set of (entry,
+ * view) pairs that holds only the pairs hidden, so that an entry does not
+ * grow with the number of views. */
+#define MASK_VIEWS 64
+
+/* One (entry, view) pair of far_hidden; entry 0: free, view links the
+ * next free pair. */
+typedef struct {
+    uint32_t entry;
+    uint32_t view;
+} hidden_pair;
 
 #define CHUNK_SHIFT   10
 #define CHUNK_ENTRIES ((uint32_t)1 << CHUNK_SHIFT)
@@ -72,6 +90,11 @@ struct engine_handles {
     idtable by_handle;
     idtable by_backend;
     idtable by_identity;
+    hidden_pair *pairs; /* H: far_hidden's records, pair p at pairs[p - 1] */
+    uint32_t n_pairs;   /* H: records handed out so far */
+    uint32_t cap_pairs;
+    uint32_t free_pair;            /* H: a freed record to reuse, or 0 */
+    idtable far_hidden;            /* H: pair numbers by (entry, view) */
     bool primed;                   /* learn lock */
     CK_OBJECT_HANDLE next_session; /* H */
 };
@@ -119,6 +142,8 @@ void handles_free(engine_handles *index)
     idtable_clear(&index->by_handle);
     idtable_clear(&index->by_backend);
     idtable_clear(&index->by_identity);
+    idtable_clear(&index->far_hidden);
+    free(index->pairs);
     if (index->lock != NULL) {
         engine_mutex_free(index->lock);
     }
@@ -287,11 +312,128 @@ static void unbind(engine_handles *index, uint32_t n)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * Hidden flags of views from MASK_VIEWS on (all expect H)
+ * ------------------------------------------------------------------ */
+
+static uint64_t pair_key(uint32_t entry, uint32_t view)
+{
+    return table_hash_u64(entry, ((uint64_t)view << 1) | 1);
+}
+
+static uint64_t rehash_pair(const void *owner, uint32_t p)
+{
+    const hidden_pair *pair = &((const engine_handles *)owner)->pairs[p - 1];
+
+    return pair_key(pair->entry, pair->view);
+}
+
+/* The number of the pair (entry n, view), or 0. */
+static uint32_t pair_find(const engine_handles *index, uint32_t n, uint32_t view)
+{
+    size_t c = idtable_begin(&index->far_hidden, pair_key(n, view));
+    uint32_t p;
+
+    while ((p = idtable_next(&index->far_hidden, &c)) != 0) {
+        const hidden_pair *pair = &index->pairs[p - 1];
+        if (pair->entry == n && pair->view == view) {
+            break;
+        }
+    }
+    return p;
+}
+
+/* A free pair record numbered *p, set to (n, view). CKR_HOST_MEMORY when
+ * the records cannot grow. */
+static CK_RV pair_new(engine_handles *index, uint32_t n, uint32_t view, uint32_t *p)
+{
+    if (index->free_pair != 0) {
+        *p = index->free_pair;
+        index->free_pair = index->pairs[*p - 1].view;
+    } else {
+        if (index->n_pairs == index->cap_pairs) {
+            uint32_t cap = index->cap_pairs == 0 ? 64 : index->cap_pairs * 2;
+            hidden_pair *bigger;
+            if (cap <= index->cap_pairs ||
+                (bigger = realloc(index->pairs, (size_t)cap * sizeof(*bigger))) == NULL) {
+                return CKR_HOST_MEMORY;
+            }
+            index->pairs = bigger;
+            index->cap_pairs = cap;
+        }
+        *p = ++index->n_pairs;
+    }
+    index->pairs[*p - 1].entry = n;
+    index->pairs[*p - 1].view = view;
+    return CKR_OK;
+}
+
+static void pair_free(engine_handles *index, uint32_t p)
+{
+    hidden_pair *pair = &index->pairs[p - 1];
+
+    idtable_remove(&index->far_hidden, p, pair_key(pair->entry, pair->view), rehash_pair, index);
+    pair->entry = 0;
+    pair->view = index->free_pair;
+    index->free_pair = p;
+}
+
+/* Marks entry n hidden or visible in view (>= MASK_VIEWS). A pair that
+ * cannot be recorded (no memory) leaves the entry hidden in every far
+ * view for the rest of the process: failing closed. */
+static void far_set(engine_handles *index, uint32_t n, uint32_t view, bool hidden)
+{
+    handle_entry *e = entry_at(index, n);
+    uint32_t p = (e->flags & ENTRY_FAR_HIDDEN) ? pair_find(index, n, view) : 0;
+
+    if (!hidden && p != 0) {
+        pair_free(index, p);
+    } else if (hidden && p == 0) {
+        e->flags |= ENTRY_FAR_HIDDEN;
+        if (pair_new(index, n, view, &p) != CKR_OK) {
+            e->flags |= ENTRY_FAR_ALL;
+        } else if (idtable_add(&index->far_hidden, p, pair_key(n, view), rehash_pair, index) !=
+                   CKR_OK) {
+            index->pairs[p - 1].view = index->free_pair;
+            index->pairs[p - 1].entry = 0;
+            index->free_pair = p;
+            e->flags |= ENTRY_FAR_ALL;
+        }
+    }
+}
+
+/* Whether entry e (number n) is hidden in view. */
+static bool entry_hidden(const engine_handles *index, const handle_entry *e, uint32_t n,
+                         size_t view)
+{
+    if (view < MASK_VIEWS) {
+        return (e->hidden & ((uint64_t)1 << view)) != 0;
+    }
+    if (e->flags & ENTRY_FAR_ALL) {
+        return true; /* see far_set */
+    }
+    return (e->flags & ENTRY_FAR_HIDDEN) && pair_find(index, n, (uint32_t)view) != 0;
+}
+
+/* Forgets every far pair of entry n (it is being dropped). Walks the
+ * records: drops of entries hidden in far views are rare. */
+static void far_forget(engine_handles *index, uint32_t n)
+{
+    for (uint32_t p = 1; p <= index->n_pairs; p++) {
+        if (index->pairs[p - 1].entry == n) {
+            pair_free(index, p);
+        }
+    }
+}
+
 /* Takes entry n out of every table and puts it on the free list. */
 static void drop(engine_handles *index, uint32_t n)
 {
     handle_entry *e = entry_at(index, n);
 
+    if (e->flags & ENTRY_FAR_HIDDEN) {
+        far_forget(index, n);
+    }
     if (e->flags & ENTRY_IN_HANDLE) {
         idtable_remove(&index->by_handle, n, handle_key(e->handle), rehash_handle, index);
     }
@@ -382,7 +524,7 @@ static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t
             ref->backend = e->backend;
             ref->token_object = (e->flags & ENTRY_TOKEN) != 0;
             memcpy(ref->identity, e->identity, HANDLES_IDENTITY_LEN);
-            *hidden = view < 64 && (e->hidden & ((uint64_t)1 << view)) != 0;
+            *hidden = entry_hidden(index, e, n, view);
             result = e->generation == backend_generation(ref->layer) ? LOOKUP_FOUND : LOOKUP_UNMET;
         }
     }
@@ -920,12 +1062,14 @@ void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t vie
     engine_handles *index = token->handles;
     uint32_t n;
 
-    if (index == NULL || view >= 64) {
+    if (index == NULL || view > UINT32_MAX) {
         return;
     }
     engine_mutex_lock(index->lock);
     n = by_handle(index, handle);
-    if (n != 0) {
+    if (n != 0 && view >= MASK_VIEWS) {
+        far_set(index, n, (uint32_t)view, hidden);
+    } else if (n != 0) {
         handle_entry *e = entry_at(index, n);
         if (hidden) {
             e->hidden |= (uint64_t)1 << view;

@@ -56,10 +56,11 @@ Test(handles, probe_gives_invalid_outside_the_view)
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
-/* The handle of label as another process sees it. */
-static CK_OBJECT_HANDLE handle_in_child(const char *label, bool find_first)
+/* Runs body(ctx, out) in a new process and copies its len bytes of out
+ * back into out. */
+static void in_child(void (*body)(const void *ctx, void *out), const void *ctx, void *out,
+                     size_t len)
 {
-    CK_OBJECT_HANDLE h = 0;
     int fds[2], status;
     pid_t pid;
 
@@ -68,28 +69,39 @@ static CK_OBJECT_HANDLE handle_in_child(const char *label, bool find_first)
     pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        CK_SLOT_ID slot;
-        CK_SESSION_HANDLE s;
-        CK_FUNCTION_LIST *p11 = work_session(&slot, &s);
-
         close(fds[0]);
-        if (find_first) {
-            h = find_one(p11, s, CKO_PRIVATE_KEY, label);
-        }
-        p11->C_Finalize(NULL);
-        _exit(write(fds[1], &h, sizeof(h)) == sizeof(h) ? 0 : 3);
+        body(ctx, out);
+        _exit(write(fds[1], out, len) == (ssize_t)len ? 0 : 3);
     }
     close(fds[1]);
-    cr_assert_eq(read(fds[0], &h, sizeof(h)), (ssize_t)sizeof(h));
+    cr_assert_eq(read(fds[0], out, len), (ssize_t)len);
     close(fds[0]);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void handle_body(const void *ctx, void *out)
+{
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = work_session(&slot, &s);
+
+    *(CK_OBJECT_HANDLE *)out = find_one(p11, s, CKO_PRIVATE_KEY, ctx);
+    p11->C_Finalize(NULL);
+}
+
+/* The handle of label as another process sees it. */
+static CK_OBJECT_HANDLE handle_in_child(const char *label)
+{
+    CK_OBJECT_HANDLE h = 0;
+
+    in_child(handle_body, label, &h, sizeof(h));
     return h;
 }
 
 Test(handles, stable_across_processes)
 {
-    CK_OBJECT_HANDLE g = handle_in_child("g-ec", true), p = handle_in_child("p-ec", true);
+    CK_OBJECT_HANDLE g = handle_in_child("g-ec"), p = handle_in_child("p-ec");
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE s;
     CK_FUNCTION_LIST *p11 = work_session(&slot, &s);
@@ -161,4 +173,113 @@ Test(handles, unique_with_colliding_backends)
     cr_assert_neq(find_one(p11, s, CKO_DATA, "b-secret"), CK_INVALID_HANDLE);
     cr_assert_neq(find_one(p11, s, CKO_DATA, "secret-1"), CK_INVALID_HANDLE);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * Whiteouts and shadowing in a view of index 66 (issue 12, item 7): the
+ * index's hidden flags once held 64 views only.
+ * ------------------------------------------------------------------ */
+
+#define FAR_VIEWS 70
+#define FAR_VIEW  66
+#define FAR_PIN   "far-pin-66"
+#define NEAR_PIN  "near-pin-0"
+
+/* The stack world's tokens and keys under a policy of FAR_VIEWS views:
+ * v0 = group, v66 = personal over group (whiteouts allowed), the others
+ * other; v0 and v66 enrolled. */
+static void far_setup(void)
+{
+    char xml[16384];
+    size_t at;
+
+    stack_setup();
+    at = (size_t)snprintf(xml, sizeof(xml),
+                          "<strata version=\"1\">\n"
+                          "  <catalog path=\"@CATALOG@\"/>\n"
+                          "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                          "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+                          "  <layer id=\"group\" module=\"soft\" token=\"group\" "
+                          "access=\"read-only\"/>\n"
+                          "  <layer id=\"other\" module=\"soft\" token=\"other\"/>\n"
+                          "  <token label=\"Far\">\n"
+                          "    <kdf ops=\"1\" mem=\"8192\"/>\n");
+    for (int v = 0; v < FAR_VIEWS; v++) {
+        const char *layers = v == 0 ? "group" : v == FAR_VIEW ? "personal group" : "other";
+        at += (size_t)snprintf(xml + at, sizeof(xml) - at,
+                               "    <view id=\"v%d\" layers=\"%s\" whiteout=\"allow\"/>\n", v,
+                               layers);
+        cr_assert_lt(at, sizeof(xml));
+    }
+    snprintf(xml + at, sizeof(xml) - at, "  </token>\n</strata>\n");
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s | '%s' enroll --token Far --view v0 --pin-stdin "
+                          ">/dev/null",
+                          NEAR_PIN " 2222", world_strata_cli()),
+                 0);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s | '%s' enroll --token Far --view v%d --pin-stdin "
+                          ">/dev/null",
+                          FAR_PIN " 1111 2222", world_strata_cli(), FAR_VIEW),
+                 0);
+}
+
+static CK_RV class_of(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
+{
+    CK_OBJECT_CLASS cls;
+    CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+
+    return p11->C_GetAttributeValue(s, o, &a, 1);
+}
+
+static void far_body(const void *ctx, void *out)
+{
+    const CK_OBJECT_HANDLE *objects = ctx;
+    CK_RV *rv = out;
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+
+    rv[0] = rv[1] = CKR_GENERAL_ERROR;
+    if (login(p11, s, FAR_PIN) == CKR_OK) {
+        rv[0] = class_of(p11, s, objects[0]);
+        rv[1] = class_of(p11, s, objects[1]);
+    }
+    p11->C_Finalize(NULL);
+}
+
+Test(handles, far_view_keeps_whiteouts_and_shadows, .init = far_setup)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_HANDLE g, sg, all[32];
+    CK_RV child[2];
+
+    cr_assert_eq(login(p11, s, NEAR_PIN), CKR_OK);
+    g = find_one(p11, s, CKO_PRIVATE_KEY, "g-ec");
+    sg = find_one(p11, s, CKO_PRIVATE_KEY, "shadow-g");
+    cr_assert_neq(g, CK_INVALID_HANDLE);
+    cr_assert_neq(sg, CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+
+    cr_assert_eq(login(p11, s, FAR_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, s, NULL, 0, all, 32), 8); /* shadow-g's pair is shadowed */
+    cr_assert_not(in(all, 8, sg));
+    cr_assert_eq(class_of(p11, s, sg), CKR_OBJECT_HANDLE_INVALID, "shadowed object readable");
+    cr_assert_eq(class_of(p11, s, g), CKR_OK);
+    cr_assert_eq(p11->C_DestroyObject(s, g), CKR_OK); /* a whiteout in v66 */
+    cr_assert_eq(class_of(p11, s, g), CKR_OBJECT_HANDLE_INVALID, "whited-out object readable");
+    cr_assert_eq(find_one(p11, s, CKO_PRIVATE_KEY, "g-ec"), CK_INVALID_HANDLE);
+    cr_assert_eq(class_of(p11, s, g), CKR_OBJECT_HANDLE_INVALID);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+
+    /* the group view still sees both */
+    cr_assert_eq(login(p11, s, NEAR_PIN), CKR_OK);
+    cr_assert_eq(class_of(p11, s, g), CKR_OK);
+    cr_assert_eq(class_of(p11, s, sg), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+
+    in_child(far_body, (CK_OBJECT_HANDLE[]){g, sg}, child, sizeof(child));
+    cr_assert_eq(child[0], CKR_OBJECT_HANDLE_INVALID, "whited out, later process: %#lx", child[0]);
+    cr_assert_eq(child[1], CKR_OBJECT_HANDLE_INVALID, "shadowed, later process: %#lx", child[1]);
 }
