@@ -7,7 +7,9 @@
  * in the view's layer order, top first. Each layer PIN is checked by
  * logging in to the layer's token before anything is stored, so a typo
  * never lands in the catalog. Layers provisioned lazily get a generated
- * PIN when their token is created, so none is asked for them. Every PIN
+ * PIN when their token is created, so none is asked for them; nor for a
+ * layer whose token requires no login (no CKF_LOGIN_REQUIRED, p11-kit's
+ * trust module), which is never logged in to. Every PIN
  * buffer is sodium_malloc'd and wiped on every path; no PIN is printed.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -29,7 +31,9 @@ static void print_help(void)
            "of each of the view's layers (top first). The view's PIN is asked twice,\n"
            "without echo, on the terminal; each layer PIN is checked by logging in to\n"
            "the layer's token before anything is stored. Layers with provision=\"lazy\"\n"
-           "are skipped: their PIN is generated when their token is provisioned.\n"
+           "are skipped: their PIN is generated when their token is provisioned; so are\n"
+           "layers whose token requires no login (p11-kit's trust module): their objects\n"
+           "are public, and Strata never logs in to them.\n"
            "Enrolling a view again replaces its PIN and credentials.\n"
            "\n"
            "With --so, set the token's security officer PIN instead (asked twice): it\n"
@@ -71,6 +75,7 @@ typedef struct {
     const rules_layer *layer;
     char label[160]; /* token label, the template expanded */
     bool lazy;       /* provision="lazy": skipped */
+    bool no_login;   /* the token requires no login: skipped */
     cli_pin pin;     /* backend PIN; buf NULL until read */
 } enroll_layer;
 
@@ -190,7 +195,38 @@ out:
     return rc;
 }
 
-/* Reads the PIN of every layer that is not lazy. Returns 0, or -1
+/* Whether the layer takes a PIN: neither lazy nor a token that requires
+ * no login. */
+static bool takes_pin(const enroll_layer *el)
+{
+    return !el->lazy && !el->no_login;
+}
+
+/* Marks the layers whose token says it requires no login (no
+ * CKF_LOGIN_REQUIRED). A module that does not load or a token that is
+ * absent is left as needing a PIN: the check (or --no-verify) decides. */
+static void find_no_login(cli_modules *mods, enroll_layer *layers, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        enroll_layer *el = &layers[i];
+        const char *why = "";
+        layers_module *module;
+        layers_token *tok = NULL;
+        bool required = true;
+
+        if (el->lazy || (module = cli_modules_get(mods, el->layer->module_id, &why)) == NULL) {
+            continue;
+        }
+        if (layers_token_new(module, el->label[0] != '\0' ? el->label : NULL, el->layer->serial,
+                             &tok) == CKR_OK &&
+            layers_token_login_required(tok, &required) == CKR_OK) {
+            el->no_login = !required;
+        }
+        layers_token_free(tok);
+    }
+}
+
+/* Reads the PIN of every layer that takes one. Returns 0, or -1
  * (reported; the PINs read so far are freed by the caller). */
 static int read_layer_pins(cli_pin_source *src, enroll_layer *layers, size_t n)
 {
@@ -198,7 +234,7 @@ static int read_layer_pins(cli_pin_source *src, enroll_layer *layers, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (layers[i].lazy) {
+        if (!takes_pin(&layers[i])) {
             continue;
         }
         snprintf(what, sizeof(what), "the PIN of layer '%s' (token \"%s\")", layers[i].layer->id,
@@ -256,24 +292,14 @@ static int verify_layer(cli_modules *mods, const enroll_layer *el)
     return rc;
 }
 
-static int verify_layers(const rules_policy *policy, const enroll_layer *layers, size_t n)
+static int verify_layers(cli_modules *mods, const enroll_layer *layers, size_t n)
 {
-    cli_modules mods = {NULL, NULL};
-    size_t i;
-    int rc = -1;
-
-    if (cli_modules_init(&mods, policy) != 0) {
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (!layers[i].lazy && verify_layer(&mods, &layers[i]) != 0) {
-            goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (takes_pin(&layers[i]) && verify_layer(mods, &layers[i]) != 0) {
+            return -1;
         }
     }
-    rc = 0;
-out:
-    cli_modules_free(&mods);
-    return rc;
+    return 0;
 }
 
 /* Stores the enrolment. Returns 0, or -1 (reported). */
@@ -291,7 +317,7 @@ static int store(storage_catalog *cat, const rules_token *tok, const rules_view 
         return -1;
     }
     for (i = 0; i < n; i++) {
-        if (!layers[i].lazy) {
+        if (takes_pin(&layers[i])) {
             creds[n_creds].layer = layers[i].layer->id;
             creds[n_creds].pin = layers[i].pin.buf;
             creds[n_creds].pin_len = layers[i].pin.len;
@@ -329,6 +355,8 @@ static void print_result(const rules_token *tok, const rules_view *view, const e
 
         if (layers[i].lazy) {
             state = "none: provisioned lazily, its PIN is generated then";
+        } else if (layers[i].no_login) {
+            state = "none: the token requires no login";
         }
         if (cli_table_add(&t, layers[i].layer->id, layers[i].label, state) != 0) {
             goto out;
@@ -404,6 +432,7 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
     enroll_layer *layers = NULL;
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
+    cli_modules mods = {NULL, NULL};
     char *policy_path = NULL, *path = NULL;
     enroll_args a;
     size_t i, n = 0;
@@ -434,9 +463,10 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
         cli_error("out of memory");
         goto out;
     }
-    if (plan_layers(policy, view, layers) != 0) {
+    if (plan_layers(policy, view, layers) != 0 || cli_modules_init(&mods, policy) != 0) {
         goto out;
     }
+    find_no_login(&mods, layers, n);
     /* Open the catalog first: no PIN is asked for when it cannot be written. */
     path = cli_catalog_path(g, policy);
     if (path == NULL || cli_catalog_open(path, STORAGE_OPEN_CREATE, &cat) != STORAGE_OK) {
@@ -448,7 +478,7 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
     if (read_view_pin(&src, tok, view, &pin) != 0 || read_layer_pins(&src, layers, n) != 0) {
         goto out;
     }
-    if (a.verify && verify_layers(policy, layers, n) != 0) {
+    if (a.verify && verify_layers(&mods, layers, n) != 0) {
         goto out;
     }
     if (store(cat, tok, view, &pin, layers, n) != 0) {
@@ -462,6 +492,7 @@ out:
         cli_pin_free(&layers[i].pin);
     }
     free(layers);
+    cli_modules_free(&mods);
     cli_pin_source_close(&src);
     if (cat != NULL) {
         storage_catalog_close(cat);

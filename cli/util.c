@@ -416,7 +416,8 @@ layers_module *cli_modules_get(cli_modules *mods, const char *id, const char **w
             CK_RV rv;
 
             cm->tried = true;
-            rv = layers_module_load(m->path, &cm->module, cm->err, sizeof(cm->err));
+            rv = layers_module_load_with(m->path, m->init_reserved, &cm->module, cm->err,
+                                         sizeof(cm->err));
             if (rv != CKR_OK && cm->err[0] == '\0') {
                 snprintf(cm->err, sizeof(cm->err), "%s: cannot be loaded (%s)", m->path,
                          layers_rv_name(rv));

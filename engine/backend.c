@@ -176,6 +176,13 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
             flags |= CKF_RW_SESSION;
         }
         rv = layers_token_open_session(l->token, flags, &b->handle);
+        if (rv == CKR_TOKEN_WRITE_PROTECTED && (flags & CKF_RW_SESSION) != 0) {
+            /* A write-protected token (the system trust store) still
+             * shows its objects: read them through a read-only session;
+             * writes to it then fail with the backend's own code. */
+            flags &= ~(CK_FLAGS)CKF_RW_SESSION;
+            rv = layers_token_open_session(l->token, flags, &b->handle);
+        }
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_WARNING, "layer \"%s\": backend C_OpenSession: %s", l->def->id,
                        layers_rv_name(rv));

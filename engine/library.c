@@ -363,7 +363,8 @@ static CK_RV load_modules(void)
         CK_RV rv;
 
         err[0] = '\0';
-        rv = layers_module_load(def->path, &engine_lib.modules[i], err, sizeof(err));
+        rv = layers_module_load_with(def->path, def->init_reserved, &engine_lib.modules[i], err,
+                                     sizeof(err));
         if (rv != CKR_OK) {
             engine_lib.modules[i] = NULL;
             engine_log(ENGINE_LOG_ERROR,

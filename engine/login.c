@@ -116,11 +116,18 @@ static void count_failure(engine_token *token)
     }
 }
 
-/* The backend's C_Login on layer, under its state lock (backend.c). */
+/* The backend's C_Login on layer, under its state lock (backend.c). A
+ * token that requires no login (p11-kit's trust module: C_Login answers
+ * CKR_USER_TYPE_INVALID there) is not logged in to, whatever credential
+ * an older enrolment holds for it: CKR_OK, its objects are public. */
 static CK_RV layer_login(engine_layer *layer, const char *pin, size_t len)
 {
+    bool required = true;
     CK_RV rv;
 
+    if (layers_token_login_required(layer->token, &required) == CKR_OK && !required) {
+        return CKR_OK;
+    }
     backend_state_write(layer);
     rv = layers_token_login(layer->token, CKU_USER, pin, len);
     backend_state_done(layer);

@@ -22,6 +22,7 @@ typedef struct {
 
 struct layers_module {
     char *path;
+    char *init_reserved;     /* C_Initialize's pReserved string, or NULL */
     CK_FUNCTION_LIST *funcs; /* managed function list from p11-kit */
     pthread_mutex_t lock;    /* guards the fields below */
     unsigned generation;     /* starts at 1, bumped by each cycle */

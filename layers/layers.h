@@ -36,6 +36,14 @@ typedef struct layers_module layers_module;
  * a loadable PKCS#11 module) or the backend's C_Initialize code. */
 CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize);
 
+/* As layers_module_load, giving the backend's C_Initialize the string
+ * init_reserved (NULL: none) as pReserved, with CKF_OS_LOCKING_OK, here
+ * and at every cycle: what p11-kit's x-init-reserved does for configured
+ * modules (p11-kit-trust.so reads "paths=DIR:FILE" there). A backend
+ * another user in the process initialised first ignores it. */
+CK_RV layers_module_load_with(const char *path, const char *init_reserved, layers_module **out,
+                              char *err, size_t errsize);
+
 /* Finalises (managed: the real C_Finalize runs only for the last user) and
  * releases. Closes the sessions this module object opened, one by one.
  * Free the module's tokens first. Measured with p11-kit 0.24: an
@@ -112,6 +120,12 @@ CK_RV layers_token_set_serial(layers_token *token, const char *serial);
  * absent. */
 CK_RV layers_token_slot(layers_token *token, CK_SLOT_ID *slot);
 CK_RV layers_token_info(layers_token *token, CK_TOKEN_INFO *info);
+
+/* Whether the token asks for a login before use (CKF_LOGIN_REQUIRED).
+ * A token without it (p11-kit's trust module, whose C_Login answers
+ * CKR_USER_TYPE_INVALID) is never logged in to: its objects are public.
+ * Returns CKR_OK with *required; otherwise layers_token_info's code. */
+CK_RV layers_token_login_required(layers_token *token, bool *required);
 
 /* Logs in as user_type with pin, keeping an anchor session open so the
  * login lasts (read-only for CKU_USER, read-write for CKU_SO).

@@ -49,13 +49,37 @@ static void explain_load_failure(const char *path, char *err, size_t errsize)
 }
 
 /*
+ * Initialises the module (managed): with p11-kit's default arguments, or
+ * with init_reserved as pReserved and OS locking when the policy gives
+ * one. Returns the backend's C_Initialize code.
+ */
+static CK_RV initialize(layers_module *module)
+{
+    CK_C_INITIALIZE_ARGS args;
+
+    if (module->init_reserved == NULL) {
+        return p11_kit_module_initialize(module->funcs);
+    }
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    args.pReserved = module->init_reserved;
+    return module->funcs->C_Initialize(&args);
+}
+
+CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize)
+{
+    return layers_module_load_with(path, NULL, out, err, errsize);
+}
+
+/*
  * Loads and initialises the module at path. Returns CKR_OK and *out on
  * success; CKR_ARGUMENTS_BAD for NULL arguments; CKR_HOST_MEMORY;
  * CKR_GENERAL_ERROR when path is not a loadable PKCS#11 module; or the
  * backend's C_Initialize code (CKR_CRYPTOKI_ALREADY_INITIALIZED is
  * absorbed by p11-kit). err names the path and the reason on failure.
  */
-CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize)
+CK_RV layers_module_load_with(const char *path, const char *init_reserved, layers_module **out,
+                              char *err, size_t errsize)
 {
     layers_module *module = NULL;
     CK_RV rv = CKR_GENERAL_ERROR;
@@ -73,6 +97,11 @@ CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_
         set_error(err, errsize, path, "out of memory");
         goto out;
     }
+    if (init_reserved != NULL && (module->init_reserved = strdup(init_reserved)) == NULL) {
+        rv = CKR_HOST_MEMORY;
+        set_error(err, errsize, path, "out of memory");
+        goto out_path;
+    }
     if (pthread_mutex_init(&module->lock, NULL) != 0) {
         rv = CKR_CANT_LOCK;
         set_error(err, errsize, path, "cannot create a mutex");
@@ -85,7 +114,7 @@ CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_
         explain_load_failure(path, err, errsize);
         goto out_lock;
     }
-    rv = p11_kit_module_initialize(module->funcs);
+    rv = initialize(module);
     if (rv != CKR_OK) {
         snprintf(reason, sizeof(reason), "C_Initialize failed with %s", layers_rv_name(rv));
         set_error(err, errsize, path, reason);
@@ -98,6 +127,7 @@ CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_
 out_lock:
     pthread_mutex_destroy(&module->lock);
 out_path:
+    free(module->init_reserved);
     free(module->path);
 out:
     free(module);
@@ -119,6 +149,7 @@ void layers_module_unload(layers_module *module)
     p11_kit_module_release(module->funcs);
     pthread_mutex_destroy(&module->lock);
     free(module->sessions);
+    free(module->init_reserved);
     free(module->path);
     free(module);
 }
@@ -176,7 +207,7 @@ CK_RV layers_module_cycle(layers_module *module, bool *restarted)
     layers_module_close_sessions(module, NULL);
     p11_kit_module_finalize(module->funcs);
     real = !backend_alive(module->funcs);
-    rv = p11_kit_module_initialize(module->funcs);
+    rv = initialize(module);
     pthread_mutex_lock(&module->lock);
     module->generation++;
     pthread_mutex_unlock(&module->lock);

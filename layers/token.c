@@ -315,6 +315,22 @@ CK_RV layers_token_info(layers_token *token, CK_TOKEN_INFO *info)
     return find_slot(token, layers_module_generation(token->module), false, &slot, info);
 }
 
+/* See layers.h. Reads the token's description; no lock held across it. */
+CK_RV layers_token_login_required(layers_token *token, bool *required)
+{
+    CK_TOKEN_INFO info;
+    CK_RV rv;
+
+    if (required == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    rv = layers_token_info(token, &info);
+    if (rv == CKR_OK) {
+        *required = (info.flags & CKF_LOGIN_REQUIRED) != 0;
+    }
+    return rv;
+}
+
 /* Whether the login recorded in token is still alive. Expects
  * token->lock held. */
 static bool logged_in_inlock(const layers_token *token)

@@ -198,7 +198,8 @@ static int build_module(loader *ld, xmlNodePtr node, rules_module *module)
     module->line = loader_line(node);
     if (get_attr(ld, node, "id", false, &module->id) != 0 ||
         get_path(ld, node, "path", "module", &module->path) != 0 ||
-        get_choice(ld, node, "isolate", "process", &process) != 0) {
+        get_choice(ld, node, "isolate", "process", &process) != 0 ||
+        get_attr(ld, node, "init-reserved", false, &module->init_reserved) != 0) {
         return -1;
     }
     module->isolate = process ? RULES_ISOLATE_PROCESS : RULES_ISOLATE_NONE;

@@ -225,6 +225,7 @@ void rules_policy_free(rules_policy *policy)
     for (size_t i = 0; policy->modules != NULL && i < policy->n_modules; i++) {
         free(policy->modules[i].id);
         free(policy->modules[i].path);
+        free(policy->modules[i].init_reserved);
     }
     for (size_t i = 0; policy->layers != NULL && i < policy->n_layers; i++) {
         free(policy->layers[i].id);

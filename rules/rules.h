@@ -84,7 +84,8 @@ typedef struct {
     char *id;   /* <module id=""> */
     char *path; /* absolute path of the PKCS#11 module */
     rules_isolate isolate;
-    unsigned line; /* where it is declared */
+    char *init_reserved; /* init-reserved: pReserved of C_Initialize, or NULL */
+    unsigned line;       /* where it is declared */
 } rules_module;
 
 typedef struct {
