@@ -42,7 +42,13 @@ static int show_catalog(const char *path, storage_catalog **cat)
         printf("catalog  %s (cannot be read)\n", path);
         return -1;
     }
-    printf("catalog  %s (schema version %d)\n", path, storage_catalog_version(*cat));
+    char id[33];
+
+    if (storage_catalog_identity(*cat, id) != STORAGE_OK) {
+        snprintf(id, sizeof(id), "none yet");
+    }
+    printf("catalog  %s (schema version %d, identity %s)\n", path, storage_catalog_version(*cat),
+           id);
     return 0;
 }
 
@@ -122,9 +128,10 @@ static void show_modules(const rules_policy *policy, cli_modules *mods)
  * Layers
  * ------------------------------------------------------------------ */
 
-/* Describes where the layer's token (label) is into state. */
+/* Describes where the layer's token (label, and serial when not NULL) is
+ * into state; absent says what its absence means. */
 static void find_layer_token(cli_modules *mods, const rules_layer *l, const char *label,
-                             char *state, size_t size)
+                             const char *serial_want, const char *absent, char *state, size_t size)
 {
     layers_token *tok = NULL;
     const char *why = "";
@@ -138,16 +145,14 @@ static void find_layer_token(cli_modules *mods, const rules_layer *l, const char
         snprintf(state, size, "unavailable: module '%s' not loadable", l->module_id);
         return;
     }
-    rv = layers_token_new(module, label[0] != '\0' ? label : NULL, l->serial, &tok);
+    rv = layers_token_new(module, label[0] != '\0' ? label : NULL, serial_want, &tok);
     if (rv != CKR_OK) {
         snprintf(state, size, "unavailable: %s", layers_rv_name(rv));
         return;
     }
     rv = layers_token_slot(tok, &slot);
     if (rv == CKR_TOKEN_NOT_PRESENT) {
-        snprintf(state, size, "%s",
-                 l->provision == RULES_PROVISION_LAZY ? "not yet provisioned (lazy)"
-                                                      : "absent: no such token");
+        snprintf(state, size, "%s", absent);
     } else if (rv != CKR_OK) {
         snprintf(state, size, "unavailable: %s", layers_rv_name(rv));
     } else if (layers_token_info(tok, &info) == CKR_OK) {
@@ -172,9 +177,53 @@ static bool view_has_layer(const rules_view *v, const char *layer)
     return false;
 }
 
+/* The provisioning row of (view, layer) found by storage_provisions_list. */
+typedef struct {
+    const char *view, *layer;
+    storage_provision_info info;
+    bool found;
+} row_find;
+
+static void row_match(void *ctx, const storage_provision_info *info)
+{
+    row_find *f = ctx;
+
+    if (strcmp(info->view, f->view) == 0 && strcmp(info->layer, f->layer) == 0) {
+        f->info = *info;
+        f->found = true;
+    }
+}
+
+/* A lazy layer's token for view v of token tok: the one its catalog row
+ * names (label with this catalog's mark, and serial), never a token of
+ * another catalog with the policy's label. label becomes the backend
+ * label. */
+static void find_provisioned(cli_modules *mods, storage_catalog *cat, const rules_token *tok,
+                             const rules_view *v, const rules_layer *l, char *label,
+                             size_t label_size, char *state, size_t size)
+{
+    row_find f = {.view = v->id, .layer = l->id};
+    char backend[33];
+    bool marked = false;
+
+    if (cat == NULL ||
+        storage_provision_label(cat, tok->label, v->id, l->id, label, backend, &marked) !=
+            STORAGE_OK ||
+        storage_provisions_list(cat, tok->label, row_match, &f) != STORAGE_OK || !f.found) {
+        snprintf(state, size, "not yet provisioned (lazy)");
+        return;
+    }
+    snprintf(label, label_size, "%s", backend);
+    find_layer_token(mods, l, label, f.info.serial[0] != '\0' ? f.info.serial : NULL,
+                     f.info.state == STORAGE_PROV_READY ? "absent: its provisioned token is gone"
+                                                        : "not yet provisioned (lazy)",
+                     state, size);
+}
+
 /* Adds the rows of a layer whose token label depends on the view: one per
  * view that stacks it. Returns 0 or -1. */
-static int add_template_rows(cli_table *t, cli_modules *mods, const rules_layer *l)
+static int add_template_rows(cli_table *t, cli_modules *mods, storage_catalog *cat,
+                             const rules_layer *l)
 {
     const rules_policy *p = mods->policy;
     char label[160], state[200];
@@ -190,8 +239,12 @@ static int add_template_rows(cli_table *t, cli_modules *mods, const rules_layer 
             }
             if (cli_layer_label(l, v->id, label, sizeof(label)) != 0) {
                 snprintf(state, sizeof(state), "label too long for view '%s'", v->id);
+            } else if (l->provision == RULES_PROVISION_LAZY) {
+                find_provisioned(mods, cat, &p->tokens[i], v, l, label, sizeof(label), state,
+                                 sizeof(state));
             } else {
-                find_layer_token(mods, l, label, state, sizeof(state));
+                find_layer_token(mods, l, label, l->serial, "absent: no such token", state,
+                                 sizeof(state));
             }
             if (cli_table_add(t, any ? "" : l->id, any ? "" : l->module_id, label, state) != 0) {
                 return -1;
@@ -205,7 +258,7 @@ static int add_template_rows(cli_table *t, cli_modules *mods, const rules_layer 
     return 0;
 }
 
-static int show_layers(const rules_policy *policy, cli_modules *mods)
+static int show_layers(const rules_policy *policy, cli_modules *mods, storage_catalog *cat)
 {
     char label[160], state[200];
     cli_table t;
@@ -221,7 +274,7 @@ static int show_layers(const rules_policy *policy, cli_modules *mods)
         const rules_layer *l = &policy->layers[i];
 
         if (l->token != NULL && strstr(l->token, "{view}") != NULL) {
-            if (add_template_rows(&t, mods, l) != 0) {
+            if (add_template_rows(&t, mods, cat, l) != 0) {
                 goto out;
             }
             continue;
@@ -229,7 +282,10 @@ static int show_layers(const rules_policy *policy, cli_modules *mods)
         if (cli_layer_label(l, NULL, label, sizeof(label)) != 0) {
             label[0] = '\0';
         }
-        find_layer_token(mods, l, label, state, sizeof(state));
+        find_layer_token(mods, l, label, l->serial,
+                         l->provision == RULES_PROVISION_LAZY ? "not yet provisioned (lazy)"
+                                                              : "absent: no such token",
+                         state, sizeof(state));
         if (cli_table_add(&t, l->id, l->module_id, label[0] != '\0' ? label : l->serial, state) !=
             0) {
             goto out;
@@ -429,7 +485,7 @@ int cli_cmd_status(cli_global *g, int argc, char **argv)
         goto out;
     }
     show_modules(policy, &mods);
-    if (show_layers(policy, &mods) != 0 || show_tokens(policy, cat) != 0 ||
+    if (show_layers(policy, &mods, cat) != 0 || show_tokens(policy, cat) != 0 ||
         show_provisioned(policy, cat) != 0) {
         goto out;
     }

@@ -40,7 +40,11 @@ typedef struct engine_mutex engine_mutex;
  * engine_layer. */
 typedef struct {
     const rules_layer *def;
-    char label[33];      /* expanded token label */
+    char label[33]; /* expanded token label */
+    /* The backend token's label: label, or for a lazy layer the one its
+     * catalog row names, with this catalog's mark (storage_provision_label). */
+    char backend_label[33];
+    bool marked;         /* backend_label carries this catalog's mark: only it made such a token */
     layers_token *token; /* NULL when the layer's module failed to load */
     bool read_only;      /* access="read-only" */
     bool login_failed;   /* its backend login failed at the current login (login.c, token lock) */

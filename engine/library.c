@@ -389,6 +389,32 @@ static layers_module *module_of(const rules_layer *layer)
 }
 
 /*
+ * Fills layer->backend_label and layer->marked (layer->label set): a lazy
+ * layer's token carries the label its catalog row names, marked as this
+ * catalog's (storage_provision_label), so that catalogs sharing a backend
+ * never find each other's tokens; any other layer's is its label. Without
+ * a catalog, or when it cannot be read (logged), the label unmarked.
+ */
+static void backend_label(const engine_token *token, engine_layer *layer, const char *view)
+{
+    storage_rc src;
+
+    snprintf(layer->backend_label, sizeof(layer->backend_label), "%s", layer->label);
+    layer->marked = false;
+    if (layer->def->provision != RULES_PROVISION_LAZY || engine_lib.catalog == NULL ||
+        layer->label[0] == '\0') {
+        return;
+    }
+    src = storage_provision_label(engine_lib.catalog, token->def->label, view, layer->def->id,
+                                  layer->label, layer->backend_label, &layer->marked);
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): its provisioned token's label: %s",
+                   layer->def->id, layer->label, storage_strerror(src));
+        snprintf(layer->backend_label, sizeof(layer->backend_label), "%s", layer->label);
+    }
+}
+
+/*
  * The engine_layer of token for (def, label): an existing one when a view
  * already uses the same layer with the same label, else a new one appended
  * to token->layers (which has room for every layer of every view).
@@ -396,7 +422,7 @@ static layers_module *module_of(const rules_layer *layer)
  * gets token == NULL. Calls no backend (layers_token_new does not).
  */
 static CK_RV token_layer(engine_token *token, const rules_layer *def, const char *label,
-                         engine_layer **out)
+                         const char *view, engine_layer **out)
 {
     layers_module *module = module_of(def);
     engine_layer *layer;
@@ -412,10 +438,12 @@ static CK_RV token_layer(engine_token *token, const rules_layer *def, const char
     layer = &token->layers[token->n_layers];
     layer->def = def;
     snprintf(layer->label, sizeof(layer->label), "%s", label);
+    backend_label(token, layer, view);
     layer->read_only = def->access == RULES_ACCESS_READ_ONLY;
     layer->token = NULL;
     if (module != NULL) {
-        rv = layers_token_new(module, label[0] != '\0' ? label : NULL, def->serial, &layer->token);
+        rv = layers_token_new(module, label[0] != '\0' ? layer->backend_label : NULL, def->serial,
+                              &layer->token);
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (token \"%s\"): %s", def->id, label,
                        layers_rv_name(rv));
@@ -469,7 +497,7 @@ static CK_RV build_view(engine_token *token, engine_view *view, const rules_view
                        layer->line, layer->id, def->id);
             return CKR_GENERAL_ERROR;
         }
-        rv = token_layer(token, layer, label, &view->layers[i]);
+        rv = token_layer(token, layer, label, def->id, &view->layers[i]);
         if (rv != CKR_OK) {
             return rv;
         }

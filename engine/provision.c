@@ -18,9 +18,12 @@
  *      initialised and ready with the serial;
  *   4. the caller (login.c) logs in with the user PIN.
  *
- * The layer's token is named by label and, once the row records one, by
- * the row's serial too: two tokens may share a label (see the orphan
- * below).
+ * The layer's token is named by the label its row records (the policy's
+ * label with this catalog's mark, storage_provision_label: several
+ * catalogs may provision on one backend with one policy) and, once the
+ * row records one, by the row's serial too: two tokens of this catalog
+ * may share a label (see the orphan below), and some backends give every
+ * token the same serial.
  *
  * Repairs, so that a crash at any step leaves a state the next login
  * finishes: a token with the row's label that is visible while the row is
@@ -29,8 +32,10 @@
  * (layers_token_reinit) and the row advanced. When that token's SO PIN is
  * not the row's (SoftHSM2 killed inside C_InitToken, between its writes
  * of the label and of the SO PIN) it is an orphan: a warning names its
- * serial for an administrator to delete, and a new token with the label
- * is made beside it with the row's PINs. A row that is ready or
+ * serial (`strata tokens` lists and removes it), and a new token with the
+ * label is made beside it with the row's PINs. A token whose label lacks
+ * this catalog's mark (a row begun before catalogs had one) is never
+ * called an orphan: it may be another catalog's. A row that is ready or
  * initialised whose token the module does not show was provisioned by
  * another process (or before a restart): the module is cycled; when the
  * cycle cannot restart the backend (another user in the process keeps
@@ -64,8 +69,8 @@
 /* Logs and maps a storage failure. */
 static CK_RV storage_failed(const engine_layer *layer, const char *what, storage_rc src)
 {
-    engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): %s: %s", layer->def->id, layer->label,
-               what, storage_strerror(src));
+    engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): %s: %s", layer->def->id,
+               layer->backend_label, what, storage_strerror(src));
     return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
 }
 
@@ -96,7 +101,7 @@ static CK_RV name_by(engine_layer *layer, const char *serial)
     }
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_ERROR, "layer \"%s\" (\"%s\"): naming token serial %s: %s",
-                   layer->def->id, layer->label, serial, layers_rv_name(rv));
+                   layer->def->id, layer->backend_label, serial, layers_rv_name(rv));
         return CKR_HOST_MEMORY;
     }
     return CKR_OK;
@@ -152,9 +157,13 @@ static bool not_ours(CK_RV rv)
     return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED;
 }
 
-/* Warns that layer's token (as named now) is an orphan with an SO PIN
- * that is not the row's, naming its serial for the administrator. */
-static void warn_orphan(engine_layer *layer)
+/* Warns that layer's token (as named now) has an SO PIN that is not the
+ * row's. With this catalog's mark on its label it can only be this
+ * catalog's: an orphan a crash inside the backend left, which `strata
+ * tokens` lists and removes. Without the mark (a row begun before
+ * catalogs had an identity) it may be another catalog's token: it is
+ * named, and never called an orphan or offered for deletion. */
+static void warn_not_ours(engine_layer *layer)
 {
     CK_TOKEN_INFO info;
     char serial[sizeof(info.serialNumber) + 1] = "?";
@@ -163,11 +172,19 @@ static void warn_orphan(engine_layer *layer)
         layers_field_to_string(info.serialNumber, sizeof(info.serialNumber), serial,
                                sizeof(serial));
     }
+    if (layer->marked) {
+        engine_log(ENGINE_LOG_WARNING,
+                   "layer \"%s\": orphan token \"%s\" (serial %s) carries this catalog's mark "
+                   "but has an SO PIN that is not the view's (a crash inside the backend left "
+                   "it); making a new token beside it; 'strata tokens' lists it",
+                   layer->def->id, layer->backend_label, serial);
+        return;
+    }
     engine_log(ENGINE_LOG_WARNING,
-               "layer \"%s\": orphan token \"%s\" (serial %s) has an SO PIN that is not the "
-               "view's (a crash inside the backend left it); making a new token beside it; "
-               "delete the orphan (serial %s)",
-               layer->def->id, layer->label, serial, serial);
+               "layer \"%s\": token \"%s\" (serial %s) has an SO PIN that is not the view's and "
+               "no mark of this catalog (it may be another catalog's): left alone; making a new "
+               "token beside it",
+               layer->def->id, layer->backend_label, serial);
 }
 
 /*
@@ -186,21 +203,22 @@ static CK_RV repair(engine_layer *layer, const row_key *k, const storage_provisi
     CK_RV rv;
 
     storage_provision_pins(p, &so, &so_len, &user, &user_len);
-    rv = layers_token_reinit(layer->token, layer->label, so, so_len, user, user_len, serial, err,
-                             sizeof(err));
+    rv = layers_token_reinit(layer->token, layer->backend_label, so, so_len, user, user_len, serial,
+                             err, sizeof(err));
     if (not_ours(rv)) {
-        warn_orphan(layer);
+        warn_not_ours(layer);
         return create(layer, k, p, true);
     }
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_ERROR,
                    "layer \"%s\" (\"%s\"): repairing the half-provisioned token "
                    "failed: %s%s%s",
-                   layer->def->id, layer->label, layers_rv_name(rv), err[0] ? ": " : "", err);
+                   layer->def->id, layer->backend_label, layers_rv_name(rv), err[0] ? ": " : "",
+                   err);
         return CKR_DEVICE_ERROR;
     }
     engine_log(ENGINE_LOG_INFO, "layer \"%s\": half-provisioned token \"%s\" repaired (serial %s)",
-               layer->def->id, layer->label, serial);
+               layer->def->id, layer->backend_label, serial);
     return advance_ready(layer, k, info, serial);
 }
 
@@ -225,17 +243,17 @@ static CK_RV create(engine_layer *layer, const row_key *k, const storage_provisi
 
     storage_provision_pins(p, &so, &so_len, &user, &user_len);
     if (alongside) {
-        rv = layers_token_provision_alongside(module, layer->label, so, so_len, user, user_len,
-                                              serial, err, sizeof(err));
+        rv = layers_token_provision_alongside(module, layer->backend_label, so, so_len, user,
+                                              user_len, serial, err, sizeof(err));
     } else {
-        rv = layers_token_provision(module, layer->label, so, so_len, user, user_len, serial, err,
-                                    sizeof(err));
+        rv = layers_token_provision(module, layer->backend_label, so, so_len, user, user_len,
+                                    serial, err, sizeof(err));
     }
     if (rv == LAYERS_CKR_LABEL_TAKEN && layers_token_serial(layer->token) != NULL) {
         engine_log(ENGINE_LOG_WARNING,
                    "layer \"%s\": another token is labelled \"%s\" (not serial %s); making "
                    "the new token beside it",
-                   layer->def->id, layer->label, layers_token_serial(layer->token));
+                   layer->def->id, layer->backend_label, layers_token_serial(layer->token));
         return create(layer, k, p, true);
     }
     if (rv == LAYERS_CKR_LABEL_TAKEN) {
@@ -245,18 +263,19 @@ static CK_RV create(engine_layer *layer, const row_key *k, const storage_provisi
         engine_log(ENGINE_LOG_ERROR,
                    "layer \"%s\": no free slot for token \"%s\"%s%s; the view "
                    "is waiting for a free slot",
-                   layer->def->id, layer->label, err[0] ? ": " : "", err);
+                   layer->def->id, layer->backend_label, err[0] ? ": " : "", err);
         storage_provision_advance(engine_lib.catalog, k->token, k->view, k->layer,
                                   STORAGE_PROV_WAITING, NULL);
         return CKR_DEVICE_MEMORY;
     }
     if (rv != CKR_OK) {
         engine_log(ENGINE_LOG_ERROR, "layer \"%s\": provisioning token \"%s\" failed: %s%s%s",
-                   layer->def->id, layer->label, layers_rv_name(rv), err[0] ? ": " : "", err);
+                   layer->def->id, layer->backend_label, layers_rv_name(rv), err[0] ? ": " : "",
+                   err);
         return CKR_DEVICE_ERROR;
     }
     engine_log(ENGINE_LOG_INFO, "layer \"%s\": token \"%s\" provisioned (serial %s)",
-               layer->def->id, layer->label, serial);
+               layer->def->id, layer->backend_label, serial);
     return advance_ready(layer, k, info, serial);
 }
 
@@ -307,7 +326,7 @@ static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p,
             engine_log(ENGINE_LOG_WARNING,
                        "layer \"%s\": token \"%s\" provisioned — visible after "
                        "restart (another user keeps module \"%s\" running)",
-                       layer->def->id, layer->label, layer->def->module_id);
+                       layer->def->id, layer->backend_label, layer->def->module_id);
             *available = false;
             return CKR_OK;
         }
@@ -315,7 +334,7 @@ static CK_RV settle(engine_layer *layer, const row_key *k, storage_provision *p,
             engine_log(ENGINE_LOG_WARNING,
                        "layer \"%s\": provisioned token \"%s\" (serial %s) is gone from "
                        "module \"%s\"; making it again with the view's PINs",
-                       layer->def->id, layer->label, info->serial, layer->def->module_id);
+                       layer->def->id, layer->backend_label, info->serial, layer->def->module_id);
         }
     }
     if (visible && info->state == STORAGE_PROV_READY) {
@@ -367,7 +386,7 @@ static CK_RV wait_claim(const engine_layer *layer, const row_key *k, const stora
             engine_log(ENGINE_LOG_ERROR,
                        "layer \"%s\": another process is still provisioning "
                        "token \"%s\"",
-                       layer->def->id, layer->label);
+                       layer->def->id, layer->backend_label);
             return CKR_DEVICE_ERROR;
         }
         sleep_ms(CLAIM_POLL_MS);
@@ -401,7 +420,7 @@ CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_l
     }
     module = layers_token_module(layer->token);
     src = storage_provision_begin(engine_lib.catalog, login, layer->def->id,
-                                  layers_module_path(module), layer->label, &p);
+                                  layers_module_path(module), layer->backend_label, &p);
     if (src != STORAGE_OK) {
         rv = storage_failed(layer, "starting the provisioning", src);
         goto out;

@@ -123,10 +123,25 @@ static const char *const schema_v2[] = {
     NULL,
 };
 
+/* Version 3 (issue 14): the catalog's identity, 16 random bytes made once
+ * (at creation, or by this step for an older file). The labels of the
+ * tokens it provisions carry a mark keyed by it (identity.c), so that
+ * catalogs sharing one backend never take each other's tokens for their
+ * own. One row (one = 1). */
+static const char *const schema_v3[] = {
+    "CREATE TABLE identity ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " id BLOB NOT NULL CHECK (length(id) = 16),"
+    " created_at INTEGER NOT NULL)",
+    "INSERT INTO identity VALUES (1, randomblob(16), CAST(strftime('%s', 'now') AS INTEGER))",
+    NULL,
+};
+
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
     schema_v1,
     schema_v2,
+    schema_v3,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

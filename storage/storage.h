@@ -289,6 +289,24 @@ typedef struct {
     bool claimed;           /* a live process holds the claim (storage_provision_claim) */
 } storage_provision_info;
 
+/* The label the token of (token, view, layer) has on its backend, given
+ * its policy label base (at most 32 bytes): the row's label when the
+ * catalog has begun a row (a row begun before catalogs had an identity
+ * keeps its unmarked label), else base cut to 23 bytes (never inside a
+ * UTF-8 character) followed by this catalog's mark, '#' and 8 hex digits
+ * of BLAKE2b keyed by the catalog's identity over (token, view, layer)
+ * (see identity.c). *marked says whether out carries the mark, so whether
+ * a token with that label can only be this catalog's. A catalog without
+ * an identity (read-only, not yet migrated) gives base, unmarked.
+ * STORAGE_OK; STORAGE_ERR_ARGS; the read's failure. Works read-only. */
+storage_rc storage_provision_label(storage_catalog *cat, const char *token, const char *view,
+                                   const char *layer, const char *base, char out[33], bool *marked);
+
+/* The catalog's identity, 32 hex digits (made once, at creation or by the
+ * migration to schema 3). STORAGE_OK; STORAGE_ERR_NOT_FOUND (a read-only
+ * catalog not yet migrated); STORAGE_ERR_ARGS. */
+storage_rc storage_catalog_identity(storage_catalog *cat, char hex[33]);
+
 /* A provisioning row with its PINs unwrapped into sodium_malloc'd memory. */
 typedef struct storage_provision storage_provision;
 

@@ -14,6 +14,8 @@
 #ifndef STRATA_TEST_IDENTITY_WORLD_H
 #define STRATA_TEST_IDENTITY_WORLD_H
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,45 +113,101 @@ static inline CK_ULONG find_all(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_A
     return n;
 }
 
+/* Whether the backend label v (up to a blank or the end of the line) is
+ * label, or label with a catalog's mark ('#' and 8 hex digits: Strata
+ * marks the tokens it provisions, storage/identity.c); its length in *n. */
+static inline bool label_is(const char *v, const char *label, size_t *n)
+{
+    size_t len = strlen(label), i;
+
+    if (strncmp(v, label, len) != 0) {
+        return false;
+    }
+    *n = len;
+    if (v[len] == '#') {
+        for (i = 1; i <= 8 && isxdigit((unsigned char)v[len + i]); i++) {
+        }
+        if (i != 9) {
+            return false;
+        }
+        *n = len + 9;
+    }
+    return v[*n] == ' ' || v[*n] == '\n';
+}
+
+enum { LABEL_ANY, LABEL_MARKED, LABEL_UNMARKED };
+
 /* How many SoftHSM2 tokens labelled label the token directory holds now
- * (softhsm2-util --show-slots in a fresh process). */
-static inline int tokens_labelled(const char *label)
+ * (softhsm2-util --show-slots in a fresh process), with a catalog's mark
+ * or without it (which: LABEL_*); the last one's full label into full
+ * (33 bytes) when not NULL. */
+static inline int tokens_labelled_as(const char *label, int which, char *full)
 {
     char *out = NULL;
-    char needle[64];
+    size_t len;
     int n = 0;
 
     cr_assert_eq(world_sh_out(&out, "softhsm2-util --show-slots"), 0);
-    snprintf(needle, sizeof(needle), "Label:            %s ", label);
     for (const char *p = out; (p = strstr(p, "Label:")) != NULL; p++) {
         const char *v = p + 6;
-        size_t len = strlen(label);
         while (*v == ' ') {
             v++;
         }
-        if (strncmp(v, label, len) == 0 && (v[len] == ' ' || v[len] == '\n')) {
+        if (label_is(v, label, &len) &&
+            (which == LABEL_ANY || (which == LABEL_MARKED) == (len > strlen(label)))) {
             n++;
+            if (full != NULL) {
+                snprintf(full, 33, "%.*s", (int)len, v);
+            }
         }
     }
     free(out);
     return n;
 }
 
-/* Public data objects of the SoftHSM2 token labelled token whose label is
- * label, seen by pkcs11-tool in a fresh process: 1 when there. */
+/* Tokens labelled label, with a catalog's mark or without. */
+static inline int tokens_labelled(const char *label)
+{
+    return tokens_labelled_as(label, LABEL_ANY, NULL);
+}
+
+/* Tokens labelled label with a catalog's mark (Strata made them). */
+static inline int tokens_marked(const char *label)
+{
+    return tokens_labelled_as(label, LABEL_MARKED, NULL);
+}
+
+/* Public data objects of the SoftHSM2 token labelled token (marked or
+ * not) whose label is label: 1 when found, 0 when not. */
 static inline int backend_has_data(const char *token, const char *label)
 {
-    char *out = NULL;
+    char *out = NULL, full[33] = "";
     int found;
 
+    if (tokens_labelled_as(token, LABEL_MARKED, full) == 0) { /* Strata's own first */
+        cr_assert_geq(tokens_labelled_as(token, LABEL_ANY, full), 1, "no token labelled %s", token);
+    }
     cr_assert_eq(world_sh_out(&out,
                               "pkcs11-tool --module '%s' --token-label '%s' --list-objects "
                               "--type data 2>/dev/null",
-                              world_softhsm_module(), token),
+                              world_softhsm_module(), full),
                  0);
     found = strstr(out, label) != NULL;
     free(out);
     return found;
+}
+
+/* 1 when the SoftHSM2 token with serial holds a public data object
+ * labelled label, seen by pkcs11-tool in a fresh process (by slot: two
+ * tokens may share a label, and pkcs11-tool's --token-label matches a
+ * prefix). */
+static inline int serial_has_data(const char *serial, const char *label)
+{
+    return world_sh("slot=$(softhsm2-util --show-slots | awk '/^Slot /{s=$2} "
+                    "/Serial number:/{if ($3 == \"%s\") print s}') && [ -n \"$slot\" ] && "
+                    "pkcs11-tool --module '%s' --slot \"$slot\" --list-objects --type data "
+                    "2>/dev/null | grep -qF '%s'",
+                    serial, world_softhsm_module(), label) == 0;
 }
 
 #endif /* STRATA_TEST_IDENTITY_WORLD_H */

@@ -561,18 +561,6 @@ static void unprovision_bob(void);
 
 static int torn_tokens; /* kills that landed inside SoftHSM2's own rewrite */
 
-/* 1 when the SoftHSM2 token with serial holds a public data object
- * labelled label, seen by pkcs11-tool in a fresh process (two tokens may
- * share bob's label: an orphan beside the row's token). */
-static int serial_has_data(const char *serial, const char *label)
-{
-    return world_sh("slot=$(softhsm2-util --show-slots | awk '/^Slot /{s=$2} "
-                    "/Serial number:/{if ($3 == \"%s\") print s}') && [ -n \"$slot\" ] && "
-                    "pkcs11-tool --module '%s' --slot \"$slot\" --list-objects --type data "
-                    "2>/dev/null | grep -qF '%s'",
-                    serial, world_softhsm_module(), label) == 0;
-}
-
 /* After a kill, bob's provisioning row is absent (and no token was made),
  * or present in a known state with the token it implies; then the next
  * login repairs whatever is half-done and works, leaving the row ready and
@@ -592,7 +580,7 @@ static bool assert_provision_repaired(const char *when, int i)
 
     remove_torn_tokens();
     rows = prov_rows("bob", &state);
-    tokens = tokens_labelled("strata-bob");
+    tokens = tokens_marked("strata-bob");
     cr_assert(rows == 0 || rows == 1, "%s: %d rows", when, rows);
     if (rows == 0) {
         cr_assert_eq(tokens, 0, "%s: a token without a row", when);
@@ -611,7 +599,8 @@ static bool assert_provision_repaired(const char *when, int i)
         world_sh("cat '%s/login.log' >&2; '%s' status >&2", w.dir, world_strata_cli());
         cr_assert_fail("%s: the next login repairs and works", when);
     }
-    orphan = world_sh("grep -q 'orphan token \"strata-bob\" (serial [0-9a-f]' '%s/login.log'",
+    orphan = world_sh("grep -q 'orphan token \"strata-bob#[0-9a-f]*\" (serial [0-9a-f]' "
+                      "'%s/login.log'",
                       w.dir) == 0;
     if (orphan) {
         torn_tokens++;
@@ -619,7 +608,7 @@ static bool assert_provision_repaired(const char *when, int i)
     }
     cr_assert_eq(prov_row("bob", &state, serial), 1, "%s", when);
     cr_assert_eq(state, STORAGE_PROV_READY, "%s: %s", when, storage_prov_state_name(state));
-    cr_assert_eq(tokens_labelled("strata-bob"), orphan ? 2 : 1, "%s", when);
+    cr_assert_eq(tokens_marked("strata-bob"), orphan ? 2 : 1, "%s", when);
     cr_assert_eq(serial_has_data(serial, label), 1, "%s: serial %s", when, serial);
     return orphan;
 }
@@ -639,6 +628,44 @@ static void unprovision_bob(void)
     rc = storage_provision_remove(cat, TOKEN, "bob", "personal");
     cr_assert(rc == STORAGE_OK || rc == STORAGE_ERR_NOT_FOUND, "%s", storage_strerror(rc));
     storage_catalog_close(cat);
+}
+
+/* The label bob's token has on the backend: the policy's "strata-bob"
+ * with this catalog's mark (static storage). */
+static const char *bob_backend_label(void)
+{
+    static char label[33];
+    storage_catalog *cat = open_catalog(STORAGE_OPEN_READ_ONLY);
+    bool marked = false;
+
+    cr_assert_eq(
+        storage_provision_label(cat, TOKEN, "bob", "personal", "strata-bob", label, &marked),
+        STORAGE_OK);
+    storage_catalog_close(cat);
+    cr_assert(marked, "%s", label);
+    return label;
+}
+
+/* A token with bob's policy label that this catalog did not make (another
+ * user's, with the same policy, on the same token directory) is never
+ * called an orphan, never offered for deletion and never touched: no
+ * SO login is tried on it, and bob's login makes his own token. */
+static void assert_foreign_left_alone(void)
+{
+    unprovision_bob();
+    cr_assert_eq(world_sh("softhsm2-util --init-token --free --label strata-bob "
+                          "--so-pin not-bobs-so --pin not-bobs-user >/dev/null"),
+                 0);
+    cr_assert_not(assert_provision_repaired("a token of another catalog", 87));
+    cr_assert_neq(world_sh("grep -E 'orphan|delete' '%s/login.log' >&2", w.dir), 0);
+    cr_assert_eq(tokens_labelled_as("strata-bob", LABEL_UNMARKED, NULL), 1);
+    /* By slot: pkcs11-tool's --token-label matches a prefix. */
+    cr_assert_eq(world_sh("slot=$(softhsm2-util --show-slots | awk '/^Slot /{s=$2} "
+                          "/Label:/{if ($2 == \"strata-bob\") print s}') && [ -n \"$slot\" ] && "
+                          "pkcs11-tool --module '%s' --slot \"$slot\" --login --login-type so "
+                          "--so-pin not-bobs-so --init-pin --new-pin not-bobs-user >/dev/null 2>&1",
+                          world_softhsm_module()),
+                 0, "the other token keeps its SO PIN");
 }
 
 Test(crash, kill_during_provisioning)
@@ -697,10 +724,12 @@ Test(crash, kill_during_provisioning)
     pid = spawn_cli(BOB_PIN "\n", "STRATA_TEST_FAIL_AT", "provision-before-inittoken", args);
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert_not(exited_ok(st));
-    cr_assert_eq(world_sh("softhsm2-util --init-token --free --label strata-bob "
-                          "--so-pin not-bobs-so --pin not-bobs-user >/dev/null"),
+    cr_assert_eq(world_sh("softhsm2-util --init-token --free --label '%s' "
+                          "--so-pin not-bobs-so --pin not-bobs-user >/dev/null",
+                          bob_backend_label()),
                  0);
     cr_assert(assert_provision_repaired("foreign SO PIN", 88), "the foreign token is an orphan");
+    assert_foreign_left_alone();
     for (int i = 0; i < n; i++) {
         unprovision_bob();
         snprintf(when, sizeof(when), "provision kill %d", i);

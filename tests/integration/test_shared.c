@@ -1,0 +1,155 @@
+/*
+ * test_shared.c - one backend, several users (issue 14): two catalogs
+ * with the same policy (a lazy layer "strata-{view}", a view "bob") on
+ * one SoftHSM2 token directory each provision and use their own token,
+ * neither calls the other's an orphan nor offers to delete it, and each
+ * one's strata status shows its own serial (engine/provision.c,
+ * storage/identity.c, cli/status.c); strata tokens lists what a catalog
+ * provisioned and removes its orphans with the administrator's key
+ * (cli/tokens.c).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "identity_world.h"
+#include "storage.h"
+
+TestSuite(shared, .init = identity_setup, .fini = identity_teardown, .timeout = 300);
+
+#define OTHER_PIN "other-bob-1"
+
+static char other_policy[PATH_MAX + 16]; /* the second user's policy */
+static char other_catalog[PATH_MAX + 16];
+
+/* Writes the second user's policy: the same as the first's but for the
+ * catalog, and enrols bob in it with OTHER_PIN. */
+static void second_user(void)
+{
+    char *xml = NULL;
+
+    snprintf(other_policy, sizeof(other_policy), "%s/other.xml", w.dir);
+    snprintf(other_catalog, sizeof(other_catalog), "%s/other.db", w.dir);
+    cr_assert_eq(world_sh_out(&xml, "sed 's|%s|%s|' '%s' > '%s' && grep -c other.db '%s'",
+                              w.catalog, other_catalog, w.policy, other_policy, other_policy),
+                 0);
+    free(xml);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s | STRATA_CONF='%s' '%s' enroll --token Strata "
+                          "--view bob --pin-stdin >/dev/null",
+                          OTHER_PIN, other_policy, world_strata_cli()),
+                 0);
+}
+
+/* Logs in to bob's view with pin under policy (a fresh process, the
+ * module's log at info into log) and creates a data object labelled
+ * label. Returns whether it all worked. */
+static bool login_creates(const char *policy, const char *pin, const char *log, const char *label)
+{
+    pid_t pid = fork();
+    int st = -1;
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        CK_FUNCTION_LIST *p11;
+        CK_SLOT_ID slot;
+        CK_ULONG n = 1;
+        CK_SESSION_HANDLE s;
+
+        setenv("STRATA_CONF", policy, 1);
+        setenv("STRATA_LOG", "info", 1);
+        setenv("STRATA_LOG_FILE", log, 1);
+        p11 = load_module(world_strata_module());
+        _exit(p11->C_Initialize(NULL) == CKR_OK &&
+                      p11->C_GetSlotList(CK_TRUE, &slot, &n) == CKR_OK &&
+                      p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                         &s) == CKR_OK &&
+                      login(p11, s, pin) == CKR_OK && create_data(p11, s, label, NULL) == CKR_OK &&
+                      p11->C_Finalize(NULL) == CKR_OK
+                  ? 0
+                  : 1);
+    }
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* The rows of bob storage_provisions_list gives. */
+typedef struct {
+    storage_provision_info info;
+    int rows;
+} bob_seen;
+
+static void bob_one(void *ctx, const storage_provision_info *info)
+{
+    bob_seen *s = ctx;
+
+    if (strcmp(info->view, "bob") == 0) {
+        s->info = *info;
+        s->rows++;
+    }
+}
+
+/* The serial of bob's provisioned token in the catalog at path (ready),
+ * its backend label into label (33 bytes). */
+static void bob_row(const char *path, char serial[17], char *label)
+{
+    storage_catalog *cat = NULL;
+    bob_seen seen = {.rows = 0};
+    char err[256] = "";
+
+    cr_assert_eq(storage_catalog_open(path, STORAGE_OPEN_READ_ONLY, &cat, err, sizeof(err)),
+                 STORAGE_OK, "%s", err);
+    cr_assert_eq(storage_provisions_list(cat, "Strata", bob_one, &seen), STORAGE_OK);
+    storage_catalog_close(cat);
+    cr_assert_eq(seen.rows, 1);
+    cr_assert_eq(seen.info.state, STORAGE_PROV_READY);
+    memcpy(serial, seen.info.serial, 17);
+    snprintf(label, 33, "%s", seen.info.label);
+}
+
+/* strata status under policy: the layers section's line of bob's token
+ * names serial and not other. */
+static void assert_status_serial(const char *policy, const char *serial, const char *other)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_sh_out(&out, "STRATA_CONF='%s' '%s' status | grep 'strata-bob.*found:'",
+                              policy, world_strata_cli()),
+                 0);
+    cr_assert_not_null(strstr(out, serial), "status under %s: %s (want %s)", policy, out, serial);
+    cr_assert_null(strstr(out, other), "status under %s: %s (the other's %s)", policy, out, other);
+    free(out);
+}
+
+/* Two users, one policy, one token directory: each provisions and uses
+ * its own token, no log line calls the other's an orphan or offers to
+ * delete it, and each one's status names its own serial. */
+Test(shared, two_catalogs_one_backend)
+{
+    char log1[PATH_MAX + 16], log2[PATH_MAX + 16], serial1[17], serial2[17], label1[33], label2[33];
+
+    second_user();
+    snprintf(log1, sizeof(log1), "%s/one.log", w.dir);
+    snprintf(log2, sizeof(log2), "%s/two.log", w.dir);
+    cr_assert(login_creates(w.policy, BOB_PIN, log1, "made-by-one"));
+    cr_assert(login_creates(other_policy, OTHER_PIN, log2, "made-by-two"));
+    /* Each logs in again (the everyday path) after the other provisioned. */
+    cr_assert(login_creates(w.policy, BOB_PIN, log1, "again-by-one"));
+    cr_assert(login_creates(other_policy, OTHER_PIN, log2, "again-by-two"));
+    if (world_sh("grep -iE 'orphan|delete' '%s' '%s' >&2", log1, log2) == 0) {
+        cr_assert_fail("a log calls the other user's token an orphan");
+    }
+    bob_row(w.catalog, serial1, label1);
+    bob_row(other_catalog, serial2, label2);
+    cr_assert_str_neq(serial1, serial2);
+    cr_assert_str_neq(label1, label2, "each catalog marks its own tokens");
+    cr_assert_eq(tokens_marked("strata-bob"), 2);
+    cr_assert_eq(serial_has_data(serial1, "made-by-one"), 1);
+    cr_assert_eq(serial_has_data(serial1, "again-by-one"), 1);
+    cr_assert_eq(serial_has_data(serial1, "made-by-two"), 0);
+    cr_assert_eq(serial_has_data(serial2, "made-by-two"), 1);
+    cr_assert_eq(serial_has_data(serial2, "again-by-two"), 1);
+    cr_assert_eq(serial_has_data(serial2, "made-by-one"), 0);
+    assert_status_serial(w.policy, serial1, serial2);
+    assert_status_serial(other_policy, serial2, serial1);
+}
