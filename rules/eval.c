@@ -245,6 +245,30 @@ static void context_value(const eval_state *st, CK_ULONG ctx, value *v)
     set_bytes(v, TY_STRING, s, s != NULL ? strlen(s) : 0);
 }
 
+/* CKA_MODULUS_BITS of an object that lacks it (an RSA private key) from
+ * its CKA_MODULUS: the big-endian modulus's length in bits, leading zero
+ * bits left out. Leaves v absent when the modulus is absent or empty. */
+static void modulus_bits(const eval_state *st, value *v)
+{
+    const CK_ATTRIBUTE *m =
+        st->prog->modulus_slot != SIZE_MAX ? st->slot[st->prog->modulus_slot] : NULL;
+    const unsigned char *p = m != NULL ? m->pValue : NULL;
+    size_t len = m != NULL ? m->ulValueLen : 0;
+
+    while (len > 0 && *p == 0) {
+        p++;
+        len--;
+    }
+    if (len == 0) {
+        v->absent = true;
+        return;
+    }
+    v->num = (CK_ULONG)len * 8;
+    for (unsigned char top = *p; (top & 0x80) == 0; top = (unsigned char)(top << 1)) {
+        v->num--;
+    }
+}
+
 /* The value of a leaf node (literal, attribute or context). */
 static void leaf_value(const eval_state *st, uint32_t idx, value *v)
 {
@@ -262,7 +286,9 @@ static void leaf_value(const eval_state *st, uint32_t idx, value *v)
         break;
     case N_ATTR:
         a = st->slot[n->slot];
-        if (a == NULL) {
+        if (a == NULL && n->num == CKA_MODULUS_BITS) {
+            modulus_bits(st, v);
+        } else if (a == NULL) {
             v->absent = true;
         } else if (n->type == TY_NUMBER) {
             memcpy(&v->num, a->pValue, sizeof(CK_ULONG));

@@ -205,8 +205,9 @@ struct rules_program {
     size_t n_attrs;
     CK_ATTRIBUTE_TYPE shadow[16]; /* identity attributes */
     size_t n_shadow;
-    bool has_shadow;   /* a shadow statement was given */
-    bool has_readonly; /* some readonly rule exists */
+    bool has_shadow;     /* a shadow statement was given */
+    bool has_readonly;   /* some readonly rule exists */
+    size_t modulus_slot; /* CKA_MODULUS in attrs when modulus-bits is read, else SIZE_MAX */
 };
 
 /* ---- compiler (parser.c, check.c, program.c) ---------------------------- */

@@ -156,24 +156,32 @@ static size_t attr_slot(const rules_program *p, CK_ATTRIBUTE_TYPE type)
 /*
  * Builds the sorted unique list of attributes the program reads (every
  * attribute reference and the shadow identity) and points each attribute
- * node at its slot in it. Returns false on allocation failure.
+ * node at its slot in it. A program that reads modulus-bits reads
+ * CKA_MODULUS too: RSA private keys have no CKA_MODULUS_BITS (PKCS#11
+ * gives it to public keys only), so eval.c derives it from the modulus.
+ * Returns false on allocation failure.
  */
 static bool collect_attributes(rules_program *p)
 {
+    bool modulus_bits = false;
     size_t n = 0;
 
     if (!p->has_shadow) {
         memcpy(p->shadow, default_shadow, sizeof(default_shadow));
         p->n_shadow = sizeof(default_shadow) / sizeof(default_shadow[0]);
     }
-    p->attrs = malloc((p->n_nodes + p->n_shadow) * sizeof(*p->attrs));
+    p->attrs = malloc((p->n_nodes + p->n_shadow + 1) * sizeof(*p->attrs));
     if (p->attrs == NULL) {
         return false;
     }
     for (size_t i = 0; i < p->n_nodes; i++) {
         if (p->nodes[i].kind == N_ATTR) {
             p->attrs[n++] = p->nodes[i].num;
+            modulus_bits = modulus_bits || p->nodes[i].num == CKA_MODULUS_BITS;
         }
+    }
+    if (modulus_bits) {
+        p->attrs[n++] = CKA_MODULUS;
     }
     for (size_t i = 0; i < p->n_shadow; i++) {
         p->attrs[n++] = p->shadow[i];
@@ -190,6 +198,7 @@ static bool collect_attributes(rules_program *p)
             p->nodes[i].slot = (uint32_t)attr_slot(p, p->nodes[i].num);
         }
     }
+    p->modulus_slot = modulus_bits ? attr_slot(p, CKA_MODULUS) : SIZE_MAX;
     for (size_t i = 0; i < p->n_rules; i++) {
         p->has_readonly = p->has_readonly || p->rules[i].kind == R_READONLY;
     }

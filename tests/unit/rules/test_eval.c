@@ -258,6 +258,46 @@ Test(rules_denies, mechanism_and_operation)
     rules_program_free(q);
 }
 
+/* The migration example of strata-rules(7): an RSA private key has no
+ * CKA_MODULUS_BITS (PKCS#11 gives it to public keys), so modulus-bits is
+ * derived from CKA_MODULUS, leading zero bits left out. */
+Test(rules_denies, modulus_bits_of_an_rsa_private_key_comes_from_its_modulus)
+{
+    rules_program *p = compile_ok("deny sign where operation == \"sign\" and key-type == rsa "
+                                  "and modulus-bits == 1024\n");
+    const CK_ATTRIBUTE_TYPE *types;
+    size_t n = rules_program_attributes(p, &types);
+    CK_BYTE m1024[128], m1020[128], m2048[257];
+    CK_ULONG bits = 2048;
+    test_object t;
+    bool reads_modulus = false;
+
+    for (size_t i = 0; i < n; i++) {
+        reads_modulus = reads_modulus || types[i] == CKA_MODULUS;
+    }
+    cr_assert(reads_modulus, "the program must ask for CKA_MODULUS to derive modulus-bits");
+    memset(m1024, 0xa5, sizeof(m1024));
+    memset(m1020, 0xa5, sizeof(m1020));
+    m1020[0] = 0x0f; /* 4 leading zero bits */
+    memset(m2048, 0xa5, sizeof(m2048));
+    m2048[0] = 0x00; /* a DER-style leading zero byte */
+
+    make_object(&t, "legacy", &cls_private, "old");
+    t.attrs[t.obj.n_attrs] = (CK_ATTRIBUTE){CKA_MODULUS, m1024, sizeof(m1024)};
+    t.obj.n_attrs++;
+    cr_assert(rules_denies(p, &t.obj, RULES_OP_SIGN, CKM_SHA256_RSA_PKCS));
+    t.attrs[t.obj.n_attrs - 1] = (CK_ATTRIBUTE){CKA_MODULUS, m1020, sizeof(m1020)};
+    cr_assert(!rules_denies(p, &t.obj, RULES_OP_SIGN, CKM_SHA256_RSA_PKCS));
+    t.attrs[t.obj.n_attrs - 1] = (CK_ATTRIBUTE){CKA_MODULUS, m2048, sizeof(m2048)};
+    cr_assert(!rules_denies(p, &t.obj, RULES_OP_SIGN, CKM_SHA256_RSA_PKCS));
+    /* A CKA_MODULUS_BITS the object has is what counts. */
+    t.attrs[t.obj.n_attrs - 1] = (CK_ATTRIBUTE){CKA_MODULUS, m1024, sizeof(m1024)};
+    t.attrs[t.obj.n_attrs] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
+    t.obj.n_attrs++;
+    cr_assert(!rules_denies(p, &t.obj, RULES_OP_SIGN, CKM_SHA256_RSA_PKCS));
+    rules_program_free(p);
+}
+
 static const char chained_sets[] = "set label = \"team/\" + label where layer == \"group\"\n"
                                    "set label = label + \"!\" where class == private-key\n"
                                    "set id = 0x01 + id + layer where layer == \"personal\"\n";
