@@ -208,6 +208,15 @@ char *cli_policy_path(const cli_global *g, const char *path)
     p = path != NULL ? strdup(path) : rules_policy_default_path();
     if (p == NULL) {
         cli_error("out of memory");
+        return NULL;
+    }
+    if (path == NULL) {
+        char *missing = rules_policy_not_found();
+
+        if (missing != NULL) {
+            cli_error("%s (or give --policy FILE)", missing);
+        }
+        free(missing);
     }
     return p;
 }

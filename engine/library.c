@@ -248,6 +248,7 @@ static void log_diags(const rules_diags *diags)
 static CK_RV load_policy(void)
 {
     char *path = rules_policy_default_path();
+    char *missing = rules_policy_not_found();
     rules_diags diags;
     CK_RV rv = CKR_HOST_MEMORY;
 
@@ -255,6 +256,9 @@ static CK_RV load_policy(void)
     if (path == NULL) {
         engine_log(ENGINE_LOG_ERROR, "out of memory finding the policy");
         goto out;
+    }
+    if (missing != NULL) {
+        engine_log(ENGINE_LOG_ERROR, "%s", missing);
     }
     engine_log(ENGINE_LOG_INFO, "loading policy %s", path);
     rv = CKR_GENERAL_ERROR;
@@ -268,6 +272,7 @@ static CK_RV load_policy(void)
     rv = CKR_OK;
 out:
     rules_diags_clear(&diags);
+    free(missing);
     free(path);
     return rv;
 }

@@ -366,13 +366,45 @@ static char *user_policy_path(bool *oom)
     return path;
 }
 
+static const char system_policy_path[] = "/etc/strata/strata.xml";
+
+/* See rules.h. */
+char *rules_policy_not_found(void)
+{
+    bool oom = false;
+    char *user, *text = NULL;
+    int n;
+
+    if (env_value("STRATA_CONF") != NULL || access(system_policy_path, F_OK) == 0) {
+        return NULL;
+    }
+    user = user_policy_path(&oom);
+    if (user != NULL && access(user, F_OK) == 0) {
+        free(user);
+        return NULL;
+    }
+    if (user != NULL) {
+        n = asprintf(&text,
+                     "no policy file: looked for %s (the user's), then %s (system-wide); "
+                     "STRATA_CONF is not set",
+                     user, system_policy_path);
+    } else {
+        n = asprintf(&text,
+                     "no policy file: looked for %s (system-wide; no HOME or XDG_CONFIG_HOME for "
+                     "a user's); STRATA_CONF is not set",
+                     system_policy_path);
+    }
+    free(user);
+    return n < 0 ? NULL : text;
+}
+
 /* Returns a malloc'd path: $STRATA_CONF when set (whether or not it
  * exists); else the user's file when it exists; else the system file
  * /etc/strata/strata.xml when it exists; else the user's path when there
  * is a home, or the system path. NULL on allocation failure. */
 char *rules_policy_default_path(void)
 {
-    static const char system_path[] = "/etc/strata/strata.xml";
+    const char *system_path = system_policy_path;
     const char *conf = env_value("STRATA_CONF");
     bool oom = false;
     char *user = NULL;

@@ -153,6 +153,14 @@ typedef struct {
  * to create. Returns a malloc'd path, or NULL on allocation failure. */
 char *rules_policy_default_path(void);
 
+/* When rules_policy_default_path found no file: a malloc'd sentence
+ * naming every path it looked at, in order ("no policy file: looked for
+ * A (the user's), then /etc/strata/strata.xml (system-wide); STRATA_CONF
+ * is not set"), for a log line or an error. NULL when STRATA_CONF is set
+ * (its file is the only one looked for), when a file was found, or on
+ * allocation failure. */
+char *rules_policy_not_found(void);
+
 /* Reads, validates and compiles the policy at path. On success returns 0
  * and *out holds the policy (free with rules_policy_free); every rule
  * program is compiled. On failure returns -1, *out is NULL and diags holds

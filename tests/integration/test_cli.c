@@ -550,3 +550,31 @@ Test(cli, views_unknown_token_exits_1)
     cr_assert(strstr(out, "not initialised") != NULL, "%s", out);
     free(out);
 }
+
+/* No policy anywhere (issue 14: a system-wide install without one): the
+ * error names every path searched, the user's and /etc/strata/strata.xml,
+ * not only the user's; so does the module's log. */
+Test(cli, missing_policy_names_every_path_searched)
+{
+    char user[PATH_MAX + 32], log[PATH_MAX + 32], *out = NULL;
+
+    if (access("/etc/strata/strata.xml", F_OK) == 0) {
+        cr_skip_test("/etc/strata/strata.xml exists on this machine: it would be found");
+    }
+    unsetenv("STRATA_CONF");
+    snprintf(user, sizeof(user), "%s/config/strata/strata.xml", w.dir);
+    snprintf(log, sizeof(log), "%s/strata.log", w.dir);
+    cr_assert_neq(strata(&out, "status"), 0);
+    cr_assert(strstr(out, user) != NULL && strstr(out, "/etc/strata/strata.xml") != NULL, "%s",
+              out);
+    free(out);
+
+    cr_assert_neq(world_sh("STRATA_LOG=error STRATA_LOG_FILE='%s' pkcs11-tool --module '%s' -L "
+                           ">/dev/null 2>&1",
+                           log, world_strata_module()),
+                  0);
+    cr_assert_eq(world_sh_out(&out, "cat '%s'", log), 0);
+    cr_assert(strstr(out, user) != NULL && strstr(out, "/etc/strata/strata.xml") != NULL, "%s",
+              out);
+    free(out);
+}
