@@ -121,6 +121,11 @@ CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info);
 CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
 CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
 CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
+/* True when layer's token lists type among its mechanisms, or when that
+ * cannot be told (the list unreadable) or type is
+ * CK_UNAVAILABLE_INFORMATION; false for an unavailable layer. Calls the
+ * backend: hold no library lock. */
+bool slot_layer_offers(engine_layer *layer, CK_MECHANISM_TYPE type);
 CK_RV slot_init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
                       CK_UTF8CHAR_PTR label);
 

@@ -71,21 +71,64 @@ static engine_layer *view_layer(const engine_view *view, const char *id)
     return NULL;
 }
 
-/* The default layer for a new object: the top writable usable layer, else
- * (session objects only) the top usable one; NULL when none. */
-static engine_layer *default_layer(const engine_view *view, bool token_object)
+/* The default layer for a new object made with mechanism (or
+ * CK_UNAVAILABLE_INFORMATION): the top writable usable layer whose token
+ * offers the mechanism, else (session objects only) the top usable one
+ * that offers it; NULL when none. The view offers the union of its
+ * layers' mechanisms, so a key generation goes where it can be done. */
+static engine_layer *default_layer(const engine_view *view, bool token_object,
+                                   CK_MECHANISM_TYPE mechanism)
 {
     for (size_t i = 0; i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i]) && !view->layers[i]->read_only) {
+        if (backend_layer_usable(view->layers[i]) && !view->layers[i]->read_only &&
+            slot_layer_offers(view->layers[i], mechanism)) {
             return view->layers[i];
         }
     }
     for (size_t i = 0; !token_object && i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i])) {
+        if (backend_layer_usable(view->layers[i]) &&
+            slot_layer_offers(view->layers[i], mechanism)) {
             return view->layers[i];
         }
     }
     return NULL;
+}
+
+/* The layer for a new object no route rule places: default_layer. Returns
+ * CKR_OK with *target; CKR_MECHANISM_INVALID when a layer could take the
+ * object but none offers mechanism; CKR_TOKEN_WRITE_PROTECTED when no
+ * layer could. */
+static CK_RV unrouted_layer(const engine_view *view, bool token_object, CK_MECHANISM_TYPE mechanism,
+                            engine_layer **target)
+{
+    *target = default_layer(view, token_object, mechanism);
+    if (*target != NULL) {
+        return CKR_OK;
+    }
+    if (default_layer(view, token_object, CK_UNAVAILABLE_INFORMATION) != NULL) {
+        return CKR_MECHANISM_INVALID;
+    }
+    return CKR_TOKEN_WRITE_PROTECTED;
+}
+
+/* CKR_OK when the routed layer target offers mechanism, else
+ * CKR_MECHANISM_INVALID, logged with the layer's name (the rule, not the
+ * application, is what to fix). */
+static CK_RV routed_mechanism(engine_session *s, const engine_view *view, engine_layer *target,
+                              CK_MECHANISM_TYPE mechanism)
+{
+    const char *name;
+
+    if (slot_layer_offers(target, mechanism)) {
+        return CKR_OK;
+    }
+    name = rules_mechanism_name(mechanism);
+    engine_log(ENGINE_LOG_WARNING,
+               "token \"%s\": view \"%s\": a route rule sends the new object to layer \"%s\", "
+               "whose token does not offer mechanism %s (0x%lx): CKR_MECHANISM_INVALID",
+               s->token->def->label, view->def->id, target->def->id, name != NULL ? name : "?",
+               (unsigned long)mechanism);
+    return CKR_MECHANISM_INVALID;
 }
 
 /* The routed layer for a template the rules read: CKR_OK with *target
@@ -119,7 +162,7 @@ CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_A
                         .n_attrs = count};
     engine_layer *target = NULL;
     rules_verdict probe;
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
 
     if (view == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
@@ -139,11 +182,13 @@ CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_A
             return CKR_ACTION_PROHIBITED; /* the backend holding the key must make it */
         }
         target = &s->token->layers[fixed];
-    } else if (target == NULL) {
-        target = default_layer(view, token_object);
+    } else if (target != NULL) {
+        rv = routed_mechanism(s, view, target, mechanism);
+    } else {
+        rv = unrouted_layer(view, token_object, mechanism, &target);
     }
-    if (target == NULL) {
-        return CKR_TOKEN_WRITE_PROTECTED;
+    if (rv != CKR_OK) {
+        return rv;
     }
     obj.layer = target->def->id;
     if (view->def->rules != NULL &&

@@ -13,7 +13,10 @@
  * OR-s their flags and widens the key sizes (the smallest minimum, the
  * largest maximum): the answer says what the token can do with some
  * layer, and an operation is forwarded to the layer of the key it uses,
- * which answers for its own limits.
+ * which answers for its own limits. Only the layers whose mechanism list
+ * holds a mechanism are asked about it: some backends complain on stderr
+ * when asked about one they do not list (tpm2-pkcs11 through p11-kit:
+ * "shouldn't be reached at sys_C_GetMechanismInfo").
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -255,6 +258,27 @@ static CK_RV append_layer_mechanisms(engine_layer *layer, CK_MECHANISM_TYPE **al
     return CKR_OK;
 }
 
+/* See internal.h. Calls the backend: holds no lock. */
+bool slot_layer_offers(engine_layer *layer, CK_MECHANISM_TYPE type)
+{
+    CK_MECHANISM_TYPE *list = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    if (type == CK_UNAVAILABLE_INFORMATION) {
+        return true;
+    }
+    if (append_layer_mechanisms(layer, &list, &n) != CKR_OK) {
+        free(list);
+        return true; /* cannot tell: the backend will answer */
+    }
+    for (size_t i = 0; i < n && !found; i++) {
+        found = list[i] == type;
+    }
+    free(list);
+    return found;
+}
+
 /* Removes repeated mechanisms from all[0..n), keeping each at its first
  * place. Returns the new count. Quadratic, on a few hundred entries. */
 static size_t unique_in_order(CK_MECHANISM_TYPE *all, size_t n)
@@ -340,6 +364,7 @@ static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANIS
         /* Some backends (SoftHSM2) fill only part of the structure. */
         memset(&one, 0, sizeof(one));
         if (!layer_backend(&token->layers[i], &funcs, &layer_slot) ||
+            !slot_layer_offers(&token->layers[i], type) ||
             funcs->C_GetMechanismInfo(layer_slot, type, &one) != CKR_OK) {
             continue;
         }

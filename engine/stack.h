@@ -365,7 +365,10 @@ void login_replay(engine_token *token, engine_layer *layer);
  * with *layer; CKR_USER_NOT_LOGGED_IN; CKR_TOKEN_WRITE_PROTECTED (no
  * writable layer); CKR_DEVICE_ERROR (the routed layer is unavailable);
  * CKR_ATTRIBUTE_VALUE_INVALID (a template value of the wrong size for the
- * rules); CKR_ACTION_PROHIBITED (deny create, or a route to a layer other
+ * rules); CKR_MECHANISM_INVALID (no writable layer's token offers
+ * mechanism, or the routed layer's does not: logged, naming the layer;
+ * without a route, the top writable layer that offers it is chosen);
+ * CKR_ACTION_PROHIBITED (deny create, or a route to a layer other
  * than fixed). See docs/strata-rules.7, RETURN CODES. Expects S. */
 CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
                           CK_ULONG count, CK_MECHANISM_TYPE mechanism, size_t fixed, size_t *layer);

@@ -9,6 +9,7 @@ PACKAGES=(
   libp11-kit-dev p11-kit p11-kit-modules softhsm2 sqlite3
   opensc gnutls-bin libnss3-tools python3 python3-pykcs11
   libengine-pkcs11-openssl openssl openssh-client man-db
+  opencryptoki libtpm2-pkcs11-1 swtpm
 )
 
 missing=()

@@ -17,6 +17,8 @@
  *                 object = <label> <id hex> [private]
  *                 free-slots = <N>             (default 0)
  *                 persist = yes                (default no)
+ *                 mechanism = <number> [<CKF_ flags number>] (default none)
+ *                 mechanism-log = <file>
  *               Object lines replace the default objects (public data
  *               objects "data-1" id 01 and "data-2" id 02, and a private
  *               one "secret-1" id 03), in order, so their handles are 1..n.
@@ -30,6 +32,12 @@
  *               handles) across C_Finalize and C_Initialize, as a device
  *               keeps them across a reconnect; the object lines are then
  *               read only once.
+ *               mechanism lines make the mechanism list (C_GetMechanismInfo
+ *               answers them with the flags given; C_GenerateKey* still
+ *               answer CKR_FUNCTION_NOT_SUPPORTED). A C_GetMechanismInfo
+ *               for a mechanism not in the list appends a line to the
+ *               mechanism-log file when one is named, as a real module
+ *               complains on stderr (tpm2-pkcs11 through p11-kit).
  *   <ENV>_FAIL  fault injection, "C_Name:CODE:N[,C_Name:CODE:N...]": the
  *               Nth call (counted from C_Initialize) of C_Name returns
  *               CODE (a CKR_ name or a number); N "*" fails every call.
@@ -39,8 +47,8 @@
  *               file" below).
  *
  * Supported: C_Initialize, C_Finalize, C_GetInfo, C_GetFunctionList,
- * C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList (no
- * mechanisms), C_GetMechanismInfo, sessions, C_Login, C_Logout,
+ * C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList (the
+ * configured mechanisms), C_GetMechanismInfo, sessions, C_Login, C_Logout,
  * C_CreateObject/C_DestroyObject for CKO_DATA, C_GetAttributeValue,
  * C_FindObjects*, and C_InitToken/C_InitPIN on spare slots. The rest return
  * CKR_FUNCTION_NOT_SUPPORTED. One lock serialises every call. It is a test tool: small over fast.
@@ -68,6 +76,7 @@
 #define MAX_ID      64
 #define FIRST_SPARE 2
 #define MAX_SPARES  8
+#define MAX_MECHS   16
 
 typedef struct object {
     CK_OBJECT_HANDLE handle;
@@ -128,6 +137,10 @@ static fault faults[MAX_FAULTS];
 static size_t n_faults;
 static bool persist; /* "persist = yes" */
 static bool kept;    /* token objects kept from an earlier C_Initialize */
+static CK_MECHANISM_TYPE mechs[MAX_MECHS];
+static CK_FLAGS mech_flags[MAX_MECHS];
+static size_t n_mechs;
+static char mech_log[256]; /* "mechanism-log"; empty: none */
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -289,6 +302,8 @@ static void load_config(void)
     snprintf(so_pin, sizeof(so_pin), "12345678");
     free_wanted = 0;
     persist = false;
+    n_mechs = 0;
+    mech_log[0] = '\0';
     f = path != NULL ? fopen(path, "r") : NULL;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, " %31[a-z-] = %479[^\n]", key, value) != 2) {
@@ -306,6 +321,12 @@ static void load_config(void)
             free_wanted = strtoul(value, NULL, 10);
         } else if (strcmp(key, "persist") == 0) {
             persist = strcmp(value, "yes") == 0;
+        } else if (strcmp(key, "mechanism") == 0 && n_mechs < MAX_MECHS) {
+            char *end = NULL;
+            mechs[n_mechs] = strtoul(value, &end, 0);
+            mech_flags[n_mechs++] = strtoul(end, NULL, 0);
+        } else if (strcmp(key, "mechanism-log") == 0) {
+            copy_text(mech_log, sizeof(mech_log), value);
         } else if (strcmp(key, "object") == 0) {
             if (!kept) {
                 config_object(value);
@@ -872,8 +893,26 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *cou
     if (slot != SLOT_ID) {
         return leave(CKR_SLOT_ID_INVALID);
     }
-    *count = 0;
+    if (list != NULL && *count < n_mechs) {
+        *count = n_mechs;
+        return leave(CKR_BUFFER_TOO_SMALL);
+    }
+    if (list != NULL) {
+        memcpy(list, mechs, n_mechs * sizeof(*mechs));
+    }
+    *count = n_mechs;
     return leave(CKR_OK);
+}
+
+/* Appends "unlisted <type>" to the mechanism log, if any. */
+static void log_unlisted(CK_MECHANISM_TYPE type)
+{
+    FILE *f = mech_log[0] != '\0' ? fopen(mech_log, "a") : NULL;
+
+    if (f != NULL) {
+        fprintf(f, "C_GetMechanismInfo asked for unlisted mechanism 0x%lx\n", type);
+        fclose(f);
+    }
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
@@ -887,7 +926,18 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_I
     if (rv != CKR_OK) {
         return rv;
     }
-    return leave(slot != SLOT_ID ? CKR_SLOT_ID_INVALID : CKR_MECHANISM_INVALID);
+    if (slot != SLOT_ID) {
+        return leave(CKR_SLOT_ID_INVALID);
+    }
+    for (size_t i = 0; i < n_mechs; i++) {
+        if (mechs[i] == type) {
+            memset(info, 0, sizeof(*info));
+            info->flags = mech_flags[i];
+            return leave(CKR_OK);
+        }
+    }
+    log_unlisted(type);
+    return leave(CKR_MECHANISM_INVALID);
 }
 
 /* ---- sessions and login -------------------------------------------------- */

@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,4 +197,348 @@ Test(trust, a_write_protected_store_shows_through_read_write_sessions, .fini = t
     cr_assert_eq(login(p11, s, WORK_PIN), CKR_OK);
     cr_assert_eq(find_certificates(p11, s, labels), 2, "after login");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * Mechanisms across different backends: the test backend (which makes
+ * no keys and lists only the mechanisms its configuration gives) as the
+ * top writable layer over SoftHSM2.
+ * ------------------------------------------------------------------ */
+
+static const char mech_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <module id=\"tb\" path=\"@TRUST@\"/>\n"
+    "  <layer id=\"top\" module=\"tb\" token=\"strata-test-test\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"top personal\"><rules>@STORE@</rules></view>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static char mech_log[PATH_MAX + 64];
+
+/* The test backend listing only CKM_RSA_PKCS (sign), logging any question
+ * about another mechanism, over SoftHSM2's "personal"; route is the
+ * view's rules. Logs in and returns Strata with a R/W session in *s. */
+static CK_FUNCTION_LIST *mech_setup(const char *route, CK_SESSION_HANDLE *s)
+{
+    const char *tb = getenv("STRATA_TEST_BACKEND");
+    char conf[PATH_MAX + 64], log[PATH_MAX + 64];
+    CK_FUNCTION_LIST *p11;
+    CK_SLOT_ID slot;
+    FILE *f;
+
+    cr_assert(tb != NULL, "STRATA_TEST_BACKEND unset (run through meson test)");
+    world_setup(&w);
+    snprintf(conf, sizeof(conf), "%s/tb.conf", w.dir);
+    snprintf(mech_log, sizeof(mech_log), "%s/mechanisms.log", w.dir);
+    snprintf(log, sizeof(log), "%s/strata.log", w.dir);
+    f = fopen(conf, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "mechanism = 0x%lx 0x%lx\nmechanism-log = %s\n", (unsigned long)CKM_RSA_PKCS,
+            (unsigned long)CKF_SIGN, mech_log);
+    cr_assert_eq(fclose(f), 0);
+    setenv("STRATA_TEST_BACKEND_CONF", conf, 1);
+    setenv("STRATA_LOG", "warning", 1);
+    setenv("STRATA_LOG_FILE", log, 1);
+    cr_assert_eq(world_token(&w, "personal", "12345678", "1111"), 0);
+    cr_assert_eq(backends_policy(&w, mech_policy, tb, route), 0);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s 1234 1111 | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null",
+                          WORK_PIN, world_strata_cli()),
+                 0);
+    p11 = strata(&slot);
+    *s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, *s, WORK_PIN), CKR_OK);
+    return p11;
+}
+
+/* C_GenerateKeyPair of an EC P-256 token key pair labelled label. */
+static CK_RV generate_ec(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label)
+{
+    static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pub[] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_EC_PARAMS, p256, sizeof(p256)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    CK_ATTRIBUTE priv[] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    CK_OBJECT_HANDLE hpub, hpriv;
+
+    return p11->C_GenerateKeyPair(s, &mech, pub, 3, priv, 3, &hpub, &hpriv);
+}
+
+Test(mechanisms, info_is_asked_only_of_layers_that_list_the_mechanism, .fini = teardown)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = mech_setup("", &s);
+    CK_MECHANISM_INFO info;
+    char *out = NULL;
+
+    cr_assert_eq(p11->C_GetMechanismInfo(0, CKM_ECDSA, &info), CKR_SLOT_ID_INVALID);
+    {
+        CK_SLOT_ID slot;
+        CK_ULONG n = 1;
+        cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+        cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_ECDSA, &info), CKR_OK);
+        cr_assert(info.flags & CKF_SIGN);
+        cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &info), CKR_OK);
+    }
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    world_sh_out(&out, "cat '%s' 2>/dev/null", mech_log);
+    cr_assert_str_empty(out, "a layer was asked about a mechanism it does not list:\n%s", out);
+    free(out);
+}
+
+Test(mechanisms, key_generation_goes_to_the_top_layer_that_offers_it, .fini = teardown)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = mech_setup("", &s);
+
+    cr_assert_eq(generate_ec(p11, s, "gen-ec"), CKR_OK,
+                 "EC key generation was sent to the top layer, which cannot do it");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(world_sh("pkcs11-tool --module '%s' --token-label personal --login --pin 1111 -O "
+                          "2>/dev/null | grep -q gen-ec",
+                          world_softhsm_module()),
+                 0, "the new key is not in the SoftHSM2 layer");
+}
+
+Test(mechanisms, a_route_to_a_layer_without_the_mechanism_is_mechanism_invalid, .fini = teardown)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = mech_setup("route create to \"top\"", &s);
+    char *out = NULL;
+
+    cr_assert_eq(generate_ec(p11, s, "gen-ec"), CKR_MECHANISM_INVALID);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    world_sh_out(&out, "cat '%s/strata.log'", w.dir);
+    cr_assert(strstr(out, "layer \"top\"") != NULL && strstr(out, "CKM_EC_KEY_PAIR_GEN") != NULL,
+              "the log does not name the layer:\n%s", out);
+    free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * One view over four backends: SoftHSM2 over a TPM (tpm2-pkcs11 over
+ * swtpm) over openCryptoki's software token over p11-kit's trust store;
+ * and a view with openCryptoki (no EC key generation) on top.
+ * ------------------------------------------------------------------ */
+
+#define LEGACY_PIN "legacy-pin-1"
+#define SOFT_PIN   "1111"
+#define TPM_PIN    "6666"
+#define OCK_PIN    "5555"
+
+static const char stack_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <module id=\"tpm\" path=\"" TPM_MODULE "\"/>\n"
+    "  <module id=\"ock\" path=\"" OCK_LIB_DIR "/libopencryptoki.so.0\"/>\n"
+    "  <module id=\"trust\" path=\"@TRUST@\" init-reserved=\"paths=@STORE@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <layer id=\"tpm\" module=\"tpm\" token=\"tpm-keys\"/>\n"
+    "  <layer id=\"ock\" module=\"ock\" token=\"ock-keys\"/>\n"
+    "  <layer id=\"ca\" module=\"trust\" token=\"ca-store\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal tpm ock ca\" public=\"true\"/>\n"
+    "    <view id=\"legacy\" layers=\"ock tpm ca\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static ock_sandbox ock;
+static tpm_sandbox tpm;
+
+static void stack_teardown(void)
+{
+    ock_stop(&ock);
+    tpm_stop(&tpm);
+    world_teardown(&w);
+}
+
+/* The four backends, a 2048-bit RSA key pair on each of the three that
+ * make keys (labels p-rsa, t-rsa, o-rsa), two certificates in the trust
+ * store, and both views enrolled. */
+static void stack_setup(void)
+{
+    char store[PATH_MAX + 64];
+
+    world_setup(&w);
+    ock_start(&w, &ock);
+    tpm_start(&w, &tpm);
+    cr_assert_eq(world_token(&w, "personal", "12345678", SOFT_PIN), 0);
+    tpm_token(&tpm, "tpm-keys", TPM_PIN);
+    ock_token(&ock, "ock-keys", OCK_PIN);
+    backends_keypair(world_softhsm_module(), "personal", SOFT_PIN, "RSA:2048", "p-rsa", "01");
+    backends_keypair(tpm.module, "tpm-keys", TPM_PIN, "RSA:2048", "t-rsa", "02");
+    backends_keypair(ock.module, "ock-keys", OCK_PIN, "RSA:2048", "o-rsa", "03");
+    trust_store(&w, store, 2);
+    cr_assert_eq(backends_policy(&w, stack_policy, trust_module(), store), 0);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s %s %s %s | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null",
+                          WORK_PIN, SOFT_PIN, TPM_PIN, OCK_PIN, world_strata_cli()),
+                 0, "strata enroll work");
+    cr_assert_eq(world_sh("printf '%%s\\n' %s %s %s | '%s' enroll --token Strata --view legacy "
+                          "--pin-stdin >/dev/null",
+                          LEGACY_PIN, OCK_PIN, TPM_PIN, world_strata_cli()),
+                 0, "strata enroll legacy");
+}
+
+/* The handle of the one object with class and label the session finds. */
+static CK_OBJECT_HANDLE find_one(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                                 const char *label)
+{
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, t, 2), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, found, 2, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    cr_assert_eq(n, 1, "%lu objects labelled %s", (unsigned long)n, label);
+    return found[0];
+}
+
+static const char sign_data[] = "strata over four backends";
+
+/* The signature of sign_data by key label (CKM_RSA_PKCS, deterministic),
+ * made directly on its backend with pkcs11-tool, in hex (malloc'd). Run
+ * before Strata loads: swtpm serves one connection at a time, and a
+ * process that has tpm2-pkcs11 initialised holds it. */
+static char *direct_signature(const char *module, const char *token, const char *pin,
+                              const char *label)
+{
+    char in[PATH_MAX + 64], *hex = NULL;
+
+    snprintf(in, sizeof(in), "%s/to-sign", w.dir);
+    cr_assert_eq(world_sh("printf '%%s' '%s' > '%s'", sign_data, in), 0);
+    cr_assert_eq(world_sh_out(&hex,
+                              "pkcs11-tool --module '%s' --token-label '%s' --login --pin '%s' "
+                              "--sign --mechanism RSA-PKCS --label '%s' -i '%s' 2>/dev/null | "
+                              "od -An -v -tx1 | tr -d ' \\n'",
+                              module, token, pin, label, in),
+                 0);
+    cr_assert_eq(strlen(hex), 512, "%s: no signature from the backend directly", label);
+    return hex;
+}
+
+/* Signs sign_data with key label through Strata and compares the bytes
+ * with direct (direct_signature's); frees direct. */
+static void sign_like_backend(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
+                              char *direct)
+{
+    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
+    CK_BYTE sig[512];
+    CK_ULONG len = sizeof(sig);
+    CK_OBJECT_HANDLE key = find_one(p11, s, CKO_PRIVATE_KEY, label);
+    char hex[1025];
+
+    cr_assert_eq(p11->C_SignInit(s, &mech, key), CKR_OK, "%s", label);
+    cr_assert_eq(p11->C_Sign(s, (CK_BYTE_PTR)sign_data, sizeof(sign_data) - 1, sig, &len), CKR_OK,
+                 "%s", label);
+    cr_assert_eq(len, 256);
+    for (CK_ULONG i = 0; i < len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", sig[i]);
+    }
+    cr_assert_str_eq(hex, direct, "%s: Strata's signature differs from the backend's", label);
+    free(direct);
+}
+
+/* The view's mechanism list holds what some layer offers (EC key
+ * generation from SoftHSM2 and the TPM, not openCryptoki), each listed
+ * mechanism has its C_GetMechanismInfo, and no backend complains on
+ * stderr about a question it should not get. */
+static void mechanisms_all_answer(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot)
+{
+    CK_MECHANISM_TYPE list[512];
+    CK_ULONG n = 512;
+    CK_MECHANISM_INFO info;
+    char err[PATH_MAX + 64], *out = NULL;
+    bool ec = false, rsa = false;
+    int saved, fd;
+
+    snprintf(err, sizeof(err), "%s/mechanisms.stderr", w.dir);
+    cr_assert_eq(p11->C_GetMechanismList(slot, list, &n), CKR_OK);
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    for (CK_ULONG i = 0; i < n; i++) {
+        ec = ec || list[i] == CKM_EC_KEY_PAIR_GEN;
+        rsa = rsa || list[i] == CKM_RSA_PKCS;
+        cr_assert_eq(p11->C_GetMechanismInfo(slot, list[i], &info), CKR_OK, "0x%lx",
+                     (unsigned long)list[i]);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    cr_assert(ec && rsa, "the union lacks EC key generation or RSA PKCS#1");
+    cr_assert_eq(world_sh_out(&out, "cat '%s'", err), 0);
+    cr_assert_str_empty(out, "the backends complained on stderr:\n%s", out);
+    free(out);
+}
+
+Test(stack, four_backends_list_sign_and_route_like_each_backend, .fini = stack_teardown,
+     .timeout = 120)
+{
+    static const char *ca[] = {"strata-test-ca-1", "strata-test-ca-2", NULL};
+    char *p_sig, *t_sig, *o_sig;
+    CK_FUNCTION_LIST *p11;
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+
+    stack_setup();
+    p_sig = direct_signature(world_softhsm_module(), "personal", SOFT_PIN, "p-rsa");
+    t_sig = direct_signature(tpm.module, "tpm-keys", TPM_PIN, "t-rsa");
+    o_sig = direct_signature(ock.module, "ock-keys", OCK_PIN, "o-rsa");
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(find_certificates(p11, s, ca), 2, "the trust store before login");
+    cr_assert_eq(login(p11, s, WORK_PIN), CKR_OK);
+    cr_assert_eq(find_certificates(p11, s, ca), 2, "the trust store after login");
+    sign_like_backend(p11, s, "p-rsa", p_sig);
+    sign_like_backend(p11, s, "t-rsa", t_sig);
+    sign_like_backend(p11, s, "o-rsa", o_sig);
+    mechanisms_all_answer(p11, slot);
+
+    /* A new RSA key goes to the top layer, SoftHSM2. */
+    {
+        CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+        CK_ULONG bits = 2048;
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, sizeof(yes)},
+                              {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                              {CKA_LABEL, "new-rsa", 7}};
+        CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, sizeof(yes)}, {CKA_LABEL, "new-rsa", 7}};
+        CK_OBJECT_HANDLE hpub, hpriv;
+
+        cr_assert_eq(p11->C_GenerateKeyPair(s, &mech, pub, 3, priv, 2, &hpub, &hpriv), CKR_OK);
+    }
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+
+    /* With openCryptoki on top, an EC key goes to the TPM below it. */
+    cr_assert_eq(login(p11, s, LEGACY_PIN), CKR_OK);
+    cr_assert_eq(generate_ec(p11, s, "legacy-ec"), CKR_OK,
+                 "EC key generation was not routed past openCryptoki");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(world_sh("pkcs11-tool --module '%s' --token-label personal --login --pin %s -O "
+                          "2>/dev/null | grep -q new-rsa",
+                          world_softhsm_module(), SOFT_PIN),
+                 0, "the new RSA key is not in SoftHSM2");
+    cr_assert_eq(world_sh("pkcs11-tool --module '%s' --token-label tpm-keys --login --pin %s -O "
+                          "2>/dev/null | grep -q legacy-ec",
+                          tpm.module, TPM_PIN),
+                 0, "the new EC key is not in the TPM");
 }
