@@ -1,28 +1,38 @@
 /*
  * unlock.c - strata unlock --token T: the administrator clears the failed
- * login counter of a virtual token (storage_token_unlock, audited
- * "unlock"). When the token has an SO PIN (strata enroll --so), it is
- * asked for and checked first: unlocking is the security officer's act.
+ * login counter of a virtual token's user PINs (storage_pin_unlock,
+ * audited "unlock"). When the token has an SO PIN (strata enroll --so), it
+ * is asked for and checked first: unlocking is the security officer's act.
+ * That check is a guess like any other (storage_guess_reserve on the SO
+ * counter): a locked SO PIN is not tried.
+ *
+ * strata unlock --token T --so clears the SO PIN's own counter (audited
+ * "unlock-so"). It asks for no PIN: the SO PIN is what is locked, and the
+ * authority is write access to the catalog file, which anyone who could
+ * run it already has (docs/security.md).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "identity.h"
 
 static void print_help(void)
 {
-    printf("usage: strata unlock --token LABEL [--pin-stdin]\n"
+    printf("usage: strata unlock --token LABEL [--pin-stdin] [--so]\n"
            "\n"
            "Clear the failed-login counter of virtual token LABEL, so that its views\n"
            "log in again after max-failed-logins wrong PINs (CKR_PIN_LOCKED). When the\n"
            "token has an SO PIN (strata enroll --so), it is asked for first, without\n"
-           "echo, and the counter is cleared only if it is right. Every unlock is\n"
-           "written to the catalog's audit trail.\n"
+           "echo, and the counter is cleared only if it is right (a wrong one counts\n"
+           "as a failed SO login). With --so, clear the SO PIN's own counter instead;\n"
+           "no PIN is asked. Every unlock is written to the catalog's audit trail.\n"
            "\n"
            "options:\n"
            "  --token LABEL  the virtual token (its label in the policy)\n"
            "  --pin-stdin    read the SO PIN from standard input\n"
+           "  --so           unlock the SO PIN after max-failed-logins wrong SO PINs\n"
            "\n"
            "exit status: 0 unlocked, 1 not unlocked (wrong SO PIN, catalog problem), 2 usage\n");
 }
@@ -50,8 +60,18 @@ static int check_so(cli_target *t, bool from_stdin)
     if (cli_pin_read(&src, what, &pin) != 0) {
         goto out;
     }
-    rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
+    rc_s = storage_guess_reserve(t->cat, t->token->label, STORAGE_PIN_SO,
+                                 t->token->max_failed_logins, NULL);
+    if (rc_s == STORAGE_ERR_LOCKED) {
+        cli_error("the SO PIN of token '%s' is locked; run strata unlock --token %s --so first",
+                  t->token->label, t->token->label);
+        goto out;
+    }
     if (rc_s == STORAGE_OK) {
+        rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
+    }
+    if (rc_s == STORAGE_OK) {
+        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, true);
         rc = 0;
     } else if (rc_s == STORAGE_ERR_PIN_INCORRECT || rc_s == STORAGE_ERR_ARGS) {
         storage_audit(t->cat, "unlock", t->token->label, "refused: wrong SO PIN");
@@ -65,10 +85,36 @@ out:
     return rc;
 }
 
+/* Takes every "--so" out of argv (before a "--"), so that the shared
+ * --token/--pin-stdin parser sees the rest. Returns whether there was one. */
+static bool take_so_option(int *argc, char **argv)
+{
+    bool so = false;
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc) {
+                argv[out++] = argv[i++];
+            }
+            break;
+        }
+        if (strcmp(argv[i], "--so") == 0) {
+            so = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return so;
+}
+
 int cli_cmd_unlock(cli_global *g, int argc, char **argv)
 {
     const char *token = NULL;
     bool from_stdin = false;
+    bool so = take_so_option(&argc, argv);
     unsigned cleared = 0;
     cli_target t;
     storage_rc rc_s;
@@ -78,16 +124,17 @@ int cli_cmd_unlock(cli_global *g, int argc, char **argv)
         return rc == 1 ? CLI_EXIT_OK : rc;
     }
     rc = CLI_EXIT_FAIL;
-    if (cli_target_open(g, token, NULL, 0, &t) != 0 || check_so(&t, from_stdin) != 0) {
+    if (cli_target_open(g, token, NULL, 0, &t) != 0 || (!so && check_so(&t, from_stdin) != 0)) {
         goto out;
     }
-    rc_s = storage_token_unlock(t.cat, t.token->label, &cleared);
+    rc_s =
+        storage_pin_unlock(t.cat, t.token->label, so ? STORAGE_PIN_SO : STORAGE_PIN_USER, &cleared);
     if (rc_s != STORAGE_OK) {
         cli_error("token '%s' not unlocked: %s", t.token->label, storage_strerror(rc_s));
         goto out;
     }
-    printf("token '%s' unlocked (%u failed login%s cleared)\n", t.token->label, cleared,
-           cleared == 1 ? "" : "s");
+    printf("token '%s'%s unlocked (%u failed %slogin%s cleared)\n", t.token->label,
+           so ? ": SO PIN" : "", cleared, so ? "SO " : "", cleared == 1 ? "" : "s");
     rc = CLI_EXIT_OK;
 out:
     cli_target_close(&t);

@@ -145,6 +145,22 @@ CK_RV login_logout(CK_SESSION_HANDLE session);
 CK_FLAGS login_token_flags(engine_token *token);
 
 /* ---------------------------------------------------------------------
+ * guess.c - every PIN guess counted and bounded before it is evaluated
+ * ------------------------------------------------------------------ */
+
+/* Reserves one guess of kind (storage_guess_reserve) before a PIN is
+ * evaluated: CKR_OK; CKR_PIN_LOCKED; CKR_DEVICE_ERROR (not recorded: the
+ * PIN must not be evaluated); CKR_HOST_MEMORY; CKR_GENERAL_ERROR (no
+ * catalog). Expects L. */
+CK_RV guess_reserve(engine_token *token, storage_pin_kind kind);
+/* Gives back the guess of a PIN that proved right (clear: the whole
+ * counter, after a successful C_Login). Logs a failure. Expects L. */
+void guess_settle(engine_token *token, storage_pin_kind kind, bool clear);
+/* CKF_USER_PIN_COUNT_LOW/FINAL_TRY/LOCKED and CKF_SO_PIN_* from the
+ * counters. Takes no lock; reads the catalog. */
+CK_FLAGS guess_token_flags(engine_token *token);
+
+/* ---------------------------------------------------------------------
  * session.c - virtual sessions
  * ------------------------------------------------------------------ */
 

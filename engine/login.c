@@ -11,11 +11,15 @@
  * login state is the token's, shared by all its sessions (PKCS#11), so a
  * session's state follows it.
  *
- * Failed logins are counted in the catalog per virtual token; once the
- * count reaches the policy's max-failed-logins (0 = no limit) C_Login
- * answers CKR_PIN_LOCKED without trying the PIN; a correct login resets
- * the count. A PIN whose length is outside the policy's range is a wrong
- * PIN (CKR_PIN_INCORRECT: CKR_PIN_LEN_RANGE is not a C_Login code).
+ * Every PIN guess is counted before it is evaluated (guess.c): C_Login of
+ * every user type and C_SetPIN reserve one guess in the catalog first; at
+ * the policy's max-failed-logins they answer CKR_PIN_LOCKED without trying
+ * the PIN, and a guess that cannot be recorded answers CKR_DEVICE_ERROR
+ * without trying it. A correct C_Login clears its PIN kind's count. A PIN
+ * whose length is outside the policy's range is a wrong PIN
+ * (CKR_PIN_INCORRECT: CKR_PIN_LEN_RANGE is not a C_Login code). A NULL PIN
+ * is CKR_ARGUMENTS_BAD whatever its length (no protected authentication
+ * path), counted nowhere.
  *
  * Lazy layers (provision="lazy"): before any backend login, each lazy
  * layer of the selected view is made sure to exist (provision.c: it may
@@ -31,8 +35,9 @@
  *   - C_Login(CKU_SO) checks the SO PIN `strata enroll --so` set (one
  *     Argon2id, storage_so_check), after the spec's
  *     CKR_SESSION_READ_ONLY_EXISTS check. No SO PIN set: CKR_PIN_INCORRECT.
- *     SO failures are not counted (the verifier is the administrator's).
- *     The SO sees the public view (or nothing) and no layer logs in.
+ *     SO failures have their own counter (an SO lockout does not lock the
+ *     users out; `strata unlock --so` clears it). The SO sees the public
+ *     view (or nothing) and no layer logs in.
  *   - C_InitPIN (SO): CKR_FUNCTION_NOT_SUPPORTED. A PIN alone cannot name
  *     the view it would enrol, and a view needs its layers' PINs too:
  *     views are enrolled with `strata enroll`, locked tokens are unlocked
@@ -42,10 +47,13 @@
  *     SO PINs are sealed to; it is not changed through PKCS#11).
  * C_SetPIN as the user, or in a R/W public session: the old PIN selects
  * the view (it must be the logged-in one when a user is logged in) and
- * storage_view_passwd re-seals the view under the new PIN.
- *   - CKU_CONTEXT_SPECIFIC: the view PIN is checked again (one Argon2id;
- *     it must select the logged-in view) and the layer credential of the
- *     active operation's key is given to that backend session.
+ * storage_view_passwd re-seals the view under the new PIN. Each change
+ * costs one guess, kept: the new PIN is compared with the other views'
+ * (a new PIN that selects another view answers CKR_PIN_INCORRECT).
+ *   - CKU_CONTEXT_SPECIFIC: the view PIN is checked again (one Argon2id,
+ *     compared with the logged-in view's tag: a wrong PIN and another
+ *     view's PIN do the same work) and the layer credential of the active
+ *     operation's key is given to that backend session.
  *   - C_InitToken: CKR_FUNCTION_NOT_SUPPORTED (slot.c).
  *
  * Locks: the login lock (L) is held for a whole C_Login/C_Logout, Argon2id
@@ -103,17 +111,6 @@ static int enrolled_views(engine_token *token)
         return -1;
     }
     return any ? 1 : 0;
-}
-
-/* Counts one failed login of token (logged on catalog failure). */
-static void count_failure(engine_token *token)
-{
-    storage_rc src = storage_login_failed(engine_lib.catalog, token->def->label, NULL);
-
-    if (src != STORAGE_OK) {
-        engine_log(ENGINE_LOG_ERROR, "token \"%s\": cannot count a failed login: %s",
-                   token->def->label, storage_strerror(src));
-    }
 }
 
 /* The backend's C_Login on layer, under its state lock (backend.c). A
@@ -222,45 +219,40 @@ static CK_RV provision_view(engine_token *token, engine_view *view, const storag
 }
 
 /*
- * The user login proper. Expects L; the token is not logged in. Returns
- * CKR_OK; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; CKR_PIN_INCORRECT;
- * CKR_GENERAL_ERROR (no usable catalog); CKR_HOST_MEMORY; and
- * CKR_DEVICE_MEMORY / CKR_DEVICE_ERROR from lazy provisioning.
+ * The user login proper. Expects L; the token is not logged in. The guess
+ * is reserved before anything else looks at the PIN (guess.c) and stays
+ * counted unless the PIN selects a view of the policy. Returns CKR_OK;
+ * CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; CKR_PIN_INCORRECT;
+ * CKR_DEVICE_ERROR (the guess could not be recorded); CKR_GENERAL_ERROR
+ * (no usable catalog); CKR_HOST_MEMORY; and CKR_DEVICE_MEMORY /
+ * CKR_DEVICE_ERROR from lazy provisioning.
  */
 static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
 {
     const rules_token *def = token->def;
     storage_login *login = NULL;
     engine_view *view;
-    unsigned failures = 0;
     storage_rc src;
     CK_RV rv = CKR_GENERAL_ERROR;
 
     if (engine_lib.catalog == NULL) {
         goto out;
     }
-    src = storage_login_failures(engine_lib.catalog, def->label, &failures);
-    if (src != STORAGE_OK) {
-        rv = src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
-        goto out;
-    }
-    rv = CKR_PIN_LOCKED;
-    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
-        goto out;
-    }
     rv = CKR_USER_PIN_NOT_INITIALIZED;
     if (enrolled_views(token) == 0) {
         goto out;
     }
+    rv = guess_reserve(token, STORAGE_PIN_USER);
+    if (rv != CKR_OK) {
+        goto out;
+    }
     rv = CKR_PIN_INCORRECT;
     if (pin_len < def->min_pin_len || pin_len > def->max_pin_len) {
-        count_failure(token);
-        goto out;
+        goto out; /* counted */
     }
     src = storage_view_login(engine_lib.catalog, def->label, pin, pin_len, &login);
     if (src == STORAGE_ERR_PIN_INCORRECT) {
-        count_failure(token);
-        goto out;
+        goto out; /* counted */
     }
     if (src != STORAGE_OK) {
         engine_log(ENGINE_LOG_ERROR, "token \"%s\": login: %s", def->label, storage_strerror(src));
@@ -273,8 +265,9 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
                    "token \"%s\": the PIN selects view \"%s\", which the "
                    "policy no longer has",
                    def->label, storage_login_view(login));
-        goto out; /* CKR_PIN_INCORRECT, not counted: the PIN was right */
+        goto out; /* CKR_PIN_INCORRECT, counted like any PIN that selects no view */
     }
+    guess_settle(token, STORAGE_PIN_USER, true);
     rv = provision_view(token, view, login);
     if (rv != CKR_OK) {
         goto out;
@@ -283,9 +276,6 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
         if (!is_lazy(view->layers[i]) || backend_layer_usable(view->layers[i])) {
             login_layer(token, view->layers[i], login);
         }
-    }
-    if (failures > 0) {
-        storage_login_reset(engine_lib.catalog, def->label);
     }
     token->login = login;
     login = NULL;
@@ -303,15 +293,18 @@ out:
 
 /*
  * The SO login (see the file comment). Expects L; nobody is logged in.
- * Returns CKR_OK; CKR_PIN_INCORRECT (wrong, or no SO PIN set);
+ * The guess is reserved on the SO counter first (guess.c). Returns CKR_OK;
+ * CKR_PIN_INCORRECT (wrong, or no SO PIN set: counted); CKR_PIN_LOCKED;
+ * CKR_DEVICE_ERROR (the guess could not be recorded); CKR_HOST_MEMORY;
  * CKR_GENERAL_ERROR (no usable catalog).
  */
 static CK_RV login_so(engine_token *token, const char *pin, size_t pin_len)
 {
     storage_rc src;
+    CK_RV rv = guess_reserve(token, STORAGE_PIN_SO);
 
-    if (engine_lib.catalog == NULL) {
-        return CKR_GENERAL_ERROR;
+    if (rv != CKR_OK) {
+        return rv;
     }
     src = pin_len == 0 ? STORAGE_ERR_PIN_INCORRECT
                        : storage_so_check(engine_lib.catalog, token->def->label, pin, pin_len);
@@ -324,6 +317,7 @@ static CK_RV login_so(engine_token *token, const char *pin, size_t pin_len)
                    storage_strerror(src));
         return CKR_GENERAL_ERROR;
     }
+    guess_settle(token, STORAGE_PIN_SO, true);
     engine_mutex_lock(token->lock);
     token->current = token->public_view != NULL ? token->public_view : &so_view;
     token->user = CKU_SO;
@@ -345,17 +339,36 @@ static const crypto_op *active_op(const engine_session *s)
 }
 
 /*
+ * Whether pin selects the logged-in view (storage_login_matches: the same
+ * work for a wrong PIN and another view's PIN, nothing unsealed). Expects
+ * L and a guess reserved. Returns CKR_OK; CKR_PIN_INCORRECT (the guess
+ * stays counted); CKR_HOST_MEMORY; CKR_GENERAL_ERROR.
+ */
+static CK_RV pin_is_current(engine_token *token, const char *pin, size_t pin_len)
+{
+    bool match = false;
+    storage_rc src = storage_login_matches(engine_lib.catalog, token->login, pin, pin_len, &match);
+
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": PIN check: %s", token->def->label,
+                   storage_strerror(src));
+        return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+    }
+    return match ? CKR_OK : CKR_PIN_INCORRECT;
+}
+
+/*
  * CKU_CONTEXT_SPECIFIC (see the file comment). Expects S and L. Returns
  * CKR_OK; CKR_OPERATION_NOT_INITIALIZED for any improper use (not logged
  * in, or no operation active: v2.40 gives that code, and
- * CKR_USER_NOT_LOGGED_IN is not among C_Login's); CKR_PIN_INCORRECT; or
- * the backend's code.
+ * CKR_USER_NOT_LOGGED_IN is not among C_Login's); the codes of
+ * guess_reserve (CKR_PIN_LOCKED, CKR_DEVICE_ERROR); CKR_PIN_INCORRECT
+ * (counted); or the backend's code.
  */
 static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
 {
     engine_token *token = s->token;
     const crypto_op *op = active_op(s);
-    storage_login *check = NULL;
     const storage_cred *cred;
     CK_FUNCTION_LIST *fl;
     CK_SESSION_HANDLE h;
@@ -366,13 +379,14 @@ static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
     if (!st.logged_in || token->login == NULL || op == NULL) {
         goto out;
     }
-    rv = CKR_PIN_INCORRECT;
-    if (storage_view_login(engine_lib.catalog, token->def->label, pin, pin_len, &check) !=
-            STORAGE_OK ||
-        strcmp(storage_login_view(check), st.view->def->id) != 0) {
-        count_failure(token);
+    rv = guess_reserve(token, STORAGE_PIN_USER);
+    if (rv == CKR_OK) {
+        rv = pin_is_current(token, pin, pin_len);
+    }
+    if (rv != CKR_OK) {
         goto out;
     }
+    guess_settle(token, STORAGE_PIN_USER, false);
     cred = storage_login_find(token->login, token->layers[op->layer].def->id);
     if (cred == NULL) {
         goto out;
@@ -388,13 +402,13 @@ static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
     rv = fl->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)cred->pin, (CK_ULONG)cred->pin_len);
     rv = backend_rv(s, op->layer, rv);
 out:
-    storage_login_free(check);
     return rv;
 }
 
 /*
  * C_Login. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
- * CKR_USER_TYPE_INVALID; CKR_ARGUMENTS_BAD (NULL pin with a length);
+ * CKR_USER_TYPE_INVALID; CKR_ARGUMENTS_BAD (a NULL pin, whatever its
+ * length: Strata has no protected authentication path; nothing counted);
  * CKR_USER_ALREADY_LOGGED_IN; CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
  * CKR_SESSION_READ_ONLY_EXISTS (SO with read-only sessions open);
  * CKR_PIN_INCORRECT; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; and the
@@ -418,7 +432,7 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
         goto out;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (pin == NULL && pin_len > 0) {
+    if (pin == NULL) {
         goto out;
     }
     gate_lock_login(token);
@@ -558,7 +572,7 @@ CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pi
         rv = CKR_SESSION_READ_ONLY;
     } else if (!st.logged_in || st.user != CKU_SO) {
         rv = CKR_USER_NOT_LOGGED_IN;
-    } else if (pin == NULL && pin_len > 0) {
+    } else if (pin == NULL) {
         rv = CKR_ARGUMENTS_BAD;
     } else {
         rv = CKR_FUNCTION_NOT_SUPPORTED;
@@ -567,17 +581,17 @@ CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pi
     return rv;
 }
 
-/* Maps storage_view_passwd's answer. */
+/* Maps storage_view_passwd's answer. A new PIN that selects another view
+ * answers CKR_PIN_INCORRECT, like any PIN that does not select the view
+ * the call is about; the guess it cost stays counted (set_pin_inlock). */
 static CK_RV passwd_rv(engine_token *token, storage_rc src)
 {
     switch (src) {
     case STORAGE_OK:
         return CKR_OK;
     case STORAGE_ERR_PIN_INCORRECT:
-        count_failure(token);
-        return CKR_PIN_INCORRECT;
     case STORAGE_ERR_EXISTS:
-        return CKR_PIN_INVALID;
+        return CKR_PIN_INCORRECT;
     case STORAGE_ERR_NOMEM:
         return CKR_HOST_MEMORY;
     case STORAGE_ERR_READ_ONLY:
@@ -590,63 +604,42 @@ static CK_RV passwd_rv(engine_token *token, storage_rc src)
 }
 
 /*
- * Checks that old selects the logged-in view (one Argon2id). Expects L.
- * Returns CKR_OK or CKR_PIN_INCORRECT (counted), CKR_HOST_MEMORY.
- */
-static CK_RV old_pin_is_current(engine_token *token, const engine_view *view, const char *old,
-                                size_t old_len)
-{
-    storage_login *check = NULL;
-    storage_rc src =
-        storage_view_login(engine_lib.catalog, token->def->label, old, old_len, &check);
-    CK_RV rv = CKR_OK;
-
-    if (src == STORAGE_ERR_NOMEM) {
-        rv = CKR_HOST_MEMORY;
-    } else if (src != STORAGE_OK || strcmp(storage_login_view(check), view->def->id) != 0) {
-        count_failure(token);
-        rv = CKR_PIN_INCORRECT;
-    }
-    storage_login_free(check);
-    return rv;
-}
-
-/*
- * The PIN change proper. Expects L. With a user logged in, the old PIN
- * must select the logged-in view, and the credentials kept for replay
- * and provisioning are unwrapped again under the new PIN (they were
- * re-sealed). Returns CKR_OK; CKR_PIN_LOCKED; CKR_PIN_LEN_RANGE (new PIN);
- * CKR_PIN_INCORRECT (counted); CKR_PIN_INVALID (the new PIN selects
- * another view); CKR_TOKEN_WRITE_PROTECTED (read-only catalog);
- * CKR_GENERAL_ERROR; CKR_HOST_MEMORY.
+ * The PIN change proper. Expects L. Every change that gets past the
+ * length check costs one guess, reserved before any Argon2id run and kept
+ * whatever the outcome (guess.c): the new PIN is compared with every other
+ * view's PIN, so a success is also an answer to "is this another view's
+ * PIN?", and must be paid for like a wrong PIN. With a user logged in,
+ * the old PIN must select the logged-in view (storage_login_matches), and
+ * the credentials kept for replay and provisioning are unwrapped again
+ * under the new PIN (they were re-sealed). Returns CKR_OK; CKR_PIN_LOCKED;
+ * CKR_PIN_LEN_RANGE (new PIN; nothing counted); CKR_PIN_INCORRECT (the old
+ * PIN is wrong, or the new one selects another view); CKR_DEVICE_ERROR
+ * (the guess could not be recorded); CKR_GENERAL_ERROR; CKR_HOST_MEMORY.
  */
 static CK_RV set_pin_inlock(engine_token *token, const session_view_state *st, const char *old,
                             size_t old_len, const char *new_pin, size_t new_len)
 {
     const rules_token *def = token->def;
     storage_login *fresh = NULL;
-    unsigned failures = 0;
     CK_RV rv = CKR_GENERAL_ERROR;
 
-    if (engine_lib.catalog == NULL ||
-        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK) {
-        goto out;
-    }
-    rv = CKR_PIN_LOCKED;
-    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
+    if (engine_lib.catalog == NULL) {
         goto out;
     }
     rv = CKR_PIN_LEN_RANGE;
     if (new_len < def->min_pin_len || new_len > def->max_pin_len) {
         goto out;
     }
+    rv = guess_reserve(token, STORAGE_PIN_USER);
+    if (rv != CKR_OK) {
+        goto out;
+    }
     rv = CKR_PIN_INCORRECT;
     if (old_len < def->min_pin_len || old_len > def->max_pin_len) {
-        count_failure(token);
         goto out;
     }
     if (st->logged_in) {
-        rv = old_pin_is_current(token, st->view, old, old_len);
+        rv = pin_is_current(token, old, old_len);
         if (rv != CKR_OK) {
             goto out;
         }
@@ -655,9 +648,6 @@ static CK_RV set_pin_inlock(engine_token *token, const session_view_state *st, c
         token, storage_view_passwd(engine_lib.catalog, def->label, old, old_len, new_pin, new_len));
     if (rv != CKR_OK) {
         goto out;
-    }
-    if (failures > 0) {
-        storage_login_reset(engine_lib.catalog, def->label);
     }
     if (st->logged_in && token->login != NULL) {
         /* The kept credentials were sealed under the old key. */
@@ -699,8 +689,8 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
     }
     if (!session_is_rw(s)) {
         rv = CKR_SESSION_READ_ONLY;
-    } else if ((old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0)) {
-        rv = CKR_ARGUMENTS_BAD;
+    } else if (old_pin == NULL || new_pin == NULL) {
+        rv = CKR_ARGUMENTS_BAD; /* no protected authentication path */
     } else {
         gate_lock_login(s->token);
         session_view(s, &st);
@@ -718,29 +708,15 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
 
 /*
  * The login flags of CK_TOKEN_INFO: CKF_LOGIN_REQUIRED always;
- * CKF_USER_PIN_INITIALIZED when some view is enrolled; CKF_USER_PIN_COUNT_LOW
- * after a failed login, CKF_USER_PIN_FINAL_TRY one failure before the
- * limit, CKF_USER_PIN_LOCKED at the limit. Reads the catalog; takes no lock.
+ * CKF_USER_PIN_INITIALIZED when some view is enrolled; the counters' flags
+ * of guess_token_flags. Reads the catalog; takes no lock.
  */
 CK_FLAGS login_token_flags(engine_token *token)
 {
-    const rules_token *def = token->def;
     CK_FLAGS flags = CKF_LOGIN_REQUIRED;
-    unsigned failures = 0;
 
     if (enrolled_views(token) > 0) {
         flags |= CKF_USER_PIN_INITIALIZED;
     }
-    if (engine_lib.catalog == NULL ||
-        storage_login_failures(engine_lib.catalog, def->label, &failures) != STORAGE_OK ||
-        failures == 0) {
-        return flags;
-    }
-    flags |= CKF_USER_PIN_COUNT_LOW;
-    if (def->max_failed_logins > 0 && failures >= def->max_failed_logins) {
-        flags |= CKF_USER_PIN_LOCKED;
-    } else if (def->max_failed_logins > 0 && failures + 1 == def->max_failed_logins) {
-        flags |= CKF_USER_PIN_FINAL_TRY;
-    }
-    return flags;
+    return flags | guess_token_flags(token);
 }

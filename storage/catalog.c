@@ -71,6 +71,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static storage_catalog *open_list;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static atomic_ulong txn_calls; /* storage_txn_calls */
 
 const char *storage_strerror(storage_rc rc)
 {
@@ -120,6 +122,8 @@ const char *storage_strerror(storage_rc rc)
         return "bad arguments";
     case STORAGE_ERR_INTERNAL:
         return "internal error";
+    case STORAGE_ERR_LOCKED:
+        return "PIN locked (too many failed logins)";
     }
     return "unknown error";
 }
@@ -202,6 +206,7 @@ static storage_rc transaction(storage_catalog *cat, const char *begin, catalog_t
 {
     storage_rc rc;
 
+    atomic_fetch_add(&txn_calls, 1);
     catalog_lock(cat);
     rc = STORAGE_ERR_INTERNAL;
     if (cat->db == NULL || cat->pid != getpid()) {
@@ -221,6 +226,11 @@ static storage_rc transaction(storage_catalog *cat, const char *begin, catalog_t
 out:
     catalog_unlock(cat);
     return rc;
+}
+
+unsigned long storage_txn_calls(void)
+{
+    return atomic_load(&txn_calls);
 }
 
 storage_rc catalog_write(storage_catalog *cat, catalog_txn_fn fn, void *ctx)

@@ -219,6 +219,7 @@ struct storage_login {
     unsigned char *secret; /* sodium_malloc'd: every unwrapped PIN */
     size_t secret_len;
     unsigned char *wrap; /* sodium_malloc'd SECRETS_KEY_BYTES: the view's wrapping key */
+    unsigned char tag[SECRETS_TAG_BYTES]; /* the view's tag (public in the catalog) */
 };
 
 #endif /* STRATA_STORAGE_INTERNAL_H */

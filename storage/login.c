@@ -121,6 +121,7 @@ static storage_rc login_build(const secrets_keys *keys, const char *token, struc
         goto out;
     }
     memcpy(login->wrap, keys->wrap, SECRETS_KEY_BYTES);
+    memcpy(login->tag, keys->tag, SECRETS_TAG_BYTES);
     rc = STORAGE_OK;
     for (size_t i = 0; i < c->n && rc == STORAGE_OK; i++) {
         cred_row *r = &c->rows[i];
@@ -144,6 +145,20 @@ out:
     return rc;
 }
 
+/* Reads the token's KDF parameters; a token without enrolment gets the
+ * dummy salt and interactive cost, so the work stays the same. */
+static storage_rc kdf_params_read(storage_catalog *cat, kdf_params *params)
+{
+    storage_rc rc = catalog_read(cat, views_kdf_read_txn, params);
+
+    if (rc == STORAGE_OK && !params->found) {
+        memcpy(params->salt, secrets_dummy_salt(), SECRETS_SALT_BYTES);
+        params->ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        params->mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    }
+    return rc;
+}
+
 /* See storage.h. Exactly one Argon2id run per call, also for a token
  * without enrolment (fixed dummy salt, interactive cost) and for a wrong
  * PIN. STORAGE_OK and *out; STORAGE_ERR_PIN_INCORRECT; STORAGE_ERR_CRYPTO
@@ -164,14 +179,9 @@ storage_rc storage_view_login(storage_catalog *cat, const char *token, const cha
     if (cat == NULL || token == NULL || (pin == NULL && pin_len > 0) || out == NULL) {
         goto out;
     }
-    rc = catalog_read(cat, views_kdf_read_txn, &params);
+    rc = kdf_params_read(cat, &params);
     if (rc != STORAGE_OK) {
         goto out;
-    }
-    if (!params.found) {
-        memcpy(params.salt, secrets_dummy_salt(), SECRETS_SALT_BYTES);
-        params.ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-        params.mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
     }
     rc = secrets_keys_derive(pin, pin_len, params.salt, params.ops, params.mem, &keys);
     if (rc != STORAGE_OK) {
@@ -190,6 +200,33 @@ storage_rc storage_view_login(storage_catalog *cat, const char *token, const cha
 out:
     rows_free(c.rows, c.n);
     free(c.view);
+    secrets_keys_free(keys);
+    return rc;
+}
+
+/* See storage.h. */
+storage_rc storage_login_matches(storage_catalog *cat, const storage_login *login, const char *pin,
+                                 size_t pin_len, bool *match)
+{
+    kdf_params params = {0};
+    secrets_keys *keys = NULL;
+    storage_rc rc = STORAGE_ERR_ARGS;
+
+    if (match != NULL) {
+        *match = false;
+    }
+    if (cat == NULL || login == NULL || (pin == NULL && pin_len > 0) || match == NULL) {
+        goto out;
+    }
+    params.token = login->token;
+    rc = kdf_params_read(cat, &params);
+    if (rc == STORAGE_OK) {
+        rc = secrets_keys_derive(pin, pin_len, params.salt, params.ops, params.mem, &keys);
+    }
+    if (rc == STORAGE_OK) {
+        *match = params.found && storage_equal(keys->tag, login->tag, SECRETS_TAG_BYTES);
+    }
+out:
     secrets_keys_free(keys);
     return rc;
 }

@@ -137,11 +137,19 @@ static const char *const schema_v3[] = {
     NULL,
 };
 
+/* Version 4 (issue 12): the security officer's failed logins are counted
+ * apart from the users' (an SO lockout never locks the users out). */
+static const char *const schema_v4[] = {
+    "ALTER TABLE tokens ADD COLUMN so_failed_logins INTEGER NOT NULL DEFAULT 0",
+    NULL,
+};
+
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
     schema_v1,
     schema_v2,
     schema_v3,
+    schema_v4,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -20,6 +20,7 @@
 #include "internal.h"
 
 static atomic_ulong kdf_calls;
+static atomic_ulong unseal_calls;
 
 static const char tag_context[] = "strata-tag";
 static const char wrap_context[] = "strata-wrap";
@@ -48,6 +49,11 @@ void storage_wipe(void *p, size_t len)
 unsigned long storage_kdf_calls(void)
 {
     return atomic_load(&kdf_calls);
+}
+
+unsigned long storage_unseal_calls(void)
+{
+    return atomic_load(&unseal_calls);
 }
 
 /* Resolves kdf (NULL or zero fields = libsodium's interactive limits).
@@ -226,6 +232,7 @@ storage_rc secrets_open(const unsigned char wrap[SECRETS_KEY_BYTES], const char 
     storage_rc rc = STORAGE_ERR_CRYPTO;
     unsigned char *key = NULL;
 
+    atomic_fetch_add(&unseal_calls, 1);
     if (sealed_len < SECRETS_MAC_BYTES) {
         goto out;
     }

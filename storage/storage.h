@@ -35,6 +35,7 @@ typedef enum {
     STORAGE_ERR_CRYPTO,        /* a sealed value failed to open: tampered or wrong key */
     STORAGE_ERR_ARGS,          /* bad arguments */
     STORAGE_ERR_INTERNAL,      /* anything else */
+    STORAGE_ERR_LOCKED,        /* a PIN's failure counter is at its limit */
 } storage_rc;
 
 const char *storage_strerror(storage_rc rc);
@@ -130,6 +131,14 @@ typedef struct storage_login storage_login;
 storage_rc storage_view_login(storage_catalog *cat, const char *token, const char *pin,
                               size_t pin_len, storage_login **out);
 const char *storage_login_view(const storage_login *login);
+/* Whether pin selects the view of login (*match), at a cost that does not
+ * depend on the answer: one read of the token's KDF parameters, one
+ * Argon2id run, one constant-time comparison with the login's view tag;
+ * no view is looked up and nothing is unsealed. So a wrong PIN and another
+ * view's PIN do exactly the same work. STORAGE_OK; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_NOMEM; or the read's failure. */
+storage_rc storage_login_matches(storage_catalog *cat, const storage_login *login, const char *pin,
+                                 size_t pin_len, bool *match);
 size_t storage_login_count(const storage_login *login);
 /* The i-th credential; pointers stay valid until storage_login_free. */
 void storage_login_cred(const storage_login *login, size_t i, const char **layer, const char **pin,
@@ -156,8 +165,53 @@ storage_rc storage_views_any(storage_catalog *cat, const char *token, bool *any)
 storage_rc storage_views_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_view_info *info), void *ctx);
 
-/* Failed-login counter of a virtual token (0 for a token never seen).
- * storage_view_login never touches it: the caller counts failures. */
+/* Failed-login counters of a virtual token: one for the user PINs (shared
+ * by every view) and one for the security officer's, kept apart so that
+ * neither lockout locks the other out. */
+typedef enum {
+    STORAGE_PIN_USER = 0, /* the views' PINs: C_Login(CKU_USER, CKU_CONTEXT_SPECIFIC), C_SetPIN */
+    STORAGE_PIN_SO,       /* the SO PIN: C_Login(CKU_SO) */
+} storage_pin_kind;
+
+/* Reserves one guess of kind before a PIN is evaluated: in ONE write
+ * transaction (BEGIN IMMEDIATE) reads the counter and, when it is below
+ * max (>= 1), adds one; *count (may be NULL) receives the value read or
+ * written. Processes racing each other therefore never evaluate more than
+ * max wrong PINs. The reservation stays a failure unless the caller gives
+ * it back with storage_guess_settle once the PIN proved right.
+ *   STORAGE_OK;
+ *   STORAGE_ERR_LOCKED     the counter is at max; nothing written;
+ *   STORAGE_ERR_READ_ONLY, STORAGE_ERR_IO (full disk), STORAGE_ERR_BUSY:
+ *                          the guess could not be recorded: the caller
+ *                          must not evaluate the PIN (fail closed);
+ *   STORAGE_ERR_ARGS, STORAGE_ERR_NOMEM. */
+storage_rc storage_guess_reserve(storage_catalog *cat, const char *token, storage_pin_kind kind,
+                                 unsigned max, unsigned *count);
+
+/* Gives back the caller's reserved guess after its PIN proved right: takes
+ * one from the counter (never below zero), or with clear sets it to zero
+ * and audits "reset-failures" with the number of other failures cleared
+ * (none: no audit row). STORAGE_OK; STORAGE_ERR_ARGS; or the write's
+ * failure (the counter then keeps the reservation: it errs on the safe
+ * side). */
+storage_rc storage_guess_settle(storage_catalog *cat, const char *token, storage_pin_kind kind,
+                                bool clear);
+
+/* The counter of kind (0 for a token never seen). */
+storage_rc storage_pin_failures(storage_catalog *cat, const char *token, storage_pin_kind kind,
+                                unsigned *count);
+
+/* The administrator's unlock of kind: clears that counter in one write
+ * transaction and always audits it ("unlock" for the user PINs,
+ * "unlock-so" for the SO PIN) with the number cleared; *cleared may be
+ * NULL. STORAGE_OK; STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY;
+ * STORAGE_ERR_BUSY. */
+storage_rc storage_pin_unlock(storage_catalog *cat, const char *token, storage_pin_kind kind,
+                              unsigned *cleared);
+
+/* Failed-login counter of the user PINs of a virtual token (0 for a token
+ * never seen). storage_view_login never touches it: the caller counts
+ * failures (storage_guess_reserve). */
 storage_rc storage_login_failures(storage_catalog *cat, const char *token, unsigned *count);
 /* Adds one failure; *count receives the new value (may be NULL). */
 storage_rc storage_login_failed(storage_catalog *cat, const char *token, unsigned *count);
@@ -440,5 +494,11 @@ void storage_wipe(void *p, size_t len);
  * and the dummy run of a login on a token without enrolment). For tests
  * that check a login costs exactly one, whatever the number of views. */
 unsigned long storage_kdf_calls(void);
+
+/* How many sealed values this process has opened (secrets_open), and how
+ * many catalog transactions (read or write) it has begun. For tests that
+ * check two answers cost the same work. */
+unsigned long storage_unseal_calls(void);
+unsigned long storage_txn_calls(void);
 
 #endif /* STRATA_STORAGE_H */

@@ -58,3 +58,63 @@ Test(storage_failures, storage_token_unlock_bad_arguments_and_read_only)
     cr_assert_eq(storage_token_unlock(cat, "Strata", NULL), STORAGE_ERR_READ_ONLY);
     storage_catalog_close(cat);
 }
+
+Test(storage_failures, storage_guess_reserve_stops_at_the_limit)
+{
+    storage_catalog *cat = helper_open(&w);
+    unsigned count = 99;
+
+    for (unsigned i = 1; i <= 3; i++) {
+        cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 3, &count), STORAGE_OK);
+        cr_assert_eq(count, i);
+    }
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 3, &count),
+                 STORAGE_ERR_LOCKED);
+    cr_assert_eq(count, 3);
+    cr_assert_eq(storage_pin_failures(cat, "Strata", STORAGE_PIN_USER, &count), STORAGE_OK);
+    cr_assert_eq(count, 3, "a refused reservation writes nothing");
+    cr_assert_eq(storage_pin_failures(cat, "Strata", STORAGE_PIN_SO, &count), STORAGE_OK);
+    cr_assert_eq(count, 0, "the SO counter is apart");
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_SO, 3, &count), STORAGE_OK);
+    cr_assert_eq(count, 1);
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 0, NULL), STORAGE_ERR_ARGS);
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", (storage_pin_kind)7, 3, NULL),
+                 STORAGE_ERR_ARGS);
+    storage_catalog_close(cat);
+}
+
+Test(storage_failures, storage_guess_settle_gives_back_or_clears)
+{
+    storage_catalog *cat = helper_open(&w);
+    unsigned count = 0;
+
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 9, NULL), STORAGE_OK);
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 9, NULL), STORAGE_OK);
+    cr_assert_eq(storage_guess_settle(cat, "Strata", STORAGE_PIN_USER, false), STORAGE_OK);
+    cr_assert_eq(storage_pin_failures(cat, "Strata", STORAGE_PIN_USER, &count), STORAGE_OK);
+    cr_assert_eq(count, 1, "one guess given back");
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 9, NULL), STORAGE_OK);
+    cr_assert_eq(storage_guess_settle(cat, "Strata", STORAGE_PIN_USER, true), STORAGE_OK);
+    cr_assert_eq(storage_pin_failures(cat, "Strata", STORAGE_PIN_USER, &count), STORAGE_OK);
+    cr_assert_eq(count, 0);
+    cr_assert_eq(storage_guess_settle(cat, "Strata", STORAGE_PIN_USER, false), STORAGE_OK);
+    cr_assert_eq(storage_pin_failures(cat, "Strata", STORAGE_PIN_USER, &count), STORAGE_OK);
+    cr_assert_eq(count, 0, "never below zero");
+    storage_catalog_close(cat);
+    cr_assert_eq(helper_int(w.catalog, "SELECT count(*) FROM audit WHERE action = 'reset-failures'"
+                                       " AND outcome LIKE 'ok (1 %'"),
+                 1, "the other failure cleared is audited");
+}
+
+Test(storage_failures, storage_guess_reserve_read_only_is_refused)
+{
+    storage_catalog *cat = helper_open(&w);
+
+    storage_catalog_close(cat);
+    cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_READ_ONLY, &cat, NULL, 0),
+                 STORAGE_OK);
+    cr_assert_eq(storage_guess_reserve(cat, "Strata", STORAGE_PIN_USER, 3, NULL),
+                 STORAGE_ERR_READ_ONLY);
+    cr_assert_eq(storage_pin_unlock(cat, "Strata", STORAGE_PIN_SO, NULL), STORAGE_ERR_READ_ONLY);
+    storage_catalog_close(cat);
+}

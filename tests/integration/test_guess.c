@@ -1,0 +1,445 @@
+/*
+ * test_guess.c - every PIN guess is counted and bounded (engine/guess.c,
+ * engine/login.c, storage/failures.c; issue 12, items 1-6): C_SetPIN
+ * collisions, CKU_CONTEXT_SPECIFIC under the lockout, 32 processes in
+ * lock-step, an unwritable catalog (read-only file; a full or read-only
+ * tmpfs when run as root), NULL PINs, the SO's own counter.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "identity_world.h"
+
+TestSuite(guess, .init = identity_setup, .fini = identity_teardown, .timeout = 300);
+
+#define LIMIT 3 /* max-failed-logins of identity_policy */
+
+static CK_RV set_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *old, const char *new)
+{
+    return p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)old, strlen(old), (CK_UTF8CHAR_PTR) new, strlen(new));
+}
+
+static CK_RV so_login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
+{
+    return p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+}
+
+static CK_RV context_login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
+{
+    return p11->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+}
+
+static CK_FLAGS flags_of(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot)
+{
+    CK_TOKEN_INFO info;
+
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &info), CKR_OK);
+    return info.flags;
+}
+
+/* The catalog's counter column (failed_logins or so_failed_logins), read
+ * with the sqlite3 command. */
+static unsigned counter(const char *column)
+{
+    char *out = NULL;
+    unsigned n;
+
+    cr_assert_eq(world_sh_out(&out, "sqlite3 '%s' 'SELECT %s FROM tokens WHERE label = \"Strata\"'",
+                              w.catalog, column),
+                 0);
+    n = (unsigned)strtoul(out, NULL, 10);
+    free(out);
+    return n;
+}
+
+/* Item 5: a NULL PIN is CKR_ARGUMENTS_BAD whatever its length, for every
+ * call that takes a PIN, and counts nothing (ten of them used to lock the
+ * token for everyone). */
+Test(guess, null_pin_is_arguments_bad_and_not_counted)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(p11->C_Login(s, CKU_USER, NULL, 0), CKR_ARGUMENTS_BAD);
+        cr_assert_eq(p11->C_Login(s, CKU_USER, NULL, 8), CKR_ARGUMENTS_BAD);
+        cr_assert_eq(p11->C_Login(s, CKU_SO, NULL, 0), CKR_ARGUMENTS_BAD);
+        cr_assert_eq(p11->C_Login(s, CKU_CONTEXT_SPECIFIC, NULL, 0), CKR_ARGUMENTS_BAD);
+        cr_assert_eq(p11->C_SetPIN(s, NULL, 0, (CK_UTF8CHAR_PTR) "new-pin-12", 10),
+                     CKR_ARGUMENTS_BAD);
+        cr_assert_eq(p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)BOB_PIN, strlen(BOB_PIN), NULL, 0),
+                     CKR_ARGUMENTS_BAD);
+    }
+    cr_assert_eq(flags_of(p11, slot) & (CKF_USER_PIN_COUNT_LOW | CKF_SO_PIN_COUNT_LOW), 0);
+    cr_assert_eq(counter("failed_logins"), 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Item 1: C_SetPIN's new PIN is compared with every other view's, so each
+ * change is a counted guess; a collision answers CKR_PIN_INCORRECT (not
+ * CKR_PIN_INVALID, which v2.40 keeps for invalid characters) and the
+ * token locks like after wrong logins. Logged in as the pseudonym (bob),
+ * at most LIMIT candidates are ever evaluated. */
+Test(guess, set_pin_collisions_are_counted_and_lock)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    const char *candidates[] = {"guess-pin-1", ALICE_PIN,     "guess-pin-2", CAROL_PIN,
+                                "guess-pin-3", "guess-pin-4", "guess-pin-5", "guess-pin-6"};
+    const char *current = BOB_PIN;
+    int evaluated = 0;
+
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    cr_assert_eq(set_pin(p11, s, BOB_PIN, ALICE_PIN), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, "a collision counts");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        CK_RV rv = set_pin(p11, s, current, candidates[i]);
+        cr_assert(rv == CKR_OK || rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED,
+                  "candidate %zu: 0x%lx", i, rv);
+        if (rv != CKR_PIN_LOCKED) {
+            evaluated++;
+        }
+        if (rv == CKR_OK) {
+            current = candidates[i];
+        }
+    }
+    cr_assert_eq(evaluated, LIMIT, "%d candidates evaluated", evaluated);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_LOCKED);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, current), CKR_PIN_LOCKED);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "alice's PIN was not changed");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK, "carol's PIN was not changed");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Alice logged in with an ECDSA signature begun with the group's key. */
+static CK_FUNCTION_LIST *alice_signing(CK_SLOT_ID *slot, CK_SESSION_HANDLE *s)
+{
+    CK_FUNCTION_LIST *p11 = strata(slot);
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "g-ec", 4}};
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_HANDLE key;
+
+    *s = open_rw(p11, *slot);
+    cr_assert_eq(login(p11, *s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, *s, t, 2, &key, 1), 1);
+    cr_assert_eq(p11->C_SignInit(*s, &mech, key), CKR_OK);
+    return p11;
+}
+
+/* Item 2: CKU_CONTEXT_SPECIFIC counts its wrong PINs and honours the
+ * lockout: once locked, every login answers CKR_PIN_LOCKED, the right PIN
+ * included, and no further PIN is evaluated. */
+Test(guess, context_specific_is_counted_and_locked)
+{
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = alice_signing(&slot, &s);
+
+    cr_assert_eq(context_login(p11, s, "wrong-pin-1"), CKR_PIN_INCORRECT);
+    cr_assert_eq(context_login(p11, s, BOB_PIN), CKR_PIN_INCORRECT, "another view's PIN");
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_FINAL_TRY);
+    cr_assert_eq(context_login(p11, s, CAROL_PIN), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_LOCKED);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(context_login(p11, s, "wrong-pin-x"), CKR_PIN_LOCKED, "attempt %d", i);
+    }
+    cr_assert_eq(context_login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(counter("failed_logins"), LIMIT, "nothing evaluated past the limit");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A right context-specific PIN gives its guess back; the count of earlier
+ * failures stays (only C_Login clears it). */
+Test(guess, context_specific_right_pin_gives_its_guess_back)
+{
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = alice_signing(&slot, &s);
+    CK_RV rv;
+
+    cr_assert_eq(context_login(p11, s, "wrong-pin-1"), CKR_PIN_INCORRECT);
+    rv = context_login(p11, s, ALICE_PIN);
+    cr_assert_neq(rv, CKR_PIN_INCORRECT, "0x%lx", rv);
+    cr_assert_neq(rv, CKR_PIN_LOCKED, "0x%lx", rv);
+    cr_assert_eq(counter("failed_logins"), 1);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * Item 3: 32 processes in lock-step
+ * ------------------------------------------------------------------ */
+
+#define RACERS 32
+
+/* One racer: its own module instance, ready, wait for go, two wrong PINs;
+ * writes both answers to out. Never returns. */
+static void racer(int id, int ready, int go, int out)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_RV rv[2];
+    char pin[32];
+    char c = 'r';
+
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 0) {
+        _exit(3);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(pin, sizeof(pin), "racer-%02d-%d", id, i);
+        rv[i] = login(p11, s, pin);
+    }
+    if (write(out, rv, sizeof(rv)) != (ssize_t)sizeof(rv)) {
+        _exit(4);
+    }
+    p11->C_Finalize(NULL);
+    _exit(0);
+}
+
+/* At most max-failed-logins wrong PINs are evaluated, whatever the number
+ * of processes racing: the guess is reserved before Argon2id runs. */
+Test(guess, racing_processes_never_pass_the_limit)
+{
+    int ready[2], go[2], out[2];
+    pid_t pids[RACERS];
+    int evaluated = 0, locked = 0;
+    char c;
+
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(out), 0);
+    for (int i = 0; i < RACERS; i++) {
+        pids[i] = fork();
+        cr_assert_neq(pids[i], -1);
+        if (pids[i] == 0) {
+            close(go[1]);
+            racer(i, ready[1], go[0], out[1]);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    close(out[1]);
+    for (int i = 0; i < RACERS; i++) {
+        cr_assert_eq(read(ready[0], &c, 1), 1, "racer %d not ready", i);
+    }
+    close(go[1]); /* every racer's read returns: go */
+    for (int i = 0; i < RACERS; i++) {
+        CK_RV rv[2];
+        cr_assert_eq(read(out[0], rv, sizeof(rv)), (ssize_t)sizeof(rv));
+        for (int j = 0; j < 2; j++) {
+            cr_assert(rv[j] == CKR_PIN_INCORRECT || rv[j] == CKR_PIN_LOCKED, "0x%lx", rv[j]);
+            evaluated += rv[j] == CKR_PIN_INCORRECT;
+            locked += rv[j] == CKR_PIN_LOCKED;
+        }
+    }
+    for (int i = 0; i < RACERS; i++) {
+        int status = 0;
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "racer %d: status %d", i, status);
+    }
+    cr_assert_eq(evaluated, LIMIT, "%d wrong PINs evaluated, %d locked out", evaluated, locked);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
+
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * Item 6: the SO PIN has its own counter
+ * ------------------------------------------------------------------ */
+
+Test(guess, so_pin_counted_and_locked_apart)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(so_login(p11, s, "wrong-so-1"), CKR_PIN_INCORRECT);
+    cr_assert_eq(flags_of(p11, slot) & (CKF_SO_PIN_COUNT_LOW | CKF_USER_PIN_COUNT_LOW),
+                 CKF_SO_PIN_COUNT_LOW);
+    cr_assert_eq(so_login(p11, s, "wrong-so-2"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_FINAL_TRY);
+    cr_assert_eq(so_login(p11, s, "wrong-so-3"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_LOCKED);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(so_login(p11, s, "wrong-so-x"), CKR_PIN_LOCKED);
+    }
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(counter("so_failed_logins"), LIMIT);
+    /* The users are not locked out by the SO's lockout. */
+    cr_assert_eq(flags_of(p11, slot) & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_LOCKED), 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_LOCKED, "a user login does not unlock the SO");
+    /* Recovery: the administrator with write access to the catalog. */
+    cr_assert_eq(strata_cli("", "unlock --token Strata --so"), 0);
+    cr_assert_eq(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, 0);
+    cr_assert_eq(so_login(p11, s, "wrong-so-4"), CKR_PIN_INCORRECT);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, 0, "a right SO PIN clears it");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    /* And the users' lockout does not lock the SO out. */
+    for (int i = 0; i < LIMIT; i++) {
+        cr_assert_eq(login(p11, s, "wrong-pin-u"), CKR_PIN_INCORRECT);
+    }
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(counter("failed_logins"), LIMIT, "the SO's login does not clear the users'");
+}
+
+/* ---------------------------------------------------------------------
+ * Item 4: fail closed when a guess cannot be recorded
+ * ------------------------------------------------------------------ */
+
+/* A catalog file without write permission opens read-only: no guess can
+ * be recorded, so no PIN is tried, the right one included. */
+Test(guess, read_only_catalog_refuses_every_login)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+
+    p11 = strata(&slot); /* the slot ID is assigned */
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(chmod(w.catalog, 0400), 0);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(login(p11, s, "wrong-pin-r"), CKR_DEVICE_ERROR);
+    }
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_DEVICE_ERROR);
+    cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)),
+                 CKR_DEVICE_ERROR);
+    cr_assert_eq(set_pin(p11, s, BOB_PIN, "bob-new-pin"), CKR_DEVICE_ERROR);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(chmod(w.catalog, 0600), 0);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+static char ram[PATH_MAX]; /* the tmpfs mount point, "" when none */
+
+static void ram_teardown(void)
+{
+    if (ram[0] != '\0') {
+        (void)umount2(ram, MNT_DETACH);
+    }
+    identity_teardown();
+}
+
+/* Mounts a tmpfs of size KiB at <world>/ram and moves the catalog there
+ * (the policy follows). Skips the test, with the reason, when it cannot. */
+static void catalog_on_tmpfs(unsigned kib)
+{
+    char opts[64];
+
+    if (geteuid() != 0) {
+        cr_skip_test("not root: cannot mount a tmpfs (CI runs this as root)");
+    }
+    cr_assert_lt(snprintf(ram, sizeof(ram) - 16, "%.4000s/ram", w.dir), (int)sizeof(ram) - 16);
+    cr_assert_eq(mkdir(ram, 0700), 0);
+    snprintf(opts, sizeof(opts), "size=%uk,mode=0700", kib);
+    if (mount("tmpfs", ram, "tmpfs", 0, opts) != 0) {
+        int e = errno;
+        ram[0] = '\0';
+        cr_skip_test("cannot mount a tmpfs: %s", strerror(e));
+    }
+    cr_assert_eq(world_sh("cp '%s' '%s/catalog.db'", w.catalog, ram), 0);
+    cr_assert_lt(snprintf(w.catalog, sizeof(w.catalog), "%.4000s/catalog.db", ram),
+                 (int)sizeof(w.catalog));
+    cr_assert_eq(world_policy(&w, identity_policy), 0);
+}
+
+/* A full filesystem: wrong PINs are either counted or refused, never
+ * evaluated unrecorded, and the right PIN does not log in while no guess
+ * can be written; with space back, it does. */
+Test(guess, full_disk_fails_closed, .fini = ram_teardown)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+    int evaluated = 0, refused = 0;
+    CK_RV rv;
+
+    catalog_on_tmpfs(1024);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    (void)world_sh("dd if=/dev/zero of='%s/fill' bs=4k >/dev/null 2>&1", ram);
+    (void)world_sh("dd if=/dev/zero of='%s/fill2' bs=512 >/dev/null 2>&1", ram);
+    for (int i = 0; i < 2 * LIMIT; i++) {
+        rv = login(p11, s, "wrong-pin-f");
+        cr_assert(rv == CKR_PIN_INCORRECT || rv == CKR_DEVICE_ERROR || rv == CKR_PIN_LOCKED,
+                  "0x%lx", rv);
+        evaluated += rv == CKR_PIN_INCORRECT;
+        refused += rv == CKR_DEVICE_ERROR;
+    }
+    cr_assert_gt(refused, 0, "the disk was not full (%d evaluated)", evaluated);
+    rv = login(p11, s, ALICE_PIN);
+    cr_assert(rv == CKR_DEVICE_ERROR || rv == CKR_PIN_LOCKED, "right PIN on a full disk: 0x%lx",
+              rv);
+    cr_assert_eq(world_sh("rm -f '%s/fill' '%s/fill2'", ram, ram), 0);
+    cr_assert_eq(counter("failed_logins"), (unsigned)evaluated, "every evaluated PIN was recorded");
+    cr_assert_eq(login(p11, s, ALICE_PIN), evaluated >= LIMIT ? CKR_PIN_LOCKED : CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A catalog on a read-only filesystem: SQLite cannot open a WAL catalog
+ * there, so C_Initialize fails (CKR_GENERAL_ERROR, as for any catalog that
+ * does not open); should it open, no login may get through. (A guard, not
+ * a regression test: this held before issue 12 too.) */
+Test(guess, read_only_filesystem_refuses_every_login, .fini = ram_teardown)
+{
+    CK_SLOT_ID slot, slots[2];
+    CK_ULONG n = 2;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+
+    catalog_on_tmpfs(1024);
+    p11 = strata(&slot); /* the slot ID is assigned */
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(mount(NULL, ram, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0, "%s", strerror(errno));
+    rv = p11->C_Initialize(NULL);
+    if (rv == CKR_OK) {
+        cr_assert_eq(p11->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+        s = open_rw(p11, slots[0]);
+        cr_assert_eq(login(p11, s, "wrong-pin-o"), CKR_DEVICE_ERROR);
+        cr_assert_eq(login(p11, s, ALICE_PIN), CKR_DEVICE_ERROR);
+        cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    } else {
+        cr_assert_eq(rv, CKR_GENERAL_ERROR);
+    }
+    cr_assert_eq(mount(NULL, ram, NULL, MS_REMOUNT, NULL), 0, "%s", strerror(errno));
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
