@@ -2,8 +2,10 @@
 # The test command: installs what it needs, builds Strata, runs the whole
 # suite, runs it again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # runs the fuzzers briefly and the concurrency stress test under
-# ThreadSanitizer, checks the formatting, and ends with one line
-# "N passed, N failed".
+# ThreadSanitizer, compiles release builds with gcc and clang at -O2 and
+# -O3, checks the formatting, and ends with one line "N passed, N failed".
+# Every build here treats warnings as errors (-Dwerror=true); a user's or
+# a distribution's build does not, so a newer compiler never breaks it.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    the plain build's suite only
@@ -18,13 +20,24 @@ scripts/deps.sh || exit 1
 run_suite() { # build-dir meson-setup-args...
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+    meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
   fi
   ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
   meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
     >"$dir.test.log" 2>&1
   grep -E "^ *[0-9]+/[0-9]+ " "$dir.test.log" | sed 's/^/  /'
   return 0
+}
+
+# compile_only DIR CC OPT: a release build (NDEBUG) at -OOPT with the
+# tests, warnings as errors; builds, runs nothing.
+compile_only() {
+  local dir=$1 cc=$2 opt=$3
+  if [ ! -f "$dir/build.ninja" ]; then
+    CC=$cc meson setup "$dir" -Dwerror=true -Dbuildtype=release -Doptimization="$opt" \
+      >"$dir.setup.log" 2>&1 || { tail -20 "$dir.setup.log"; return 1; }
+  fi
+  ninja -C "$dir" >"$dir.build.log" 2>&1 || { grep -E "error|warning" "$dir.build.log" | head -20; return 1; }
 }
 
 results=()
@@ -62,6 +75,14 @@ if [ $quick -eq 0 ]; then
   else
     results+=("stress_tsan=pass")
   fi
+
+  echo "== release builds, compile only (gcc, clang; -O2, -O3)"
+  for cc in gcc clang; do
+    for opt in 2 3; do
+      name=compile_${cc}_O$opt dir=build-$cc-O$opt
+      if compile_only "$dir" "$cc" "$opt"; then results+=("$name=pass"); else results+=("$name=fail"); fi
+    done
+  done
 
   echo "== clang-format"
   files=$(git ls-files '*.c' '*.h' 2>/dev/null)

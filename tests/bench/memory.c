@@ -54,6 +54,8 @@ bool bench_memory_sample(bench_mem_sample *s)
     FILE *f = fopen("/proc/self/statm", "r");
     bool ok;
 
+    s->rss = 0;
+    s->heap = 0;
     if (f == NULL) {
         return false;
     }
@@ -142,6 +144,16 @@ static bool find_once(bench_module *m, bool read, unsigned long *items, double *
     return true;
 }
 
+/* bench_memory_sample with err set when it fails. */
+static bool sample(bench_mem_sample *s, bench_error *err)
+{
+    if (!bench_memory_sample(s)) {
+        bench_fail(err, "cannot read /proc/self/statm");
+        return false;
+    }
+    return true;
+}
+
 /*
  * bench --memory, once the module is open and its tokens found: logs in,
  * samples idle, runs two finds sampling after each, and prints one line
@@ -162,18 +174,21 @@ bool bench_memory_run(const bench_opts *o, bench_module *m, const bench_mem_samp
     if (!bench_module_login(m, o->pin, err)) {
         return false;
     }
-    if (!bench_memory_sample(&idle)) {
-        bench_fail(err, "cannot read /proc/self/statm");
+    if (!sample(&idle, err)) {
         return false;
     }
     if (!find_once(m, o->memory_read, &items, &us, err)) {
         return false;
     }
-    bench_memory_sample(&find);
+    if (!sample(&find, err)) {
+        return false;
+    }
     if (!find_once(m, o->memory_read, &items2, &us2, err)) {
         return false;
     }
-    bench_memory_sample(&find2);
+    if (!sample(&find2, err)) {
+        return false;
+    }
     printf("memory           objects=%lu start: rss=%lldKiB heap=%lldKiB idle: rss=%lldKiB "
            "heap=%lldKiB find: rss=%lldKiB heap=%lldKiB find2: rss=%lldKiB heap=%lldKiB "
            "per-object: rss=%.1fB heap=%.1fB first-find=%.0fus second-find=%.0fus\n",

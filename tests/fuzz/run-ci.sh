@@ -66,7 +66,7 @@ if ! clang -fsanitize=fuzzer,address,undefined -o "$work/probe/probe" "$work/pro
 fi
 
 if [ ! -f "$build/build.ninja" ]; then
-    if ! (cd "$top" && CC=clang meson setup "$build" -Dfuzz=true \
+    if ! (cd "$top" && CC=clang meson setup "$build" -Dfuzz=true -Dwerror=true \
         -Db_sanitize=address,undefined -Db_lundef=false) >"$work/setup.log" 2>&1; then
         fail_all "meson setup failed" "$work/setup.log"
     fi

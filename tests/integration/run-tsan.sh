@@ -35,7 +35,7 @@ fail() {
 }
 
 if [ ! -f "$build/build.ninja" ]; then
-    CC=clang meson setup "$build" "$top" -Db_sanitize=thread -Db_lundef=false \
+    CC=clang meson setup "$build" "$top" -Db_sanitize=thread -Db_lundef=false -Dwerror=true \
         -Dbench=false >"$build.setup.log" 2>&1 || fail "meson setup failed" "$build.setup.log"
 fi
 ninja -C "$build" engine/strata-pkcs11.so cli/strata tests/integration/stress_tsan \
