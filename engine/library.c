@@ -278,6 +278,25 @@ out:
 }
 
 /*
+ * Points the backend guard (layers/guard.c) at CATALOG.lock, beside the
+ * catalog: every process of this catalog, each client of a `p11-kit
+ * server` among them, then keeps its backend logins apart from the others'
+ * backend initialisations and token reads. STORAGE_OK or
+ * STORAGE_ERR_NOMEM.
+ */
+static storage_rc set_guard(const char *catalog)
+{
+    char *path = NULL;
+    storage_rc src = STORAGE_ERR_NOMEM;
+
+    if (asprintf(&path, "%s.lock", catalog) >= 0) {
+        src = layers_guard_set(path) == CKR_OK ? STORAGE_OK : STORAGE_ERR_NOMEM;
+        free(path);
+    }
+    return src;
+}
+
+/*
  * Opens (creating on first use) the catalog the policy names, or the
  * default one. Returns CKR_OK, CKR_HOST_MEMORY, or CKR_GENERAL_ERROR
  * (newer schema, not a catalog, unwritable: logged, file unchanged).
@@ -306,6 +325,7 @@ static CK_RV open_catalog(void)
     } else {
         engine_log(ENGINE_LOG_INFO, "catalog %s, schema %d", named,
                    storage_catalog_version(engine_lib.catalog));
+        src = set_guard(named);
     }
     free(fallback);
     if (src == STORAGE_OK) {
@@ -584,6 +604,7 @@ static void free_state(void)
     }
     free(engine_lib.modules);
     storage_catalog_close(engine_lib.catalog);
+    layers_guard_set(NULL);
     rules_policy_free(engine_lib.policy);
     memset(&engine_lib, 0, sizeof(engine_lib));
 }

@@ -55,4 +55,10 @@ void layers_module_close_sessions(layers_module *module, const layers_token *own
 CK_RV layers_module_slot_ids(layers_module *module, CK_BBOOL token_present, CK_SLOT_ID **out,
                              CK_ULONG *n);
 
+/* The backend guard (guard.c): takes the cross-process lock, exclusive or
+ * shared, and returns what layers_guard_drop releases (-1: nothing was
+ * taken: no guard, or this thread holds it already). */
+int layers_guard_take(bool exclusive);
+void layers_guard_drop(int held);
+
 #endif /* STRATA_LAYERS_INTERNAL_H */

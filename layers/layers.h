@@ -53,6 +53,13 @@ CK_RV layers_module_load_with(const char *path, const char *init_reserved, layer
  * and loses the backend at unload. */
 void layers_module_unload(layers_module *module);
 
+/* Names the lock file of the backend guard (guard.c), NULL for none:
+ * processes sharing it never read a token's state (initialisation,
+ * C_GetTokenInfo, C_OpenSession) while another logs in to a backend or
+ * initialises a token, which file-based backends (SoftHSM2) do not survive.
+ * CKR_OK or CKR_HOST_MEMORY. Call while no other thread uses layers. */
+CK_RV layers_guard_set(const char *path);
+
 /* The managed function list, for forwarding calls. Valid until unload. */
 CK_FUNCTION_LIST *layers_module_functions(const layers_module *module);
 const char *layers_module_path(const layers_module *module);

@@ -84,6 +84,7 @@ CK_RV layers_module_load_with(const char *path, const char *init_reserved, layer
     layers_module *module = NULL;
     CK_RV rv = CKR_GENERAL_ERROR;
     char reason[128];
+    int guard;
 
     if (out != NULL) {
         *out = NULL;
@@ -114,7 +115,9 @@ CK_RV layers_module_load_with(const char *path, const char *init_reserved, layer
         explain_load_failure(path, err, errsize);
         goto out_lock;
     }
+    guard = layers_guard_take(false);
     rv = initialize(module);
+    layers_guard_drop(guard);
     if (rv != CKR_OK) {
         snprintf(reason, sizeof(reason), "C_Initialize failed with %s", layers_rv_name(rv));
         set_error(err, errsize, path, reason);
@@ -201,6 +204,7 @@ static bool backend_alive(CK_FUNCTION_LIST *funcs)
  */
 CK_RV layers_module_cycle(layers_module *module, bool *restarted)
 {
+    int guard = layers_guard_take(false);
     bool real;
     CK_RV rv;
 
@@ -208,6 +212,7 @@ CK_RV layers_module_cycle(layers_module *module, bool *restarted)
     p11_kit_module_finalize(module->funcs);
     real = !backend_alive(module->funcs);
     rv = initialize(module);
+    layers_guard_drop(guard);
     pthread_mutex_lock(&module->lock);
     module->generation++;
     pthread_mutex_unlock(&module->lock);

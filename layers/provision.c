@@ -335,8 +335,11 @@ CK_RV layers_token_provision(layers_module *module, const char *label, const cha
                              char *err, size_t errsize)
 {
     const init_request req = {label, so_pin, so_len, user_pin, user_len};
+    int guard = layers_guard_take(true);
+    CK_RV rv = provision(module, &req, false, serial, err, errsize);
 
-    return provision(module, &req, false, serial, err, errsize);
+    layers_guard_drop(guard);
+    return rv;
 }
 
 /* See layers.h: provision() beside tokens with the same label. */
@@ -345,8 +348,11 @@ CK_RV layers_token_provision_alongside(layers_module *module, const char *label,
                                        char serial[17], char *err, size_t errsize)
 {
     const init_request req = {label, so_pin, so_len, user_pin, user_len};
+    int guard = layers_guard_take(true);
+    CK_RV rv = provision(module, &req, true, serial, err, errsize);
 
-    return provision(module, &req, true, serial, err, errsize);
+    layers_guard_drop(guard);
+    return rv;
 }
 
 /*
@@ -359,9 +365,9 @@ CK_RV layers_token_provision_alongside(layers_module *module, const char *label,
  * it); CKR_FUNCTION_FAILED at a test fault point. err says what failed.
  * No lock; the caller keeps other threads off the token.
  */
-CK_RV layers_token_reinit(layers_token *token, const char *label, const char *so_pin, size_t so_len,
-                          const char *user_pin, size_t user_len, char serial[17], char *err,
-                          size_t errsize)
+static CK_RV reinit(layers_token *token, const char *label, const char *so_pin, size_t so_len,
+                    const char *user_pin, size_t user_len, char serial[17], char *err,
+                    size_t errsize)
 {
     char current[LABEL_FIELD + 1];
     init_request req = {label, so_pin, so_len, user_pin, user_len};
@@ -400,5 +406,17 @@ bad:
     set_error(err, errsize,
               "initialising a token again needs the token, a 1 to 32 byte label "
               "not ending in a blank, its SO PIN and a user PIN");
+    return rv;
+}
+
+/* reinit() under the backend guard, held exclusively (guard.c). */
+CK_RV layers_token_reinit(layers_token *token, const char *label, const char *so_pin, size_t so_len,
+                          const char *user_pin, size_t user_len, char serial[17], char *err,
+                          size_t errsize)
+{
+    int guard = layers_guard_take(true);
+    CK_RV rv = reinit(token, label, so_pin, so_len, user_pin, user_len, serial, err, errsize);
+
+    layers_guard_drop(guard);
     return rv;
 }

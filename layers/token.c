@@ -298,21 +298,32 @@ CK_RV layers_token_slot(layers_token *token, CK_SLOT_ID *slot)
 {
     CK_TOKEN_INFO info;
 
+    int guard;
+    CK_RV rv;
+
     if (token == NULL || slot == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    return find_slot(token, layers_module_generation(token->module), false, slot, &info);
+    guard = layers_guard_take(false);
+    rv = find_slot(token, layers_module_generation(token->module), false, slot, &info);
+    layers_guard_drop(guard);
+    return rv;
 }
 
 /* As layers_token_slot, filling *info with the backend's C_GetTokenInfo. */
 CK_RV layers_token_info(layers_token *token, CK_TOKEN_INFO *info)
 {
     CK_SLOT_ID slot;
+    int guard;
+    CK_RV rv;
 
     if (token == NULL || info == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    return find_slot(token, layers_module_generation(token->module), false, &slot, info);
+    guard = layers_guard_take(false);
+    rv = find_slot(token, layers_module_generation(token->module), false, &slot, info);
+    layers_guard_drop(guard);
+    return rv;
 }
 
 /* See layers.h. Reads the token's description; no lock held across it. */
@@ -353,12 +364,14 @@ CK_RV layers_token_login(layers_token *token, CK_USER_TYPE user_type, const char
     CK_FUNCTION_LIST *funcs;
     CK_SESSION_HANDLE anchor = CK_INVALID_HANDLE;
     bool fresh = false;
+    int guard;
     CK_RV rv;
 
     if (token == NULL || (pin == NULL && pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
     }
     funcs = token->module->funcs;
+    guard = layers_guard_take(true); /* the backend may rewrite its state */
     pthread_mutex_lock(&token->lock);
     if (logged_in_inlock(token)) {
         anchor = token->anchor;
@@ -383,6 +396,7 @@ CK_RV layers_token_login(layers_token *token, CK_USER_TYPE user_type, const char
     }
 out:
     pthread_mutex_unlock(&token->lock);
+    layers_guard_drop(guard);
     return rv;
 }
 
@@ -396,11 +410,13 @@ CK_RV layers_token_logout(layers_token *token)
 {
     CK_FUNCTION_LIST *funcs;
     CK_RV rv = CKR_OK;
+    int guard;
 
     if (token == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
     funcs = token->module->funcs;
+    guard = layers_guard_take(true);
     pthread_mutex_lock(&token->lock);
     if (!logged_in_inlock(token)) {
         token->logged_in = false; /* a cycle already killed the anchor */
@@ -416,6 +432,7 @@ CK_RV layers_token_logout(layers_token *token)
     token->logged_in = false;
 out:
     pthread_mutex_unlock(&token->lock);
+    layers_guard_drop(guard);
     return rv;
 }
 
@@ -437,10 +454,16 @@ bool layers_token_logged_in(const layers_token *token)
  * token->lock briefly, not across calls. */
 CK_RV layers_token_open_session(layers_token *token, CK_FLAGS flags, CK_SESSION_HANDLE *session)
 {
+    int guard;
+    CK_RV rv;
+
     if (token == NULL || session == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    return open_session(token, flags, false, session);
+    guard = layers_guard_take(false);
+    rv = open_session(token, flags, false, session);
+    layers_guard_drop(guard);
+    return rv;
 }
 
 /* Returns the backend's C_CloseSession code; CKR_SESSION_HANDLE_INVALID,

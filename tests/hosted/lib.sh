@@ -64,3 +64,29 @@ world_setup() {
     write_policy
     world_populate_logged
 }
+
+# serve_strata SOCKET: starts `p11-kit server` serving the token Strata on
+# SOCKET in the background ($server_pid, stopped on exit), waits until a
+# client gets through (bounded) and exports P11_KIT_SERVER_ADDRESS.
+# Returns non-zero, with the server's errors as diagnostics, otherwise.
+serve_strata() {
+    local sock=$1 client=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+    exec_foreign p11-kit server -f -n "$sock" --provider "$STRATA_MODULE" "pkcs11:token=Strata" \
+        >"$WORLD/server.out" 2>"$WORLD/server.err" &
+    server_pid=$!
+    cleanup_hooks+=(stop_served)
+    export P11_KIT_SERVER_ADDRESS=unix:path=$sock
+    for _ in $(seq 200); do
+        foreign pkcs11-tool --module "$client" -L 2>/dev/null | grep -q 'token label *: Strata$' &&
+            return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    diag <"$WORLD/server.err"
+    return 1
+}
+
+stop_served() {
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+}
