@@ -507,3 +507,34 @@ Test(rules, cli_ls_and_explain)
                   0);
     free(out);
 }
+
+/* The migration example of strata-rules(7) through the engine: SoftHSM2's
+ * RSA private keys have no CKA_MODULUS_BITS, so the rule matches only
+ * because modulus-bits is derived from CKA_MODULUS. */
+Test(rules, deny_sign_by_modulus_bits_matches_rsa_private_keys)
+{
+    static const char rule[] =
+        "deny sign where operation == \"sign\" and key-type == rsa and modulus-bits == 1024";
+    CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE weak, strong;
+    char xml[4096];
+
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "personal", "12345678", "1111"), 0);
+    cr_assert_eq(world_token(&w, "group", "12345678", "2222"), 0);
+    snprintf(xml, sizeof(xml), rules_policy, rule);
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(enroll("work", WORK_PIN " 1111 2222"), 0, "strata enroll work");
+    cr_assert_eq(enroll("all", ALL_PIN " 1111 2222"), 0, "strata enroll all");
+    cr_assert_eq(world_keypair(&w, "group", "2222", "RSA:1024", "weak", "0c"), 0);
+    cr_assert_eq(world_keypair(&w, "group", "2222", "RSA:2048", "strong", "0d"), 0);
+    weak = handle_in_all(CKO_PRIVATE_KEY, "weak");
+    strong = handle_in_all(CKO_PRIVATE_KEY, "strong");
+
+    p11 = session_as(WORK_PIN, &s);
+    cr_assert_eq(p11->C_SignInit(s, &mech, weak), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    cr_assert_eq(p11->C_SignInit(s, &mech, strong), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
