@@ -185,7 +185,11 @@ static inline void ock_start(const world *wd, ock_sandbox *o)
                      "/var/lib/opencryptoki, /run); giving it private ones takes a mount "
                      "namespace, which takes root (CI runs as root)");
     }
-    cr_assert_eq(unshare(CLONE_NEWNS | CLONE_NEWIPC), 0, "unshare: %s", strerror(errno));
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0) {
+        cr_skip_test("openCryptoki needs a private mount namespace here, and unshare(2) "
+                     "failed: %s (a container without CAP_SYS_ADMIN?)",
+                     strerror(errno));
+    }
     cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "%s", strerror(errno));
     o->sandboxed = true;
     snprintf(state, sizeof(state), "%s/ock", wd->dir);
