@@ -1,0 +1,110 @@
+/*
+ * test_oracle.c - no PIN oracle in the work a login does (issue 12, item
+ * 2): a wrong PIN and another view's PIN given to
+ * C_Login(CKU_CONTEXT_SPECIFIC) or C_Login(CKU_USER) take the same code
+ * path, measured with the storage counters rather than a clock: the same
+ * number of Argon2id runs, of catalog transactions and of sealed values
+ * opened (none). This binary links the engine statically, as
+ * test_isolation.c does, to read those counters.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "engine.h"
+#include "identity_world.h"
+#include "storage.h"
+
+TestSuite(oracle, .init = identity_setup, .fini = identity_teardown, .timeout = 120);
+
+/* What one call cost: Argon2id runs, sealed values opened, catalog
+ * transactions. */
+typedef struct {
+    unsigned long kdf, unseal, txn;
+} work;
+
+static work work_now(void)
+{
+    return (work){storage_kdf_calls(), storage_unseal_calls(), storage_txn_calls()};
+}
+
+/* C_Login(user, pin) on s; its answer in *rv and its cost. */
+static work login_work(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_USER_TYPE user,
+                       const char *pin, CK_RV *rv)
+{
+    work before = work_now(), after;
+
+    *rv = p11->C_Login(s, user, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+    after = work_now();
+    return (work){after.kdf - before.kdf, after.unseal - before.unseal, after.txn - before.txn};
+}
+
+static void assert_same_work(work a, work b, const char *what)
+{
+    cr_assert_eq(a.kdf, b.kdf, "%s: %lu vs %lu Argon2id runs", what, a.kdf, b.kdf);
+    cr_assert_eq(a.unseal, b.unseal, "%s: %lu vs %lu unseals", what, a.unseal, b.unseal);
+    cr_assert_eq(a.txn, b.txn, "%s: %lu vs %lu catalog transactions", what, a.txn, b.txn);
+}
+
+/* Alice logged in (statically linked engine), an ECDSA signature begun
+ * with the group layer's key. */
+static CK_FUNCTION_LIST *alice_signing(CK_SESSION_HANDLE *s)
+{
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "g-ec", 4}};
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_HANDLE key;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    *s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, *s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, *s, t, 2, &key, 1), 1);
+    cr_assert_eq(p11->C_SignInit(*s, &mech, key), CKR_OK);
+    return p11;
+}
+
+/* Carol's view holds a sealed credential (group), bob's none: neither is
+ * opened, and both cost what a wrong PIN costs. */
+Test(oracle, context_specific_wrong_pin_and_other_views_pin_same_work)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = alice_signing(&s);
+    CK_RV rv_wrong, rv_carol, rv_bob;
+    work wrong = login_work(p11, s, CKU_CONTEXT_SPECIFIC, "wrong-pin-1", &rv_wrong);
+    work carol = login_work(p11, s, CKU_CONTEXT_SPECIFIC, CAROL_PIN, &rv_carol);
+    work bob = login_work(p11, s, CKU_CONTEXT_SPECIFIC, BOB_PIN, &rv_bob);
+
+    cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_carol, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_bob, CKR_PIN_INCORRECT);
+    cr_assert_eq(wrong.kdf, 1);
+    cr_assert_eq(wrong.unseal, 0, "nothing is opened to compare a PIN");
+    assert_same_work(wrong, carol, "wrong PIN / carol's PIN");
+    assert_same_work(wrong, bob, "wrong PIN / bob's PIN");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* CKU_USER while a user is logged in: another view's PIN and a wrong PIN
+ * are both refused before any work; and a wrong PIN costs one reservation
+ * and one Argon2id run and opens nothing. */
+Test(oracle, user_wrong_pin_and_other_views_pin_same_work)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = alice_signing(&s);
+    CK_RV rv_wrong, rv_bob;
+    work wrong = login_work(p11, s, CKU_USER, "wrong-pin-1", &rv_wrong);
+    work bob = login_work(p11, s, CKU_USER, BOB_PIN, &rv_bob);
+
+    cr_assert_eq(rv_wrong, CKR_USER_ALREADY_LOGGED_IN);
+    cr_assert_eq(rv_bob, CKR_USER_ALREADY_LOGGED_IN);
+    assert_same_work(wrong, bob, "logged in: wrong PIN / bob's PIN");
+    cr_assert_eq(wrong.kdf + wrong.txn, 0);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    wrong = login_work(p11, s, CKU_USER, "wrong-pin-2", &rv_wrong);
+    cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
+    cr_assert_eq(wrong.kdf, 1);
+    cr_assert_eq(wrong.unseal, 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
