@@ -443,3 +443,20 @@ Test(guess, read_only_filesystem_refuses_every_login, .fini = ram_teardown)
     cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
+
+/* strata unlock checks the SO PIN through the same counter: a wrong one
+ * counts, and a locked SO PIN is not tried until strata unlock --so. */
+Test(guess, strata_unlock_counts_the_so_pin)
+{
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    for (int i = 0; i < LIMIT; i++) {
+        cr_assert_neq(strata_cli("wrong-so-pin", "unlock --token Strata --pin-stdin"), 0);
+    }
+    cr_assert_eq(counter("so_failed_logins"), LIMIT);
+    cr_assert_neq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0, "SO PIN locked");
+    cr_assert_eq(counter("so_failed_logins"), LIMIT, "a locked SO PIN is not tried");
+    cr_assert_eq(strata_cli("", "unlock --token Strata --so"), 0);
+    cr_assert_eq(counter("so_failed_logins"), 0);
+    cr_assert_eq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_eq(counter("so_failed_logins"), 0, "a right SO PIN clears it");
+}
