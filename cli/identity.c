@@ -102,3 +102,23 @@ out:
     }
     return rc;
 }
+
+int cli_target_guess(const cli_target *t, storage_pin_kind kind)
+{
+    const char *who = kind == STORAGE_PIN_SO ? "the SO PIN of token" : "token";
+    storage_rc rc =
+        storage_guess_reserve(t->cat, t->token->label, kind, t->token->max_failed_logins, NULL);
+
+    if (rc == STORAGE_OK) {
+        return 0;
+    }
+    if (rc == STORAGE_ERR_LOCKED) {
+        cli_error("%s '%s' is locked after %u failed logins: run 'strata unlock --token %s%s'", who,
+                  t->token->label, t->token->max_failed_logins, t->token->label,
+                  kind == STORAGE_PIN_SO ? " --so" : "");
+    } else {
+        cli_error("cannot record the PIN attempt, so the PIN is not tried: %s",
+                  storage_strerror(rc));
+    }
+    return -1;
+}

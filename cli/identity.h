@@ -32,6 +32,13 @@ int cli_target_open(cli_global *g, const char *token, const char *view, unsigned
                     cli_target *t);
 void cli_target_close(cli_target *t);
 
+/* Reserves one guess of kind on t's token before a PIN given to the
+ * command is checked (storage_guess_reserve, as the module does), so that
+ * a locked PIN is not tried and a guess that cannot be recorded is not
+ * evaluated. Returns 0, or -1 (reported). The caller gives the guess back
+ * with storage_guess_settle when the PIN proves right. */
+int cli_target_guess(const cli_target *t, storage_pin_kind kind);
+
 /* The token's Argon2id cost from the policy, for storage calls. */
 storage_kdf cli_target_kdf(const cli_target *t);
 

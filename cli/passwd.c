@@ -30,41 +30,28 @@ static void print_help(void)
            "exit status: 0 changed, 1 nothing changed (wrong PIN, locked, refused), 2 usage\n");
 }
 
-/* Checks that old selects view (one Argon2id). Returns 0, or -1
- * (reported; a wrong PIN is counted as a failed login). */
+/* Checks that old selects view (one Argon2id, after a guess is reserved:
+ * a wrong PIN stays counted as a failed login). Returns 0, or -1
+ * (reported). */
 static int check_old(cli_target *t, const cli_pin *old)
 {
     storage_login *login = NULL;
     storage_rc src;
     int rc = -1;
 
+    if (cli_target_guess(t, STORAGE_PIN_USER) != 0) {
+        return -1;
+    }
     src = storage_view_login(t->cat, t->token->label, old->buf, old->len, &login);
     if (src == STORAGE_OK && strcmp(storage_login_view(login), t->view->id) == 0) {
         rc = 0;
     } else if (src == STORAGE_OK || src == STORAGE_ERR_PIN_INCORRECT) {
-        storage_login_failed(t->cat, t->token->label, NULL);
         cli_error("that is not the PIN of view '%s'; nothing changed", t->view->id);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(src));
     }
     storage_login_free(login);
     return rc;
-}
-
-/* True when the token is locked (reported). */
-static bool locked(cli_target *t)
-{
-    unsigned failures = 0;
-
-    if (storage_login_failures(t->cat, t->token->label, &failures) != STORAGE_OK) {
-        return false;
-    }
-    if (t->token->max_failed_logins > 0 && failures >= t->token->max_failed_logins) {
-        cli_error("token '%s' is locked after %u failed logins: run 'strata unlock'",
-                  t->token->label, failures);
-        return true;
-    }
-    return false;
 }
 
 int cli_cmd_passwd(cli_global *g, int argc, char **argv)
@@ -82,8 +69,7 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         return rc == 1 ? CLI_EXIT_OK : rc;
     }
     rc = CLI_EXIT_FAIL;
-    if (cli_target_open(g, token, view, 0, &t) != 0 || locked(&t) ||
-        cli_pin_source_open(&src, from_stdin) != 0) {
+    if (cli_target_open(g, token, view, 0, &t) != 0 || cli_pin_source_open(&src, from_stdin) != 0) {
         goto out;
     }
     snprintf(what, sizeof(what), "the current PIN of view '%s'", view);
@@ -103,7 +89,7 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         cli_error("the PIN was not changed: %s", storage_strerror(rc_s));
         goto out;
     }
-    storage_login_reset(t.cat, t.token->label);
+    (void)storage_guess_settle(t.cat, t.token->label, STORAGE_PIN_USER, true);
     printf("PIN of view '%s' of token '%s' changed\n", view, t.token->label);
     rc = CLI_EXIT_OK;
 out:

@@ -93,18 +93,23 @@ static void report(const cli_target *t, CK_RV rv)
     }
 }
 
-/* Checks that pin selects the asked view (one Argon2id), so that
- * another view's PIN provisions nothing. Returns 0, or -1 (reported). */
+/* Checks that pin selects the asked view (one Argon2id, after a guess is
+ * reserved and given back only when it is right), so that another view's
+ * PIN provisions nothing. Returns 0, or -1 (reported). */
 static int check_view(const cli_target *t, const cli_pin *pin)
 {
     storage_login *login = NULL;
-    storage_rc src = storage_view_login(t->cat, t->token->label, pin->buf, pin->len, &login);
+    storage_rc src;
     int rc = -1;
 
+    if (cli_target_guess(t, STORAGE_PIN_USER) != 0) {
+        return -1;
+    }
+    src = storage_view_login(t->cat, t->token->label, pin->buf, pin->len, &login);
     if (src == STORAGE_OK && strcmp(storage_login_view(login), t->view->id) == 0) {
+        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_USER, false);
         rc = 0;
     } else if (src == STORAGE_OK || src == STORAGE_ERR_PIN_INCORRECT) {
-        storage_login_failed(t->cat, t->token->label, NULL);
         cli_error("that is not the PIN of view '%s'; nothing provisioned", t->view->id);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(src));

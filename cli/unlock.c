@@ -60,16 +60,10 @@ static int check_so(cli_target *t, bool from_stdin)
     if (cli_pin_read(&src, what, &pin) != 0) {
         goto out;
     }
-    rc_s = storage_guess_reserve(t->cat, t->token->label, STORAGE_PIN_SO,
-                                 t->token->max_failed_logins, NULL);
-    if (rc_s == STORAGE_ERR_LOCKED) {
-        cli_error("the SO PIN of token '%s' is locked; run strata unlock --token %s --so first",
-                  t->token->label, t->token->label);
+    if (cli_target_guess(t, STORAGE_PIN_SO) != 0) {
         goto out;
     }
-    if (rc_s == STORAGE_OK) {
-        rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
-    }
+    rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
     if (rc_s == STORAGE_OK) {
         (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, true);
         rc = 0;
