@@ -281,8 +281,9 @@ out:
  * Points the backend guard (layers/guard.c) at CATALOG.lock, beside the
  * catalog: every process of this catalog, each client of a `p11-kit
  * server` among them, then keeps its backend logins apart from the others'
- * backend initialisations and token reads. STORAGE_OK or
- * STORAGE_ERR_NOMEM.
+ * backend initialisations and token reads; and at CATALOG.kdf, whose
+ * byte locks let only storage_kdf_limit() Argon2id derivations run at once
+ * among them (storage/kdf.c). STORAGE_OK or STORAGE_ERR_NOMEM.
  */
 static storage_rc set_guard(const char *catalog)
 {
@@ -291,6 +292,10 @@ static storage_rc set_guard(const char *catalog)
 
     if (asprintf(&path, "%s.lock", catalog) >= 0) {
         src = layers_guard_set(path) == CKR_OK ? STORAGE_OK : STORAGE_ERR_NOMEM;
+        free(path);
+    }
+    if (src == STORAGE_OK && asprintf(&path, "%s.kdf", catalog) >= 0) {
+        src = storage_kdf_share(path);
         free(path);
     }
     return src;
@@ -605,6 +610,7 @@ static void free_state(void)
     free(engine_lib.modules);
     storage_catalog_close(engine_lib.catalog);
     layers_guard_set(NULL);
+    storage_kdf_share(NULL);
     rules_policy_free(engine_lib.policy);
     memset(&engine_lib, 0, sizeof(engine_lib));
 }

@@ -101,6 +101,8 @@ storage_rc secrets_keys_derive(const char *pin, size_t pin_len,
     static const char empty[1] = "";
     storage_rc rc = STORAGE_ERR_NOMEM;
     secrets_keys *keys = NULL;
+    bool failed;
+    int held;
 
     *out = NULL;
     if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
@@ -115,8 +117,11 @@ storage_rc secrets_keys_derive(const char *pin, size_t pin_len,
         goto out;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    if (crypto_pwhash(keys->k, sizeof(keys->k), pin != NULL ? pin : empty, pin_len, salt, ops, mem,
-                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    held = kdf_enter();
+    failed = crypto_pwhash(keys->k, sizeof(keys->k), pin != NULL ? pin : empty, pin_len, salt, ops,
+                           mem, crypto_pwhash_ALG_ARGON2ID13) != 0;
+    kdf_leave(held);
+    if (failed) {
         rc = STORAGE_ERR_NOMEM; /* libsodium's only runtime failure is memory */
         goto out;
     }
@@ -289,6 +294,8 @@ storage_rc secrets_admin_keypair(const char *so_pin, size_t so_len,
     static const char empty[1] = "";
     storage_rc rc = STORAGE_ERR_ARGS;
     unsigned char *seed = NULL;
+    bool failed;
+    int held;
 
     if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
         mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_MAX) {
@@ -304,8 +311,11 @@ storage_rc secrets_admin_keypair(const char *so_pin, size_t so_len,
         goto out;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    if (crypto_pwhash(seed, crypto_box_SEEDBYTES, so_pin != NULL ? so_pin : empty, so_len, salt,
-                      ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    held = kdf_enter();
+    failed = crypto_pwhash(seed, crypto_box_SEEDBYTES, so_pin != NULL ? so_pin : empty, so_len,
+                           salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0;
+    kdf_leave(held);
+    if (failed) {
         goto out;
     }
     rc = crypto_box_seed_keypair(pk, sk, seed) == 0 ? STORAGE_OK : STORAGE_ERR_CRYPTO;
@@ -322,6 +332,8 @@ storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long
                                  char out[crypto_pwhash_STRBYTES])
 {
     static const char empty[1] = "";
+    bool failed;
+    int held;
 
     if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
         mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_MAX) {
@@ -331,23 +343,26 @@ storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long
         return STORAGE_ERR_CRYPTO;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    if (crypto_pwhash_str_alg(out, pin != NULL ? pin : empty, len, ops, mem,
-                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
-        return STORAGE_ERR_NOMEM;
-    }
-    return STORAGE_OK;
+    held = kdf_enter();
+    failed = crypto_pwhash_str_alg(out, pin != NULL ? pin : empty, len, ops, mem,
+                                   crypto_pwhash_ALG_ARGON2ID13) != 0;
+    kdf_leave(held);
+    return failed ? STORAGE_ERR_NOMEM : STORAGE_OK;
 }
 
 /* See internal.h. crypto_pwhash_str_verify compares in constant time. */
 storage_rc secrets_verifier_check(const char *verifier, const char *pin, size_t len)
 {
     static const char empty[1] = "";
+    bool match;
+    int held;
 
     if (storage_crypto_init() != STORAGE_OK) {
         return STORAGE_ERR_CRYPTO;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    return crypto_pwhash_str_verify(verifier, pin != NULL ? pin : empty, len) == 0
-               ? STORAGE_OK
-               : STORAGE_ERR_PIN_INCORRECT;
+    held = kdf_enter();
+    match = crypto_pwhash_str_verify(verifier, pin != NULL ? pin : empty, len) == 0;
+    kdf_leave(held);
+    return match ? STORAGE_OK : STORAGE_ERR_PIN_INCORRECT;
 }

@@ -495,6 +495,17 @@ void storage_wipe(void *p, size_t len);
  * that check a login costs exactly one, whatever the number of views. */
 unsigned long storage_kdf_calls(void);
 
+/* At most storage_kdf_limit() Argon2id derivations run at once in this
+ * process (the online processors, at least 1), and as many across the
+ * processes sharing the file storage_kdf_share names (NULL: none), so a
+ * server's memory stays bounded whatever the number of clients logging
+ * in; the others wait their turn (kdf.c). storage_kdf_share returns
+ * STORAGE_OK or STORAGE_ERR_NOMEM; call it while no derivation runs.
+ * storage_kdf_peak: the most that ran at once in this process (tests). */
+unsigned storage_kdf_limit(void);
+storage_rc storage_kdf_share(const char *path);
+unsigned storage_kdf_peak(void);
+
 /* How many sealed values this process has opened (secrets_open), and how
  * many catalog transactions (read or write) it has begun. For tests that
  * check two answers cost the same work. */
