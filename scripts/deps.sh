@@ -10,6 +10,7 @@ PACKAGES=(
   opensc gnutls-bin libnss3-tools python3 python3-pykcs11
   libengine-pkcs11-openssl openssl openssh-client man-db
   opencryptoki libtpm2-pkcs11-1 swtpm
+  systemd
 )
 
 missing=()

@@ -23,7 +23,7 @@ MODPATH=$(pkg-config --variable=p11_module_path p11-kit-1)
 CONFPATH=$(pkg-config --variable=p11_module_configs p11-kit-1)
 PY=/usr/bin/python3
 
-plan 16
+plan 19
 if ! world_setup; then
     not_ok "world setup"
     exit 1
@@ -55,6 +55,15 @@ for page in man1/strata.1 man5/strata.xml.5 man7/strata-rules.7 man8/strata-pkcs
     [ -f "$dest$mandir/$page" ] || [ -f "$dest$mandir/$page.gz" ] || missing="$missing $page"
 done
 compare "manual pages installed under $mandir" "" "$missing"
+compare "example policies installed under doc/strata/examples" \
+    "README.md group-store.xml hosted.xml migration.xml pseudonym.xml trust-store.xml" \
+    "$(find "$dest" -path '*/doc/strata/examples/*' -type f -printf '%f\n' | sort | tr '\n' ' ' |
+        sed 's/ $//')"
+compare "bash completion installed as bash-completion/completions/strata" "strata" \
+    "$(find "$dest" -path '*/bash-completion/completions/*' -type f -printf '%f\n')"
+compare "systemd user units installed" "strata-server.socket strata-server@.service" \
+    "$(find "$dest" -path '*/systemd/user/*' -type f -printf '%f\n' | sort | tr '\n' ' ' |
+        sed 's/ $//')"
 compare "the installed module exports only C_GetFunctionList" "C_GetFunctionList" \
     "$(nm -D --defined-only "$module" 2>&1 | awk '$2 ~ /^[TtDdBbRrVvWwi]$/ {print $3}' | sort)"
 
