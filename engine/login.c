@@ -420,6 +420,7 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
     engine_session *s;
     engine_token *token;
     session_view_state st;
+    int turn = STORAGE_KDF_NONE;
     CK_RV rv;
 
     rv = session_acquire(session, &s);
@@ -436,6 +437,12 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
         goto out;
     }
     gate_lock_login(token);
+    /* One Argon2id turn (storage/kdf.c) held across the whole evaluation,
+     * the guess reservation included: the guesses in flight at once stay
+     * below the turns (one per processor), so many clients logging in
+     * together with right PINs never fill max-failed-logins with their
+     * pending reservations and lock one another out. */
+    turn = storage_kdf_enter();
     if (user_type == CKU_CONTEXT_SPECIFIC) {
         rv = login_context(s, (const char *)pin, pin_len);
         goto unlock;
@@ -452,6 +459,7 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
     }
     rv = login_user(token, (const char *)pin, pin_len);
 unlock:
+    storage_kdf_leave(turn);
     engine_mutex_unlock(token->login_lock);
 out:
     session_release(s);
@@ -697,8 +705,11 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
         if (st.logged_in && st.user == CKU_SO) {
             rv = CKR_FUNCTION_NOT_SUPPORTED;
         } else {
+            int turn = storage_kdf_enter(); /* as in login_login */
+
             rv = set_pin_inlock(s->token, &st, (const char *)old_pin, old_len,
                                 (const char *)new_pin, new_len);
+            storage_kdf_leave(turn);
         }
         engine_mutex_unlock(s->token->login_lock);
     }

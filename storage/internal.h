@@ -177,13 +177,6 @@ storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long
  * Counts one storage_kdf_calls. */
 storage_rc secrets_verifier_check(const char *verifier, const char *pin, size_t len);
 
-/* ---- kdf.c: how many derivations run at once ---------------------------- */
-
-/* Waits for a place to run one Argon2id derivation and takes it; returns
- * what kdf_leave gives back (a slot file descriptor, or -1). */
-int kdf_enter(void);
-void kdf_leave(int held);
-
 /* ---- views.c: what enrolment, login and passwd share ------------------- */
 
 #define PURPOSE_CRED     "cred"      /* binding purpose of a layer credential */

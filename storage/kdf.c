@@ -30,10 +30,14 @@
 
 static pthread_mutex_t kdf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kdf_free = PTHREAD_COND_INITIALIZER;
-static unsigned kdf_running; /* derivations running in this process */
-static unsigned kdf_peak;    /* the most that ever ran at once */
-static unsigned kdf_turn;    /* which file slot a waiter queues on next */
-static char *kdf_path;       /* the shared slot file, or NULL */
+static unsigned kdf_running;             /* derivations running in this process */
+static unsigned kdf_peak;                /* the most that ever ran at once */
+static unsigned kdf_turn;                /* which file slot a waiter queues on next */
+static char *kdf_path;                   /* the shared slot file, or NULL */
+static _Thread_local unsigned kdf_depth; /* turns this thread holds (nested: 1 counts) */
+
+#define KDF_NESTED (-2) /* a turn inside one this thread holds: nothing taken */
+#define KDF_PLACE  (-1) /* a place in the process, no file slot */
 
 /* The number of derivations allowed at once: online processors, >= 1. */
 unsigned storage_kdf_limit(void)
@@ -113,16 +117,20 @@ static int take_file_slot(const char *path, unsigned limit, unsigned turn)
 }
 
 /*
- * Waits for a place to run one derivation (see the file comment) and
- * takes it. Returns what kdf_leave needs: the slot file's descriptor, or
- * -1 when no file slot is held.
+ * Waits for a turn to run one derivation (see the file comment) and takes
+ * it. A thread that holds a turn already (the engine holds one across a
+ * whole PIN evaluation) takes it again as a no-op. Returns what
+ * storage_kdf_leave gives back.
  */
-int kdf_enter(void)
+int storage_kdf_enter(void)
 {
     unsigned limit = storage_kdf_limit(), turn;
     char *path = NULL;
     int fd;
 
+    if (kdf_depth++ > 0) {
+        return KDF_NESTED;
+    }
     pthread_mutex_lock(&kdf_lock);
     while (kdf_running >= limit) {
         pthread_cond_wait(&kdf_free, &kdf_lock);
@@ -137,16 +145,23 @@ int kdf_enter(void)
     }
     pthread_mutex_unlock(&kdf_lock);
     if (path == NULL) {
-        return -1;
+        return KDF_PLACE;
     }
     fd = take_file_slot(path, limit, turn + (unsigned)getpid());
     free(path);
-    return fd;
+    return fd >= 0 ? fd : KDF_PLACE;
 }
 
-/* Gives back the place kdf_enter took. */
-void kdf_leave(int held)
+/* Gives back the turn storage_kdf_enter took (STORAGE_KDF_NONE: none). */
+void storage_kdf_leave(int held)
 {
+    if (held == STORAGE_KDF_NONE) {
+        return;
+    }
+    kdf_depth--;
+    if (held == KDF_NESTED) {
+        return;
+    }
     if (held >= 0) {
         close(held); /* releases its byte lock */
     }

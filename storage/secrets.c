@@ -117,10 +117,10 @@ storage_rc secrets_keys_derive(const char *pin, size_t pin_len,
         goto out;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    held = kdf_enter();
+    held = storage_kdf_enter();
     failed = crypto_pwhash(keys->k, sizeof(keys->k), pin != NULL ? pin : empty, pin_len, salt, ops,
                            mem, crypto_pwhash_ALG_ARGON2ID13) != 0;
-    kdf_leave(held);
+    storage_kdf_leave(held);
     if (failed) {
         rc = STORAGE_ERR_NOMEM; /* libsodium's only runtime failure is memory */
         goto out;
@@ -311,10 +311,10 @@ storage_rc secrets_admin_keypair(const char *so_pin, size_t so_len,
         goto out;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    held = kdf_enter();
+    held = storage_kdf_enter();
     failed = crypto_pwhash(seed, crypto_box_SEEDBYTES, so_pin != NULL ? so_pin : empty, so_len,
                            salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0;
-    kdf_leave(held);
+    storage_kdf_leave(held);
     if (failed) {
         goto out;
     }
@@ -343,10 +343,10 @@ storage_rc secrets_verifier_make(const char *pin, size_t len, unsigned long long
         return STORAGE_ERR_CRYPTO;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    held = kdf_enter();
+    held = storage_kdf_enter();
     failed = crypto_pwhash_str_alg(out, pin != NULL ? pin : empty, len, ops, mem,
                                    crypto_pwhash_ALG_ARGON2ID13) != 0;
-    kdf_leave(held);
+    storage_kdf_leave(held);
     return failed ? STORAGE_ERR_NOMEM : STORAGE_OK;
 }
 
@@ -361,8 +361,8 @@ storage_rc secrets_verifier_check(const char *verifier, const char *pin, size_t 
         return STORAGE_ERR_CRYPTO;
     }
     atomic_fetch_add(&kdf_calls, 1);
-    held = kdf_enter();
+    held = storage_kdf_enter();
     match = crypto_pwhash_str_verify(verifier, pin != NULL ? pin : empty, len) == 0;
-    kdf_leave(held);
+    storage_kdf_leave(held);
     return match ? STORAGE_OK : STORAGE_ERR_PIN_INCORRECT;
 }

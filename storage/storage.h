@@ -506,6 +506,16 @@ unsigned storage_kdf_limit(void);
 storage_rc storage_kdf_share(const char *path);
 unsigned storage_kdf_peak(void);
 
+/* Waits for a turn to run Argon2id and takes it; returns what
+ * storage_kdf_leave gives back (STORAGE_KDF_NONE: a value that gives back
+ * nothing, for paths that took no turn). Every derivation takes one;
+ * a caller may hold one across a whole PIN evaluation (the engine's
+ * C_Login: guess reserved, Argon2id, guess settled), inside which the
+ * derivation's own is a no-op. */
+#define STORAGE_KDF_NONE (-3)
+int storage_kdf_enter(void);
+void storage_kdf_leave(int held);
+
 /* How many sealed values this process has opened (secrets_open), and how
  * many catalog transactions (read or write) it has begun. For tests that
  * check two answers cost the same work. */

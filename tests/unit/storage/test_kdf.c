@@ -118,11 +118,11 @@ static unsigned children_at_once(void)
             if (read(go[0], &c, 1) != 0) {
                 _exit(2);
             }
-            held = kdf_enter();
+            held = storage_kdf_enter();
             s->from[i] = now();
             usleep(150000);
             s->to[i] = now();
-            kdf_leave(held);
+            storage_kdf_leave(held);
             _exit(0);
         }
     }
