@@ -132,6 +132,16 @@ Test(trust, enrols_without_a_pin_and_shows_its_certificates_before_and_after_log
                  0);
     cr_assert(strstr(out, "hid") != NULL, "%s", out);
     free(out);
+
+    /* A real client listing the mechanisms: the trust module (which has
+     * none) is not asked about any, so p11-kit prints nothing. */
+    cr_assert_eq(world_sh_out(&out,
+                              "pkcs11-tool --module '%s' -M 2>&1 >/dev/null | "
+                              "grep -v '^Using slot' || true",
+                              world_strata_module()),
+                 0);
+    cr_assert_str_empty(out, "pkcs11-tool -M printed:\n%s", out);
+    free(out);
 }
 
 Test(trust, a_credential_enrolled_for_it_is_never_presented, .fini = teardown)
