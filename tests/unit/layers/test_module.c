@@ -5,9 +5,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -495,4 +497,39 @@ Test(layers_module, layers_field_to_string_trims_padding)
     cr_assert_str_eq(buf, "");
     layers_field_to_string(field, sizeof(field), small, sizeof(small));
     cr_assert_str_eq(small, "ab");
+}
+
+/* p11-kit's trust module takes the folder it serves from C_Initialize's
+ * pReserved ("paths=DIR", its token labelled DIR's name): the string
+ * reaches it at load and again after a cycle. */
+Test(layers_module, layers_module_load_with_gives_init_reserved_at_load_and_cycle)
+{
+    const char *trust = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-trust.so";
+    layers_slot_info *slots = NULL;
+    layers_module *m = NULL;
+    char err[256] = "", args[PATH_MAX + 64];
+    bool restarted = false;
+    size_t n = 0;
+
+    if (access(trust, R_OK) != 0) {
+        cr_skip_test("%s is missing: install p11-kit-modules (scripts/deps.sh)", trust);
+    }
+    cr_assert_eq(world_sh("mkdir '%s/my-store' && openssl req -x509 -newkey ec -pkeyopt "
+                          "ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out "
+                          "'%s/my-store/ca.pem' -days 1 -subj /CN=unit 2>/dev/null",
+                          w.dir, w.dir),
+                 0);
+    snprintf(args, sizeof(args), "paths=%s/my-store", w.dir);
+    cr_assert_eq(layers_module_load_with(trust, args, &m, err, sizeof(err)), CKR_OK, "%s", err);
+    cr_assert_eq(layers_module_slots(m, &slots, &n), CKR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(slots[0].label, "my-store");
+    free(slots);
+    cr_assert_eq(layers_module_cycle(m, &restarted), CKR_OK);
+    cr_assert(restarted);
+    cr_assert_eq(layers_module_slots(m, &slots, &n), CKR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(slots[0].label, "my-store", "the cycle forgot init-reserved");
+    free(slots);
+    layers_module_unload(m);
 }

@@ -4,9 +4,12 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -449,4 +452,36 @@ Test(layers_token, layers_token_open_session_concurrently)
         cr_assert_eq(layers_module_functions(m)->C_GetSessionInfo(all[i], &si),
                      CKR_SESSION_HANDLE_INVALID);
     }
+}
+
+/* SoftHSM2 requires a login; p11-kit's trust module does not. */
+Test(layers_token, layers_token_login_required_reads_the_token_flag)
+{
+    const char *trust = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-trust.so";
+    layers_module *tm = NULL;
+    layers_token *t = NULL;
+    char err[256] = "", args[PATH_MAX + 64];
+    bool required = false;
+
+    load_softhsm();
+    cr_assert_eq(layers_token_new(m, "beta", NULL, &t), CKR_OK);
+    cr_assert_eq(layers_token_login_required(t, &required), CKR_OK);
+    cr_assert(required);
+    cr_assert_eq(layers_token_login_required(t, NULL), CKR_ARGUMENTS_BAD);
+    layers_token_free(t);
+    cr_assert_eq(layers_token_new(m, "absent", NULL, &t), CKR_OK);
+    cr_assert_eq(layers_token_login_required(t, &required), CKR_TOKEN_NOT_PRESENT);
+    layers_token_free(t);
+
+    if (access(trust, R_OK) != 0) {
+        cr_skip_test("%s is missing: install p11-kit-modules (scripts/deps.sh)", trust);
+    }
+    cr_assert_eq(world_sh("mkdir '%s/ca'", w.dir), 0);
+    snprintf(args, sizeof(args), "paths=%s/ca", w.dir);
+    cr_assert_eq(layers_module_load_with(trust, args, &tm, err, sizeof(err)), CKR_OK, "%s", err);
+    cr_assert_eq(layers_token_new(tm, "ca", NULL, &t), CKR_OK);
+    cr_assert_eq(layers_token_login_required(t, &required), CKR_OK);
+    cr_assert_not(required);
+    layers_token_free(t);
+    layers_module_unload(tm);
 }
