@@ -224,6 +224,8 @@ typedef struct {
     CK_SESSION_HANDLE session; /* read-only, logged in to the view */
     bool logged_in;
     char token[33]; /* the virtual token's label */
+    char view[128]; /* the view logged in to */
+    char *catalog;  /* the catalog's path (malloc'd) */
 } cli_view_session;
 
 /* Loads the engine in-process with the policy, opens a session on the

@@ -25,6 +25,8 @@
 static void print_help(void)
 {
     printf("usage: strata enroll --token LABEL --view VIEW [--pin-stdin] [--no-verify]\n"
+           "       strata enroll --token LABEL --view VIEW --layer LAYER [--pin-stdin]\n"
+           "                     [--no-verify]\n"
            "       strata enroll --token LABEL --so [--pin-stdin]\n"
            "\n"
            "Enrol the PIN that selects VIEW of virtual token LABEL, with the backend PIN\n"
@@ -36,6 +38,12 @@ static void print_help(void)
            "are public, and Strata never logs in to them.\n"
            "Enrolling a view again replaces its PIN and credentials.\n"
            "\n"
+           "With --layer, seal again the backend PIN of one layer of an enrolled view\n"
+           "(after it changed on the backend: strata status calls it stale), leaving\n"
+           "the view's PIN and its other layers' PINs as they are: the view's current\n"
+           "PIN is asked once, then the layer's PIN, which is checked once against the\n"
+           "layer's token before it is stored. This clears the layer's stale mark.\n"
+           "\n"
            "With --so, set the token's security officer PIN instead (asked twice): it\n"
            "logs in as CKU_SO, is needed by strata unlock, and derives the administrator\n"
            "key that provisioned tokens' SO PINs are sealed to. It is set once; tokens\n"
@@ -46,6 +54,8 @@ static void print_help(void)
            "  --view VIEW    the view whose PIN this is\n"
            "  --pin-stdin    read the PINs from standard input, one per line: the view's\n"
            "                 PIN, then each non-lazy layer's PIN in the view's order\n"
+           "                 (with --layer: the view's PIN, then the layer's)\n"
+           "  --layer LAYER  re-enrol only this layer's PIN (with --view)\n"
            "  --so           set the SO PIN of the token (no --view)\n"
            "  --no-verify    store the layer PINs without logging in to check them\n"
            "                 (e.g. for a token that is not plugged in)\n"
@@ -60,6 +70,7 @@ enum {
     OPT_PIN_STDIN,
     OPT_NO_VERIFY,
     OPT_SO,
+    OPT_LAYER,
 };
 
 typedef struct {
@@ -67,7 +78,8 @@ typedef struct {
     const char *view;
     bool pin_stdin;
     bool verify;
-    bool so; /* --so: the SO PIN */
+    bool so;           /* --so: the SO PIN */
+    const char *layer; /* --layer: re-enrol this layer alone */
 } enroll_args;
 
 /* One layer of the view, in the view's order. */
@@ -88,6 +100,7 @@ static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
         {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
         {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
         {"so", no_argument, NULL, OPT_SO},
+        {"layer", required_argument, NULL, OPT_LAYER},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -114,12 +127,18 @@ static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
         case OPT_SO:
             a->so = true;
             break;
+        case OPT_LAYER:
+            a->layer = optarg;
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         return cli_usage_error("enroll", "unexpected argument '%s'", argv[optind]);
+    }
+    if (a->so && a->layer != NULL) {
+        return cli_usage_error("enroll", "--layer and --so do not go together");
     }
     if (a->so && (a->token == NULL || a->view != NULL)) {
         return cli_usage_error("enroll", "--so takes --token and no --view");
@@ -423,6 +442,102 @@ out:
     return rc;
 }
 
+/* The layer --layer names in the view, planned as enrolment plans it.
+ * Returns 0, or -1 (reported). */
+static int plan_one_layer(const cli_target *t, const char *id, enroll_layer *el)
+{
+    bool in_view = false;
+
+    for (size_t i = 0; i < t->view->n_layers; i++) {
+        in_view = in_view || strcmp(t->view->layers[i], id) == 0;
+    }
+    el->layer = rules_policy_layer(t->policy, id);
+    if (!in_view || el->layer == NULL) {
+        cli_error("view '%s' has no layer '%s'", t->view->id, id);
+        return -1;
+    }
+    if (el->layer->provision == RULES_PROVISION_LAZY) {
+        cli_error("layer '%s' is provisioned lazily: its PIN is generated, not enrolled", id);
+        return -1;
+    }
+    if (cli_layer_label(el->layer, t->view->id, el->label, sizeof(el->label)) != 0) {
+        cli_error("layer '%s': token label too long for view '%s'", id, t->view->id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the view's current PIN and opens the view with it (one
+ * Argon2id). A PIN of another view, or none, counts as a failed login.
+ * Returns 0 with *login, or -1 (reported). */
+static int open_view(cli_target *t, cli_pin_source *src, storage_login **login)
+{
+    cli_pin pin = {NULL, 0};
+    char what[256];
+    storage_rc src_rc;
+    int rc = -1;
+
+    snprintf(what, sizeof(what), "the PIN of view '%s' of token '%s'", t->view->id,
+             t->token->label);
+    if (cli_pin_read(src, what, &pin) != 0) {
+        return -1;
+    }
+    src_rc = storage_view_login(t->cat, t->token->label, pin.buf, pin.len, login);
+    if (src_rc == STORAGE_OK && strcmp(storage_login_view(*login), t->view->id) == 0) {
+        rc = 0;
+    } else if (src_rc == STORAGE_OK || src_rc == STORAGE_ERR_PIN_INCORRECT) {
+        storage_login_failed(t->cat, t->token->label, NULL);
+        cli_error("that is not the PIN of view '%s'; nothing changed", t->view->id);
+    } else {
+        cli_error("cannot check the PIN: %s", storage_strerror(src_rc));
+    }
+    cli_pin_free(&pin);
+    if (rc != 0) {
+        storage_login_free(*login);
+        *login = NULL;
+    }
+    return rc;
+}
+
+/* strata enroll --layer: seals one layer's PIN anew. Returns an exit code. */
+static int enroll_layer_only(cli_global *g, const enroll_args *a)
+{
+    cli_pin_source src = {false, -1};
+    storage_login *login = NULL;
+    enroll_layer el;
+    char what[256];
+    cli_target t;
+    storage_rc src_rc;
+    int rc = CLI_EXIT_FAIL;
+
+    memset(&el, 0, sizeof(el));
+    if (cli_target_open(g, a->token, a->view, 0, &t) != 0 ||
+        plan_one_layer(&t, a->layer, &el) != 0 || cli_pin_source_open(&src, a->pin_stdin) != 0 ||
+        open_view(&t, &src, &login) != 0) {
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the PIN of layer '%s' (token \"%s\")", el.layer->id, el.label);
+    if (cli_pin_read(&src, what, &el.pin) != 0 ||
+        (a->verify && verify_layers(t.policy, &el, 1) != 0)) {
+        goto out;
+    }
+    src_rc = storage_cred_reseal(t.cat, login, el.layer->id, el.pin.buf, el.pin.len);
+    if (src_rc != STORAGE_OK) {
+        cli_error("layer '%s' not enrolled: %s", el.layer->id, storage_strerror(src_rc));
+        goto out;
+    }
+    printf("enrolled layer '%s' (token \"%s\") of view '%s' of token '%s': %s\n", el.layer->id,
+           el.label, t.view->id, t.token->label,
+           a->verify ? "stored, verified" : "stored, not verified");
+    rc = CLI_EXIT_OK;
+out:
+    cli_pin_free(&el.pin);
+    storage_login_free(login);
+    cli_pin_source_close(&src);
+    cli_target_close(&t);
+    return rc;
+}
+
 int cli_cmd_enroll(cli_global *g, int argc, char **argv)
 {
     rules_policy *policy = NULL;
@@ -444,6 +559,9 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
     }
     if (a.so) {
         return enroll_so(g, &a);
+    }
+    if (a.layer != NULL) {
+        return enroll_layer_only(g, &a);
     }
     rc = CLI_EXIT_FAIL;
     if (storage_crypto_init() != STORAGE_OK) {

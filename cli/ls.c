@@ -160,6 +160,11 @@ int cli_view_session_open(cli_global *g, const char *token, const char *view, bo
         goto out;
     }
     snprintf(vs->token, sizeof(vs->token), "%s", tok->label);
+    snprintf(vs->view, sizeof(vs->view), "%s", view);
+    vs->catalog = cli_catalog_path(g, policy);
+    if (vs->catalog == NULL) {
+        goto out;
+    }
     if (setenv("STRATA_CONF", path, 1) != 0) {
         cli_error("cannot set STRATA_CONF");
         goto out;
@@ -192,6 +197,7 @@ void cli_view_session_close(cli_view_session *vs)
         }
         vs->p11->C_Finalize(NULL);
     }
+    free(vs->catalog);
     memset(vs, 0, sizeof(*vs));
 }
 
@@ -213,7 +219,9 @@ static void print_help(void)
            "  --token LABEL  the virtual token (default: the policy's only one)\n"
            "  --pin-stdin    read the PIN as one line on standard input\n"
            "\n"
-           "exit status: 0 listed, 1 the policy, the login or the engine failed, 2 usage\n");
+           "exit status: 0 listed, 1 the policy, the login or the engine failed, or a\n"
+           "layer of the view was left out at login (named on stderr: the list lacks\n"
+           "its private objects), 2 usage\n");
 }
 
 /* Adds one object's row. Returns 0, or -1 when memory ran out. */
@@ -266,6 +274,44 @@ static int list_view(cli_view_session *vs, cli_table *t)
     return 0;
 }
 
+typedef struct {
+    const cli_view_session *vs;
+    unsigned n; /* layers of the view left out */
+} left_ctx;
+
+static void report_left_out(void *ctx, const storage_left_out *item)
+{
+    left_ctx *c = ctx;
+
+    if (strcmp(item->view, c->vs->view) != 0) {
+        return;
+    }
+    c->n++;
+    if (strcmp(item->reason, "stale credential") == 0) {
+        cli_error("layer '%s' is left out: the backend refused its credential (its PIN changed); "
+                  "run 'strata enroll --token %s --view %s --layer %s'",
+                  item->layer, c->vs->token, c->vs->view, item->layer);
+    } else {
+        cli_error("layer '%s' is left out: %s (see strata status)", item->layer, item->reason);
+    }
+}
+
+/* Reports on stderr the layers the login left out, as the engine
+ * recorded them in the catalog. Returns how many (0 when the catalog
+ * cannot tell). */
+static unsigned left_out(const cli_view_session *vs)
+{
+    storage_catalog *cat = NULL;
+    left_ctx c = {vs, 0};
+
+    if (storage_catalog_open(vs->catalog, STORAGE_OPEN_READ_ONLY, &cat, NULL, 0) != STORAGE_OK) {
+        return 0;
+    }
+    storage_left_out_list(cat, vs->token, report_left_out, &c);
+    storage_catalog_close(cat);
+    return c.n;
+}
+
 int cli_cmd_ls(cli_global *g, int argc, char **argv)
 {
     cli_view_opts o;
@@ -286,6 +332,9 @@ int cli_cmd_ls(cli_global *g, int argc, char **argv)
             : CLI_EXIT_FAIL;
     if (rc == CLI_EXIT_OK) {
         cli_table_print(&t, 0);
+        if (left_out(&vs) > 0) {
+            rc = CLI_EXIT_FAIL; /* the list lacks what those layers hold */
+        }
     }
     cli_table_free(&t);
     cli_view_session_close(&vs);

@@ -7,7 +7,12 @@
  * logs in to its backend token with its credential. A layer whose backend
  * login fails is logged and left out of the view until logout; the rest
  * of the view works. The credentials stay in sodium memory until logout so
- * a layer whose backend was cycled can log in again (login_replay). The
+ * a layer whose backend was cycled can log in again (login_replay).
+ * A credential the backend refuses (its PIN changed or locked behind
+ * Strata's back) is marked stale in the catalog under a lock shared by
+ * every process of the catalog (present_cred), and left out, untried,
+ * until it is re-enrolled; each login records in the catalog which layers
+ * it left out and why (strata status). The
  * login state is the token's, shared by all its sessions (PKCS#11), so a
  * session's state follows it.
  *
@@ -64,6 +69,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -157,17 +164,77 @@ static bool is_lazy(const engine_layer *layer)
     return layer->def->provision == RULES_PROVISION_LAZY;
 }
 
+/* True for a backend answer that says the credential itself is no longer
+ * good: presenting it again can only cost another wrong try. */
+static bool refuses_credential(CK_RV rv)
+{
+    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_EXPIRED || rv == CKR_PIN_LOCKED;
+}
+
+#define STALE_REASON "stale credential"
+
+/*
+ * Presents the view's enrolled credential to layer's backend under the
+ * credential's lock (storage/creds.c), unless the catalog marks it stale;
+ * a refusal marks it stale before the lock is let go, so no process
+ * presents it again until it is re-enrolled: a PIN changed behind
+ * Strata's back costs the backend one wrong try. *stale is set when the
+ * credential was not presented or was just refused. Returns CKR_OK or the
+ * backend's code (CKR_PIN_INCORRECT, untried, for a stale one). Expects L.
+ */
+static CK_RV present_cred(engine_token *token, engine_layer *layer, const char *view,
+                          const storage_cred *cred, bool *stale)
+{
+    const char *label = token->def->label, *id = layer->def->id;
+    storage_cred_guard guard;
+    storage_rc src = storage_cred_lock(engine_lib.catalog, label, view, id, &guard);
+    bool marked = false;
+    CK_RV rv = CKR_PIN_INCORRECT;
+
+    if (src != STORAGE_OK && src != STORAGE_ERR_READ_ONLY) {
+        engine_log(ENGINE_LOG_WARNING, "token \"%s\": layer \"%s\": credential lock: %s", label, id,
+                   storage_strerror(src));
+    }
+    *stale =
+        storage_cred_is_stale(engine_lib.catalog, label, view, id, &marked) == STORAGE_OK && marked;
+    if (*stale) {
+        engine_log(ENGINE_LOG_WARNING,
+                   "token \"%s\": view \"%s\": layer \"%s\" left out: its credential is stale "
+                   "(run 'strata enroll --token %s --view %s --layer %s')",
+                   label, view, id, label, view, id);
+        goto out;
+    }
+    rv = layer_login(layer, cred->pin, cred->pin_len);
+    if (!refuses_credential(rv)) {
+        goto out;
+    }
+    *stale = true;
+    src = storage_cred_mark_stale(engine_lib.catalog, label, view, id, layers_rv_name(rv));
+    engine_log(ENGINE_LOG_WARNING,
+               "token \"%s\": view \"%s\": layer \"%s\" (\"%s\"): the backend refused its "
+               "credential (%s); %s until 'strata enroll --token %s --view %s --layer %s'",
+               label, view, id, layer->label, layers_rv_name(rv),
+               src == STORAGE_OK ? "marked stale, it is not presented again"
+                                 : "it could not be marked stale, it is left out",
+               label, view, id);
+out:
+    storage_cred_unlock(&guard);
+    return rv;
+}
+
 /* Logs in to one layer of the view with its credential (a lazy layer
  * with its generated PIN); a failure is logged and marks the layer down
- * for this login. Expects L. */
-static void login_layer(engine_token *token, engine_layer *layer, const storage_login *login)
+ * for this login. Returns why the layer is left out (a static text), or
+ * NULL when it is not. Expects L. */
+static const char *login_layer(engine_token *token, engine_layer *layer, const storage_login *login)
 {
     const storage_cred *cred = storage_login_find(login, layer->def->id);
+    bool stale = false;
     CK_RV rv;
 
     if (layer->token == NULL) {
         set_failed(layer, true);
-        return;
+        return "module not loaded";
     }
     set_failed(layer, false);
     if (is_lazy(layer)) {
@@ -181,17 +248,60 @@ static void login_layer(engine_token *token, engine_layer *layer, const storage_
             rv = login_lazy(token, layer, login);
         }
     } else if (cred == NULL) {
-        return; /* no credential enrolled: the layer shows its public objects */
+        return NULL; /* no credential enrolled: the layer shows its public objects */
     } else {
-        rv = layer_login(layer, cred->pin, cred->pin_len);
+        rv = present_cred(token, layer, storage_login_view(login), cred, &stale);
     }
-    if (rv != CKR_OK) {
+    if (rv == CKR_OK) {
+        return NULL;
+    }
+    if (!stale) {
         engine_log(ENGINE_LOG_WARNING,
                    "token \"%s\": layer \"%s\" (\"%s\"): backend login failed: %s; the layer is "
                    "left out until logout",
                    token->def->label, layer->def->id, layer->label, layers_rv_name(rv));
-        set_failed(layer, true);
     }
+    set_failed(layer, true);
+    return stale ? STALE_REASON : layers_rv_name(rv);
+}
+
+/* Records in the catalog which layers of view this login left out (n_left
+ * of left), for strata status. A read-only catalog keeps nothing. */
+static void record_left_out(engine_token *token, const engine_view *view,
+                            const storage_left_out *left, size_t n_left)
+{
+    storage_rc src =
+        storage_login_left_out(engine_lib.catalog, token->def->label, view->def->id, left, n_left);
+
+    if (src != STORAGE_OK && src != STORAGE_ERR_READ_ONLY) {
+        engine_log(ENGINE_LOG_WARNING, "token \"%s\": cannot record the layers left out: %s",
+                   token->def->label, storage_strerror(src));
+    }
+}
+
+/* Logs in to each layer of view and records those left out. Expects L. */
+static void login_layers(engine_token *token, engine_view *view, const storage_login *login)
+{
+    storage_left_out *left = calloc(view->n_layers + 1, sizeof(*left));
+    size_t n_left = 0;
+
+    for (size_t i = 0; i < view->n_layers; i++) {
+        engine_layer *layer = view->layers[i];
+        const char *why = "token not available";
+
+        if (!is_lazy(layer) || backend_layer_usable(layer)) {
+            why = login_layer(token, layer, login);
+        }
+        if (why != NULL && left != NULL) {
+            snprintf(left[n_left].layer, sizeof(left[n_left].layer), "%s", layer->def->id);
+            snprintf(left[n_left].reason, sizeof(left[n_left].reason), "%s", why);
+            n_left++;
+        }
+    }
+    if (left != NULL) {
+        record_left_out(token, view, left, n_left);
+    }
+    free(left);
 }
 
 /*
@@ -272,11 +382,7 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
     if (rv != CKR_OK) {
         goto out;
     }
-    for (size_t i = 0; i < view->n_layers; i++) {
-        if (!is_lazy(view->layers[i]) || backend_layer_usable(view->layers[i])) {
-            login_layer(token, view->layers[i], login);
-        }
-    }
+    login_layers(token, view, login);
     token->login = login;
     login = NULL;
     engine_mutex_lock(token->lock);
@@ -537,6 +643,7 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
 void login_replay(engine_token *token, engine_layer *layer)
 {
     const storage_cred *cred;
+    bool stale = false;
     CK_RV rv;
 
     if (token->login_lock == NULL || layer->token == NULL) {
@@ -549,7 +656,9 @@ void login_replay(engine_token *token, engine_layer *layer)
         if (is_lazy(layer)) {
             rv = login_lazy(token, layer, token->login);
         } else {
-            rv = cred != NULL ? layer_login(layer, cred->pin, cred->pin_len) : CKR_OK;
+            rv = cred != NULL
+                     ? present_cred(token, layer, storage_login_view(token->login), cred, &stale)
+                     : CKR_OK;
         }
         if (rv != CKR_OK) {
             engine_log(ENGINE_LOG_WARNING, "layer \"%s\": replayed login failed: %s",

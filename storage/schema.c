@@ -144,12 +144,31 @@ static const char *const schema_v4[] = {
     NULL,
 };
 
+/* Version 5 (issue 14): a layer credential the backend refused
+ * (CKR_PIN_INCORRECT, CKR_PIN_EXPIRED, CKR_PIN_LOCKED) is marked stale
+ * (stale_at, stale_reason: NULL while it is good) and never presented
+ * again until it is sealed anew; left_out records, per view, the layers
+ * its last login left out and why (strata status). */
+static const char *const schema_v5[] = {
+    "ALTER TABLE creds ADD COLUMN stale_at INTEGER",
+    "ALTER TABLE creds ADD COLUMN stale_reason TEXT",
+    "CREATE TABLE left_out ("
+    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+    " view TEXT NOT NULL,"
+    " layer TEXT NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY (token_id, view, layer))",
+    NULL,
+};
+
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
     schema_v1,
     schema_v2,
     schema_v3,
     schema_v4,
+    schema_v5,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

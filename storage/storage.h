@@ -121,6 +121,16 @@ storage_rc storage_view_enroll(storage_catalog *cat, const char *token, const ch
 /* Removes a view's enrolment. */
 storage_rc storage_view_remove(storage_catalog *cat, const char *token, const char *view);
 
+/* strata forget: removes a view's enrolment with its sealed credentials,
+ * its whiteouts and what its last login left out, in one transaction
+ * audited "forget". Its provisioning rows stay (their tokens live on
+ * their backends; their PINs stay sealed under the forgotten PIN's key and
+ * to the administrator): *provisioned (may be NULL) receives their
+ * number. STORAGE_OK; STORAGE_ERR_NOT_FOUND (not enrolled);
+ * STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+storage_rc storage_view_forget(storage_catalog *cat, const char *token, const char *view,
+                               unsigned *provisioned);
+
 /* A successful login: the view and its unwrapped layer credentials, held in
  * sodium_malloc'd memory and wiped by storage_login_free. */
 typedef struct storage_login storage_login;
@@ -228,6 +238,89 @@ storage_rc storage_login_reset(storage_catalog *cat, const char *token);
  * storage_login_reset stays the call after a successful login (audit
  * action "reset-failures", and only when the counter was non-zero). */
 storage_rc storage_token_unlock(storage_catalog *cat, const char *token, unsigned *cleared);
+
+/* ---------------------------------------------------------------------
+ * Layer credentials that drift (creds.c)
+ *
+ * A layer credential the backend refuses (CKR_PIN_INCORRECT,
+ * CKR_PIN_EXPIRED, CKR_PIN_LOCKED: its PIN was changed or locked behind
+ * Strata's back) is marked stale and must not be presented again by any
+ * process until it is sealed anew (storage_cred_reseal or a new
+ * enrolment of the view). The caller presents a credential only while
+ * holding its lock and after reading its mark under it, so a changed PIN
+ * costs the backend one wrong try at most.
+ * ------------------------------------------------------------------ */
+
+/* Whether the credential of (token, view, layer) is marked stale, read
+ * afresh. STORAGE_OK and *stale; STORAGE_ERR_NOT_FOUND (no such view or
+ * credential); STORAGE_ERR_ARGS; or the read's failure. */
+storage_rc storage_cred_is_stale(storage_catalog *cat, const char *token, const char *view,
+                                 const char *layer, bool *stale);
+
+/* Marks it stale with reason (the backend's CKR_* name), audited
+ * "cred-stale". A mark already there is kept. STORAGE_OK;
+ * STORAGE_ERR_NOT_FOUND; STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY;
+ * STORAGE_ERR_NOMEM; STORAGE_ERR_BUSY. */
+storage_rc storage_cred_mark_stale(storage_catalog *cat, const char *token, const char *view,
+                                   const char *layer, const char *reason);
+
+/* Seals pin as the credential of layer for the login's view (replacing
+ * the row, or adding it), clearing its stale mark, audited
+ * "enroll-layer". The other layers' credentials are untouched.
+ * STORAGE_OK; STORAGE_ERR_NOT_FOUND; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_NOMEM; STORAGE_ERR_BUSY. */
+storage_rc storage_cred_reseal(storage_catalog *cat, const storage_login *login, const char *layer,
+                               const char *pin, size_t pin_len);
+
+typedef struct {
+    char view[128];
+    char layer[128];
+    bool stale;         /* marked stale: not presented until sealed anew */
+    char reason[40];    /* the backend's answer when it was marked ("" when not stale) */
+    long long stale_at; /* seconds since the epoch (0 when not stale) */
+} storage_cred_info;
+
+/* Calls fn for each layer credential of token (never its PIN), ordered by
+ * view and enrolment order. STORAGE_OK (also for an unknown token);
+ * STORAGE_ERR_ARGS; STORAGE_ERR_NOMEM. */
+storage_rc storage_creds_list(storage_catalog *cat, const char *token,
+                              void (*fn)(void *ctx, const storage_cred_info *info), void *ctx);
+
+/* The lock of one credential, between processes (see creds.c). */
+typedef struct {
+    int fd; /* -1 when not held */
+} storage_cred_guard;
+
+/* Takes the lock of (token, view, layer), waiting for another process
+ * that holds it. STORAGE_OK with *guard held; STORAGE_ERR_READ_ONLY (the
+ * catalog, or its lock file, cannot be written: no mark could be kept
+ * either); STORAGE_ERR_IO; STORAGE_ERR_ARGS; STORAGE_ERR_NOMEM. Release
+ * with storage_cred_unlock (harmless on a guard not held). */
+storage_rc storage_cred_lock(storage_catalog *cat, const char *token, const char *view,
+                             const char *layer, storage_cred_guard *guard);
+void storage_cred_unlock(storage_cred_guard *guard);
+
+/* A layer a login left out, and why ("stale credential", a CKR_* name,
+ * "token absent", ...). */
+typedef struct {
+    char view[128];
+    char layer[128];
+    char reason[64];
+    long long at; /* seconds since the epoch */
+} storage_left_out;
+
+/* Records the layers the view's login left out (n may be 0: none),
+ * replacing what its previous login recorded. No write when both are
+ * empty. STORAGE_OK; STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY;
+ * STORAGE_ERR_NOMEM; STORAGE_ERR_BUSY. */
+storage_rc storage_login_left_out(storage_catalog *cat, const char *token, const char *view,
+                                  const storage_left_out *items, size_t n);
+
+/* Calls fn for each layer the last login of each view of token left out,
+ * ordered by view and layer. STORAGE_OK; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_NOMEM. */
+storage_rc storage_left_out_list(storage_catalog *cat, const char *token,
+                                 void (*fn)(void *ctx, const storage_left_out *item), void *ctx);
 
 /* ---------------------------------------------------------------------
  * PIN change

@@ -431,33 +431,87 @@ out:
 
 struct remove_ctx {
     const char *token, *view, *subject;
+    bool forget;          /* strata forget: the view's other rows go too */
+    unsigned provisioned; /* forget, out: provisioning rows kept */
 };
+
+/* Runs sql with ?1 = token_id and ?2 = view. */
+static storage_rc remove_exec_locked(storage_catalog *cat, const char *sql, int64_t token_id,
+                                     const char *view)
+{
+    sqlite3_stmt *st = NULL;
+    storage_rc rc = catalog_prepare_locked(cat, sql, &st);
+
+    if (rc == STORAGE_OK) {
+        sqlite3_bind_int64(st, 1, token_id);
+        sqlite3_bind_text(st, 2, view, -1, SQLITE_STATIC);
+        rc = catalog_exec_stmt_locked(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* What forget removes beyond the view row, and the count it reports. */
+static storage_rc forget_rest_locked(storage_catalog *cat, struct remove_ctx *c, int64_t token_id)
+{
+    sqlite3_stmt *st = NULL;
+    storage_rc rc = remove_exec_locked(
+        cat, "DELETE FROM whiteouts WHERE token_id = ?1 AND view = ?2", token_id, c->view);
+
+    if (rc == STORAGE_OK) {
+        rc = remove_exec_locked(cat, "DELETE FROM left_out WHERE token_id = ?1 AND view = ?2",
+                                token_id, c->view);
+    }
+    if (rc == STORAGE_OK) {
+        rc = catalog_prepare_locked(
+            cat, "SELECT count(*) FROM provisioned WHERE token_id = ?1 AND view = ?2", &st);
+    }
+    if (rc == STORAGE_OK) {
+        sqlite3_bind_int64(st, 1, token_id);
+        sqlite3_bind_text(st, 2, c->view, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_ROW ? STORAGE_OK : STORAGE_ERR_INTERNAL;
+        c->provisioned = (unsigned)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
 
 static storage_rc remove_txn(storage_catalog *cat, void *ctx)
 {
     struct remove_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
     int64_t token_id = 0;
     storage_rc rc = catalog_token_id_locked(cat, c->token, &token_id);
 
-    if (rc != STORAGE_OK) {
-        goto out;
+    if (rc == STORAGE_OK) {
+        rc = remove_exec_locked(cat, "DELETE FROM views WHERE token_id = ?1 AND name = ?2",
+                                token_id, c->view);
     }
-    rc = catalog_prepare_locked(cat, "DELETE FROM views WHERE token_id = ?1 AND name = ?2", &st);
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, token_id);
-    sqlite3_bind_text(st, 2, c->view, -1, SQLITE_STATIC);
-    rc = catalog_exec_stmt_locked(st);
     if (rc == STORAGE_OK && sqlite3_changes(cat->db) == 0) {
         rc = STORAGE_ERR_NOT_FOUND;
     }
-    if (rc == STORAGE_OK) {
-        rc = catalog_audit_locked(cat, "remove", c->subject, "ok");
+    if (rc == STORAGE_OK && c->forget) {
+        rc = forget_rest_locked(cat, c, token_id);
     }
-out:
-    sqlite3_finalize(st);
+    if (rc == STORAGE_OK) {
+        rc = catalog_audit_locked(cat, c->forget ? "forget" : "remove", c->subject, "ok");
+    }
+    return rc;
+}
+
+/* Removes the view (and with forget its other rows) in one transaction. */
+static storage_rc view_drop(storage_catalog *cat, struct remove_ctx *c)
+{
+    storage_rc rc;
+
+    if (cat == NULL || c->token == NULL || c->view == NULL) {
+        return STORAGE_ERR_ARGS;
+    }
+    c->subject = views_subject(c->token, c->view);
+    if (c->subject == NULL) {
+        return STORAGE_ERR_NOMEM;
+    }
+    rc = catalog_write(cat, remove_txn, c);
+    free((char *)c->subject);
     return rc;
 }
 
@@ -467,18 +521,21 @@ out:
  * STORAGE_ERR_ARGS, or the write's failure. */
 storage_rc storage_view_remove(storage_catalog *cat, const char *token, const char *view)
 {
-    struct remove_ctx c = {token, view, NULL};
-    storage_rc rc;
+    struct remove_ctx c = {.token = token, .view = view};
 
-    if (cat == NULL || token == NULL || view == NULL) {
-        return STORAGE_ERR_ARGS;
+    return view_drop(cat, &c);
+}
+
+/* See storage.h. */
+storage_rc storage_view_forget(storage_catalog *cat, const char *token, const char *view,
+                               unsigned *provisioned)
+{
+    struct remove_ctx c = {.token = token, .view = view, .forget = true};
+    storage_rc rc = view_drop(cat, &c);
+
+    if (provisioned != NULL) {
+        *provisioned = rc == STORAGE_OK ? c.provisioned : 0;
     }
-    c.subject = views_subject(token, view);
-    if (c.subject == NULL) {
-        return STORAGE_ERR_NOMEM;
-    }
-    rc = catalog_write(cat, remove_txn, &c);
-    free((char *)c.subject);
     return rc;
 }
 

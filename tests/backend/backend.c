@@ -28,6 +28,11 @@
  *               C_Finalize (like tokens on disk, for the process's life),
  *               and each C_Initialize tops the uninitialised ones up to N
  *               again (as SoftHSM2 shows a free slot after a restart).
+ *                 login-log = <file>           (default none)
+ *               login-log appends one line per C_Login of slot 1's token
+ *               to the file, "user ok" or "user incorrect" (so-... for
+ *               the SO): a test counts the PINs this backend was shown,
+ *               across processes.
  *               persist = yes keeps slot 1's token objects (and their
  *               handles) across C_Finalize and C_Initialize, as a device
  *               keeps them across a reconnect; the object lines are then
@@ -125,6 +130,7 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool initialized;
 static char token_label[FIELD_LABEL + 1], token_serial[17], user_pin[64], so_pin[64];
+static char login_log[480]; /* login-log = <file>, or "" */
 static object *objects;
 static session *sessions;
 static CK_OBJECT_HANDLE next_object;
@@ -304,6 +310,7 @@ static void load_config(void)
     persist = false;
     n_mechs = 0;
     mech_log[0] = '\0';
+    login_log[0] = '\0';
     f = path != NULL ? fopen(path, "r") : NULL;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, " %31[a-z-] = %479[^\n]", key, value) != 2) {
@@ -319,6 +326,8 @@ static void load_config(void)
             copy_text(so_pin, sizeof(so_pin), value);
         } else if (strcmp(key, "free-slots") == 0) {
             free_wanted = strtoul(value, NULL, 10);
+        } else if (strcmp(key, "login-log") == 0) {
+            copy_text(login_log, sizeof(login_log), value);
         } else if (strcmp(key, "persist") == 0) {
             persist = strcmp(value, "yes") == 0;
         } else if (strcmp(key, "mechanism") == 0 && n_mechs < MAX_MECHS) {
@@ -1041,6 +1050,17 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE handle, CK_SESSION_INFO *info)
     return leave(CKR_OK);
 }
 
+/* Appends "<user> <outcome>" to the login-log file, if one is set. */
+static void log_login(CK_USER_TYPE user, bool ok)
+{
+    FILE *f = login_log[0] != '\0' ? fopen(login_log, "a") : NULL;
+
+    if (f != NULL) {
+        fprintf(f, "%s %s\n", user == CKU_SO ? "so" : "user", ok ? "ok" : "incorrect");
+        fclose(f);
+    }
+}
+
 CK_RV C_Login(CK_SESSION_HANDLE handle, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_ULONG pin_len)
 {
     const char *expected;
@@ -1079,7 +1099,13 @@ CK_RV C_Login(CK_SESSION_HANDLE handle, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_
     expected = user == CKU_SO ? (sp != NULL ? sp->so_pin : so_pin)
                               : (sp != NULL ? sp->user_pin : user_pin);
     if (pin_len != strlen(expected) || memcmp(pin, expected, pin_len) != 0) {
+        if (sp == NULL) {
+            log_login(user, false);
+        }
         return leave(CKR_PIN_INCORRECT);
+    }
+    if (sp == NULL) {
+        log_login(user, true);
     }
     ls->logged_in = true;
     ls->user = user;
