@@ -503,6 +503,7 @@ static int open_view(cli_target *t, cli_pin_source *src, storage_login **login)
 static int enroll_layer_only(cli_global *g, const enroll_args *a)
 {
     cli_pin_source src = {false, -1};
+    cli_modules mods = {NULL, NULL};
     storage_login *login = NULL;
     enroll_layer el;
     char what[256];
@@ -512,13 +513,20 @@ static int enroll_layer_only(cli_global *g, const enroll_args *a)
 
     memset(&el, 0, sizeof(el));
     if (cli_target_open(g, a->token, a->view, 0, &t) != 0 ||
-        plan_one_layer(&t, a->layer, &el) != 0 || cli_pin_source_open(&src, a->pin_stdin) != 0 ||
-        open_view(&t, &src, &login) != 0) {
+        plan_one_layer(&t, a->layer, &el) != 0 || cli_modules_init(&mods, t.policy) != 0) {
+        goto out;
+    }
+    find_no_login(&mods, &el, 1);
+    if (el.no_login) {
+        cli_error("layer '%s' requires no login: it has no PIN to enrol", el.layer->id);
+        goto out;
+    }
+    if (cli_pin_source_open(&src, a->pin_stdin) != 0 || open_view(&t, &src, &login) != 0) {
         goto out;
     }
     snprintf(what, sizeof(what), "the PIN of layer '%s' (token \"%s\")", el.layer->id, el.label);
     if (cli_pin_read(&src, what, &el.pin) != 0 ||
-        (a->verify && verify_layers(t.policy, &el, 1) != 0)) {
+        (a->verify && verify_layers(&mods, &el, 1) != 0)) {
         goto out;
     }
     src_rc = storage_cred_reseal(t.cat, login, el.layer->id, el.pin.buf, el.pin.len);
@@ -534,6 +542,7 @@ out:
     cli_pin_free(&el.pin);
     storage_login_free(login);
     cli_pin_source_close(&src);
+    cli_modules_free(&mods);
     cli_target_close(&t);
     return rc;
 }
