@@ -164,11 +164,7 @@ static const char *const schema_v5[] = {
 
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
-    schema_v1,
-    schema_v2,
-    schema_v3,
-    schema_v4,
-    schema_v5,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -126,8 +126,9 @@ storage_rc storage_view_remove(storage_catalog *cat, const char *token, const ch
  * audited "forget". Its provisioning rows stay (their tokens live on
  * their backends; their PINs stay sealed under the forgotten PIN's key and
  * to the administrator): *provisioned (may be NULL) receives their
- * number. STORAGE_OK; STORAGE_ERR_NOT_FOUND (not enrolled);
- * STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+ * number. Forgetting the token's last view also clears its Argon2id salt
+ * and cost, so the next enrolment takes the policy's <kdf>. STORAGE_OK; STORAGE_ERR_NOT_FOUND (not
+ * enrolled); STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
 storage_rc storage_view_forget(storage_catalog *cat, const char *token, const char *view,
                                unsigned *provisioned);
 
@@ -174,6 +175,17 @@ storage_rc storage_views_any(storage_catalog *cat, const char *token, bool *any)
 /* Calls fn for each enrolled view of token, in name order. */
 storage_rc storage_views_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_view_info *info), void *ctx);
+
+/* The Argon2id cost token's views were enrolled with (*found false, and
+ * *out zeros, when the token has no enrolment yet). STORAGE_OK;
+ * STORAGE_ERR_ARGS; or the read's failure. */
+storage_rc storage_token_kdf(storage_catalog *cat, const char *token, storage_kdf *out,
+                             bool *found);
+
+/* kdf (NULL or zeros: libsodium's interactive cost) as the cost an
+ * enrolment would use, into *out. STORAGE_OK; STORAGE_ERR_ARGS when
+ * outside Argon2id's limits. */
+storage_rc storage_kdf_effective(const storage_kdf *kdf, storage_kdf *out);
 
 /* Failed-login counters of a virtual token: one for the user PINs (shared
  * by every view) and one for the security officer's, kept apart so that

@@ -472,6 +472,15 @@ static storage_rc forget_rest_locked(storage_catalog *cat, struct remove_ctx *c,
         rc = sqlite3_step(st) == SQLITE_ROW ? STORAGE_OK : STORAGE_ERR_INTERNAL;
         c->provisioned = (unsigned)sqlite3_column_int64(st, 0);
     }
+    /* With its last view gone, the token's Argon2id salt and cost go too:
+     * the next enrolment takes the policy's <kdf>. */
+    if (rc == STORAGE_OK) {
+        rc = remove_exec_locked(cat,
+                                "UPDATE tokens SET kdf_salt = NULL, kdf_ops = NULL, kdf_mem = NULL"
+                                " WHERE id = ?1 AND ?2 IS NOT NULL AND NOT EXISTS"
+                                " (SELECT 1 FROM views WHERE token_id = ?1)",
+                                token_id, c->view);
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -662,4 +671,33 @@ storage_rc storage_views_list(storage_catalog *cat, const char *token,
     }
     free(c.infos);
     return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * The cost views were enrolled with
+ * ------------------------------------------------------------------ */
+
+/* See storage.h. */
+storage_rc storage_token_kdf(storage_catalog *cat, const char *token, storage_kdf *out, bool *found)
+{
+    kdf_params params = {.token = token};
+    storage_rc rc;
+
+    if (cat == NULL || token == NULL || out == NULL || found == NULL) {
+        return STORAGE_ERR_ARGS;
+    }
+    rc = catalog_read(cat, views_kdf_read_txn, &params);
+    *found = rc == STORAGE_OK && params.found;
+    out->ops = *found ? params.ops : 0;
+    out->mem = *found ? params.mem : 0;
+    return rc;
+}
+
+/* See storage.h. */
+storage_rc storage_kdf_effective(const storage_kdf *kdf, storage_kdf *out)
+{
+    if (out == NULL) {
+        return STORAGE_ERR_ARGS;
+    }
+    return secrets_kdf_resolve(kdf, &out->ops, &out->mem);
 }
