@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "layers.h"
 #include "rules.h"
@@ -212,9 +213,11 @@ typedef struct {
     const char *token; /* --token, or NULL for the policy's only token */
     const char *view;  /* --view (required) */
     bool pin_stdin;    /* --pin-stdin */
+    bool json;         /* --json (ls only) */
 } cli_view_opts;
 
-/* Parses --token, --view and --pin-stdin for cmd; help prints its help.
+/* Parses --token, --view and --pin-stdin for cmd (and --json for ls);
+ * help prints its help.
  * Returns 0; 1 after printing the help; CLI_EXIT_USAGE (reported). */
 int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
                   void (*help)(void));
@@ -241,5 +244,111 @@ void cli_view_session_close(cli_view_session *vs);
 const char *cli_class_name(CK_OBJECT_CLASS cls, char *buf, size_t size);
 /* Bytes as lowercase hex into buf ("-" when len is 0), truncated to fit. */
 void cli_hex(const unsigned char *p, size_t len, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------
+ * JSON output (json.c): --json of status, views and ls; the shapes are
+ * documented in strata(1) and kept stable (fields are only ever added)
+ * ------------------------------------------------------------------ */
+
+#define CLI_JSON_DEPTH 16
+
+typedef struct {
+    FILE *out;
+    int depth;
+    bool first[CLI_JSON_DEPTH]; /* no value yet at this depth: no comma before the next */
+} cli_json;
+
+void cli_json_init(cli_json *j, FILE *out);
+/* Opens an object (open '{') or an array ('['): as member key of the
+ * enclosing object, or with key NULL inside an array or at the top. */
+void cli_json_open(cli_json *j, const char *key, char open);
+/* Closes it ('}' or ']'); the outermost close ends the line. */
+void cli_json_close(cli_json *j, char close);
+/* A string (NULL prints null), an integer, a boolean; key as above. */
+void cli_json_str(cli_json *j, const char *key, const char *value);
+void cli_json_int(cli_json *j, const char *key, long long value);
+void cli_json_bool(cli_json *j, const char *key, bool value);
+
+/* ---------------------------------------------------------------------
+ * What the catalog says about a virtual token without a PIN
+ * (attention.c; strata status and strata views)
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    const rules_token *token;
+    storage_view_info *views; /* enrolled views */
+    size_t n_views;
+    storage_cred_info *creds; /* layer credentials, with their stale marks */
+    size_t n_creds;
+    storage_left_out *left; /* layers each view's last login left out */
+    size_t n_left;
+    unsigned failed_logins;
+    bool locked;              /* failed_logins reached max-failed-logins */
+    bool kdf_known;           /* the token has enrolled views: enrolled_kdf is set */
+    storage_kdf enrolled_kdf; /* the cost its views were enrolled with */
+    storage_kdf policy_kdf;   /* the policy's, defaults resolved */
+    bool kdf_differs;
+    bool failed; /* an allocation failed while loading */
+} cli_token_facts;
+
+/* Loads the facts of tok (none when cat is NULL). Returns 0, or -1 with
+ * *why set (f is then empty). */
+int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts *f,
+                   const char **why);
+void cli_facts_free(cli_token_facts *f);
+/* The catalog's row of an enrolled view, or NULL. */
+const storage_view_info *cli_facts_view(const cli_token_facts *f, const char *view);
+/* The stale credentials of view: up to max into out; returns how many. */
+size_t cli_facts_stale(const cli_token_facts *f, const char *view, const storage_cred_info **out,
+                       size_t max);
+
+/* One thing an administrator must act on. */
+typedef struct {
+    const char *kind; /* "stale-credential", "locked", "left-out", "kdf" */
+    char view[128];   /* "" when about the whole token */
+    char layer[128];  /* "" when about no one layer */
+    char message[512];
+    char run[512]; /* what to run */
+} cli_attention;
+
+/* Calls fn (may be NULL) for each thing about f's token an administrator
+ * must act on; returns how many there are. */
+size_t cli_facts_attention(const cli_token_facts *f,
+                           void (*fn)(void *ctx, const cli_attention *item), void *ctx);
+
+/* Writes the members of tok's JSON object into the object j has open
+ * (label, locked, failed_logins, max_failed_logins, views: strata(1)). */
+void cli_facts_json(cli_json *j, const cli_token_facts *f);
+
+/* The state of view id as strata views and status print it: "not
+ * enrolled", or "enrolled" with ", provisioned (N)", ", provisioning
+ * (N)", ", locked", ", layer 'L' stale" as they apply. */
+void cli_facts_view_state(const cli_token_facts *f, const char *id, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------
+ * Names from the command line (util.c): unknown ones are reported with
+ * the closest name of the policy ("did you mean")
+ * ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *word;
+    const char *best; /* closest candidate so far */
+    size_t distance;  /* its edit distance */
+} cli_guess;
+
+void cli_guess_init(cli_guess *g, const char *word);
+void cli_guess_try(cli_guess *g, const char *candidate);
+/* The closest candidate when it is close enough to be a typo, else NULL. */
+const char *cli_guess_best(const cli_guess *g);
+
+/* The token labelled label, or NULL after reporting "no token ...; did
+ * you mean ...". */
+const rules_token *cli_token_named(const rules_policy *policy, const char *label);
+/* The view id of tok, or NULL after reporting the same way. */
+const rules_view *cli_view_named(const rules_policy *policy, const rules_token *tok,
+                                 const char *id);
+/* Whether view stacks layer; when not and report is true, says so with
+ * the closest layer of the view. */
+bool cli_view_has_layer(const rules_view *view, const char *layer, bool report);
 
 #endif /* STRATA_CLI_H */

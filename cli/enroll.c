@@ -391,17 +391,9 @@ out:
 static int find_view(const rules_policy *policy, const enroll_args *a, const rules_token **tok,
                      const rules_view **view)
 {
-    *tok = rules_policy_token(policy, a->token);
-    if (*tok == NULL) {
-        cli_error("no token '%s' in %s", a->token, policy->path);
-        return -1;
-    }
-    *view = rules_token_view(*tok, a->view);
-    if (*view == NULL) {
-        cli_error("token '%s' has no view '%s' in %s", a->token, a->view, policy->path);
-        return -1;
-    }
-    return 0;
+    *tok = cli_token_named(policy, a->token);
+    *view = *tok != NULL ? cli_view_named(policy, *tok, a->view) : NULL;
+    return *view != NULL ? 0 : -1;
 }
 
 /* strata enroll --so: sets the token's SO PIN. Returns an exit code. */
@@ -446,14 +438,12 @@ out:
  * Returns 0, or -1 (reported). */
 static int plan_one_layer(const cli_target *t, const char *id, enroll_layer *el)
 {
-    bool in_view = false;
-
-    for (size_t i = 0; i < t->view->n_layers; i++) {
-        in_view = in_view || strcmp(t->view->layers[i], id) == 0;
+    if (!cli_view_has_layer(t->view, id, true)) {
+        return -1;
     }
     el->layer = rules_policy_layer(t->policy, id);
-    if (!in_view || el->layer == NULL) {
-        cli_error("view '%s' has no layer '%s'", t->view->id, id);
+    if (el->layer == NULL) {
+        cli_error("view '%s' names layer '%s', which the policy does not declare", t->view->id, id);
         return -1;
     }
     if (el->layer->provision == RULES_PROVISION_LAZY) {

@@ -25,15 +25,13 @@ int cli_target_open(cli_global *g, const char *token, const char *view, unsigned
     if (t->policy_path == NULL || cli_policy_load(t->policy_path, false, &t->policy) != 0) {
         return -1;
     }
-    t->token = rules_policy_token(t->policy, token);
+    t->token = cli_token_named(t->policy, token);
     if (t->token == NULL) {
-        cli_error("no token '%s' in %s", token, t->policy_path);
         return -1;
     }
     if (view != NULL) {
-        t->view = rules_token_view(t->token, view);
+        t->view = cli_view_named(t->policy, t->token, view);
         if (t->view == NULL) {
-            cli_error("token '%s' has no view '%s' in %s", token, view, t->policy_path);
             return -1;
         }
     }
@@ -121,4 +119,45 @@ int cli_target_guess(const cli_target *t, storage_pin_kind kind)
                   storage_strerror(rc));
     }
     return -1;
+}
+
+/* See identity.h. */
+int cli_so_check(cli_target *t, bool from_stdin, const char *action)
+{
+    cli_pin_source src = {false, -1};
+    cli_pin pin = {NULL, 0};
+    storage_rc rc_s;
+    char what[160];
+    int rc = -1;
+
+    /* An empty candidate tells whether one is set (never right: a set SO PIN
+     * is not empty). */
+    rc_s = storage_so_check(t->cat, t->token->label, "", 0);
+    if (rc_s == STORAGE_ERR_NOT_FOUND) {
+        return 0;
+    }
+    if (cli_pin_source_open(&src, from_stdin) != 0) {
+        return -1;
+    }
+    snprintf(what, sizeof(what), "the SO PIN of token '%s'", t->token->label);
+    if (cli_pin_read(&src, what, &pin) != 0) {
+        goto out;
+    }
+    if (cli_target_guess(t, STORAGE_PIN_SO) != 0) {
+        goto out;
+    }
+    rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
+    if (rc_s == STORAGE_OK) {
+        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, true);
+        rc = 0;
+    } else if (rc_s == STORAGE_ERR_PIN_INCORRECT || rc_s == STORAGE_ERR_ARGS) {
+        storage_audit(t->cat, action, t->token->label, "refused: wrong SO PIN");
+        cli_error("wrong SO PIN; nothing changed on token '%s'", t->token->label);
+    } else {
+        cli_error("cannot check the SO PIN: %s", storage_strerror(rc_s));
+    }
+out:
+    cli_pin_free(&pin);
+    cli_pin_source_close(&src);
+    return rc;
 }

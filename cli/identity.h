@@ -13,6 +13,7 @@
 int cli_cmd_passwd(cli_global *g, int argc, char **argv);
 int cli_cmd_unlock(cli_global *g, int argc, char **argv);
 int cli_cmd_provision(cli_global *g, int argc, char **argv);
+int cli_cmd_forget(cli_global *g, int argc, char **argv);
 
 /* What a command about one virtual token (and maybe one of its views)
  * has open. */
@@ -45,5 +46,10 @@ storage_kdf cli_target_kdf(const cli_target *t);
 /* Reads a new PIN, twice on a terminal (what names it), and checks the
  * token's length limits. Returns 0 with pin filled, or -1 (reported). */
 int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what, cli_pin *pin);
+
+/* When t's token has an SO PIN, asks for it (terminal, or a line of
+ * standard input) and checks it; a wrong one is audited as action
+ * "refused". Returns 0 (right, or no SO PIN set), or -1 (reported). */
+int cli_so_check(cli_target *t, bool from_stdin, const char *action);
 
 #endif /* STRATA_CLI_IDENTITY_H */

@@ -57,11 +57,7 @@ void cli_hex(const unsigned char *p, size_t len, char *buf, size_t size)
 static const rules_token *pick_token(const rules_policy *policy, const char *token)
 {
     if (token != NULL) {
-        const rules_token *tok = rules_policy_token(policy, token);
-        if (tok == NULL) {
-            cli_error("no token '%s' in %s", token, policy->path);
-        }
-        return tok;
+        return cli_token_named(policy, token);
     }
     if (policy->n_tokens != 1) {
         cli_error("%s has %zu tokens: name one with --token", policy->path, policy->n_tokens);
@@ -155,8 +151,7 @@ int cli_view_session_open(cli_global *g, const char *token, const char *view, bo
     if (tok == NULL) {
         goto out;
     }
-    if (rules_token_view(tok, view) == NULL) {
-        cli_error("token '%s' has no view '%s' in %s", tok->label, view, policy->path);
+    if (cli_view_named(policy, tok, view) == NULL) {
         goto out;
     }
     snprintf(vs->token, sizeof(vs->token), "%s", tok->label);
@@ -207,7 +202,7 @@ void cli_view_session_close(cli_view_session *vs)
 
 static void print_help(void)
 {
-    printf("usage: strata ls --view VIEW [--token LABEL] [--pin-stdin]\n"
+    printf("usage: strata ls --view VIEW [--token LABEL] [--pin-stdin] [--json]\n"
            "\n"
            "List what view VIEW of the virtual token shows, one object per line: its\n"
            "layer, class, label and id as a client reads them (after the view's rules)\n"
@@ -218,6 +213,7 @@ static void print_help(void)
            "  --view VIEW    the view to list\n"
            "  --token LABEL  the virtual token (default: the policy's only one)\n"
            "  --pin-stdin    read the PIN as one line on standard input\n"
+           "  --json         print JSON instead (its shape: strata(1), JSON OUTPUT)\n"
            "\n"
            "exit status: 0 listed, 1 the policy, the login or the engine failed, or a\n"
            "layer of the view was left out at login (named on stderr: the list lacks\n"
@@ -276,7 +272,8 @@ static int list_view(cli_view_session *vs, cli_table *t)
 
 typedef struct {
     const cli_view_session *vs;
-    unsigned n; /* layers of the view left out */
+    cli_json *json; /* --json: the open "left_out" array, else NULL */
+    unsigned n;     /* layers of the view left out */
 } left_ctx;
 
 static void report_left_out(void *ctx, const storage_left_out *item)
@@ -294,15 +291,21 @@ static void report_left_out(void *ctx, const storage_left_out *item)
     } else {
         cli_error("layer '%s' is left out: %s (see strata status)", item->layer, item->reason);
     }
+    if (c->json != NULL) {
+        cli_json_open(c->json, NULL, '{');
+        cli_json_str(c->json, "layer", item->layer);
+        cli_json_str(c->json, "reason", item->reason);
+        cli_json_close(c->json, '}');
+    }
 }
 
-/* Reports on stderr the layers the login left out, as the engine
- * recorded them in the catalog. Returns how many (0 when the catalog
- * cannot tell). */
-static unsigned left_out(const cli_view_session *vs)
+/* Reports on stderr (and into json's open array when non-NULL) the layers
+ * the login left out, as the engine recorded them in the catalog. Returns
+ * how many (0 when the catalog cannot tell). */
+static unsigned left_out(const cli_view_session *vs, cli_json *json)
 {
     storage_catalog *cat = NULL;
-    left_ctx c = {vs, 0};
+    left_ctx c = {vs, json, 0};
 
     if (storage_catalog_open(vs->catalog, STORAGE_OPEN_READ_ONLY, &cat, NULL, 0) != STORAGE_OK) {
         return 0;
@@ -312,15 +315,51 @@ static unsigned left_out(const cli_view_session *vs)
     return c.n;
 }
 
+/* Prints the listed objects (t's rows after the header) and the layers
+ * left out as JSON (strata(1), JSON OUTPUT). Returns how many layers
+ * were left out. */
+static unsigned print_json(const cli_view_session *vs, const cli_table *t)
+{
+    static const char *const keys[] = {"layer", "class", "label", "id", "handle"};
+    unsigned n;
+    cli_json j;
+
+    cli_json_init(&j, stdout);
+    cli_json_open(&j, NULL, '{');
+    cli_json_str(&j, "token", vs->token);
+    cli_json_str(&j, "view", vs->view);
+    cli_json_open(&j, "objects", '[');
+    for (size_t r = 1; r < t->n_rows; r++) {
+        char *const *row = &t->cells[r * t->n_cols];
+        cli_json_open(&j, NULL, '{');
+        for (size_t c = 0; c < 4; c++) {
+            cli_json_str(&j, keys[c], c == 3 && strcmp(row[c], "-") == 0 ? "" : row[c]);
+        }
+        cli_json_int(&j, keys[4], strtoll(row[4], NULL, 10));
+        cli_json_close(&j, '}');
+    }
+    cli_json_close(&j, ']');
+    cli_json_open(&j, "left_out", '[');
+    n = left_out(vs, &j);
+    cli_json_close(&j, ']');
+    cli_json_bool(&j, "complete", n == 0);
+    cli_json_close(&j, '}');
+    return n;
+}
+
 int cli_cmd_ls(cli_global *g, int argc, char **argv)
 {
     cli_view_opts o;
     cli_view_session vs;
     cli_table t;
+    unsigned dropped;
     int rc = cli_view_args(g, "ls", argc, argv, &o, print_help);
 
     if (rc != 0) {
         return rc == 1 ? CLI_EXIT_OK : rc;
+    }
+    if (optind < argc) {
+        return cli_usage_error("ls", "unexpected argument '%s'", argv[optind]);
     }
     if (cli_view_session_open(g, o.token, o.view, o.pin_stdin, &vs) != 0) {
         return CLI_EXIT_FAIL;
@@ -331,8 +370,13 @@ int cli_cmd_ls(cli_global *g, int argc, char **argv)
             ? CLI_EXIT_OK
             : CLI_EXIT_FAIL;
     if (rc == CLI_EXIT_OK) {
-        cli_table_print(&t, 0);
-        if (left_out(&vs) > 0) {
+        if (o.json) {
+            dropped = print_json(&vs, &t);
+        } else {
+            cli_table_print(&t, 0);
+            dropped = left_out(&vs, NULL);
+        }
+        if (dropped > 0) {
             rc = CLI_EXIT_FAIL; /* the list lacks what those layers hold */
         }
     }

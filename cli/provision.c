@@ -48,6 +48,27 @@ static bool has_lazy(const cli_target *t)
     return false;
 }
 
+/* True when the view is enrolled; else says so (reported). */
+static bool is_enrolled(const cli_target *t)
+{
+    cli_enrolled list;
+    const char *why = NULL;
+    bool enrolled;
+
+    if (cli_enrolled_load(t->cat, t->token->label, &list, &why) != 0) {
+        cli_error("cannot read the enrolments of token '%s': %s", t->token->label, why);
+        return false;
+    }
+    enrolled = cli_enrolled_has(&list, t->view->id);
+    cli_enrolled_free(&list);
+    if (!enrolled) {
+        cli_error("view '%s' of token '%s' is not enrolled: nothing can be provisioned for it "
+                  "before 'strata enroll --token %s --view %s'",
+                  t->view->id, t->token->label, t->token->label, t->view->id);
+    }
+    return enrolled;
+}
+
 /* The engine's slot of the token with label, or false. */
 static bool find_slot(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_ID *slot)
 {
@@ -179,6 +200,9 @@ int cli_cmd_provision(cli_global *g, int argc, char **argv)
     }
     rc = CLI_EXIT_FAIL;
     if (cli_target_open(g, token, view, 0, &t) != 0) {
+        goto out;
+    }
+    if (!is_enrolled(&t)) {
         goto out;
     }
     if (!has_lazy(&t)) {

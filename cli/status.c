@@ -13,15 +13,22 @@
 
 static void print_help(void)
 {
-    printf("usage: strata status\n"
+    printf("usage: strata status [--json]\n"
            "\n"
            "Show the policy and catalog in use, whether each backend module loads and\n"
            "which slots and tokens it has, whether each layer's token is there, and each\n"
            "virtual token with its slot ID and its views' enrolment. Never shows a PIN.\n"
            "The catalog is opened read-only.\n"
            "\n"
-           "exit status: 0 reported (even when a module or token is missing), 1 the\n"
-           "policy is invalid or the catalog cannot be read, 2 usage\n");
+           "Then what an administrator must act on, each with the command to run:\n"
+           "stale layer credentials, locked tokens, layers left out at a view's last\n"
+           "login, a policy <kdf> other than the one the views were enrolled with.\n"
+           "\n"
+           "options:\n"
+           "  --json  print JSON instead (its shape: strata(1), JSON OUTPUT)\n"
+           "\n"
+           "exit status: 0 nothing needs attention, 1 something does (or the policy is\n"
+           "invalid, or the catalog cannot be read), 2 usage\n");
 }
 
 /* ---------------------------------------------------------------------
@@ -302,54 +309,49 @@ out:
  * Virtual tokens and views
  * ------------------------------------------------------------------ */
 
-static int add_token_rows(cli_table *t, storage_catalog *cat, const rules_token *tok)
+/* The virtual token's slot ID as text into buf. */
+static void slot_text(storage_catalog *cat, const rules_token *tok, char *buf, size_t size)
 {
-    char slot_text[64], layers[512], state[128];
-    cli_enrolled list;
-    const char *why = NULL;
     CK_SLOT_ID slot = 0;
     storage_rc src;
-    size_t j;
-    int rc = -1;
 
     if (cat == NULL) {
-        snprintf(slot_text, sizeof(slot_text), "none yet");
+        snprintf(buf, size, "none yet");
     } else if ((src = storage_slot_id(cat, tok->label, &slot)) == STORAGE_OK) {
-        snprintf(slot_text, sizeof(slot_text), "%lu", (unsigned long)slot);
+        snprintf(buf, size, "%lu", (unsigned long)slot);
     } else {
-        snprintf(slot_text, sizeof(slot_text), "%s",
+        snprintf(buf, size, "%s",
                  src == STORAGE_ERR_NOT_FOUND ? "none yet" : storage_strerror(src));
     }
-    cli_enrolled_load(cat, tok->label, &list, &why);
+}
+
+static int add_token_rows(cli_table *t, storage_catalog *cat, const cli_token_facts *f)
+{
+    const rules_token *tok = f->token;
+    char slot[64], layers[512], state[512];
+    size_t j;
+
+    slot_text(cat, tok, slot, sizeof(slot));
     for (j = 0; j < tok->n_views; j++) {
         const rules_view *v = &tok->views[j];
         cli_view_layers_text(v, layers, sizeof(layers));
-        if (why != NULL) {
-            snprintf(state, sizeof(state), "unknown (%s)", why);
-        } else if (!cli_enrolled_has(&list, v->id)) {
-            snprintf(state, sizeof(state), "not enrolled");
-        } else {
-            snprintf(state, sizeof(state), "enrolled");
-        }
+        cli_facts_view_state(f, v->id, state, sizeof(state));
         if (v->is_public) {
             strncat(state, ", public", sizeof(state) - strlen(state) - 1);
         }
-        if (cli_table_add(t, j == 0 ? tok->label : "", j == 0 ? slot_text : "", v->id, layers,
-                          state) != 0) {
-            goto out;
+        if (cli_table_add(t, j == 0 ? tok->label : "", j == 0 ? slot : "", v->id, layers, state) !=
+            0) {
+            return -1;
         }
     }
     /* Enrolments the policy no longer names. */
-    for (j = 0; j < list.n; j++) {
-        if (rules_token_view(tok, list.names[j]) == NULL &&
-            cli_table_add(t, "", "", list.names[j], "", "enrolled, not in the policy") != 0) {
-            goto out;
+    for (j = 0; j < f->n_views; j++) {
+        if (rules_token_view(tok, f->views[j].view) == NULL &&
+            cli_table_add(t, "", "", f->views[j].view, "", "enrolled, not in the policy") != 0) {
+            return -1;
         }
     }
-    rc = 0;
-out:
-    cli_enrolled_free(&list);
-    return rc;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -425,7 +427,8 @@ out:
     return rc;
 }
 
-static int show_tokens(const rules_policy *policy, storage_catalog *cat)
+static int show_tokens(const rules_policy *policy, storage_catalog *cat,
+                       const cli_token_facts *facts)
 {
     cli_table t;
     size_t i;
@@ -437,7 +440,7 @@ static int show_tokens(const rules_policy *policy, storage_catalog *cat)
         goto out;
     }
     for (i = 0; i < policy->n_tokens; i++) {
-        if (add_token_rows(&t, cat, &policy->tokens[i]) != 0) {
+        if (add_token_rows(&t, cat, &facts[i]) != 0) {
             goto out;
         }
     }
@@ -448,21 +451,221 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * What needs attention
+ * ------------------------------------------------------------------ */
+
+static void print_attention(void *ctx, const cli_attention *a)
+{
+    const rules_token *tok = ctx;
+
+    printf("  token '%s': %s\n    run: %s\n", tok->label, a->message, a->run);
+}
+
+/* Prints what an administrator must act on; returns how many things. */
+static size_t show_attention(const rules_policy *policy, const cli_token_facts *facts)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        n += cli_facts_attention(&facts[i], NULL, NULL);
+    }
+    if (n == 0) {
+        printf("\nnothing needs attention\n");
+        return 0;
+    }
+    printf("\nneeds attention\n");
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        cli_facts_attention(&facts[i], print_attention, (void *)facts[i].token);
+    }
+    return n;
+}
+
+/* Loads the facts of every token. Returns 0, or -1 (reported). */
+static int load_facts(const rules_policy *policy, storage_catalog *cat, cli_token_facts *facts)
+{
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        const char *why = NULL;
+
+        if (cli_facts_load(cat, &policy->tokens[i], &facts[i], &why) != 0) {
+            cli_error("token '%s': the catalog cannot tell its state: %s", policy->tokens[i].label,
+                      why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * JSON (strata(1), JSON OUTPUT)
+ * ------------------------------------------------------------------ */
+
+static void json_catalog(cli_json *j, const char *path, storage_catalog *cat, bool readable)
+{
+    char id[33];
+
+    cli_json_open(j, "catalog", '{');
+    cli_json_str(j, "path", path);
+    cli_json_bool(j, "initialised", cat != NULL || !readable);
+    cli_json_bool(j, "readable", readable);
+    if (cat != NULL) {
+        cli_json_int(j, "schema_version", storage_catalog_version(cat));
+        cli_json_str(j, "identity", storage_catalog_identity(cat, id) == STORAGE_OK ? id : NULL);
+    }
+    cli_json_close(j, '}');
+}
+
+static void json_modules(cli_json *j, const rules_policy *policy, cli_modules *mods)
+{
+    cli_json_open(j, "modules", '[');
+    for (size_t i = 0; i < policy->n_modules; i++) {
+        const char *why = "";
+        bool loaded = cli_modules_get(mods, policy->modules[i].id, &why) != NULL;
+
+        cli_json_open(j, NULL, '{');
+        cli_json_str(j, "id", policy->modules[i].id);
+        cli_json_str(j, "path", policy->modules[i].path);
+        cli_json_bool(j, "loaded", loaded);
+        cli_json_str(j, "error", loaded ? NULL : why);
+        cli_json_close(j, '}');
+    }
+    cli_json_close(j, ']');
+}
+
+static void json_prov_row(void *ctx, const storage_provision_info *info)
+{
+    cli_json *j = ctx;
+
+    cli_json_open(j, NULL, '{');
+    cli_json_str(j, "view", info->view);
+    cli_json_str(j, "layer", info->layer);
+    cli_json_str(j, "label", info->label);
+    cli_json_str(j, "serial", info->serial[0] != '\0' ? info->serial : NULL);
+    cli_json_str(j, "state", storage_prov_state_name(info->state));
+    cli_json_close(j, '}');
+}
+
+static void json_kdf(cli_json *j, const char *key, const storage_kdf *kdf)
+{
+    cli_json_open(j, key, '{');
+    cli_json_int(j, "ops", (long long)kdf->ops);
+    cli_json_int(j, "mem", (long long)kdf->mem);
+    cli_json_close(j, '}');
+}
+
+static void json_token(cli_json *j, storage_catalog *cat, const cli_token_facts *f)
+{
+    char slot[64];
+
+    cli_json_open(j, NULL, '{');
+    cli_facts_json(j, f);
+    slot_text(cat, f->token, slot, sizeof(slot));
+    cli_json_str(j, "slot", strcmp(slot, "none yet") == 0 ? NULL : slot);
+    cli_json_open(j, "kdf", '{');
+    json_kdf(j, "policy", &f->policy_kdf);
+    if (f->kdf_known) {
+        json_kdf(j, "enrolled", &f->enrolled_kdf);
+    } else {
+        cli_json_str(j, "enrolled", NULL);
+    }
+    cli_json_bool(j, "differs", f->kdf_differs);
+    cli_json_close(j, '}');
+    cli_json_open(j, "provisioned", '[');
+    if (cat != NULL) {
+        storage_provisions_list(cat, f->token->label, json_prov_row, j);
+    }
+    cli_json_close(j, ']');
+    cli_json_close(j, '}');
+}
+
+typedef struct {
+    cli_json *j;
+    const char *token;
+} attention_ctx;
+
+static void json_attention(void *ctx, const cli_attention *a)
+{
+    attention_ctx *c = ctx;
+    cli_json *j = c->j;
+
+    cli_json_open(j, NULL, '{');
+    cli_json_str(j, "kind", a->kind);
+    cli_json_str(j, "token", c->token);
+    cli_json_str(j, "view", a->view[0] != '\0' ? a->view : NULL);
+    cli_json_str(j, "layer", a->layer[0] != '\0' ? a->layer : NULL);
+    cli_json_str(j, "message", a->message);
+    cli_json_str(j, "run", a->run);
+    cli_json_close(j, '}');
+}
+
+/* Prints the whole status as JSON; returns how many things need
+ * attention. */
+static size_t print_json(const rules_policy *policy, const char *policy_path, const char *path,
+                         storage_catalog *cat, bool readable, cli_modules *mods,
+                         const cli_token_facts *facts)
+{
+    size_t n = 0;
+    cli_json j;
+
+    cli_json_init(&j, stdout);
+    cli_json_open(&j, NULL, '{');
+    cli_json_str(&j, "policy", policy_path);
+    json_catalog(&j, path, cat, readable);
+    json_modules(&j, policy, mods);
+    cli_json_open(&j, "tokens", '[');
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        json_token(&j, cat, &facts[i]);
+    }
+    cli_json_close(&j, ']');
+    cli_json_open(&j, "attention", '[');
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        attention_ctx c = {&j, facts[i].token->label};
+        n += cli_facts_attention(&facts[i], json_attention, &c);
+    }
+    cli_json_close(&j, ']');
+    cli_json_bool(&j, "needs_attention", n > 0 || !readable);
+    cli_json_close(&j, '}');
+    return n;
+}
+
+/* Opens the catalog read-only when it exists, quietly. Returns 0 with
+ * *cat (NULL when none yet), or -1 when it cannot be read (reported on
+ * stderr). */
+static int open_catalog(const char *path, storage_catalog **cat)
+{
+    *cat = NULL;
+    if (!cli_file_exists(path)) {
+        return 0;
+    }
+    return cli_catalog_open(path, STORAGE_OPEN_READ_ONLY, cat) == STORAGE_OK ? 0 : -1;
+}
+
+enum { OPT_JSON = CLI_OPT_FIRST_LOCAL };
+
 int cli_cmd_status(cli_global *g, int argc, char **argv)
 {
+    static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0},
+    };
     rules_policy *policy = NULL;
     storage_catalog *cat = NULL;
     cli_modules mods = {NULL, NULL};
+    cli_token_facts *facts = NULL;
     char *policy_path = NULL, *path = NULL;
     int c, rc = CLI_EXIT_FAIL;
-    bool catalog_ok;
+    bool catalog_ok, json = false;
+    size_t attention;
 
-    while ((c = cli_getopt(g, "status", argc, argv, NULL)) != -1) {
+    while ((c = cli_getopt(g, "status", argc, argv, options)) != -1) {
         if (c == CLI_OPT_HELP) {
             print_help();
             return CLI_EXIT_OK;
         }
-        return CLI_EXIT_USAGE;
+        if (c != OPT_JSON) {
+            return CLI_EXIT_USAGE;
+        }
+        json = true;
     }
     if (optind < argc) {
         return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
@@ -472,25 +675,40 @@ int cli_cmd_status(cli_global *g, int argc, char **argv)
         goto out;
     }
     if (cli_policy_load(policy_path, false, &policy) != 0) {
-        printf("policy   %s (invalid)\n", policy_path);
+        if (!json) {
+            printf("policy   %s (invalid)\n", policy_path);
+        }
         goto out;
     }
-    printf("policy   %s\n", policy_path);
+    if (!json) {
+        printf("policy   %s\n", policy_path);
+    }
     path = cli_catalog_path(g, policy);
     if (path == NULL) {
         goto out;
     }
-    catalog_ok = show_catalog(path, &cat) == 0;
-    if (cli_modules_init(&mods, policy) != 0) {
+    catalog_ok = (json ? open_catalog(path, &cat) : show_catalog(path, &cat)) == 0;
+    facts = calloc(policy->n_tokens + 1, sizeof(*facts));
+    if (facts == NULL || cli_modules_init(&mods, policy) != 0 ||
+        load_facts(policy, cat, facts) != 0) {
         goto out;
     }
-    show_modules(policy, &mods);
-    if (show_layers(policy, &mods, cat) != 0 || show_tokens(policy, cat) != 0 ||
-        show_provisioned(policy, cat) != 0) {
-        goto out;
+    if (json) {
+        attention = print_json(policy, policy_path, path, cat, catalog_ok, &mods, facts);
+    } else {
+        show_modules(policy, &mods);
+        if (show_layers(policy, &mods, cat) != 0 || show_tokens(policy, cat, facts) != 0 ||
+            show_provisioned(policy, cat) != 0) {
+            goto out;
+        }
+        attention = show_attention(policy, facts);
     }
-    rc = catalog_ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    rc = catalog_ok && attention == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
+    for (size_t i = 0; facts != NULL && i < policy->n_tokens; i++) {
+        cli_facts_free(&facts[i]);
+    }
+    free(facts);
     cli_modules_free(&mods);
     if (cat != NULL) {
         storage_catalog_close(cat);

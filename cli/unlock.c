@@ -34,49 +34,10 @@ static void print_help(void)
            "  --pin-stdin    read the SO PIN from standard input\n"
            "  --so           unlock the SO PIN after max-failed-logins wrong SO PINs\n"
            "\n"
-           "exit status: 0 unlocked, 1 not unlocked (wrong SO PIN, catalog problem), 2 usage\n");
-}
-
-/* Asks for and checks the SO PIN when the token has one. Returns 0 (right,
- * or no SO PIN set), or -1 (reported). */
-static int check_so(cli_target *t, bool from_stdin)
-{
-    cli_pin_source src = {false, -1};
-    cli_pin pin = {NULL, 0};
-    storage_rc rc_s;
-    char what[160];
-    int rc = -1;
-
-    /* An empty candidate tells whether one is set (never right: a set SO PIN
-     * is not empty). */
-    rc_s = storage_so_check(t->cat, t->token->label, "", 0);
-    if (rc_s == STORAGE_ERR_NOT_FOUND) {
-        return 0;
-    }
-    if (cli_pin_source_open(&src, from_stdin) != 0) {
-        return -1;
-    }
-    snprintf(what, sizeof(what), "the SO PIN of token '%s'", t->token->label);
-    if (cli_pin_read(&src, what, &pin) != 0) {
-        goto out;
-    }
-    if (cli_target_guess(t, STORAGE_PIN_SO) != 0) {
-        goto out;
-    }
-    rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
-    if (rc_s == STORAGE_OK) {
-        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, true);
-        rc = 0;
-    } else if (rc_s == STORAGE_ERR_PIN_INCORRECT || rc_s == STORAGE_ERR_ARGS) {
-        storage_audit(t->cat, "unlock", t->token->label, "refused: wrong SO PIN");
-        cli_error("wrong SO PIN; token '%s' stays locked", t->token->label);
-    } else {
-        cli_error("cannot check the SO PIN: %s", storage_strerror(rc_s));
-    }
-out:
-    cli_pin_free(&pin);
-    cli_pin_source_close(&src);
-    return rc;
+           "A token that has no failed login is left alone (and says so).\n"
+           "\n"
+           "exit status: 0 unlocked or not locked, 1 not unlocked (wrong SO PIN, catalog\n"
+           "problem), 2 usage\n");
 }
 
 /* Takes every "--so" out of argv (before a "--"), so that the shared
@@ -109,7 +70,8 @@ int cli_cmd_unlock(cli_global *g, int argc, char **argv)
     const char *token = NULL;
     bool from_stdin = false;
     bool so = take_so_option(&argc, argv);
-    unsigned cleared = 0;
+    unsigned cleared = 0, before = 0;
+    storage_pin_kind kind;
     cli_target t;
     storage_rc rc_s;
     int rc = cli_token_args(g, "unlock", argc, argv, print_help, &token, NULL, &from_stdin);
@@ -118,17 +80,29 @@ int cli_cmd_unlock(cli_global *g, int argc, char **argv)
         return rc == 1 ? CLI_EXIT_OK : rc;
     }
     rc = CLI_EXIT_FAIL;
-    if (cli_target_open(g, token, NULL, 0, &t) != 0 || (!so && check_so(&t, from_stdin) != 0)) {
+    if (cli_target_open(g, token, NULL, 0, &t) != 0) {
         goto out;
     }
-    rc_s =
-        storage_pin_unlock(t.cat, t.token->label, so ? STORAGE_PIN_SO : STORAGE_PIN_USER, &cleared);
+    kind = so ? STORAGE_PIN_SO : STORAGE_PIN_USER;
+    if (storage_pin_failures(t.cat, t.token->label, kind, &before) == STORAGE_OK && before == 0) {
+        printf("token '%s'%s is not locked: no failed login to clear\n", t.token->label,
+               so ? ": the SO PIN" : "");
+        rc = CLI_EXIT_OK;
+        goto out;
+    }
+    if (!so && cli_so_check(&t, from_stdin, "unlock") != 0) {
+        goto out;
+    }
+    rc_s = storage_pin_unlock(t.cat, t.token->label, kind, &cleared);
     if (rc_s != STORAGE_OK) {
         cli_error("token '%s' not unlocked: %s", t.token->label, storage_strerror(rc_s));
         goto out;
     }
-    printf("token '%s'%s unlocked (%u failed %slogin%s cleared)\n", t.token->label,
-           so ? ": SO PIN" : "", cleared, so ? "SO " : "", cleared == 1 ? "" : "s");
+    printf("token '%s'%s unlocked (%u failed %slogin%s cleared%s)\n", t.token->label,
+           so ? ": SO PIN" : "", cleared, so ? "SO " : "", cleared == 1 ? "" : "s",
+           t.token->max_failed_logins == 0 || cleared < t.token->max_failed_logins
+               ? "; it was not locked"
+               : "");
     rc = CLI_EXIT_OK;
 out:
     cli_target_close(&t);

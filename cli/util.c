@@ -117,14 +117,23 @@ enum {
     OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
     OPT_VIEW,
     OPT_PIN_STDIN,
+    OPT_JSON,
 };
 
 /* The option loop cli_token_args and cli_view_args share: --token,
- * --view (only when view is non-NULL), --pin-stdin. Returns 0; 1 after
- * printing the help; CLI_EXIT_USAGE (reported). Leaves the operands. */
+ * --view (only when view is non-NULL), --pin-stdin, --json (only when
+ * json is non-NULL). Returns 0; 1 after printing the help;
+ * CLI_EXIT_USAGE (reported). Leaves the operands. */
 static int token_options(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
-                         const char **token, const char **view, bool *pin_stdin)
+                         const char **token, const char **view, bool *pin_stdin, bool *json)
 {
+    static const struct option with_json[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"view", required_argument, NULL, OPT_VIEW},
+        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0},
+    };
     static const struct option with_view[] = {
         {"token", required_argument, NULL, OPT_TOKEN},
         {"view", required_argument, NULL, OPT_VIEW},
@@ -136,7 +145,9 @@ static int token_options(cli_global *g, const char *cmd, int argc, char **argv, 
         {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
         {NULL, 0, NULL, 0},
     };
-    const struct option *options = view != NULL ? with_view : without_view;
+    const struct option *options = json != NULL   ? with_json
+                                   : view != NULL ? with_view
+                                                  : without_view;
     int c;
 
     *token = NULL;
@@ -158,6 +169,9 @@ static int token_options(cli_global *g, const char *cmd, int argc, char **argv, 
         case OPT_PIN_STDIN:
             *pin_stdin = true;
             break;
+        case OPT_JSON: /* only in with_json: json is non-NULL */
+            *json = true;
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
@@ -168,7 +182,7 @@ static int token_options(cli_global *g, const char *cmd, int argc, char **argv, 
 int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
                    const char **token, const char **view, bool *pin_stdin)
 {
-    int rc = token_options(g, cmd, argc, argv, help, token, view, pin_stdin);
+    int rc = token_options(g, cmd, argc, argv, help, token, view, pin_stdin, NULL);
 
     if (rc != 0) {
         return rc;
@@ -190,7 +204,11 @@ int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (
 int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
                   void (*help)(void))
 {
-    int rc = token_options(g, cmd, argc, argv, help, &o->token, &o->view, &o->pin_stdin);
+    int rc;
+
+    o->json = false;
+    rc = token_options(g, cmd, argc, argv, help, &o->token, &o->view, &o->pin_stdin,
+                       strcmp(cmd, "ls") == 0 ? &o->json : NULL);
 
     if (rc == 0 && o->view == NULL) {
         return cli_usage_error(cmd, "--view is required");
@@ -548,4 +566,131 @@ void cli_table_free(cli_table *t)
     }
     free(t->cells);
     memset(t, 0, sizeof(*t));
+}
+
+/* ---------------------------------------------------------------------
+ * Names given on the command line: "did you mean"
+ * ------------------------------------------------------------------ */
+
+#define GUESS_MAX 128 /* longer names are not guessed at */
+
+/* Levenshtein distance of a and b (each at most GUESS_MAX bytes). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[GUESS_MAX + 1];
+
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) {
+                best = up + 1;
+            }
+            if (row[j - 1] + 1 < best) {
+                best = row[j - 1] + 1;
+            }
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+void cli_guess_init(cli_guess *g, const char *word)
+{
+    g->word = word;
+    g->best = NULL;
+    g->distance = (size_t)-1;
+}
+
+void cli_guess_try(cli_guess *g, const char *candidate)
+{
+    size_t d;
+
+    if (strlen(g->word) > GUESS_MAX || strlen(candidate) > GUESS_MAX) {
+        return;
+    }
+    d = edit_distance(g->word, candidate);
+    if (d < g->distance) {
+        g->distance = d;
+        g->best = candidate;
+    }
+}
+
+const char *cli_guess_best(const cli_guess *g)
+{
+    size_t len = strlen(g->word), limit = len / 3 > 2 ? len / 3 : 2;
+
+    return g->best != NULL && g->distance <= limit ? g->best : NULL;
+}
+
+/* ", did you mean 'X'?" for guess into buf, or "". */
+static const char *suggestion(const cli_guess *g, char *buf, size_t size)
+{
+    const char *best = cli_guess_best(g);
+
+    if (best == NULL) {
+        return "";
+    }
+    snprintf(buf, size, "; did you mean '%s'?", best);
+    return buf;
+}
+
+const rules_token *cli_token_named(const rules_policy *policy, const char *label)
+{
+    const rules_token *tok = rules_policy_token(policy, label);
+    char hint[200];
+    cli_guess g;
+
+    if (tok != NULL) {
+        return tok;
+    }
+    cli_guess_init(&g, label);
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        cli_guess_try(&g, policy->tokens[i].label);
+    }
+    cli_error("no token '%s' in %s%s", label, policy->path, suggestion(&g, hint, sizeof(hint)));
+    return NULL;
+}
+
+const rules_view *cli_view_named(const rules_policy *policy, const rules_token *tok, const char *id)
+{
+    const rules_view *view = rules_token_view(tok, id);
+    char hint[200];
+    cli_guess g;
+
+    if (view != NULL) {
+        return view;
+    }
+    cli_guess_init(&g, id);
+    for (size_t i = 0; i < tok->n_views; i++) {
+        cli_guess_try(&g, tok->views[i].id);
+    }
+    cli_error("token '%s' has no view '%s' in %s%s", tok->label, id, policy->path,
+              suggestion(&g, hint, sizeof(hint)));
+    return NULL;
+}
+
+bool cli_view_has_layer(const rules_view *view, const char *layer, bool report)
+{
+    char hint[200];
+    cli_guess g;
+
+    cli_guess_init(&g, layer);
+    for (size_t i = 0; i < view->n_layers; i++) {
+        if (strcmp(view->layers[i], layer) == 0) {
+            return true;
+        }
+        cli_guess_try(&g, view->layers[i]);
+    }
+    if (report) {
+        cli_error("view '%s' has no layer '%s'%s", view->id, layer,
+                  suggestion(&g, hint, sizeof(hint)));
+    }
+    return false;
 }

@@ -226,3 +226,19 @@ int world_sh_out(char **out, const char *fmt, ...)
     *out = buf;
     return status_of(pclose(p));
 }
+
+bool world_json_holds(world *w, const char *input, const char *args, const char *check)
+{
+    char path[PATH_MAX + 16];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/check.py", w->dir);
+    f = fopen(path, "w");
+    cr_assert(f != NULL);
+    fputs(check, f);
+    fclose(f);
+    return world_sh("%s%s%s '%s' %s | python3 -c 'import json, sys; d = json.load(sys.stdin); "
+                    "sys.exit(0 if eval(open(sys.argv[1]).read()) else 3)' '%s'",
+                    input != NULL ? "echo " : "", input != NULL ? input : "",
+                    input != NULL ? " |" : "", world_strata_cli(), args, path) == 0;
+}

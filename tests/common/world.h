@@ -64,4 +64,11 @@ int world_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * NUL-terminated) into *out. Returns its exit status, or -1. */
 int world_sh_out(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Runs the strata command with args (its standard input: the line input,
+ * or nothing when input is NULL), parses its standard output with
+ * python3's json.load and evaluates check, a Python expression over the
+ * parsed value d (kept in a file of w's folder: no shell quoting). True
+ * when it parsed and check held. */
+bool world_json_holds(world *w, const char *input, const char *args, const char *check);
+
 #endif /* STRATA_TEST_WORLD_H */

@@ -578,3 +578,142 @@ Test(cli, missing_policy_names_every_path_searched)
               out);
     free(out);
 }
+
+/* ---------------------------------------------------------------------
+ * Honest status (issue 14): what needs attention, exit 1 until it is
+ * dealt with; --json parsed by python3
+ * ------------------------------------------------------------------ */
+
+/* Enrols view work with WORK_PIN and both layers' PINs. */
+static void enroll_work(void)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" ALICE_PIN "\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    free(out);
+}
+
+/* A locked token: status said "enrolled" where views said "enrolled,
+ * locked"; now both say locked, status exits 1 naming strata unlock, and
+ * the JSON of both says so. */
+Test(cli, status_locked_token_needs_attention)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    enroll_work();
+    cr_assert_eq(strata(&out, "status"), 0, "%s", out);
+    cr_assert(strstr(out, "nothing needs attention") != NULL, "%s", out);
+    free(out);
+    cr_assert(world_json_holds(&w, NULL, "status --json",
+                               "not d['needs_attention'] and d['attention'] == []"));
+    for (int i = 0; i < 10; i++) { /* max-failed-logins defaults to 10 */
+        cr_assert_eq(strata_in(&out, "wrong-pin-1\n", "ls --token Strata --view work --pin-stdin"),
+                     1, "%s", out);
+        free(out);
+    }
+    cr_assert_eq(strata(&out, "views --token Strata"), 0, "%s", out);
+    cr_assert(strstr(out, "enrolled, locked") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 1, "%s", out);
+    cr_assert(strstr(out, "enrolled, locked") != NULL, "%s", out);
+    cr_assert(strstr(out, "run: strata unlock --token Strata") != NULL, "%s", out);
+    free(out);
+    cr_assert(world_json_holds(&w, NULL, "status --json",
+                               "d['needs_attention'] and d['tokens'][0]['locked'] and "
+                               "d['attention'][0]['kind'] == 'locked'"));
+    cr_assert(world_json_holds(&w, NULL, "views --json",
+                               "d['tokens'][0]['views'][0]['locked'] and "
+                               "d['tokens'][0]['failed_logins'] == 10"));
+    cr_assert_eq(strata(&out, "unlock --token Strata"), 0, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "unlock --token Strata"), 0, "%s", out);
+    cr_assert(strstr(out, "is not locked") != NULL, "a second unlock says so:\n%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 0, "%s", out);
+    free(out);
+}
+
+/* A policy <kdf> other than the one the views were enrolled with is
+ * reported (exit 1); forgetting the token's views and enrolling again
+ * applies it. */
+Test(cli, status_kdf_differs_then_forget_and_enroll)
+{
+    char *out = NULL, *xml = NULL, *p;
+
+    two_layer_world();
+    enroll_work();
+    cr_assert(asprintf(&xml, "%s", policy_two_layers) > 0);
+    p = strstr(xml, "ops=\"1\"");
+    cr_assert(p != NULL);
+    p[5] = '2'; /* ops="2" */
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(strata(&out, "status"), 1, "%s", out);
+    cr_assert(strstr(out, "<kdf> (ops 2, mem 8192 bytes) differs") != NULL, "%s", out);
+    free(out);
+    cr_assert(world_json_holds(&w, NULL, "status --json",
+                               "d['tokens'][0]['kdf']['differs'] and "
+                               "d['tokens'][0]['kdf']['enrolled'] == {'ops': 1, 'mem': 8192} and "
+                               "d['tokens'][0]['kdf']['policy'] == {'ops': 2, 'mem': 8192}"));
+    cr_assert_eq(strata(&out, "forget --token Strata --view work"), 0, "%s", out);
+    cr_assert(strstr(out, "view 'work' of token 'Strata' forgotten") != NULL, "%s", out);
+    free(out);
+    assert_enrolled("work", false);
+    cr_assert_eq(strata(&out, "forget --token Strata --view work"), 1, "%s", out);
+    cr_assert(strstr(out, "not enrolled") != NULL, "%s", out);
+    free(out);
+    enroll_work();
+    cr_assert_eq(strata(&out, "status"), 0, "the new cost applies:\n%s", out);
+    free(out);
+    free(xml);
+}
+
+/* strata forget: the forgotten view's PIN opens nothing any more. */
+Test(cli, forget_view_pin_logs_in_no_more)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    enroll_work();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "ls --token Strata --view work --pin-stdin"), 0,
+                 "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "forget --token Strata --view work"), 0, "%s", out);
+    free(out);
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "ls --token Strata --view work --pin-stdin"), 1,
+                 "%s", out);
+    free(out);
+}
+
+/* Misspelt ids get a suggestion; provision on a view that is not
+ * enrolled says so. */
+Test(cli, did_you_mean_and_provision_not_enrolled)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    cr_assert_eq(strata(&out, "views --token Strat"), 1, "%s", out);
+    cr_assert(strstr(out, "did you mean 'Strata'?") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "enroll --token Strata --view wrok --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "no view 'wrok'") != NULL && strstr(out, "did you mean 'work'?") != NULL,
+              "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "views --token Zzzzzz"), 1, "%s", out);
+    cr_assert(strstr(out, "did you mean") == NULL, "nothing close:\n%s", out);
+    free(out);
+    enroll_work();
+    cr_assert_eq(strata_in(&out, "work-pin-1\n" TEAM_PIN "\n",
+                           "enroll --token Strata --view work --layer grop --pin-stdin"),
+                 1, "%s", out);
+    cr_assert(strstr(out, "did you mean 'group'?") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(
+        strata_in(&out, "work-pin-2\n", "provision --token Strata --view anon --pin-stdin"), 1,
+        "%s", out);
+    cr_assert(strstr(out, "view 'anon' of token 'Strata' is not enrolled") != NULL, "%s", out);
+    free(out);
+}

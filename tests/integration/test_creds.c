@@ -212,6 +212,64 @@ Test(creds, softhsm_pin_changed_marks_stale)
     free(out);
 }
 
+/* Runs "strata ARGS" with stderr merged; returns the exit status. */
+static int cli(char **out, const char *args)
+{
+    int rc = world_sh_out(out, "'%s' %s 2>&1", world_strata_cli(), args);
+
+    cr_assert(*out != NULL);
+    return rc;
+}
+
+/* strata status, views and ls name the stale layer and what to run, as
+ * text and as JSON; status exits 1 until the layer is re-enrolled, 0
+ * after. */
+Test(creds, status_views_ls_report_stale)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    char *out = NULL;
+
+    setup_world();
+    cr_assert_eq(cli(&out, "status"), 0, "a fresh world needs nothing:\n%s", out);
+    cr_assert(strstr(out, "nothing needs attention") != NULL, "%s", out);
+    free(out);
+    change_team_pin();
+    p11 = strata(&slot);
+    login_rounds(p11, slot, 1, false);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(cli(&out, "status"), 1, "%s", out);
+    cr_assert(strstr(out, "needs attention") != NULL, "%s", out);
+    cr_assert(strstr(out, "run: strata enroll --token Strata --view work --layer group") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "enrolled, layer 'group' stale") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(cli(&out, "views"), 0, "%s", out);
+    cr_assert(strstr(out, "layer 'group' stale") != NULL, "%s", out);
+    cr_assert(strstr(out, "strata enroll --token Strata --view work --layer group") != NULL, "%s",
+              out);
+    free(out);
+    cr_assert(world_json_holds(&w, NULL, "status --json",
+                               "d['needs_attention'] and d['attention'][0]['kind'] == "
+                               "\"stale-credential\" and d['attention'][0]['layer'] == \"group\" "
+                               "and d['tokens'][0]['views'][0]['stale_layers'] == [\"group\"]"));
+    cr_assert(world_json_holds(&w, NULL, "views --json",
+                               "d['tokens'][0]['label'] == \"Strata\" and "
+                               "d['tokens'][0]['views'][0]['stale_layers'] == [\"group\"]"));
+    cr_assert(world_json_holds(&w, WORK_PIN, "ls --token Strata --view work --pin-stdin --json",
+                               "not d['complete'] and d['left_out'][0]['layer'] == \"group\" and "
+                               "any(o['label'] == \"a-key\" for o in d['objects'])"));
+    cr_assert_eq(world_sh("printf '%%s\\n' %s %s | '%s' enroll --token Strata --view work "
+                          "--layer group --pin-stdin >/dev/null 2>&1",
+                          WORK_PIN, TEAM_NEW, world_strata_cli()),
+                 0);
+    cr_assert_eq(cli(&out, "status"), 0, "fixed:\n%s", out);
+    free(out);
+    cr_assert(world_json_holds(&w, WORK_PIN, "ls --token Strata --view work --pin-stdin --json",
+                               "d['complete'] and d['left_out'] == [] and "
+                               "any(o['label'] == \"t-key\" for o in d['objects'])"));
+}
+
 /* strata enroll --layer re-seals the changed layer alone: a wrong view PIN
  * or a new layer PIN the backend refuses change nothing; the right ones
  * clear the mark, and the next login shows the layer again with the
