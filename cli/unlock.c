@@ -84,13 +84,13 @@ int cli_cmd_unlock(cli_global *g, int argc, char **argv)
         goto out;
     }
     kind = so ? STORAGE_PIN_SO : STORAGE_PIN_USER;
+    if (!so && cli_so_check(&t, from_stdin, "unlock") != 0) {
+        goto out;
+    }
     if (storage_pin_failures(t.cat, t.token->label, kind, &before) == STORAGE_OK && before == 0) {
         printf("token '%s'%s is not locked: no failed login to clear\n", t.token->label,
                so ? ": the SO PIN" : "");
         rc = CLI_EXIT_OK;
-        goto out;
-    }
-    if (!so && cli_so_check(&t, from_stdin, "unlock") != 0) {
         goto out;
     }
     rc_s = storage_pin_unlock(t.cat, t.token->label, kind, &cleared);
