@@ -11,12 +11,15 @@
  * letting go when the backend refuses it. The lock is an open file
  * description lock on one byte of "<catalog>.creds" chosen by a hash of
  * (token, view, layer): no SQLite lock is held while a backend runs, and
- * a process that dies releases it.
+ * a process that dies releases it. A child forked while a lock is held
+ * closes its inherited copy at once (pthread_atfork), so the lock stays
+ * the parent's alone and is free when the parent lets go.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +361,76 @@ static uint32_t lock_hash(const char *token, const char *view, const char *layer
     return h;
 }
 
+/* The lock files' descriptors this process holds, so that a forked
+ * child can close its inherited copies (their locks belong to the open
+ * file description, which the copies share). */
+#define HELD_MAX 64
+static int held[HELD_MAX];
+static size_t n_held;
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t held_once = PTHREAD_ONCE_INIT;
+
+/* In a forked child: closes the copies (single-threaded there). */
+static void held_close_in_child(void)
+{
+    for (size_t i = 0; i < n_held; i++) {
+        close(held[i]);
+    }
+    n_held = 0;
+    pthread_mutex_init(&held_lock, NULL);
+}
+
+/* pthread_atfork around fork(): no thread changes the list meanwhile. */
+static void held_prepare(void)
+{
+    pthread_mutex_lock(&held_lock);
+}
+
+static void held_parent(void)
+{
+    pthread_mutex_unlock(&held_lock);
+}
+
+static void held_register(void)
+{
+    (void)pthread_atfork(held_prepare, held_parent, held_close_in_child);
+}
+
+/* Opens path and adds the descriptor to the list, under the list's
+ * lock so that no fork() sees the descriptor unlisted. Returns it, or -1
+ * (errno set; EMFILE when the list is full). */
+static int held_open(const char *path)
+{
+    int fd = -1;
+
+    pthread_once(&held_once, held_register);
+    pthread_mutex_lock(&held_lock);
+    if (n_held < HELD_MAX) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            held[n_held++] = fd;
+        }
+    } else {
+        errno = EMFILE;
+    }
+    pthread_mutex_unlock(&held_lock);
+    return fd;
+}
+
+/* Closes fd and takes it off the list, under the list's lock. */
+static void held_close(int fd)
+{
+    pthread_mutex_lock(&held_lock);
+    for (size_t i = 0; i < n_held; i++) {
+        if (held[i] == fd) {
+            held[i] = held[--n_held];
+            break;
+        }
+    }
+    close(fd);
+    pthread_mutex_unlock(&held_lock);
+}
+
 /* See storage.h. Blocks until no other process (or open of the lock
  * file) holds the same credential's lock. STORAGE_OK with *guard set;
  * STORAGE_ERR_READ_ONLY when the lock file cannot be opened for writing
@@ -386,7 +459,7 @@ storage_rc storage_cred_lock(storage_catalog *cat, const char *token, const char
         path = NULL;
         goto out;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = held_open(path);
     rc = fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM) ? STORAGE_ERR_READ_ONLY
                                                                          : STORAGE_ERR_IO;
     if (fd < 0) {
@@ -404,7 +477,7 @@ storage_rc storage_cred_lock(storage_catalog *cat, const char *token, const char
     rc = STORAGE_OK;
 out:
     if (fd >= 0) {
-        close(fd);
+        held_close(fd);
     }
     free(path);
     return rc;
@@ -414,7 +487,7 @@ out:
 void storage_cred_unlock(storage_cred_guard *guard)
 {
     if (guard != NULL && guard->fd >= 0) {
-        close(guard->fd);
+        held_close(guard->fd);
         guard->fd = -1;
     }
 }
