@@ -131,7 +131,7 @@ Test(storage_creds, lock_excludes_another_process)
 
 struct left_seen {
     int n;
-    char last[320];
+    char last[400];
 };
 
 static void count_left(void *ctx, const storage_left_out *item)
