@@ -220,13 +220,18 @@ size_t cli_facts_attention(const cli_token_facts *f,
         snprintf(a.message, sizeof(a.message),
                  "the policy's <kdf> (ops %llu, mem %zu bytes) differs from the one its views "
                  "were enrolled with (ops %llu, mem %zu bytes); all views of a token share one "
-                 "cost (a login runs one Argon2id), so it applies once they are all enrolled "
-                 "again",
+                 "cost (a login runs one Argon2id): with one view enrolled, 'strata passwd' "
+                 "applies it; with several, forget and enrol each again",
                  f->policy_kdf.ops, f->policy_kdf.mem, f->enrolled_kdf.ops, f->enrolled_kdf.mem);
-        snprintf(a.run, sizeof(a.run),
-                 "strata forget --token %s --view VIEW, then strata enroll --token %s --view VIEW, "
-                 "for each enrolled view",
-                 label, label);
+        if (f->n_views == 1) {
+            snprintf(a.run, sizeof(a.run), "strata passwd --token %s --view %s", label,
+                     f->views[0].view);
+        } else {
+            snprintf(a.run, sizeof(a.run),
+                     "strata forget --token %s --view VIEW, then strata enroll --token %s --view "
+                     "VIEW, for each enrolled view",
+                     label, label);
+        }
         emit(&a, &n, fn, ctx);
     }
     return n;

@@ -19,7 +19,9 @@ static void print_help(void)
            "token's length limits and must not select another view. A wrong current PIN\n"
            "counts as a failed login (see strata unlock). The view's layer credentials\n"
            "and its provisioned tokens' PINs are re-sealed under the new PIN in one\n"
-           "transaction; a crash leaves either PIN working, never a mix.\n"
+           "transaction; a crash leaves either PIN working, never a mix. When the token\n"
+           "has this one view enrolled, the new PIN also takes the policy's <kdf> cost\n"
+           "(with several views the cost changes only by enrolling them all again).\n"
            "\n"
            "options:\n"
            "  --token LABEL  the virtual token (its label in the policy)\n"
@@ -62,6 +64,8 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
     bool from_stdin = false;
     cli_target t;
     char what[256];
+    storage_kdf kdf;
+    bool kdf_applied = false;
     storage_rc rc_s;
     int rc = cli_token_args(g, "passwd", argc, argv, print_help, &token, &view, &from_stdin);
 
@@ -80,7 +84,9 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
     if (cli_new_pin_read(&src, t.token, what, &new_pin) != 0) {
         goto out;
     }
-    rc_s = storage_view_passwd(t.cat, t.token->label, old.buf, old.len, new_pin.buf, new_pin.len);
+    kdf = cli_target_kdf(&t);
+    rc_s = storage_view_passwd_kdf(t.cat, t.token->label, old.buf, old.len, new_pin.buf,
+                                   new_pin.len, &kdf, &kdf_applied);
     if (rc_s == STORAGE_ERR_EXISTS) {
         cli_error("the new PIN selects another view; nothing changed");
         goto out;
@@ -90,7 +96,8 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         goto out;
     }
     (void)storage_guess_settle(t.cat, t.token->label, STORAGE_PIN_USER, true);
-    printf("PIN of view '%s' of token '%s' changed\n", view, t.token->label);
+    printf("PIN of view '%s' of token '%s' changed%s\n", view, t.token->label,
+           kdf_applied ? "; the policy's <kdf> now applies to the token" : "");
     rc = CLI_EXIT_OK;
 out:
     cli_pin_free(&old);

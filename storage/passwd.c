@@ -52,7 +52,8 @@ struct passwd_ctx {
     const char *token;
     int64_t token_id;
     const secrets_keys *old_keys, *new_keys;
-    char *view; /* the view the old PIN selects (malloc) */
+    const kdf_params *new_kdf; /* the token's new salt and cost, or NULL to keep them */
+    char *view;                /* the view the old PIN selects (malloc) */
     int64_t view_id;
 };
 
@@ -210,6 +211,69 @@ static storage_rc tag_update_locked(storage_catalog *cat, struct passwd_ctx *c)
     return rc;
 }
 
+/* Gives the token its new salt and cost, if it still has one view only
+ * (another enrolled meanwhile: STORAGE_ERR_BUSY, nothing changed). */
+static storage_rc kdf_update_locked(storage_catalog *cat, struct passwd_ctx *c)
+{
+    sqlite3_stmt *st = NULL;
+    storage_rc rc = catalog_prepare_locked(
+        cat,
+        "UPDATE tokens SET kdf_salt = ?1, kdf_ops = ?2, kdf_mem = ?3 WHERE id = ?4"
+        " AND (SELECT count(*) FROM views WHERE token_id = ?4) = 1",
+        &st);
+
+    if (rc == STORAGE_OK) {
+        sqlite3_bind_blob(st, 1, c->new_kdf->salt, SECRETS_SALT_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)c->new_kdf->ops);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)c->new_kdf->mem);
+        sqlite3_bind_int64(st, 4, c->token_id);
+        rc = catalog_exec_stmt_locked(st);
+    }
+    if (rc == STORAGE_OK && sqlite3_changes(cat->db) != 1) {
+        rc = STORAGE_ERR_BUSY;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct count_ctx {
+    int64_t token_id;
+    int64_t views;
+};
+
+static storage_rc count_views_txn(storage_catalog *cat, void *ctx)
+{
+    struct count_ctx *c = ctx;
+    sqlite3_stmt *st = NULL;
+    storage_rc rc =
+        catalog_prepare_locked(cat, "SELECT count(*) FROM views WHERE token_id = ?1", &st);
+
+    if (rc == STORAGE_OK) {
+        sqlite3_bind_int64(st, 1, c->token_id);
+        rc = sqlite3_step(st) == SQLITE_ROW ? STORAGE_OK : STORAGE_ERR_INTERNAL;
+        c->views = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Whether the new PIN should be derived with kdf (resolved) and a fresh
+ * salt: kdf differs from the token's cost and the token has one view. */
+static bool kdf_applies(storage_catalog *cat, const kdf_params *stored, const storage_kdf *kdf,
+                        kdf_params *fresh)
+{
+    struct count_ctx count = {stored->token_id, 0};
+
+    if (kdf == NULL || !stored->found ||
+        secrets_kdf_resolve(kdf, &fresh->ops, &fresh->mem) != STORAGE_OK ||
+        (fresh->ops == stored->ops && fresh->mem == stored->mem) ||
+        catalog_read(cat, count_views_txn, &count) != STORAGE_OK || count.views != 1) {
+        return false;
+    }
+    secrets_salt_new(fresh->salt);
+    return true;
+}
+
 /* The passwd transaction (see storage_view_passwd). */
 static storage_rc passwd_txn(storage_catalog *cat, void *ctx)
 {
@@ -227,6 +291,9 @@ static storage_rc passwd_txn(storage_catalog *cat, void *ctx)
     if (rc == STORAGE_OK) {
         rc = tag_update_locked(cat, c);
     }
+    if (rc == STORAGE_OK && c->new_kdf != NULL) {
+        rc = kdf_update_locked(cat, c);
+    }
     if (rc == STORAGE_OK) {
         subject = views_subject(c->token, c->view);
         rc = subject == NULL ? STORAGE_ERR_NOMEM
@@ -236,18 +303,16 @@ static storage_rc passwd_txn(storage_catalog *cat, void *ctx)
     return rc;
 }
 
-/* Derives the keys of both PINs with the token's stored parameters (a
- * token without enrolment still costs the old PIN's run, with the dummy
- * salt, and answers STORAGE_ERR_PIN_INCORRECT). */
-static storage_rc passwd_keys(storage_catalog *cat, kdf_params *params, const char *old_pin,
-                              size_t old_len, const char *new_pin, size_t new_len,
-                              secrets_keys **old_keys, secrets_keys **new_keys)
+/* Derives the keys of both PINs: the old one with the token's stored
+ * parameters (params, as read; a token without enrolment still costs the
+ * old PIN's run, with the dummy salt, and answers
+ * STORAGE_ERR_PIN_INCORRECT), the new one with them or with fresh. */
+static storage_rc passwd_keys(storage_catalog *cat, kdf_params *params, const kdf_params *fresh,
+                              const char *old_pin, size_t old_len, const char *new_pin,
+                              size_t new_len, secrets_keys **old_keys, secrets_keys **new_keys)
 {
-    storage_rc rc = catalog_read(cat, views_kdf_read_txn, params);
+    storage_rc rc;
 
-    if (rc != STORAGE_OK) {
-        return rc;
-    }
     if (!params->found) {
         memcpy(params->salt, secrets_dummy_salt(), SECRETS_SALT_BYTES);
         params->ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -260,20 +325,28 @@ static storage_rc passwd_keys(storage_catalog *cat, kdf_params *params, const ch
     if (!params->found) {
         return STORAGE_ERR_PIN_INCORRECT;
     }
+    if (fresh != NULL) {
+        return secrets_keys_derive(new_pin, new_len, fresh->salt, fresh->ops, fresh->mem, new_keys);
+    }
     return secrets_keys_derive(new_pin, new_len, params->salt, params->ops, params->mem, new_keys);
 }
 
-/* See storage.h. Takes the catalog lock only around the read of the KDF
- * parameters and the write transaction; a refusal because the new PIN
- * selects another view is audited in its own transaction. */
-storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const char *old_pin,
-                               size_t old_len, const char *new_pin, size_t new_len)
+/* See storage.h. Takes the catalog lock only around the reads and the
+ * write transaction; a refusal because the new PIN selects another view is
+ * audited in its own transaction. */
+storage_rc storage_view_passwd_kdf(storage_catalog *cat, const char *token, const char *old_pin,
+                                   size_t old_len, const char *new_pin, size_t new_len,
+                                   const storage_kdf *kdf, bool *kdf_applied)
 {
-    kdf_params params = {.token = token};
+    kdf_params params = {.token = token}, fresh = {.token = token, .found = true};
     struct passwd_ctx c = {.token = token};
     secrets_keys *old_keys = NULL, *new_keys = NULL;
     storage_rc rc = STORAGE_ERR_ARGS;
+    bool apply = false;
 
+    if (kdf_applied != NULL) {
+        *kdf_applied = false;
+    }
     if (cat == NULL || token == NULL || token[0] == '\0' || (old_pin == NULL && old_len > 0) ||
         new_pin == NULL || new_len == 0) {
         goto out;
@@ -282,13 +355,20 @@ storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const ch
     if (cat->read_only) {
         goto out;
     }
-    rc = passwd_keys(cat, &params, old_pin, old_len, new_pin, new_len, &old_keys, &new_keys);
+    rc = catalog_read(cat, views_kdf_read_txn, &params);
+    if (rc != STORAGE_OK) {
+        goto out;
+    }
+    apply = kdf_applies(cat, &params, kdf, &fresh);
+    rc = passwd_keys(cat, &params, apply ? &fresh : NULL, old_pin, old_len, new_pin, new_len,
+                     &old_keys, &new_keys);
     if (rc != STORAGE_OK) {
         goto out;
     }
     c.token_id = params.token_id;
     c.old_keys = old_keys;
     c.new_keys = new_keys;
+    c.new_kdf = apply ? &fresh : NULL;
     rc = catalog_write(cat, passwd_txn, &c);
     if (rc == STORAGE_ERR_EXISTS) {
         char *subject = views_subject(token, c.view);
@@ -298,9 +378,19 @@ storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const ch
         }
         free(subject);
     }
+    if (kdf_applied != NULL) {
+        *kdf_applied = rc == STORAGE_OK && apply;
+    }
 out:
     free(c.view);
     secrets_keys_free(old_keys);
     secrets_keys_free(new_keys);
     return rc;
+}
+
+/* See storage.h: the token's salt and cost are kept. */
+storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const char *old_pin,
+                               size_t old_len, const char *new_pin, size_t new_len)
+{
+    return storage_view_passwd_kdf(cat, token, old_pin, old_len, new_pin, new_len, NULL, NULL);
 }

@@ -367,6 +367,17 @@ storage_rc storage_left_out_list(storage_catalog *cat, const char *token,
 storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const char *old_pin,
                                size_t old_len, const char *new_pin, size_t new_len);
 
+/* The same, and when kdf (the policy's <kdf>; NULL: never) resolves to a
+ * cost other than the token's and the token has this one view only, the
+ * new PIN is derived with that cost and a fresh salt, which become the
+ * token's in the same transaction (*kdf_applied, may be NULL, says so).
+ * With several views the token's cost is kept: one login runs one
+ * Argon2id for all of them. STORAGE_ERR_BUSY when a view was enrolled
+ * meanwhile (nothing changed). */
+storage_rc storage_view_passwd_kdf(storage_catalog *cat, const char *token, const char *old_pin,
+                                   size_t old_len, const char *new_pin, size_t new_len,
+                                   const storage_kdf *kdf, bool *kdf_applied);
+
 /* ---------------------------------------------------------------------
  * Security officer of a virtual token
  *

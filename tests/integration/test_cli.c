@@ -637,8 +637,8 @@ Test(cli, status_locked_token_needs_attention)
 }
 
 /* A policy <kdf> other than the one the views were enrolled with is
- * reported (exit 1); forgetting the token's views and enrolling again
- * applies it. */
+ * reported (exit 1); strata passwd applies it to a token with one view;
+ * with two, forgetting them and enrolling again does. */
 Test(cli, status_kdf_differs_then_forget_and_enroll)
 {
     char *out = NULL, *xml = NULL, *p;
@@ -652,11 +652,40 @@ Test(cli, status_kdf_differs_then_forget_and_enroll)
     cr_assert_eq(world_policy(&w, xml), 0);
     cr_assert_eq(strata(&out, "status"), 1, "%s", out);
     cr_assert(strstr(out, "<kdf> (ops 2, mem 8192 bytes) differs") != NULL, "%s", out);
+    cr_assert(strstr(out, "run: strata passwd --token Strata --view work") != NULL, "%s", out);
     free(out);
     cr_assert(world_json_holds(&w, NULL, "status --json",
                                "d['tokens'][0]['kdf']['differs'] and "
                                "d['tokens'][0]['kdf']['enrolled'] == {'ops': 1, 'mem': 8192} and "
                                "d['tokens'][0]['kdf']['policy'] == {'ops': 2, 'mem': 8192}"));
+    /* With one view, strata passwd applies it: the new PIN takes the new
+     * cost and the token's salt is renewed. */
+    cr_assert_eq(strata_in(&out, "work-pin-1\nwork-pin-2\n",
+                           "passwd --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    cr_assert(strstr(out, "now applies") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 0, "passwd applied the cost:\n%s", out);
+    free(out);
+    cr_assert_eq(strata_in(&out, "work-pin-2\n", "ls --token Strata --view work --pin-stdin"), 0,
+                 "the new PIN opens the view under the new cost:\n%s", out);
+    free(out);
+    /* With two views, passwd keeps the cost; forget and enrol apply it. */
+    p[5] = '3'; /* ops="3" */
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(strata_in(&out, "anon-pin-1\n" ALICE_PIN "\n",
+                           "enroll --token Strata --view anon --pin-stdin"),
+                 0, "%s", out);
+    free(out);
+    cr_assert_eq(strata_in(&out, "work-pin-2\nwork-pin-1\n",
+                           "passwd --token Strata --view work --pin-stdin"),
+                 0, "%s", out);
+    cr_assert(strstr(out, "now applies") == NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 1, "two views: still differs\n%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "forget --token Strata --view anon"), 0, "%s", out);
+    free(out);
     cr_assert_eq(strata(&out, "forget --token Strata --view work"), 0, "%s", out);
     cr_assert(strstr(out, "view 'work' of token 'Strata' forgotten") != NULL, "%s", out);
     free(out);
