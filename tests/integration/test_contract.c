@@ -537,6 +537,9 @@ static CK_C_INITIALIZE_ARGS reserved_args = {.pReserved = (void *)1};
     X(C_Login, bad_user_type, L_RW, CKR_USER_TYPE_INVALID,                                         \
       P->C_Login(S, 77, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))                                \
     X(C_Login, null_pin, L_RW, CKR_ARGUMENTS_BAD, P->C_Login(S, CKU_USER, NULL, 4))                \
+    X(C_Login, null_pin_no_length, L_RW, CKR_ARGUMENTS_BAD, P->C_Login(S, CKU_USER, NULL, 0))      \
+    X(C_SetPIN, null_old_pin_no_length, L_USER, CKR_ARGUMENTS_BAD,                                 \
+      P->C_SetPIN(S, NULL, 0, (CK_UTF8CHAR *)"new-pin-9", 9))                                      \
     X(C_Login, already_logged_in, L_USER, CKR_USER_ALREADY_LOGGED_IN,                              \
       P->C_Login(S, CKU_USER, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))                          \
     X(C_Login, so_while_user, L_USER, CKR_USER_ANOTHER_ALREADY_LOGGED_IN,                          \
