@@ -486,6 +486,7 @@ static bool assert_one_pin(const char *old, const char *new, const char *when)
 Test(crash, kill_during_pin_change)
 {
     const char *const args[] = {"passwd", "--token", TOKEN, "--view", "carol", "--pin-stdin", NULL};
+    const char *const unlock[] = {"unlock", "--token", TOKEN, NULL};
     char cur[32] = CAROL_PIN, next[32], input[96], when[64];
     double took = 0;
     int changed = 0, n = iterations();
@@ -512,6 +513,10 @@ Test(crash, kill_during_pin_change)
         snprintf(when, sizeof(when), "passwd kill %d", i);
         kill_after(spawn_cli(input, NULL, NULL, args), rng_unit() * took);
         assert_integrity(when);
+        /* A passwd killed between reserving its PIN attempt and settling
+         * it leaves a counted failure (the lockout fails closed, issue
+         * 12); cleared so that the next run gets to the transaction. */
+        cr_assert(exited_ok(run_cli("", unlock, NULL)), "%s: unlock", when);
         if (assert_one_pin(cur, next, when)) {
             snprintf(cur, sizeof(cur), "%s", next);
             changed++;
