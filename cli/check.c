@@ -92,6 +92,21 @@ out:
     return rc;
 }
 
+/* One line per token: the view it shows before login, and why. */
+static void print_before_login(const rules_token *tok)
+{
+    const rules_view *v = tok->public_view;
+
+    if (v == NULL) {
+        printf("  token \"%s\" shows nothing before login (public-view=\"none\")\n", tok->label);
+        return;
+    }
+    printf("  token \"%s\" shows view \"%s\" before login (%s)\n", tok->label, v->id,
+           tok->public_attr != NULL ? "public-view"
+           : v->is_public           ? "public=\"true\""
+                                    : "its first view");
+}
+
 static int print_tokens(const rules_policy *p)
 {
     cli_table t;
@@ -100,7 +115,7 @@ static int print_tokens(const rules_policy *p)
     int rc = -1;
 
     cli_table_init(&t, 4);
-    if (cli_table_add(&t, "TOKEN", "VIEW", "LAYERS (TOP FIRST)", "PUBLIC") != 0) {
+    if (cli_table_add(&t, "TOKEN", "VIEW", "LAYERS (TOP FIRST)", "BEFORE LOGIN") != 0) {
         goto out;
     }
     for (i = 0; i < p->n_tokens; i++) {
@@ -110,7 +125,7 @@ static int print_tokens(const rules_policy *p)
 
             cli_view_layers_text(v, layers, sizeof(layers));
             if (cli_table_add(&t, j == 0 ? tok->label : "", v->id, layers,
-                              v->is_public ? "yes" : "") != 0) {
+                              v == tok->public_view ? "yes" : "") != 0) {
                 goto out;
             }
         }
@@ -120,6 +135,9 @@ static int print_tokens(const rules_policy *p)
     }
     printf("\ntokens\n");
     cli_table_print(&t, 2);
+    for (i = 0; i < p->n_tokens; i++) {
+        print_before_login(&p->tokens[i]);
+    }
     rc = 0;
 out:
     cli_table_free(&t);

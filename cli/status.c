@@ -336,7 +336,7 @@ static int add_token_rows(cli_table *t, storage_catalog *cat, const cli_token_fa
         const rules_view *v = &tok->views[j];
         cli_view_layers_text(v, layers, sizeof(layers));
         cli_facts_view_state(f, v->id, state, sizeof(state));
-        if (v->is_public) {
+        if (v == tok->public_view) {
             strncat(state, ", public", sizeof(state) - strlen(state) - 1);
         }
         if (cli_table_add(t, j == 0 ? tok->label : "", j == 0 ? slot : "", v->id, layers, state) !=

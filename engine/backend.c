@@ -32,6 +32,19 @@ bool backend_layer_usable(const engine_layer *layer)
     return layer->token != NULL && !__atomic_load_n(&layer->login_failed, __ATOMIC_ACQUIRE);
 }
 
+bool backend_layer_serves(const session_view_state *st, engine_layer *layer)
+{
+    CK_SLOT_ID slot;
+
+    if (!backend_layer_usable(layer)) {
+        return false;
+    }
+    if ((st->logged_in && st->user == CKU_USER) || layer->def->provision != RULES_PROVISION_LAZY) {
+        return true;
+    }
+    return layers_token_slot(layer->token, &slot) == CKR_OK;
+}
+
 bool backend_view_has(const engine_view *view, const engine_layer *layer)
 {
     if (view == NULL) {

@@ -16,8 +16,9 @@
  * backends check arguments before touching their state.
  *
  * Keys without a place: a digest goes to the top usable layer of the view
- * (any layer of the token before login); random numbers come from the top
- * usable layer whose token has CKF_RNG. C_DigestKey needs the key in the
+ * the session shows (before login the public view: a lazy layer whose
+ * token does not exist yet is skipped); random numbers come from the top
+ * such layer whose token has CKF_RNG. C_DigestKey needs the key in the
  * digest's layer (else CKR_KEY_INDIGESTIBLE).
  *
  * Dual-function updates run as the two single updates in order (encrypt
@@ -77,19 +78,20 @@ static rules_op rule_op(engine_op op)
     }
 }
 
-/* The top usable layer of the view, else of the token; SIZE_MAX if none.
- * With need_rng, only layers whose token reports CKF_RNG (calls
+/* The top layer of st's view that serves, else of the token; SIZE_MAX
+ * if none. With need_rng, only layers whose token reports CKF_RNG (calls
  * backends). */
-static size_t keyless_layer(engine_session *s, const engine_view *view, bool need_rng)
+static size_t keyless_layer(engine_session *s, const session_view_state *st, bool need_rng)
 {
     engine_token *token = s->token;
+    const engine_view *view = st->view;
     size_t n = view != NULL ? view->n_layers : token->n_layers;
 
     for (size_t i = 0; i < n; i++) {
         engine_layer *l = view != NULL ? view->layers[i] : &token->layers[i];
         CK_TOKEN_INFO info;
 
-        if (!backend_layer_usable(l)) {
+        if (!backend_layer_serves(st, l)) {
             continue;
         }
         if (need_rng &&
@@ -218,7 +220,7 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
     session_view(s, &st);
     memset(&ref, 0, sizeof(ref));
     if (op == ENGINE_OP_DIGEST) {
-        layer = keyless_layer(s, st.view, false);
+        layer = keyless_layer(s, &st, false);
         rv = layer == SIZE_MAX ? CKR_DEVICE_ERROR : CKR_OK;
     } else {
         rv = verdict_resolve(s, &st, key, &ref) == CKR_OK ? CKR_OK : CKR_KEY_HANDLE_INVALID;
@@ -640,7 +642,7 @@ static CK_RV random_call(CK_SESSION_HANDLE session, CK_BYTE_PTR buf, CK_ULONG le
         goto out;
     }
     session_view(s, &st);
-    layer = keyless_layer(s, st.view, true);
+    layer = keyless_layer(s, &st, true);
     rv = CKR_RANDOM_NO_RNG;
     if (layer == SIZE_MAX) {
         goto out;

@@ -459,19 +459,30 @@ static bool in_types(const CK_ATTRIBUTE_TYPE *types, size_t n, CK_ATTRIBUTE_TYPE
     return false;
 }
 
-/* Splits the template into its pushed, rewritten and shadow-scan parts. */
-static CK_RV split_template(search *q, const CK_ATTRIBUTE *templ, CK_ULONG count)
+static const CK_BBOOL session_only_value = CK_FALSE;
+
+/* Splits the template into its pushed, rewritten and shadow-scan parts.
+ * With sessions_only (public-view="none" before login), CKA_TOKEN false
+ * is pushed down too, so no backend reports a token object. */
+static CK_RV split_template(search *q, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                            bool sessions_only)
 {
     const rules_program *program = q->view->def->rules;
+    const CK_ATTRIBUTE session_only = {CKA_TOKEN, (void *)&session_only_value,
+                                       sizeof(session_only_value)};
 
-    if (count == 0) {
+    if (count == 0 && !sessions_only) {
         return CKR_OK;
     }
-    q->push = calloc(count, sizeof(*q->push));
-    q->rest = calloc(count, sizeof(*q->rest));
-    q->scan = calloc(count, sizeof(*q->scan));
+    q->push = calloc(count + 1, sizeof(*q->push));
+    q->rest = calloc(count + 1, sizeof(*q->rest));
+    q->scan = calloc(count + 1, sizeof(*q->scan));
     if (q->push == NULL || q->rest == NULL || q->scan == NULL) {
         return CKR_HOST_MEMORY;
+    }
+    if (sessions_only) {
+        q->push[q->n_push++] = session_only;
+        q->scan[q->n_scan++] = session_only;
     }
     for (CK_ULONG i = 0; i < count; i++) {
         if (program != NULL && rules_program_rewrites(program, templ[i].type)) {
@@ -521,7 +532,7 @@ CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATT
     q.n_shadow = find_shadow_types(st->view, &q.shadow);
     q.whiteouts.len = HANDLES_IDENTITY_LEN;
     q.shadows.len = HANDLES_SHADOW_LEN;
-    rv = split_template(&q, templ, count);
+    rv = split_template(&q, templ, count, st->sessions_only);
     if (rv == CKR_OK && engine_lib.catalog != NULL) {
         struct loading_whiteouts w = {&q.whiteouts, CKR_OK};
         storage_whiteouts_load(engine_lib.catalog, s->token->def->label, st->view->def->id,
@@ -534,7 +545,7 @@ CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATT
         digest_set mine = {.len = HANDLES_SHADOW_LEN};
         CK_RV lrv;
 
-        if (!backend_layer_usable(l)) {
+        if (!backend_layer_serves(st, l)) {
             continue;
         }
         lrv = search_layer(&q, st, layer, q.push, q.n_push, true, &mine);

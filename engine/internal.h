@@ -65,7 +65,10 @@ typedef struct {
     size_t n_views;
     engine_layer *layers; /* every distinct (layer, label) its views use */
     size_t n_layers;
-    engine_view *public_view; /* the view shown before login, or NULL */
+    engine_view *public_view; /* the view calls use before login (and the SO's): the policy's
+                                 public view, else (public-view="none") the first view */
+    bool public_none;         /* public-view="none": before login public_view holds session
+                                 objects only (session_view's sessions_only) */
     engine_mutex *lock;       /* guards the login state (login.c) */
     engine_view *current;     /* the logged-in view; NULL = not logged in */
     CK_USER_TYPE user;        /* CKU_USER or CKU_SO while logged in */

@@ -84,8 +84,8 @@ static CK_RV call_derive(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *
 /*
  * C_GenerateKey. Returns CKR_OK with *key; CKR_SESSION_HANDLE_INVALID;
  * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID; CKR_SESSION_READ_ONLY;
- * CKR_USER_NOT_LOGGED_IN / CKR_TOKEN_WRITE_PROTECTED (no layer); or the
- * backend's code.
+ * CKR_TOKEN_WRITE_PROTECTED (no layer); or the backend's code (a private
+ * key before login: CKR_USER_NOT_LOGGED_IN).
  */
 CK_RV key_generate(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
                    CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
@@ -115,11 +115,10 @@ static CK_RV pair_layer(engine_session *s, const session_view_state *st, const k
 {
     CK_MECHANISM_TYPE mech = a->mechanism->mechanism;
     size_t priv = 0;
-    CK_RV rv =
-        object_target_layer(s, st->view, a->priv_templ, a->priv_count, mech, SIZE_MAX, &priv);
+    CK_RV rv = object_target_layer(s, st, a->priv_templ, a->priv_count, mech, SIZE_MAX, &priv);
 
     if (rv == CKR_OK) {
-        rv = object_target_layer(s, st->view, a->templ, a->count, mech, priv, layer);
+        rv = object_target_layer(s, st, a->templ, a->count, mech, priv, layer);
     }
     if (rv == CKR_OK && token_object && s->token->layers[*layer].read_only) {
         rv = CKR_TOKEN_WRITE_PROTECTED;
@@ -272,8 +271,8 @@ static CK_RV key_from_key(engine_session *s, key_args *args, CK_OBJECT_HANDLE ke
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
         }
         if (rv == CKR_OK) {
-            rv = object_target_layer(s, st.view, args->templ, args->count,
-                                     args->mechanism->mechanism, ref.layer_index, &ref.layer_index);
+            rv = object_target_layer(s, &st, args->templ, args->count, args->mechanism->mechanism,
+                                     ref.layer_index, &ref.layer_index);
         }
         if (rv == CKR_OK) {
             args->key = ref.backend;

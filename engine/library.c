@@ -568,9 +568,13 @@ static CK_RV build_token(engine_token *token)
         if (rv != CKR_OK) {
             return rv;
         }
-        if (def->views[i].is_public && token->public_view == NULL) {
+        if (&def->views[i] == def->public_view) {
             token->public_view = &token->views[i];
         }
+    }
+    if (token->public_view == NULL) { /* public-view="none" */
+        token->public_view = &token->views[0];
+        token->public_none = true;
     }
     return CKR_OK;
 }

@@ -42,7 +42,8 @@
  *     CKR_SESSION_READ_ONLY_EXISTS check. No SO PIN set: CKR_PIN_INCORRECT.
  *     SO failures have their own counter (an SO lockout does not lock the
  *     users out; `strata unlock --so` clears it). The SO sees the public
- *     view (or nothing) and no layer logs in.
+ *     view (with public-view="none", its session objects only, as before
+ *     login) and no layer logs in.
  *   - C_InitPIN (SO): CKR_FUNCTION_NOT_SUPPORTED. A PIN alone cannot name
  *     the view it would enrol, and a view needs its layers' PINs too:
  *     views are enrolled with `strata enroll`, locked tokens are unlocked

@@ -72,21 +72,24 @@ static engine_layer *view_layer(const engine_view *view, const char *id)
 }
 
 /* The default layer for a new object made with mechanism (or
- * CK_UNAVAILABLE_INFORMATION): the top writable usable layer whose token
- * offers the mechanism, else (session objects only) the top usable one
- * that offers it; NULL when none. The view offers the union of its
- * layers' mechanisms, so a key generation goes where it can be done. */
-static engine_layer *default_layer(const engine_view *view, bool token_object,
+ * CK_UNAVAILABLE_INFORMATION) in the login state st: the top writable
+ * layer that serves and whose token offers the mechanism, else (session
+ * objects only) the top one that serves and offers it; NULL when none.
+ * The view offers the union of its layers' mechanisms, so a key
+ * generation goes where it can be done. */
+static engine_layer *default_layer(const session_view_state *st, bool token_object,
                                    CK_MECHANISM_TYPE mechanism)
 {
+    const engine_view *view = st->view;
+
     for (size_t i = 0; i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i]) && !view->layers[i]->read_only &&
+        if (!view->layers[i]->read_only && backend_layer_serves(st, view->layers[i]) &&
             slot_layer_offers(view->layers[i], mechanism)) {
             return view->layers[i];
         }
     }
     for (size_t i = 0; !token_object && i < view->n_layers; i++) {
-        if (backend_layer_usable(view->layers[i]) &&
+        if (backend_layer_serves(st, view->layers[i]) &&
             slot_layer_offers(view->layers[i], mechanism)) {
             return view->layers[i];
         }
@@ -98,14 +101,14 @@ static engine_layer *default_layer(const engine_view *view, bool token_object,
  * CKR_OK with *target; CKR_MECHANISM_INVALID when a layer could take the
  * object but none offers mechanism; CKR_TOKEN_WRITE_PROTECTED when no
  * layer could. */
-static CK_RV unrouted_layer(const engine_view *view, bool token_object, CK_MECHANISM_TYPE mechanism,
-                            engine_layer **target)
+static CK_RV unrouted_layer(const session_view_state *st, bool token_object,
+                            CK_MECHANISM_TYPE mechanism, engine_layer **target)
 {
-    *target = default_layer(view, token_object, mechanism);
+    *target = default_layer(st, token_object, mechanism);
     if (*target != NULL) {
         return CKR_OK;
     }
-    if (default_layer(view, token_object, CK_UNAVAILABLE_INFORMATION) != NULL) {
+    if (default_layer(st, token_object, CK_UNAVAILABLE_INFORMATION) != NULL) {
         return CKR_MECHANISM_INVALID;
     }
     return CKR_TOKEN_WRITE_PROTECTED;
@@ -135,26 +138,28 @@ static CK_RV routed_mechanism(engine_session *s, const engine_view *view, engine
  * (NULL when no route rule matches); CKR_DEVICE_ERROR when the routed
  * layer is down; CKR_TOKEN_WRITE_PROTECTED for a token object routed to a
  * read-only layer. */
-static CK_RV routed_layer(const engine_view *view, const rules_object *obj, bool token_object,
+static CK_RV routed_layer(const session_view_state *st, const rules_object *obj, bool token_object,
                           engine_layer **target)
 {
-    const char *route = rules_route(view->def->rules, obj);
+    const char *route = rules_route(st->view->def->rules, obj);
 
     *target = NULL;
     if (route == NULL) {
         return CKR_OK;
     }
-    *target = view_layer(view, route);
-    if (*target == NULL || !backend_layer_usable(*target)) {
+    *target = view_layer(st->view, route);
+    if (*target == NULL || !backend_layer_serves(st, *target)) {
         return CKR_DEVICE_ERROR;
     }
     return token_object && (*target)->read_only ? CKR_TOKEN_WRITE_PROTECTED : CKR_OK;
 }
 
 /* See stack.h. Expects S. */
-CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
-                          CK_ULONG count, CK_MECHANISM_TYPE mechanism, size_t fixed, size_t *layer)
+CK_RV object_target_layer(engine_session *s, const session_view_state *st,
+                          const CK_ATTRIBUTE *templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism,
+                          size_t fixed, size_t *layer)
 {
+    const engine_view *view = st->view;
     bool token_object = object_template_token(templ, count, false);
     rules_object obj = {.layer = "",
                         .token = s->token->def->label,
@@ -164,15 +169,15 @@ CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_A
     rules_verdict probe;
     CK_RV rv = CKR_OK;
 
-    if (view == NULL) {
-        return CKR_USER_NOT_LOGGED_IN;
+    if (view == NULL || (token_object && st->sessions_only)) {
+        return CKR_TOKEN_WRITE_PROTECTED; /* no view, or public-view="none" before login */
     }
     obj.view = view->def->id;
     if (view->def->rules != NULL) {
         if (rules_eval(view->def->rules, &obj, &probe) != 0) {
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
-        rv = routed_layer(view, &obj, token_object, &target);
+        rv = routed_layer(st, &obj, token_object, &target);
         if (rv != CKR_OK) {
             return rv;
         }
@@ -185,7 +190,7 @@ CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_A
     } else if (target != NULL) {
         rv = routed_mechanism(s, view, target, mechanism);
     } else {
-        rv = unrouted_layer(view, token_object, mechanism, &target);
+        rv = unrouted_layer(st, token_object, mechanism, &target);
     }
     if (rv != CKR_OK) {
         return rv;
@@ -319,7 +324,7 @@ CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG cou
     }
     do { /* a login change while L was awaited: the layer is chosen again */
         session_view(s, &st);
-        rv = object_target_layer(s, st.view, templ, count, mechanism, SIZE_MAX, &layer);
+        rv = object_target_layer(s, &st, templ, count, mechanism, SIZE_MAX, &layer);
         if (rv == CKR_OK) {
             rv = object_make(s, &st, layer, make, made);
         }
@@ -397,8 +402,8 @@ static CK_RV call_copy(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *ar
  * C_CreateObject. Returns CKR_OK with *object; CKR_SESSION_HANDLE_INVALID;
  * CKR_ARGUMENTS_BAD; CKR_ATTRIBUTE_VALUE_INVALID (NULL value with a
  * length); CKR_SESSION_READ_ONLY (token object in a read-only session);
- * CKR_USER_NOT_LOGGED_IN / CKR_TOKEN_WRITE_PROTECTED (no layer may take
- * it); or the backend's code. Takes S, then L (gate_lock_login).
+ * CKR_TOKEN_WRITE_PROTECTED (no layer may take it); or the backend's code
+ * (a private object before login: CKR_USER_NOT_LOGGED_IN). Takes S, then L (gate_lock_login).
  */
 CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                     CK_OBJECT_HANDLE_PTR object)
@@ -450,7 +455,7 @@ static CK_RV copy_allowed(engine_session *s, const session_view_state *st, const
     for (size_t i = 0; i < r->obj->n_attrs; i++) {
         merged[n++] = r->obj->attrs[i];
     }
-    rv = object_target_layer(s, st->view, merged, (CK_ULONG)n, CK_UNAVAILABLE_INFORMATION,
+    rv = object_target_layer(s, st, merged, (CK_ULONG)n, CK_UNAVAILABLE_INFORMATION,
                              ref->layer_index, &layer);
     free(merged);
     return rv;

@@ -139,16 +139,20 @@ bool session_is_rw(const engine_session *s)
 }
 
 /* Snapshots the token's login state under K. */
-void session_view(engine_session *s, session_view_state *state)
+void session_token_view(engine_token *token, session_view_state *state)
 {
-    engine_token *token = s->token;
-
     engine_mutex_lock(token->lock);
     state->view = token->current != NULL ? token->current : token->public_view;
     state->logged_in = token->current != NULL;
     state->user = token->user;
     state->epoch = token->login_epoch;
+    state->sessions_only = token->public_none && (!state->logged_in || state->user == CKU_SO);
     engine_mutex_unlock(token->lock);
+}
+
+void session_view(engine_session *s, session_view_state *state)
+{
+    session_token_view(s->token, state);
 }
 
 /* Makes the token's shared session state on its first session. Expects T. */

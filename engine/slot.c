@@ -7,9 +7,17 @@
  * they call backends (token info, mechanisms) and never hold a library
  * lock while doing so.
  *
- * Mechanisms: a virtual token offers the union of what its available
- * layers' tokens offer (every layer of every view: before login the view
- * is unknown). For a mechanism several layers know, C_GetMechanismInfo
+ * What the token shows is what its shown view shows: the logged-in view,
+ * else the public view (session_token_view). The CKF_RNG and
+ * CKF_WRITE_PROTECTED flags and the mechanisms come from that view's
+ * layers only, so that before login nothing tells of another view's
+ * layers (strata-pkcs11(8), BEFORE LOGIN). With public-view="none" the
+ * token is write-protected before login (it takes no token object) and
+ * its mechanisms are those of the first view's layers, where public
+ * session objects and keyless operations go.
+ *
+ * Mechanisms: a virtual token offers the union of what the available
+ * layers of its shown view offer. For a mechanism several layers know, C_GetMechanismInfo
  * OR-s their flags and widens the key sizes (the smallest minimum, the
  * largest maximum): the answer says what the token can do with some
  * layer, and an operation is forwarded to the layer of the key it uses,
@@ -108,16 +116,32 @@ static void serial_of(const char *label, CK_UTF8CHAR serial[16])
     memcpy(serial, text, 16);
 }
 
-/* CKF_RNG when some available layer's token has a generator,
- * CKF_WRITE_PROTECTED when no layer of the token is writable (read-write
- * and its module loaded). Calls backends: holds no lock. */
+/* The layers of the view token shows now (see the file comment), top
+ * first; *n is 0 when it has none. *sessions_only as session_view says.
+ * Takes K. */
+static engine_layer **shown_layers(engine_token *token, size_t *n, bool *sessions_only)
+{
+    session_view_state st;
+
+    session_token_view(token, &st);
+    *sessions_only = st.sessions_only;
+    *n = st.view != NULL ? st.view->n_layers : 0;
+    return st.view != NULL ? st.view->layers : NULL;
+}
+
+/* CKF_RNG when some available layer of the shown view has a generator,
+ * CKF_WRITE_PROTECTED when none of them is writable (read-write and its
+ * module loaded) or the view takes no token object (public-view="none"
+ * before login). Calls backends: holds no lock. */
 static CK_FLAGS layer_flags(engine_token *token)
 {
-    bool writable = false, rng = false;
+    bool writable = false, rng = false, sessions_only = false;
+    size_t n = 0;
+    engine_layer **layers = shown_layers(token, &n, &sessions_only);
     CK_TOKEN_INFO info;
 
-    for (size_t i = 0; i < token->n_layers; i++) {
-        engine_layer *layer = &token->layers[i];
+    for (size_t i = 0; i < n; i++) {
+        engine_layer *layer = layers[i];
 
         if (layer->token == NULL) {
             continue;
@@ -129,7 +153,7 @@ static CK_FLAGS layer_flags(engine_token *token)
             rng = true;
         }
     }
-    return (rng ? CKF_RNG : 0) | (writable ? 0 : CKF_WRITE_PROTECTED);
+    return (rng ? CKF_RNG : 0) | (writable && !sessions_only ? 0 : CKF_WRITE_PROTECTED);
 }
 
 /*
@@ -298,8 +322,8 @@ static size_t unique_in_order(CK_MECHANISM_TYPE *all, size_t n)
 }
 
 /*
- * C_GetMechanismList: the union of the mechanisms of the token's available
- * layers, in first-seen order (top layer first, each backend's own order),
+ * C_GetMechanismList: the union of the mechanisms of the available layers
+ * of the token's shown view, in first-seen order (top layer first, each backend's own order),
  * so a client that tries mechanisms in list order takes the same path as
  * on the top backend directly. Returns CKR_OK; CKR_ARGUMENTS_BAD (count NULL);
  * CKR_SLOT_ID_INVALID; CKR_BUFFER_TOO_SMALL with *count set and nothing
@@ -309,7 +333,9 @@ static CK_RV mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULON
 {
     CK_MECHANISM_TYPE *all = NULL;
     engine_token *token;
-    size_t n = 0, unique = 0;
+    engine_layer **layers;
+    size_t n = 0, unique = 0, n_layers = 0;
+    bool sessions_only;
     CK_RV rv = CKR_ARGUMENTS_BAD;
 
     if (count == NULL) {
@@ -320,8 +346,9 @@ static CK_RV mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULON
     if (token == NULL) {
         goto out;
     }
-    for (size_t i = 0; i < token->n_layers; i++) {
-        rv = append_layer_mechanisms(&token->layers[i], &all, &n);
+    layers = shown_layers(token, &n_layers, &sessions_only);
+    for (size_t i = 0; i < n_layers; i++) {
+        rv = append_layer_mechanisms(layers[i], &all, &n);
         if (rv != CKR_OK) {
             goto out;
         }
@@ -350,8 +377,10 @@ static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANIS
     CK_MECHANISM_INFO merged = {0}, one;
     CK_FUNCTION_LIST *funcs;
     engine_token *token;
+    engine_layer **layers;
     CK_SLOT_ID layer_slot;
-    bool found = false;
+    size_t n_layers = 0;
+    bool found = false, sessions_only;
 
     if (info == NULL) {
         return CKR_ARGUMENTS_BAD;
@@ -360,11 +389,11 @@ static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANIS
     if (token == NULL) {
         return CKR_SLOT_ID_INVALID;
     }
-    for (size_t i = 0; i < token->n_layers; i++) {
+    layers = shown_layers(token, &n_layers, &sessions_only);
+    for (size_t i = 0; i < n_layers; i++) {
         /* Some backends (SoftHSM2) fill only part of the structure. */
         memset(&one, 0, sizeof(one));
-        if (!layer_backend(&token->layers[i], &funcs, &layer_slot) ||
-            !slot_layer_offers(&token->layers[i], type) ||
+        if (!layer_backend(layers[i], &funcs, &layer_slot) || !slot_layer_offers(layers[i], type) ||
             funcs->C_GetMechanismInfo(layer_slot, type, &one) != CKR_OK) {
             continue;
         }

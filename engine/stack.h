@@ -139,9 +139,13 @@ typedef struct {
     bool logged_in;
     CK_USER_TYPE user;
     unsigned long epoch; /* engine_token.login_epoch */
+    bool sessions_only;  /* public-view="none" and no user logged in: the view shows its
+                            session objects only, and takes no new token object */
 } session_view_state;
 
 void session_view(engine_session *s, session_view_state *state);
+/* The same for token, without a session (slot.c). Takes K. */
+void session_token_view(engine_token *token, session_view_state *state);
 
 /* ---------------------------------------------------------------------
  * backend.c - one backend session per (virtual session, layer)
@@ -150,6 +154,12 @@ void session_view(engine_session *s, session_view_state *state);
 size_t backend_layer_index(const engine_token *token, const engine_layer *layer);
 /* True when the layer's module loaded and its login did not fail. */
 bool backend_layer_usable(const engine_layer *layer);
+/* True when calls in the login state st may use layer: usable, and, with
+ * no user logged in, a lazy layer only once its token exists (it is made
+ * at the first login of a view that stacks it; until then there is
+ * nothing to show and nowhere to write). Probes the backend's slots for
+ * a lazy layer before login. */
+bool backend_layer_serves(const session_view_state *st, engine_layer *layer);
 bool backend_view_has(const engine_view *view, const engine_layer *layer);
 unsigned backend_generation(const engine_layer *layer);
 
@@ -362,16 +372,17 @@ void login_replay(engine_token *token, engine_layer *layer);
  * SIZE_MAX when Strata chooses (C_CreateObject, C_GenerateKey*), else the
  * layer that must make it (the key's, for copy/unwrap/derive). mechanism
  * is the creating mechanism or CK_UNAVAILABLE_INFORMATION. Returns CKR_OK
- * with *layer; CKR_USER_NOT_LOGGED_IN; CKR_TOKEN_WRITE_PROTECTED (no
- * writable layer); CKR_DEVICE_ERROR (the routed layer is unavailable);
+ * with *layer; CKR_TOKEN_WRITE_PROTECTED (no writable layer, or a token
+ * object while st is sessions_only); CKR_DEVICE_ERROR (the routed layer is unavailable);
  * CKR_ATTRIBUTE_VALUE_INVALID (a template value of the wrong size for the
  * rules); CKR_MECHANISM_INVALID (no writable layer's token offers
  * mechanism, or the routed layer's does not: logged, naming the layer;
  * without a route, the top writable layer that offers it is chosen);
  * CKR_ACTION_PROHIBITED (deny create, or a route to a layer other
  * than fixed). See docs/strata-rules.7, RETURN CODES. Expects S. */
-CK_RV object_target_layer(engine_session *s, const engine_view *view, const CK_ATTRIBUTE *templ,
-                          CK_ULONG count, CK_MECHANISM_TYPE mechanism, size_t fixed, size_t *layer);
+CK_RV object_target_layer(engine_session *s, const session_view_state *st,
+                          const CK_ATTRIBUTE *templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism,
+                          size_t fixed, size_t *layer);
 /* CK_TRUE when the template asks for a token object (CKA_TOKEN), else
  * dflt. */
 bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt);

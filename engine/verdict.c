@@ -334,6 +334,9 @@ CK_RV verdict_resolve(engine_session *s, const session_view_state *st, CK_OBJECT
     const object_rules *r;
     CK_RV rv = handles_resolve(s, st, handle, ref);
 
+    if (rv == CKR_OK && st->sessions_only && ref->token_object) {
+        return CKR_OBJECT_HANDLE_INVALID; /* public-view="none" before login */
+    }
     if (rv != CKR_OK || st->view->def->rules == NULL) {
         return rv;
     }

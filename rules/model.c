@@ -398,7 +398,8 @@ static int build_token(loader *ld, xmlNodePtr node, rules_token *token)
 
     token->line = loader_line(node);
     if (get_attr(ld, node, "label", false, &token->label) != 0 ||
-        get_attr(ld, node, "manufacturer", false, &token->manufacturer) != 0) {
+        get_attr(ld, node, "manufacturer", false, &token->manufacturer) != 0 ||
+        get_attr(ld, node, "public-view", true, &token->public_attr) != 0) {
         return -1;
     }
     if (token->manufacturer == NULL && (token->manufacturer = strdup("Strata")) == NULL) {

@@ -242,6 +242,7 @@ void rules_policy_free(rules_policy *policy)
         loader_index_free(token->views_by_id);
         free(token->label);
         free(token->manufacturer);
+        free(token->public_attr);
     }
     free(policy->modules);
     free(policy->layers);

@@ -108,7 +108,7 @@ typedef struct {
     char *id;      /* <view id=""> */
     char **layers; /* layer ids, top first */
     size_t n_layers;
-    bool is_public;       /* shown before login (public="true") */
+    bool is_public;       /* public="true" as written; see rules_token.public_view */
     bool allow_whiteout;  /* destroy on a read-only layer records a whiteout */
     char *rules_text;     /* raw <rules> text, or NULL */
     unsigned rules_line;  /* line of the first character of rules_text */
@@ -126,6 +126,10 @@ typedef struct {
     size_t kdf_mem;             /* Argon2id memlimit in bytes; 0 = interactive */
     rules_view *views;
     size_t n_views;
+    char *public_attr;             /* public-view="" as written, or NULL */
+    const rules_view *public_view; /* shown before login, resolved at load: public-view's
+                                      view, else the public="true" one, else the first;
+                                      NULL for public-view="none" */
     unsigned line;
     rules_index *views_by_id; /* private; NULL: rules_token_view scans */
 } rules_token;

@@ -350,6 +350,45 @@ out:
     return rc;
 }
 
+/*
+ * Resolves token->public_view, the view shown before login: the view
+ * public-view="" names, or none for "none"; without it the view marked
+ * public="true"; else the first view. A public-view that names no view
+ * of the token, or that disagrees with a public="true" view, is an
+ * error (the public view is then the first one, for later checks).
+ */
+static void resolve_public_view(loader *ld, rules_token *token)
+{
+    const rules_view *marked = NULL;
+    const rules_view *named = NULL;
+
+    for (size_t v = 0; v < token->n_views && marked == NULL; v++) {
+        marked = token->views[v].is_public ? &token->views[v] : NULL;
+    }
+    token->public_view = marked != NULL ? marked : token->n_views > 0 ? &token->views[0] : NULL;
+    if (token->public_attr == NULL) {
+        return;
+    }
+    if (strcmp(token->public_attr, "none") != 0) {
+        named = rules_token_view(token, token->public_attr);
+        if (named == NULL) {
+            loader_error(ld, token->line, "public-view=\"%s\" names no view of token \"%s\"",
+                         token->public_attr, token->label);
+            rules_diag_hint(ld->diags, "give a view id of this token, or \"none\"");
+            return;
+        }
+    }
+    if (marked != NULL && marked != named) {
+        loader_error(ld, marked->line,
+                     "view \"%s\" is public=\"true\" but its token says public-view=\"%s\" "
+                     "(line %u)",
+                     marked->id, token->public_attr, token->line);
+        rules_diag_hint(ld->diags, "keep one of the two: public-view on <token> is preferred");
+        return;
+    }
+    token->public_view = named;
+}
+
 /* Checks token i and its views, then compiles the rules of each view
  * whose layers are sound. Returns 0, or -1 on OOM. */
 static int check_token_views(loader *ld, rules_policy *policy, size_t i, view_tables *tables)
@@ -364,6 +403,7 @@ static int check_token_views(loader *ld, rules_policy *policy, size_t i, view_ta
     }
     check_token(ld, policy, i);
     check_views(ld, policy, i, tables, compile);
+    resolve_public_view(ld, token);
     for (size_t v = 0; v < token->n_views; v++) {
         rules_view *view = &token->views[v];
         if (compile[v] && view->rules_text != NULL && compile_view(ld, policy, view) != 0) {

@@ -42,13 +42,12 @@ objects_of() {
 # ---- the world ------------------------------------------------------------------
 
 # write_policy [PUBLIC_VIEW]: (re)writes the policy; PUBLIC_VIEW, when given,
-# is marked public="true" (its public objects show before login).
+# becomes the token's public-view ("none", "work" or "pseudonym"). Without
+# it the policy is the README's, as written: the first view (work) shows
+# its public objects before login.
 write_policy() {
-    local pub_work="" pub_nym=""
-    case "${1:-}" in
-    work) pub_work=' public="true"' ;;
-    pseudonym) pub_nym=' public="true"' ;;
-    esac
+    local pub=""
+    [ -n "${1:-}" ] && pub=" public-view=\"$1\""
     cat >"$STRATA_CONF" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <strata version="1">
@@ -57,10 +56,10 @@ write_policy() {
   <layer id="personal" module="soft" token="personal"/>
   <layer id="group" module="soft" token="group" access="read-only"/>
   <layer id="nym" module="soft" token="nym"/>
-  <token label="Strata">
+  <token label="Strata"$pub>
     <kdf ops="1" mem="8192"/>
-    <view id="work" layers="personal group" whiteout="allow"$pub_work/>
-    <view id="pseudonym" layers="nym"$pub_nym/>
+    <view id="work" layers="personal group" whiteout="allow"/>
+    <view id="pseudonym" layers="nym"/>
   </token>
 </strata>
 EOF

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # OpenSSH: ssh-keygen -D lists the public keys a PKCS#11 module shows
-# without login. Through Strata that is the public objects of the view the
-# policy marks public (none by default); compared with ssh-keygen -D on
-# SoftHSM2 directly over exactly that view's tokens. TAP on stdout.
+# without login. Through Strata that is the public objects of the token's
+# public view: with the README's policy as written, its first view (work);
+# compared with ssh-keygen -D on SoftHSM2 directly over exactly that
+# view's tokens. Then public-view="pseudonym" and public-view="none".
+# TAP on stdout.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 8
+plan 9
 world_setup || exit 1
 
 # keys: the sorted key lines of an ssh-keygen -D listing.
@@ -20,23 +22,26 @@ direct_keys() {
     SOFTHSM2_CONF=$conf ssh-keygen -D "$SOFTHSM_MODULE" 2>/dev/null | keys
 }
 
-# The policy as set up marks no view public: nothing shows before login.
-check_fails "no public view: ssh-keygen -D through Strata lists no key" \
-    foreign ssh-keygen -D "$STRATA_MODULE"
-lacks "no key line is printed" '^(ssh-|ecdsa-)' "$out"
-
 want=$(direct_keys personal group)
-write_policy work
-check "work view public: ssh-keygen -D through Strata" foreign ssh-keygen -D "$STRATA_MODULE"
-compare "the keys are those of personal and group on SoftHSM2 directly" "$want" "$(keys <<<"$out")"
+check "the policy as written: ssh-keygen -D through Strata" foreign ssh-keygen -D "$STRATA_MODULE"
+compare "the keys are those of personal and group (work, the first view) on SoftHSM2 directly" \
+    "$want" "$(keys <<<"$out")"
 contains "the group's EC key is listed" '^ecdsa-sha2-nistp256 ' "$out"
 work=$(keys <<<"$out")
 
 want=$(direct_keys nym)
 write_policy pseudonym
-check "pseudonym view public: ssh-keygen -D through Strata" foreign ssh-keygen -D "$STRATA_MODULE"
+check "public-view=\"pseudonym\": ssh-keygen -D through Strata" foreign ssh-keygen -D "$STRATA_MODULE"
 compare "the keys are those of nym on SoftHSM2 directly" "$want" "$(keys <<<"$out")"
 compare "none of the work view's keys is listed" "" \
     "$(comm -12 <(awk '{ print $2 }' <<<"$work" | sort) <(keys <<<"$out" | awk '{ print $2 }' | sort))"
+
+write_policy none
+check_fails "public-view=\"none\": ssh-keygen -D through Strata lists no key" \
+    foreign ssh-keygen -D "$STRATA_MODULE"
+lacks "no key line is printed" '^(ssh-|ecdsa-)' "$out"
+write_policy
+check "the policy as written again: ssh-keygen -D lists work's keys" \
+    foreign ssh-keygen -D "$STRATA_MODULE"
 
 done_testing

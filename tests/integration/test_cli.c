@@ -189,7 +189,35 @@ Test(cli, check_valid_policy_summarises)
     cr_assert(line_with(out, "Strata", "work", line, sizeof(line)), "%s", out);
     cr_assert(strstr(line, "personal > group") != NULL, "layers top first: %s", line);
     cr_assert(line_with(out, "anon", "yes", line, sizeof(line)), "public view: %s", out);
+    cr_assert(strstr(out, "token \"Strata\" shows view \"anon\" before login (public=\"true\")") !=
+                  NULL,
+              "%s", out);
     free(out);
+}
+
+/* check says which view each token shows before login, and why. */
+Test(cli, check_prints_the_view_before_login)
+{
+    char xml[sizeof(policy_two_layers) + 64];
+    char *out = NULL, *at;
+    const char *cases[][2] = {
+        {"", "shows view \"work\" before login (its first view)"},
+        {" public-view=\"anon\"", "shows view \"anon\" before login (public-view)"},
+        {" public-view=\"none\"", "shows nothing before login (public-view=\"none\")"},
+    };
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(xml, sizeof(xml), "%s", policy_two_layers);
+        at = strstr(xml, " public=\"true\"");
+        memmove(at, at + 14, strlen(at + 14) + 1);
+        at = strstr(xml, " min-pin-len");
+        memmove(at + strlen(cases[i][0]), at, strlen(at) + 1);
+        memcpy(at, cases[i][0], strlen(cases[i][0]));
+        cr_assert_eq(world_policy(&w, xml), 0);
+        cr_assert_eq(strata(&out, "check"), 0, "%s", out);
+        cr_assert(strstr(out, cases[i][1]) != NULL, "%s\n%s", xml, out);
+        free(out);
+    }
 }
 
 Test(cli, check_named_file_overrides_default)

@@ -106,14 +106,19 @@ Test(find, objects_without_id_are_not_shadowed)
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
-Test(find, public_objects_before_login_none_without_public_view)
+/* Before login the first view (work) is public: its four visible public
+ * keys are found (test_prelogin.c has the rest). */
+Test(find, public_objects_before_login)
 {
     CK_SLOT_ID slot;
     CK_FUNCTION_LIST *p11 = strata(&slot);
     CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE t = {CKA_CLASS, &pub, sizeof(pub)};
     CK_OBJECT_HANDLE objs[8];
 
-    cr_assert_eq(find_all(p11, s, NULL, 0, objs, 8), 0);
+    cr_assert_eq(find_all(p11, s, NULL, 0, objs, 8), 4);
+    cr_assert_eq(find_all(p11, s, &t, 1, objs, 8), 4);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
@@ -130,7 +135,7 @@ Test(find, logout_returns_to_public_view)
     cr_assert_eq(p11->C_Logout(s), CKR_OK);
     /* the search begun before the logout has ended */
     cr_assert_eq(p11->C_FindObjects(s, objs, 32, &got), CKR_OPERATION_NOT_INITIALIZED);
-    cr_assert_eq(find_all(p11, s, NULL, 0, objs, 32), 0);
+    cr_assert_eq(find_all(p11, s, NULL, 0, objs, 32), 4, "work's public keys");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 

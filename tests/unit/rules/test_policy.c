@@ -480,6 +480,56 @@ Test(rules_policy_load, two_public_views)
     expect_one_error(policy_text_line(xml, "<view id=\"anon\""), "at most one public view");
 }
 
+/* load, after freeing the policy an earlier load made. */
+static int reload(const char *xml)
+{
+    rules_policy_free(policy);
+    policy = NULL;
+    return load(xml);
+}
+
+/* The view shown before login: public-view, else public="true", else
+ * the first view; "none" for none. */
+Test(rules_policy_load, public_view_resolution)
+{
+    const rules_token *t;
+
+    cr_assert_eq(reload(variant("<!--EXTRA-->", "")), 0);
+    t = &policy->tokens[0];
+    cr_assert_eq(t->public_view, &t->views[0], "the first view by default");
+    cr_assert_null(t->public_attr);
+    cr_assert_eq(reload(variant("<token label=\"Strata\">", "<token label=\"Strata\" "
+                                                            "public-view=\"anon\">")),
+                 0);
+    t = &policy->tokens[0];
+    cr_assert_eq(t->public_view, &t->views[1]);
+    cr_assert_str_eq(t->public_attr, "anon");
+    cr_assert_eq(reload(variant("<token label=\"Strata\">", "<token label=\"Strata\" "
+                                                            "public-view=\"none\">")),
+                 0);
+    cr_assert_null(policy->tokens[0].public_view);
+    cr_assert_eq(reload(variant("layers=\"me\"/>", "layers=\"me\" public=\"true\"/>")), 0);
+    t = &policy->tokens[0];
+    cr_assert_eq(t->public_view, &t->views[1], "public=\"true\" still names it");
+}
+
+Test(rules_policy_load, public_view_naming_no_view)
+{
+    load_variant("<token label=\"Strata\">", "<token label=\"Strata\" public-view=\"bob\">",
+                 "<token label", "public-view=\"bob\" names no view of token \"Strata\"");
+}
+
+Test(rules_policy_load, public_view_against_public_true)
+{
+    const char *xml =
+        variant("<token label=\"Strata\">\n    <view id=\"work\" layers=\"me group\"/>",
+                "<token label=\"Strata\" public-view=\"none\">\n    <view "
+                "id=\"work\" layers=\"me group\" public=\"true\"/>");
+    cr_assert_eq(load(xml), -1);
+    expect_one_error(policy_text_line(xml, "<view id=\"work\""),
+                     "is public=\"true\" but its token says public-view=\"none\"");
+}
+
 Test(rules_policy_load, version_other_than_1)
 {
     load_variant("version=\"1\"", "version=\"2\"", "<strata", "unsupported policy version \"2\"");
