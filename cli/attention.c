@@ -252,7 +252,7 @@ static void json_view(cli_json *j, const cli_token_facts *f, const char *id, con
         cli_json_str(j, NULL, v->layers[i]);
     }
     cli_json_close(j, ']');
-    cli_json_bool(j, "public", v != NULL && v->is_public);
+    cli_json_bool(j, "public", v != NULL && v == f->token->public_view);
     cli_json_bool(j, "enrolled", info != NULL);
     cli_json_int(j, "provisioned", info != NULL ? info->provisioned : 0);
     cli_json_int(j, "provisioning", info != NULL ? info->provisioning : 0);
