@@ -30,7 +30,14 @@ p11 --token-label team-keys --login --pin group-pin --keypairgen --key-type EC:p
   --label shared-signing --id 01 >/dev/null
 p11 --token-label alice --login --pin alice-pin --keypairgen --key-type RSA:2048 \
   --label alice-rsa --id 02 >/dev/null
-echo "two SoftHSM2 tokens: team-keys (the group's shared EC key) and alice (her RSA key)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+  -subj "/CN=Team root" -keyout demo/team-root.key -out demo/team-root.pem 2>/dev/null
+openssl x509 -in demo/team-root.pem -outform DER -out demo/team-root.der
+rm -f demo/team-root.key
+p11 --token-label team-keys --login --pin group-pin --write-object demo/team-root.der \
+  --type cert --label team-root --id 10 >/dev/null
+echo "two SoftHSM2 tokens: team-keys (the group's shared EC key and its root certificate)"
+echo "and alice (her RSA key)"
 echo "the pseudonym has no token yet: Strata will create one on its first login"
 
 say "The policy: one virtual token 'Strata', a work view and a pseudonym view"
@@ -67,6 +74,13 @@ show "$strata" status
 
 say "pkcs11-tool sees one virtual token"
 show pkcs11-tool --module "$module" -L
+
+say "Before any login the token shows its first view (work): certificates and public keys"
+echo "(what NSS, OpenSSL, p11tool and ssh-keygen look up before they ask for a PIN; no private key)"
+show pkcs11-tool --module "$module" --list-objects
+show pkcs11-tool --module "$module" --read-object --type cert --label team/team-root \
+  --output-file demo/found.der
+show openssl x509 -inform DER -in demo/found.der -noout -subject
 
 say "PIN 1111 (work): personal and group objects, stacked; the group's labels rewritten by a rule"
 show pkcs11-tool --module "$module" --login --pin 1111 --list-objects --type privkey

@@ -122,6 +122,9 @@ world_populate() {
 
     # A self-signed certificate made with OpenSSL, and its key, in group.
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Strata group test" \
+        -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature \
+        -addext extendedKeyUsage=emailProtection,clientAuth \
+        -addext subjectAltName=email:group@example.org \
         -keyout "$key" -out "$WORLD/group-cert.pem" &&
         openssl x509 -in "$WORLD/group-cert.pem" -outform DER -out "$WORLD/group-cert.der" &&
         openssl pkey -in "$key" -outform DER -out "$key.der" &&

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # OpenSSL 3 with libengine-pkcs11-openssl (engine "pkcs11") through Strata:
-# sign with pkcs11: URIs of a group EC key and a personal RSA key, verify
-# with the public keys exported from SoftHSM2 directly, and compare with the
-# same engine on SoftHSM2 directly. TAP on stdout.
+# export public keys by pkcs11: URI before login (the README's policy as
+# written: the first view is public), sign with pkcs11: URIs of a group EC
+# key and a personal RSA key, verify with the public keys exported from
+# SoftHSM2 directly, and compare with the same engine on SoftHSM2
+# directly. TAP on stdout.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 9
+plan 14
 world_setup || exit 1
 W=$WORLD
 engine_so=$(find /usr/lib/*/engines-3 -name pkcs11.so 2>/dev/null | head -n 1)
@@ -45,6 +47,25 @@ pubkey() {
 printf 'signed by OpenSSL through Strata\n' >"$W/msg"
 pubkey group 01 "$W/shared-ec.pem"
 pubkey personal 11 "$W/personal-rsa.pem"
+
+# uri_pubkey CONF URI OUT: the public key the engine loads from URI (no
+# PIN: nothing logs in), PEM.
+uri_pubkey() {
+    OPENSSL_CONF=$1 foreign openssl pkey -engine pkcs11 -inform engine -pubin -in "$2" \
+        -pubout -out "$3"
+}
+
+for key in shared-ec:group personal-rsa:personal; do
+    name=${key%%:*} token=${key#*:}
+    uri_pubkey "$W/direct.cnf" "pkcs11:token=$token;object=$name;type=public" \
+        "$W/$name.direct.pub" >/dev/null 2>&1
+    check "export $name's public key by pkcs11: URI without login" \
+        uri_pubkey "$W/strata.cnf" "pkcs11:token=Strata;object=$name;type=public" "$W/$name.pub"
+    compare "$name's public key equals the one the engine exports from SoftHSM2 directly" \
+        "$(cat "$W/$name.direct.pub" 2>/dev/null)" "$(cat "$W/$name.pub" 2>/dev/null)"
+done
+check_fails "the pseudonym's key is not found by URI before login" \
+    uri_pubkey "$W/strata.cnf" "pkcs11:token=Strata;object=nym-ec;type=public" "$W/nym-ec.pub"
 
 check "sign with pkcs11:token=Strata;object=shared-ec (ECDSA)" \
     sign "$W/strata.cnf" "pkcs11:token=Strata;object=shared-ec;type=private?pin-value=$WORK_PIN" \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # GnuTLS p11tool through Strata, compared with p11tool on the SoftHSM2
-# tokens directly: token list, objects after login, key generation routed
-# to the personal layer, --test-sign. TAP on stdout.
+# tokens directly: token list, objects after login, objects and
+# certificates before login (the README's policy as written: the first
+# view is public), --export of the group certificate without login, key
+# generation routed to the personal layer, --test-sign. TAP on stdout.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 14
+plan 19
 world_setup || exit 1
 
 # p11t ARGS...: p11tool on Strata with the work PIN; p11t_direct TOKEN
@@ -42,6 +44,21 @@ want=$( (p11t_direct personal --list-all "pkcs11:token=personal"
 check "--list-all without login through Strata" p11t --list-all "pkcs11:token=Strata"
 compare "without login: personal's and group's public objects, as on SoftHSM2 directly" \
     "$want" "$(objects <<<"$out")"
+
+# p11t_nopin ARGS...: p11tool on Strata with no PIN anywhere.
+p11t_nopin() { foreign env -u GNUTLS_PIN p11tool --provider "$STRATA_MODULE" "$@"; }
+
+want=$( (p11t_direct personal --list-all-certs "pkcs11:token=personal"
+    p11t_direct group --list-all-certs "pkcs11:token=group") 2>/dev/null | objects)
+check "--list-all-certs without login through Strata" \
+    p11t_nopin --list-all-certs "pkcs11:token=Strata"
+compare "--list-all-certs: the certificates of personal and group, as on SoftHSM2 directly" \
+    "$want" "$(objects <<<"$out")"
+contains "--list-all-certs shows the group certificate" '\| group-cert$' "$(objects <<<"$out")"
+check "--export of the group certificate without login through Strata" \
+    p11t_nopin --export "pkcs11:token=Strata;object=group-cert;type=cert"
+compare "the exported certificate is the one written into group" \
+    "$(openssl x509 -in "$WORLD/group-cert.pem")" "$(openssl x509 <<<"$out" 2>&1)"
 
 check "--generate-privkey ecdsa --label x --login through Strata" \
     p11t --login --generate-privkey ecdsa --label x --outfile "$WORLD/x.pub" \

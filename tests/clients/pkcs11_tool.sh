@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # OpenSC pkcs11-tool through Strata, compared with pkcs11-tool on the
-# SoftHSM2 tokens directly: token listing, the two views, wrong PIN,
+# SoftHSM2 tokens directly: token listing, the two views, the objects a
+# public key and a certificate read before login (the README's policy as
+# written: the first view is public), wrong PIN,
 # sign/verify with a group and a personal key, key pair generation routed to
 # the personal layer, data object write/read/delete, and the tool's own
 # --test, --test-ec, --test-threads and --test-fork. TAP on stdout.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 35
+plan 43
 world_setup || exit 1
 W=$WORLD
 
@@ -39,6 +41,45 @@ compare "the work view lists personal's and group's objects" "$want" "$(objects_
 want=$(p11d nym nym-pin -O | objects_of)
 check "login with the pseudonym PIN lists objects" p11s --login --pin "$NYM_PIN" -O
 compare "the pseudonym view lists only nym's objects" "$want" "$(objects_of <<<"$out")"
+
+# ---- before login ------------------------------------------------------------------
+
+# p11n TOKEN ARGS...: pkcs11-tool on SoftHSM2 directly, not logged in.
+p11n() {
+    local token=$1
+    shift
+    pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$token" "$@"
+}
+
+want=$( (p11n personal -O; p11n group -O) 2>/dev/null | objects_of)
+check "-O without login through Strata" p11s -O
+compare "before login: personal's and group's public objects, as on SoftHSM2 directly" \
+    "$want" "$(objects_of <<<"$out")"
+for obj in "pubkey shared-ec group" "cert group-cert group"; do
+    set -- $obj
+    p11n "$3" --read-object --type "$1" --label "$2" -o "$W/$2.$1.direct" >/dev/null 2>&1
+    check "--read-object --type $1 --label $2 without login through Strata" \
+        p11s --read-object --type "$1" --label "$2" -o "$W/$2.$1"
+    if [ -s "$W/$2.$1" ] && cmp -s "$W/$2.$1" "$W/$2.$1.direct"; then
+        ok "the $1 $2 reads as on SoftHSM2 directly"
+    else
+        not_ok "the $1 $2 reads as on SoftHSM2 directly"
+    fi
+done
+
+# --test without login: every step passes that passes on SoftHSM2 directly
+# (pass and fail counts compared).
+step_counts() {
+    test_steps | awk '/OK|seem to work|seems to be OK/ { p++ } /ERR|FAIL|failed/ { f++ }
+                      END { printf "passed %d failed %d\n", p, f }'
+}
+p11n personal --test >"$W/t0.direct" 2>&1
+direct_rc=$?
+p11s --test >"$W/t0.strata" 2>&1
+strata_rc=$?
+compare "--test without login: the same pass/fail counts and status as SoftHSM2 directly" \
+    "$(step_counts <"$W/t0.direct"; echo "exit $direct_rc")" \
+    "$(step_counts <"$W/t0.strata"; echo "exit $strata_rc")"
 
 check_fails "a wrong PIN fails" p11s --login --pin 9999 -O
 contains "a wrong PIN is CKR_PIN_INCORRECT" 'CKR_PIN_INCORRECT' "$out"

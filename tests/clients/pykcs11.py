@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""PyKCS11 through Strata: log in with the work PIN and print the objects,
-log out, log in with the pseudonym PIN and print the objects; the two views
-must be what SoftHSM2 shows directly for their layers (work: personal and
-group; pseudonym: nym) and neither may see the other's objects.
+"""PyKCS11 through Strata: list the objects before login (the README's
+policy as written: the first view, work, is public), log in with the work
+PIN and print the objects, log out, log in with the pseudonym PIN and
+print the objects; the views must be what SoftHSM2 shows directly for
+their layers (work: personal and group, before login their public
+objects; pseudonym: nym) and neither may see the other's objects. A
+public session object made before login keeps its handle when work logs
+in.
 
 Run by pykcs11.sh inside the world lib.sh builds; speaks TAP on stdout.
 `pykcs11.py --direct MODULE TOKEN PIN` prints one SoftHSM2 token's objects
-(used, in a separate process, for the comparison).
+(used, in a separate process, for the comparison); PIN "-" lists them
+without login.
 """
 import os
 import subprocess
@@ -54,9 +59,12 @@ def objects(session):
 
 
 def view(lib, slot, pin):
-    """Log in with `pin`, list the objects, log out; returns the listing."""
+    """Log in with `pin` (None: no login), list the objects, log out;
+    returns the listing."""
     session = lib.openSession(slot)
     try:
+        if pin is None:
+            return objects(session)
         session.login(pin)
         try:
             return objects(session)
@@ -66,13 +74,40 @@ def view(lib, slot, pin):
         session.closeSession()
 
 
-def direct(token):
-    """One SoftHSM2 token's objects, listed by this script in a subprocess."""
+def direct(token, login=True):
+    """One SoftHSM2 token's objects, listed by this script in a subprocess
+    (without login when `login` is false)."""
     out = subprocess.run(
         [sys.executable, __file__, "--direct",
-         "/usr/lib/softhsm/libsofthsm2.so", token, token + "-pin"],
+         "/usr/lib/softhsm/libsofthsm2.so", token, token + "-pin" if login else "-"],
         check=True, capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line]
+
+
+def made_before_login(tap, lib, slot):
+    """A public session object made before login is found, and keeps its
+    handle number once the work view (the public one) logs in."""
+    session = lib.openSession(slot)
+    try:
+        made = session.createObject([
+            (LL.CKA_CLASS, LL.CKO_DATA), (LL.CKA_TOKEN, False),
+            (LL.CKA_PRIVATE, False), (LL.CKA_LABEL, "made-before-login"),
+            (LL.CKA_VALUE, b"v")])
+        before = session.findObjects([(LL.CKA_LABEL, "made-before-login")])
+        tap.check([o.value() for o in before] == [made.value()],
+                  "a public session object made before login is found")
+        session.login("1111")
+        try:
+            after = session.findObjects([(LL.CKA_LABEL, "made-before-login")])
+            tap.check([o.value() for o in after] == [made.value()],
+                      "it keeps its handle after the work login",
+                      "before %r, after %r" % (made.value(), [o.value() for o in after]))
+        finally:
+            session.logout()
+    except PyKCS11.PyKCS11Error as e:
+        tap.check(False, "a public session object made before login", str(e))
+    finally:
+        session.closeSession()
 
 
 class Tap:
@@ -102,11 +137,13 @@ class Tap:
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--direct":
         lib = load(sys.argv[2])
-        for line in view(lib, slot_of(lib, sys.argv[3]), sys.argv[4]):
+        pin = None if sys.argv[4] == "-" else sys.argv[4]
+        for line in view(lib, slot_of(lib, sys.argv[3]), pin):
             print(line)
         return 0
 
-    tap = Tap(9)
+    tap = Tap(12)
+    public_want = sorted(direct("personal", False) + direct("group", False))
     work_want = sorted(direct("personal") + direct("group"))
     nym_want = sorted(direct("nym"))
 
@@ -115,6 +152,11 @@ def main():
     labels = [lib.getTokenInfo(s).label.strip() for s in slots]
     tap.check(labels == ["Strata"], "one token, Strata", "tokens: %r" % labels)
     slot = slot_of(lib, "Strata")
+
+    public = view(lib, slot, None)
+    tap.same(public_want, public,
+             "before login: personal's and group's public objects (work is public)")
+    made_before_login(tap, lib, slot)
 
     results = {}
     for name, pin in (("work", "1111"), ("pseudonym", "2222")):

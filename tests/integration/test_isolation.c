@@ -2,7 +2,9 @@
  * test_isolation.c - what one PIN's view cannot learn of another's, and
  * secret hygiene: hidden objects are unreachable by any search or handle
  * probe and answer exactly like handles that never existed; token and
- * session info do not change with another view's state; a login costs
+ * session info do not change with another view's state; before login
+ * nothing of a view but the public one shows (objects, counts, handles,
+ * token info flags, mechanisms); a login costs
  * one Argon2id whatever the PIN and the number of views (this binary
  * also links the engine statically, to read storage_kdf_calls); no PIN,
  * given or generated, reaches the catalog or the debug log; the catalog
@@ -157,6 +159,164 @@ Test(isolation, no_pin_in_catalog_or_log)
     cr_assert_eq(world_sh("grep -q C_Login '%s'", path), 0, "the log was written");
     free(gen[0]);
     free(gen[1]);
+}
+
+/* ---------------------------------------------------------------------
+ * Before login (strata-pkcs11(8), BEFORE LOGIN): the token shows its
+ * public view, alice (the first); nothing of bob's or carol's view.
+ * ------------------------------------------------------------------ */
+
+/* What a client can read of the token before login, session counts
+ * left out: token info and the mechanism list. */
+typedef struct {
+    CK_TOKEN_INFO info;
+    CK_MECHANISM_TYPE mechs[256];
+    CK_ULONG n_mechs;
+} public_face;
+
+static void read_face(CK_FUNCTION_LIST *p11, CK_SLOT_ID slot, public_face *f)
+{
+    memset(f, 0, sizeof(*f));
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &f->info), CKR_OK);
+    f->info.ulSessionCount = f->info.ulRwSessionCount = 0;
+    memset(f->info.utcTime, 0, sizeof(f->info.utcTime));
+    f->n_mechs = 256;
+    cr_assert_eq(p11->C_GetMechanismList(slot, f->mechs, &f->n_mechs), CKR_OK);
+}
+
+/* Bob's view holds public objects, token and session ones; before login
+ * (in this process and in a fresh one) no search, count, handle probe,
+ * token info or mechanism list tells anything of them: what the public
+ * state shows is the same as before bob's view had anything, and bob's
+ * handles answer as handles that never existed. */
+Test(isolation, before_login_nothing_of_other_views)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_HANDLE found[64], bobs[2] = {CK_INVALID_HANDLE, CK_INVALID_HANDLE};
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE by_class = {CKA_CLASS, &data, sizeof(data)};
+    CK_ATTRIBUTE by_label = {CKA_LABEL, "bob-public", 10};
+    public_face before, after;
+    CK_ULONG n0, n1;
+    char buf[64];
+
+    read_face(p11, slot, &before);
+    n0 = find_all(p11, s, NULL, 0, found, 64);
+    cr_assert_gt(n0, 0, "alice's public view shows group's public key");
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    cr_assert_eq(create_data(p11, s, "bob-public", &bobs[0]), CKR_OK);
+    {
+        CK_OBJECT_CLASS cls = CKO_DATA;
+        CK_BBOOL no = CK_FALSE;
+        CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                            {CKA_TOKEN, &no, sizeof(no)},
+                            {CKA_PRIVATE, &no, sizeof(no)},
+                            {CKA_LABEL, "bob-public", 10}};
+        cr_assert_eq(p11->C_CreateObject(s, t, 4, &bobs[1]), CKR_OK);
+    }
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    for (int round = 0; round < 2; round++) {
+        CK_ATTRIBUTE never = {CKA_LABEL, buf, sizeof(buf)};
+        CK_ULONG size = 0;
+        CK_RV never_attr = p11->C_GetAttributeValue(s, 0x7ffffff0UL, &never, 1);
+        CK_RV never_size = p11->C_GetObjectSize(s, 0x7ffffff0UL, &size);
+
+        read_face(p11, slot, &after);
+        cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0,
+                     "round %d: token info or mechanisms changed", round);
+        n1 = find_all(p11, s, NULL, 0, found, 64);
+        cr_assert_eq(n1, n0, "round %d: %lu objects before login, %lu before", round, n1, n0);
+        cr_assert_eq(find_all(p11, s, &by_label, 1, found, 64), 0);
+        cr_assert_eq(find_all(p11, s, &by_class, 1, found, 64), 0);
+        for (int i = 0; i < (round == 0 ? 2 : 1); i++) { /* the session object died in round 0 */
+            CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof(buf)};
+            cr_assert_eq(p11->C_GetAttributeValue(s, bobs[i], &a, 1), never_attr);
+            cr_assert_eq(p11->C_GetObjectSize(s, bobs[i], &size), never_size);
+        }
+        cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+        p11 = strata(&slot);
+        s = open_rw(p11, slot);
+    }
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, s, &by_label, 1, found, 64), 1, "still there for bob");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A cover view over the test backend (no mechanism, no RNG, read-only)
+ * and a hidden view over SoftHSM2: before login the token's info and
+ * mechanisms are the cover's alone, with nothing of SoftHSM2's; after
+ * the hidden view's login they are SoftHSM2's; after the logout the
+ * cover's again. */
+static const char cover_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"tb\" path=\"@TB@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <layer id=\"cover\" module=\"tb\" token=\"cover\" access=\"read-only\"/>\n"
+    "  <layer id=\"secret\" module=\"soft\" token=\"group\"/>\n"
+    "  <token label=\"Strata\" min-pin-len=\"6\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"cover\" layers=\"cover\"/>\n"
+    "    <view id=\"hidden\" layers=\"secret\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static void cover_setup(void)
+{
+    char xml[sizeof(cover_policy) + PATH_MAX], conf[PATH_MAX + 16];
+    const char *tb = getenv("STRATA_TEST_BACKEND");
+    const char *at = strstr(cover_policy, "@TB@");
+    FILE *f;
+
+    cr_assert_not_null(tb);
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "group", "12345678", "2222"), 0);
+    cr_assert_eq(world_keypair(&w, "group", "2222", "EC:prime256v1", "g-ec", "02"), 0);
+    snprintf(conf, sizeof(conf), "%s/tb.conf", w.dir);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "label = cover\npin = 1234\n");
+    cr_assert_eq(fclose(f), 0);
+    setenv("STRATA_TEST_BACKEND_CONF", conf, 1);
+    snprintf(xml, sizeof(xml), "%.*s%s%s", (int)(at - cover_policy), cover_policy, tb, at + 4);
+    cr_assert_eq(world_policy(&w, xml), 0);
+    cr_assert_eq(strata_cli("cover-pin-1 1234", "enroll --token Strata --view cover --pin-stdin"),
+                 0);
+    cr_assert_eq(strata_cli("hidden-pin-1 2222", "enroll --token Strata --view hidden --pin-stdin"),
+                 0);
+}
+
+TestSuite(isolation_cover, .init = cover_setup, .fini = identity_teardown, .timeout = 300);
+
+Test(isolation_cover, before_login_info_and_mechanisms_are_the_cover_views)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_OBJECT_HANDLE found[16];
+    public_face cover, hidden, again;
+    CK_MECHANISM_INFO mi;
+    CK_BYTE rnd[8];
+
+    read_face(p11, slot, &cover);
+    cr_assert_eq(cover.n_mechs, 0, "%lu mechanisms before login", cover.n_mechs);
+    cr_assert(cover.info.flags & CKF_WRITE_PROTECTED);
+    cr_assert_not(cover.info.flags & CKF_RNG);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_ECDSA, &mi), CKR_MECHANISM_INVALID);
+    cr_assert_eq(p11->C_GenerateRandom(s, rnd, sizeof(rnd)), CKR_RANDOM_NO_RNG);
+    cr_assert_eq(find_all(p11, s, NULL, 0, found, 16), 2, "the cover's public data-1, data-2");
+    cr_assert_eq(login(p11, s, "hidden-pin-1"), CKR_OK);
+    read_face(p11, slot, &hidden);
+    cr_assert_gt(hidden.n_mechs, 10);
+    cr_assert(hidden.info.flags & CKF_RNG);
+    cr_assert_not(hidden.info.flags & CKF_WRITE_PROTECTED);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_ECDSA, &mi), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    read_face(p11, slot, &again);
+    cr_assert_eq(memcmp(&cover, &again, sizeof(cover)), 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
 /* ---- one Argon2id per login, whatever the PIN and the views ----------- */
