@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 20
+plan 21
 world_setup || exit 1
 W=$WORLD
 

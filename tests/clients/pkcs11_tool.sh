@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 43
+plan 42
 world_setup || exit 1
 W=$WORLD
 
