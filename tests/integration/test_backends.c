@@ -552,3 +552,44 @@ Test(stack, four_backends_list_sign_and_route_like_each_backend, .fini = stack_t
                           tpm.module, TPM_PIN),
                  0, "the new EC key is not in the TPM");
 }
+
+/* A layer PIN changed directly on openCryptoki (PINs of 4-8 bytes, three
+ * wrong tries lock it): three logins through Strata present the old PIN
+ * at most once (the catalog marks the credential stale), the other layers
+ * keep working, the token is not locked and strata ls names the layer. */
+Test(stack, a_pin_changed_on_one_backend_is_tried_once, .fini = stack_teardown, .timeout = 120)
+{
+    CK_FUNCTION_LIST *p11;
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    char *out = NULL;
+
+    stack_setup();
+    cr_assert_eq(world_sh("pkcs11-tool --module '%s' --token-label ock-keys --login --pin %s "
+                          "--change-pin --new-pin 5556 >/dev/null 2>&1",
+                          ock.module, OCK_PIN),
+                 0);
+    p11 = load_module(world_strata_module());
+    for (int i = 0; i < 3; i++) {
+        CK_ULONG n = 1;
+
+        cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+        cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+        s = open_rw(p11, slot);
+        cr_assert_eq(login(p11, s, WORK_PIN), CKR_OK, "login %d", i + 1);
+        find_one(p11, s, CKO_PRIVATE_KEY, "p-rsa");
+        find_one(p11, s, CKO_PRIVATE_KEY, "t-rsa");
+        cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    }
+    cr_assert_eq(world_sh_out(&out, "pkcs11-tool --module '%s' -L 2>/dev/null", ock.module), 0);
+    cr_assert(strstr(out, "locked") == NULL && strstr(out, "final") == NULL,
+              "the old PIN was presented more than once:\n%s", out);
+    free(out);
+    cr_assert_neq(world_sh_out(&out,
+                               "printf '%%s\\n' %s | '%s' ls --token Strata --view work "
+                               "--pin-stdin 2>&1",
+                               WORK_PIN, world_strata_cli()),
+                  0);
+    cr_assert(strstr(out, "ock") != NULL, "%s", out);
+    free(out);
+}
