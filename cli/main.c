@@ -27,6 +27,7 @@ static const command commands[] = {
     {"unlock", cli_cmd_unlock, "clear a token's failed-login count (SO PIN when set)"},
     {"provision", cli_cmd_provision, "provision a view's lazy tokens ahead of its first login"},
     {"forget", cli_cmd_forget, "remove a view's enrolment and sealed credentials"},
+    {"tokens", cli_cmd_tokens, "list the tokens this catalog provisioned, remove its orphans"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

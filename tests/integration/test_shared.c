@@ -153,3 +153,123 @@ Test(shared, two_catalogs_one_backend)
     assert_status_serial(w.policy, serial1, serial2);
     assert_status_serial(other_policy, serial2, serial1);
 }
+
+/* The one token directory of SoftHSM2 made since before (a listing of
+ * the token directory), into dir (PATH_MAX). */
+static void new_token_dir(const char *before, char *dir)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_sh_out(&out, "cd '%s' && ls | grep -vxF '%s'", w.tokens, before), 0);
+    cr_assert_eq(sscanf(out, "%255s", dir), 1);
+    free(out);
+}
+
+/* Runs strata tokens (args) under the first user's policy, input on
+ * stdin; its output into *out. Returns its exit status. */
+static int tokens_cmd(char **out, const char *input, const char *args)
+{
+    return world_sh_out(out, "printf '%%s\\n' %s | '%s' tokens %s 2>&1", input, world_strata_cli(),
+                        args);
+}
+
+/* The line of out naming serial, or fails. */
+static const char *line_of(const char *out, const char *serial)
+{
+    const char *at = strstr(out, serial);
+
+    cr_assert_not_null(at, "no line names %s:\n%s", serial, out);
+    while (at > out && at[-1] != '\n') {
+        at--;
+    }
+    return at;
+}
+
+static bool line_says(const char *out, const char *serial, const char *what)
+{
+    const char *line = line_of(out, serial), *end = strchr(line, '\n');
+    const char *hit = strstr(line, what);
+
+    return hit != NULL && (end == NULL || hit < end);
+}
+
+/* strata tokens lists the tokens this catalog provisioned, its orphans
+ * (a token the backend lost and showed again after the login made it
+ * anew; a token with its mark and an unknown SO PIN) and none of another
+ * catalog's; --remove wipes an orphan with the administrator's key and
+ * refuses a view's token, another catalog's token and a wrong SO PIN. */
+Test(shared, strata_tokens_lists_and_removes_orphans)
+{
+    char log[PATH_MAX + 16], *out = NULL, *before = NULL, dir[256], s1[17], s2[17], other[17],
+                             label[33], other_label[33], args[128];
+
+    snprintf(log, sizeof(log), "%s/one.log", w.dir);
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    cr_assert_eq(world_sh_out(&before, "ls '%s'", w.tokens), 0);
+    cr_assert(login_creates(w.policy, BOB_PIN, log, "kept-by-s1"));
+    bob_row(w.catalog, s1, label);
+    new_token_dir(before, dir);
+    /* The backend loses the token for a while: the next login makes it anew. */
+    cr_assert_eq(world_sh("mv '%s/%s' '%s/aside'", w.tokens, dir, w.dir), 0);
+    cr_assert(login_creates(w.policy, BOB_PIN, log, "on-s2"));
+    cr_assert_eq(world_sh("mv '%s/aside' '%s/%s'", w.dir, w.tokens, dir), 0);
+    bob_row(w.catalog, s2, label);
+    cr_assert_str_neq(s1, s2);
+    /* Another user's token on the same backend. */
+    second_user();
+    cr_assert(login_creates(other_policy, OTHER_PIN, log, "theirs"));
+    bob_row(other_catalog, other, other_label);
+
+    cr_assert_eq(tokens_cmd(&out, "", ""), 0, "%s", out);
+    cr_assert(line_says(out, s2, "ready"), "%s", out);
+    cr_assert(line_says(out, s1, "orphaned"), "%s", out);
+    cr_assert_null(strstr(out, other), "another catalog's token is listed:\n%s", out);
+    free(out);
+
+    snprintf(args, sizeof(args), "--remove %s --pin-stdin", s2);
+    cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "view's own token"), "%s", out);
+    free(out);
+    snprintf(args, sizeof(args), "--remove %s --pin-stdin", other);
+    cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 1, "%s", out);
+    free(out);
+    snprintf(args, sizeof(args), "--remove %s --pin-stdin", s1);
+    cr_assert_eq(tokens_cmd(&out, "wrong-so-pin", args), 1, "%s", out);
+    cr_assert_eq(serial_has_data(s1, "kept-by-s1"), 1, "a refused removal changes nothing");
+    free(out);
+    cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 0, "%s", out);
+    free(out);
+    cr_assert_eq(serial_has_data(s1, "kept-by-s1"), 0, "the orphan is wiped");
+    cr_assert_eq(serial_has_data(s2, "on-s2"), 1, "the view's token is untouched");
+    cr_assert_eq(serial_has_data(other, "theirs"), 1, "the other catalog's token is untouched");
+    cr_assert_eq(tokens_labelled("strata-removed"), 1);
+    cr_assert_eq(tokens_cmd(&out, "", ""), 0, "%s", out);
+    cr_assert_null(strstr(out, "orphaned"), "%s", out);
+    cr_assert_null(strstr(out, s1), "%s", out);
+    free(out);
+
+    /* A token with this catalog's mark and an SO PIN nobody knows (what a
+     * crash inside SoftHSM2's C_InitToken leaves): listed, and not
+     * removable through PKCS#11; the error names the backend's tool. */
+    cr_assert_eq(world_sh("softhsm2-util --init-token --free --label '%s' --so-pin unknown-so "
+                          "--pin unknown-user >/dev/null",
+                          label),
+                 0);
+    cr_assert_eq(tokens_cmd(&out, "", ""), 0, "%s", out);
+    {
+        const char *line = strstr(out, "orphaned");
+        char s3[17] = "";
+
+        cr_assert_not_null(line, "%s", out);
+        while (line > out && line[-1] != '\n') {
+            line--;
+        }
+        cr_assert_eq(sscanf(line, "%*s %*s %*s %*s %16s", s3), 1, "%s", out);
+        free(out);
+        snprintf(args, sizeof(args), "--remove %s --pin-stdin", s3);
+        cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 1, "%s", out);
+        cr_assert_not_null(strstr(out, "softhsm2-util --delete-token --serial"), "%s", out);
+    }
+    free(out);
+    free(before);
+}
