@@ -51,6 +51,10 @@ static int print_modules(const rules_policy *p)
         const rules_module *m = &p->modules[i];
         const char *state = cli_file_exists(m->path) ? "present" : "missing";
 
+        if (layers_file_is_strata(m->path)) {
+            state = "Strata itself: refused";
+        }
+
         if (cli_table_add(&t, m->id, m->path, state) != 0) {
             goto out;
         }
@@ -173,6 +177,28 @@ static int print_summary(const cli_global *g, const rules_policy *p)
     return 0;
 }
 
+/* Reports every module that is Strata's own (a copy or link of
+ * strata-pkcs11.so, whatever its name): a layer over it would send every
+ * call back into Strata. Returns how many. */
+static size_t refuse_self(const rules_policy *p)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < p->n_modules; i++) {
+        const rules_module *m = &p->modules[i];
+
+        if (layers_file_is_strata(m->path)) {
+            fprintf(stderr,
+                    "%s:%u: error: module '%s' (%s) is Strata itself (a copy or link of "
+                    "strata-pkcs11.so, known by its ELF note, whatever its name): a layer over it "
+                    "would send every call back into Strata; Strata refuses to load it\n",
+                    p->path, m->line, m->id, m->path);
+            n++;
+        }
+    }
+    return n;
+}
+
 int cli_cmd_check(cli_global *g, int argc, char **argv)
 {
     rules_policy *policy = NULL;
@@ -200,7 +226,7 @@ int cli_cmd_check(cli_global *g, int argc, char **argv)
     if (cli_policy_load(path, true, &policy) != 0) {
         goto out;
     }
-    if (print_summary(g, policy) != 0) {
+    if (print_summary(g, policy) != 0 || refuse_self(policy) > 0) {
         goto out;
     }
     rc = CLI_EXIT_OK;

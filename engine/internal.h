@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -113,6 +114,28 @@ CK_RV engine_mutex_new(engine_mutex **out);
 void engine_mutex_free(engine_mutex *mutex);
 void engine_mutex_lock(engine_mutex *mutex);
 void engine_mutex_unlock(engine_mutex *mutex);
+
+/* ---------------------------------------------------------------------
+ * loop.c - modules that lead back to Strata (C_Initialize only)
+ * ------------------------------------------------------------------ */
+
+/* CKR_OK, or CKR_GENERAL_ERROR (logged) when another Strata of this
+ * process, or of the process that started this one, is loading its
+ * modules right now: this instance was reached through one of them. */
+CK_RV loop_nested_check(void);
+/* Marks the environment while this instance loads its modules. */
+void loop_marker_set(void);
+void loop_marker_clear(void);
+/* Takes one of the few slots of processes loading the modules of the
+ * catalog at path (NULL: none to take), waiting a few seconds at most.
+ * CKR_OK, or CKR_GENERAL_ERROR (logged: every slot stayed held, a loop
+ * through another process). */
+CK_RV loop_slot_take(const char *catalog);
+void loop_slot_release(void);
+/* The slots' loop mark now (0 without a slot), and whether it moved since
+ * before: a Strata process of this catalog met a loop meanwhile. */
+uint64_t loop_mark(void);
+bool loop_mark_moved(uint64_t before);
 
 /* ---------------------------------------------------------------------
  * slot.c - virtual slots and tokens

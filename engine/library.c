@@ -390,11 +390,20 @@ static CK_RV load_modules(void)
     }
     for (size_t i = 0; i < policy->n_modules; i++) {
         const rules_module *def = &policy->modules[i];
+        uint64_t mark = loop_mark();
         CK_RV rv;
 
         err[0] = '\0';
         rv = layers_module_load_with(def->path, def->init_reserved, &engine_lib.modules[i], err,
                                      sizeof(err));
+        if (rv == CKR_OK && loop_mark_moved(mark)) { /* loop.c */
+            layers_module_unload(engine_lib.modules[i]);
+            rv = CKR_GENERAL_ERROR;
+            snprintf(err, sizeof(err),
+                     "%s: leads back to Strata (a Strata process of this catalog met a loop "
+                     "while it loaded: see the line on processes loading their modules)",
+                     def->path);
+        }
         if (rv != CKR_OK) {
             engine_lib.modules[i] = NULL;
             engine_log(ENGINE_LOG_ERROR,
@@ -644,7 +653,13 @@ static CK_RV build_state(void)
         rv = assign_slots();
     }
     if (rv == CKR_OK) {
+        rv = loop_slot_take(storage_catalog_path(engine_lib.catalog));
+    }
+    if (rv == CKR_OK) {
+        loop_marker_set();
         rv = load_modules();
+        loop_marker_clear();
+        loop_slot_release();
     }
     for (size_t i = 0; rv == CKR_OK && i < engine_lib.n_tokens; i++) {
         rv = build_token(&engine_lib.tokens[i]);
@@ -656,12 +671,17 @@ static CK_RV build_state(void)
  * Entry points
  * ------------------------------------------------------------------ */
 
+typedef enum {
+    BUSY_OWNED,     /* the caller now owns BUSY */
+    BUSY_READY,     /* the library is initialised */
+    BUSY_REENTERED, /* the caller is inside its own C_Initialize/C_Finalize */
+} busy_result;
+
 /* Moves OFF -> BUSY for the calling thread, waiting while another thread
- * is BUSY. Returns true when the caller now owns BUSY; false when the
- * library is READY or the caller re-enters from inside its own BUSY. */
-static bool busy_enter(void)
+ * is BUSY. */
+static busy_result busy_enter(void)
 {
-    bool owned = false;
+    busy_result result = BUSY_OWNED;
 
     pthread_mutex_lock(&busy_lock);
     for (;;) {
@@ -669,16 +689,20 @@ static bool busy_enter(void)
         if (atomic_compare_exchange_strong(&lib_state, &expected, LIB_BUSY)) {
             busy_owner = pthread_self();
             busy_owned = true;
-            owned = true;
             break;
         }
-        if (expected == LIB_READY || (busy_owned && pthread_equal(busy_owner, pthread_self()))) {
+        if (expected == LIB_READY) {
+            result = BUSY_READY;
+            break;
+        }
+        if (busy_owned && pthread_equal(busy_owner, pthread_self())) {
+            result = BUSY_REENTERED;
             break;
         }
         pthread_cond_wait(&busy_done, &busy_lock);
     }
     pthread_mutex_unlock(&busy_lock);
-    return owned;
+    return result;
 }
 
 /* Publishes state (READY or OFF) at the end of BUSY and wakes waiters. */
@@ -704,7 +728,8 @@ CK_RV library_check(void)
  * C_Initialize. Returns CKR_OK; CKR_ARGUMENTS_BAD (pReserved, partial
  * callbacks); CKR_CRYPTOKI_ALREADY_INITIALIZED (initialised, or another
  * thread is initialising or finalising); CKR_HOST_MEMORY;
- * CKR_GENERAL_ERROR (policy or catalog unusable, logged); a mutex code.
+ * CKR_GENERAL_ERROR (policy or catalog unusable; or a layer's module
+ * leads back to Strata, loop.c: logged); a mutex code.
  * On failure nothing stays allocated. Holds no lock while building.
  */
 CK_RV library_initialize(CK_VOID_PTR init_args)
@@ -717,8 +742,17 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
         return rv;
     }
     pthread_once(&atfork_once, register_atfork);
-    if (!busy_enter()) {
+    switch (busy_enter()) {
+    case BUSY_READY:
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+    case BUSY_REENTERED:
+        engine_log(ENGINE_LOG_ERROR,
+                   "C_Initialize called again from inside Strata's own C_Initialize: a layer's "
+                   "module leads back to Strata (p11-kit-proxy.so with Strata in its "
+                   "configuration?); refused, so that layer fails or goes without Strata");
+        return CKR_GENERAL_ERROR;
+    case BUSY_OWNED:
+        break;
     }
     abandon_inherited();
     gate_reset(); /* the backend gate of reconnects (reconnect.c), fresh */
@@ -726,7 +760,10 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
     engine_log_open(NULL);
     engine_log(ENGINE_LOG_INFO, "C_Initialize: strata %s, %s locking", STRATA_VERSION,
                locking.CreateMutex != NULL ? "application" : "OS");
-    rv = build_state();
+    rv = loop_nested_check();
+    if (rv == CKR_OK) {
+        rv = build_state();
+    }
     if (rv != CKR_OK) {
         free_state();
         engine_log(ENGINE_LOG_ERROR, "C_Initialize failed: %s", layers_rv_name(rv));

@@ -33,7 +33,8 @@ typedef struct layers_module layers_module;
 /* Loads the module at path (managed, through p11_kit_module_load) and
  * initialises it (p11_kit_module_initialize). On failure *out is NULL, err
  * names the path and the reason, and the result is CKR_GENERAL_ERROR (not
- * a loadable PKCS#11 module) or the backend's C_Initialize code. */
+ * a loadable PKCS#11 module, or Strata itself: layers_file_is_strata) or
+ * the backend's C_Initialize code. */
 CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize);
 
 /* As layers_module_load, giving the backend's C_Initialize the string
@@ -95,6 +96,20 @@ CK_RV layers_module_slots(layers_module *module, layers_slot_info **out, size_t 
 /* Copies a blank-padded PKCS#11 string field into a NUL-terminated buffer
  * without the padding. */
 void layers_field_to_string(const CK_UTF8CHAR *field, size_t field_len, char *buf, size_t size);
+
+/* Strata's own module carries an ELF note (engine/module.c) with this
+ * owner and type in a PT_NOTE segment: it is how a copy or link of
+ * strata-pkcs11.so is recognised, whatever its file name. */
+#define LAYERS_STRATA_NOTE_NAME "Strata"
+#define LAYERS_STRATA_NOTE_TYPE 0x53747261u /* "Stra" */
+
+/* Whether the file at path (a symbolic link is followed) is Strata's own
+ * module: an ELF file of this process's class whose notes hold Strata's.
+ * Reads the file's headers only; runs none of its code. false when the
+ * file cannot be read or is not such a file. layers_module_load refuses
+ * such a module (a layer over Strata would send every call back into
+ * it). */
+bool layers_file_is_strata(const char *path);
 
 /* ---------------------------------------------------------------------
  * Tokens (one per layer)

@@ -66,6 +66,19 @@ static CK_RV initialize(layers_module *module)
     return module->funcs->C_Initialize(&args);
 }
 
+/* Whether path names Strata's own module: the file itself, or for a
+ * relative path the file p11-kit would load from its module directory. */
+static bool is_strata(const char *path)
+{
+    char full[4096];
+
+    if (path[0] == '/') {
+        return layers_file_is_strata(path);
+    }
+    snprintf(full, sizeof(full), "%s/%s", P11_MODULE_PATH, path);
+    return layers_file_is_strata(full) || layers_file_is_strata(path);
+}
+
 CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_t errsize)
 {
     return layers_module_load_with(path, NULL, out, err, errsize);
@@ -76,7 +89,9 @@ CK_RV layers_module_load(const char *path, layers_module **out, char *err, size_
  * success; CKR_ARGUMENTS_BAD for NULL arguments; CKR_HOST_MEMORY;
  * CKR_GENERAL_ERROR when path is not a loadable PKCS#11 module; or the
  * backend's C_Initialize code (CKR_CRYPTOKI_ALREADY_INITIALIZED is
- * absorbed by p11-kit). err names the path and the reason on failure.
+ * absorbed by p11-kit); CKR_GENERAL_ERROR also for Strata's own module
+ * (layers_file_is_strata), which is never loaded. err names the path and
+ * the reason on failure.
  */
 CK_RV layers_module_load_with(const char *path, const char *init_reserved, layers_module **out,
                               char *err, size_t errsize)
@@ -109,6 +124,14 @@ CK_RV layers_module_load_with(const char *path, const char *init_reserved, layer
         goto out_path;
     }
     module->generation = 1;
+    if (is_strata(path)) {
+        rv = CKR_GENERAL_ERROR;
+        set_error(err, errsize, path,
+                  "this module is Strata itself (a copy or link of strata-pkcs11.so, known by "
+                  "its ELF note, whatever its name): a layer over it would send every call back "
+                  "into Strata; refused");
+        goto out_lock;
+    }
     module->funcs = p11_kit_module_load(path, 0);
     if (module->funcs == NULL) {
         rv = CKR_GENERAL_ERROR;

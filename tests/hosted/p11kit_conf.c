@@ -13,6 +13,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #define P11_KIT_FUTURE_UNSTABLE_API 1
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,25 @@
 
 static char conf[PATH_MAX];
 static char modules[PATH_MAX];
+
+/* A renamed copy of p11-kit-proxy.so (STRATA_TEST_P11KIT_COPY) is a
+ * library of its own, with its own configuration: it is loaded here and
+ * pointed at the private configuration too, and stays loaded, so the
+ * module loader that opens it later gets this very copy. */
+static void point_copy(const char *copy)
+{
+    void (*override)(const char *, const char *, const char *, const char *, const char *);
+    void *lib;
+
+    if (copy == NULL || *copy == '\0' || (lib = dlopen(copy, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+        return;
+    }
+    *(void **)&override = dlsym(lib, "p11_kit_override_system_files");
+    if (override != NULL) {
+        override(conf, "/nonexistent/pkcs11.conf", modules, "/nonexistent/modules",
+                 "/nonexistent/modules");
+    }
+}
 
 __attribute__((constructor)) static void point_p11kit(void)
 {
@@ -35,4 +55,5 @@ __attribute__((constructor)) static void point_p11kit(void)
      * modules: only the private folder counts. */
     p11_kit_override_system_files(conf, "/nonexistent/pkcs11.conf", modules, "/nonexistent/modules",
                                   "/nonexistent/modules");
+    point_copy(getenv("STRATA_TEST_P11KIT_COPY"));
 }
