@@ -55,10 +55,17 @@ want=$( (p11n personal -O; p11n group -O) 2>/dev/null | objects_of)
 check "-O without login through Strata" p11s -O
 compare "before login: personal's and group's public objects, as on SoftHSM2 directly" \
     "$want" "$(objects_of <<<"$out")"
+# OpenSC 0.23's pkcs11-tool reads an EC public key with a use-after-free of
+# its own (a strcmp on memory it freed; no Strata frame on the stack), which
+# the sanitizer build's preloaded runtime reports and aborts on. Reports
+# raised in interceptors called from pkcs11-tool's own code are suppressed
+# for these two reads only; Strata's instrumented code still reports.
+printf 'interceptor_via_lib:pkcs11-tool\n' >"$W/pkcs11-tool.asan.supp"
 for obj in "pubkey shared-ec group" "cert group-cert group"; do
     set -- $obj
     p11n "$3" --read-object --type "$1" --label "$2" -o "$W/$2.$1.direct" >/dev/null 2>&1
-    check "--read-object --type $1 --label $2 without login through Strata" \
+    FOREIGN_ASAN_OPTIONS="suppressions=$W/pkcs11-tool.asan.supp" \
+        check "--read-object --type $1 --label $2 without login through Strata" \
         p11s --read-object --type "$1" --label "$2" -o "$W/$2.$1"
     if [ -s "$W/$2.$1" ] && cmp -s "$W/$2.$1" "$W/$2.$1.direct"; then
         ok "the $1 $2 reads as on SoftHSM2 directly"

@@ -124,6 +124,7 @@ done_testing() {
 # p11-kit, certutil, openssl, python3, ssh-keygen) so that it can load the
 # instrumented module under sanitizer builds: the sanitizer runtime is
 # preloaded; EXTRA_PRELOAD, when set, is preloaded too (after the runtime).
+# FOREIGN_ASAN_OPTIONS, when set, is appended to the runtime's ASAN_OPTIONS.
 foreign() {
     run_foreign "" "$@"
 }
@@ -141,7 +142,8 @@ run_foreign() {
     [ "$1" = exec ] && run=(exec)
     shift
     if [ -n "${STRATA_PRELOAD:-}" ]; then
-        LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 "${run[@]}" "$@"
+        LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0${FOREIGN_ASAN_OPTIONS:+:$FOREIGN_ASAN_OPTIONS} \
+            "${run[@]}" "$@"
     elif [ -n "$preload" ]; then
         LD_PRELOAD="$preload" "${run[@]}" "$@"
     else
