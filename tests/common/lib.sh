@@ -124,7 +124,8 @@ done_testing() {
 # p11-kit, certutil, openssl, python3, ssh-keygen) so that it can load the
 # instrumented module under sanitizer builds: the sanitizer runtime is
 # preloaded; EXTRA_PRELOAD, when set, is preloaded too (after the runtime).
-# FOREIGN_ASAN_OPTIONS, when set, is appended to the runtime's ASAN_OPTIONS.
+# FOREIGN_ASAN_OPTIONS, when set, is appended to the runtime's ASAN_OPTIONS;
+# FOREIGN_LIMIT, when set, bounds the program's time (seconds) with timeout.
 foreign() {
     run_foreign "" "$@"
 }
@@ -141,7 +142,15 @@ run_foreign() {
     local preload="${STRATA_PRELOAD:-}${EXTRA_PRELOAD:+ $EXTRA_PRELOAD}" run=()
     [ "$1" = exec ] && run=(exec)
     shift
-    if [ -n "${STRATA_PRELOAD:-}" ]; then
+    if [ -n "${FOREIGN_LIMIT:-}" ]; then
+        # at most FOREIGN_LIMIT seconds; timeout itself runs without the
+        # preloaded runtime (ASan's runtime in timeout can deadlock it)
+        local vars=()
+        [ -n "${STRATA_PRELOAD:-}" ] && vars=(LD_PRELOAD="$preload"
+            ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0${FOREIGN_ASAN_OPTIONS:+:$FOREIGN_ASAN_OPTIONS})
+        [ -z "${STRATA_PRELOAD:-}" ] && [ -n "$preload" ] && vars=(LD_PRELOAD="$preload")
+        "${run[@]}" timeout "$FOREIGN_LIMIT" env "${vars[@]}" "$@"
+    elif [ -n "${STRATA_PRELOAD:-}" ]; then
         LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0${FOREIGN_ASAN_OPTIONS:+:$FOREIGN_ASAN_OPTIONS} \
             "${run[@]}" "$@"
     elif [ -n "$preload" ]; then

@@ -62,7 +62,7 @@ login_through() {
     local t0
     : >"$STRATA_LOG_FILE"
     t0=$(date +%s)
-    out=$(foreign timeout "$LIMIT" pkcs11-tool --module "$1" --token-label Strata --login \
+    out=$(FOREIGN_LIMIT=$LIMIT foreign pkcs11-tool --module "$1" --token-label Strata --login \
         --pin "$LOOPY_PIN" -O 2>&1)
     rc=$?
     took=$(($(date +%s) - t0))
