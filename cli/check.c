@@ -3,6 +3,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,23 +159,46 @@ static size_t count_views(const rules_policy *p)
     return n;
 }
 
+/* Prints the catalog's line; an unsafe location or a damaged file is an
+ * error (reported). Returns 0 or -1. */
+static int print_catalog(const char *catalog)
+{
+    char err[PATH_MAX + 512] = "";
+    storage_rc src;
+
+    if (catalog == NULL) {
+        printf("catalog: (unknown)\n\n");
+        return 0;
+    }
+    src = storage_catalog_inspect(catalog, err, sizeof(err));
+    if (src != STORAGE_OK && src != STORAGE_ERR_NEEDS_INIT) {
+        printf("catalog: %s (refused)\n\n", catalog);
+        cli_error("%s", err);
+        return -1;
+    }
+    printf("catalog: %s%s\n\n", catalog,
+           src == STORAGE_ERR_NEEDS_INIT ? " (not initialised: run 'strata init')" : "");
+    return 0;
+}
+
 /* Prints the one-screen summary of a valid policy. Returns 0, or -1 on
- * allocation failure (reported). */
+ * allocation failure or a refused catalog (reported). */
 static int print_summary(const cli_global *g, const rules_policy *p)
 {
     char *catalog = cli_catalog_path(g, p);
     size_t n_views = count_views(p);
+    int rc;
 
     printf("%s: valid; %zu %s, %zu %s, %zu %s, %zu %s\n", p->path, p->n_modules,
            plural(p->n_modules, "module", "modules"), p->n_layers,
            plural(p->n_layers, "layer", "layers"), p->n_tokens,
            plural(p->n_tokens, "token", "tokens"), n_views, plural(n_views, "view", "views"));
-    printf("catalog: %s\n\n", catalog != NULL ? catalog : "(unknown)");
+    rc = print_catalog(catalog);
     free(catalog);
     if (print_modules(p) != 0 || print_layers(p) != 0 || print_tokens(p) != 0) {
         return -1;
     }
-    return 0;
+    return rc;
 }
 
 /* Reports every module that is Strata's own (a copy or link of

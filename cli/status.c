@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,18 @@ static void print_help(void)
  * read (reported). */
 static int show_catalog(const char *path, storage_catalog **cat)
 {
+    char err[PATH_MAX + 512] = "";
+    storage_rc src = storage_catalog_inspect(path, err, sizeof(err));
+
     *cat = NULL;
-    if (!cli_file_exists(path)) {
+    if (src == STORAGE_ERR_NEEDS_INIT) {
         printf("catalog  %s (not initialised: run 'strata init')\n", path);
         return 0;
+    }
+    if (src != STORAGE_OK) {
+        printf("catalog  %s (refused)\n", path);
+        cli_error("%s", err);
+        return -1;
     }
     if (cli_catalog_open(path, STORAGE_OPEN_READ_ONLY, cat) != STORAGE_OK) {
         printf("catalog  %s (cannot be read)\n", path);

@@ -10,7 +10,10 @@
  * CKR_OPERATION_NOT_INITIALIZED. An operation ends as the spec says: a
  * single-part or Final call ends it unless it returns CKR_BUFFER_TOO_SMALL
  * or is a size query (NULL output, CKR_OK); C_Verify and C_VerifyFinal
- * always end it; an Update ends it on error. When Strata rejects a call's
+ * always end it; an Update ends it on error. A login or logout on the
+ * token ends every operation of every session (like a search): the next
+ * call on it gets CKR_OPERATION_NOT_INITIALIZED, so an operation begun
+ * in one view never finishes in another. When Strata rejects a call's
  * arguments itself (CKR_ARGUMENTS_BAD) the operation ends too, and the
  * backend's copy is ended by a throw-away Final ("drain"), since some
  * backends check arguments before touching their state.
@@ -187,6 +190,20 @@ static void drain(engine_session *s, engine_op op)
     free(buf);
 }
 
+/* Ends (drains) the operations of s begun before the token's current
+ * login state. Expects S. */
+static void end_stale(engine_session *s)
+{
+    session_view_state st;
+
+    session_view(s, &st);
+    for (int i = 0; i < ENGINE_OP_COUNT; i++) {
+        if (s->ops[i].active && s->ops[i].epoch != st.epoch) {
+            drain(s, (engine_op)i);
+        }
+    }
+}
+
 /*
  * C_<Op>Init. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
  * CKR_ARGUMENTS_BAD (NULL mechanism); CKR_OPERATION_ACTIVE;
@@ -209,6 +226,7 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
     if (rv != CKR_OK) {
         return rv;
     }
+    end_stale(s);
     rv = CKR_ARGUMENTS_BAD;
     if (mechanism == NULL) {
         goto out;
@@ -249,6 +267,7 @@ CK_RV crypto_init(CK_SESSION_HANDLE session, engine_op op, CK_MECHANISM_PTR mech
     if (rv == CKR_OK) {
         s->ops[op].active = true;
         s->ops[op].layer = layer;
+        s->ops[op].epoch = st.epoch;
     }
 out:
     session_release(s);
@@ -264,6 +283,7 @@ static CK_RV begin_op(CK_SESSION_HANDLE session, engine_op op, engine_session **
     if (rv != CKR_OK) {
         return rv;
     }
+    end_stale(*s);
     if (!(*s)->ops[op].active) {
         session_release(*s);
         return CKR_OPERATION_NOT_INITIALIZED;
@@ -594,6 +614,7 @@ CK_RV crypto_dual_update(CK_SESSION_HANDLE session, engine_dual dual, CK_BYTE_PT
     if (rv != CKR_OK) {
         return rv;
     }
+    end_stale(s);
     rv = CKR_OPERATION_NOT_INITIALIZED;
     if (!s->ops[first].active || !s->ops[second].active) {
         goto out;

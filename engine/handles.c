@@ -93,10 +93,9 @@ struct engine_handles {
     hidden_pair *pairs; /* H: far_hidden's records, pair p at pairs[p - 1] */
     uint32_t n_pairs;   /* H: records handed out so far */
     uint32_t cap_pairs;
-    uint32_t free_pair;            /* H: a freed record to reuse, or 0 */
-    idtable far_hidden;            /* H: pair numbers by (entry, view) */
-    bool primed;                   /* learn lock */
-    CK_OBJECT_HANDLE next_session; /* H */
+    uint32_t free_pair; /* H: a freed record to reuse, or 0 */
+    idtable far_hidden; /* H: pair numbers by (entry, view) */
+    bool primed;        /* learn lock */
 };
 
 static const CK_ATTRIBUTE_TYPE identity_types[] = {
@@ -122,7 +121,6 @@ CK_RV handles_new(engine_handles **out)
     if (rv != CKR_OK) {
         goto out;
     }
-    index->next_session = HANDLES_SESSION_BASE;
     *out = index;
     index = NULL;
 out:
@@ -269,6 +267,19 @@ static uint32_t by_identity(const engine_handles *index, const unsigned char *id
            memcmp(entry_at(index, n)->identity, identity, HANDLES_IDENTITY_LEN) != 0) {
     }
     return n;
+}
+
+/* A random session-range handle no entry holds: [HANDLES_SESSION_BASE,
+ * 0xffffffff], so that it says nothing of other sessions' objects.
+ * Expects H. */
+static CK_OBJECT_HANDLE session_handle_new(const engine_handles *index)
+{
+    CK_OBJECT_HANDLE h;
+
+    do {
+        h = HANDLES_SESSION_BASE + (CK_OBJECT_HANDLE)randombytes_uniform(0x80000000U);
+    } while (by_handle(index, h) != 0);
+    return h;
 }
 
 static CK_RV add_handle(engine_handles *index, uint32_t n)
@@ -889,7 +900,7 @@ static CK_RV place(engine_handles *index, uint16_t layer, unsigned gen, CK_OBJEC
     } else {
         e->owner = owner;
         identity_of(item, 0, e->identity);
-        e->handle = index->next_session++;
+        e->handle = session_handle_new(index);
         rv = add_handle(index, n);
         if (rv == CKR_OK) {
             rv = add_backend(index, n);
@@ -904,21 +915,41 @@ static CK_RV place(engine_handles *index, uint16_t layer, unsigned gen, CK_OBJEC
     return rv;
 }
 
+/* The code a create reports when its token object's catalog row could
+ * not be written (see strata-pkcs11(8)). */
+static CK_RV catalog_failure_rv(storage_rc src)
+{
+    switch (src) {
+    case STORAGE_ERR_FULL:
+        return CKR_DEVICE_MEMORY;
+    case STORAGE_ERR_READ_ONLY:
+        return CKR_TOKEN_WRITE_PROTECTED;
+    case STORAGE_ERR_NOMEM:
+        return CKR_HOST_MEMORY;
+    default:
+        return CKR_DEVICE_ERROR;
+    }
+}
+
 /*
  * The catalog round: stable handles for the reserved entries, in one
  * transaction. Expects the learn lock, not H (the reserved entries stay
  * put: only the learn lock's holder drops token entries). When the
- * catalog fails the objects get session-range handles (logged): they
- * work, but their handles are not stable across processes.
+ * catalog fails: for a create (strict), the entries are dropped and the
+ * code returned, so that the object is destroyed again (a token object
+ * never gets a handle that changes later); for a search, the objects get
+ * session-range handles (logged): they work, but their handles are not
+ * stable across processes.
  */
-static void assign_catalog(engine_token *token, const engine_layer *layer, learn_item *items,
-                           size_t n, handle_info *out)
+static CK_RV assign_catalog(engine_token *token, const engine_layer *layer, learn_item *items,
+                            size_t n, handle_info *out, bool strict)
 {
     engine_handles *index = token->handles;
     const void *ids[LEARN_BATCH];
     size_t lens[LEARN_BATCH], m = 0;
     CK_OBJECT_HANDLE handles[LEARN_BATCH];
     storage_rc src = STORAGE_ERR_IO;
+    CK_RV rv = CKR_OK;
 
     engine_mutex_lock(index->lock);
     for (size_t i = 0; i < n; i++) {
@@ -929,7 +960,7 @@ static void assign_catalog(engine_token *token, const engine_layer *layer, learn
     }
     engine_mutex_unlock(index->lock);
     if (m == 0) {
-        return;
+        return CKR_OK;
     }
     if (engine_lib.catalog != NULL) {
         src = storage_object_handles(engine_lib.catalog, token->def->label, layer->def->id, ids,
@@ -938,6 +969,7 @@ static void assign_catalog(engine_token *token, const engine_layer *layer, learn
     if (src != STORAGE_OK) {
         engine_log(ENGINE_LOG_WARNING, "token \"%s\": catalog handles for layer \"%s\": %s",
                    token->def->label, layer->def->id, storage_strerror(src));
+        rv = strict ? catalog_failure_rv(src) : CKR_OK;
     }
     engine_mutex_lock(index->lock);
     m = 0;
@@ -948,16 +980,17 @@ static void assign_catalog(engine_token *token, const engine_layer *layer, learn
             continue;
         }
         e = entry_at(index, k);
-        e->handle = src == STORAGE_OK ? handles[m] : index->next_session++;
+        e->handle = src == STORAGE_OK ? handles[m] : session_handle_new(index);
         m++;
-        if (by_handle(index, e->handle) != 0 || add_handle(index, k) != CKR_OK) {
-            drop(index, k); /* the catalog answered a handle already in use */
+        if (rv != CKR_OK || by_handle(index, e->handle) != 0 || add_handle(index, k) != CKR_OK) {
+            drop(index, k); /* a failed create, or a handle already in use */
             out[i].handle = CK_INVALID_HANDLE;
             continue;
         }
         fill_info(e, &out[i]);
     }
     engine_mutex_unlock(index->lock);
+    return rv;
 }
 
 /*
@@ -999,7 +1032,8 @@ static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, 
             }
         }
         engine_mutex_unlock(index->lock);
-        assign_catalog(token, l, items, n, out);
+        CK_RV crv = assign_catalog(token, l, items, n, out, owner != 0);
+        rv = rv == CKR_OK ? crv : rv; /* a failed place() comes first */
     }
     for (size_t i = 0; rv == CKR_OK && extra != NULL && i < n; i++) {
         if (items[i].extra != NULL && out[i].handle != CK_INVALID_HANDLE) {
@@ -1015,7 +1049,10 @@ static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, 
  * LEARN_BATCH at a time so that what it reads stays small whatever n is.
  * Returns CKR_OK, with out[i].handle == CK_INVALID_HANDLE for an object
  * the backend would not describe (it vanished meanwhile); CKR_HOST_MEMORY;
- * or the backend session's code. Expects S; takes the learn lock and H.
+ * or the backend session's code. For a create (owner != 0), a token
+ * object whose catalog row cannot be written fails it: CKR_DEVICE_MEMORY
+ * (no room), CKR_TOKEN_WRITE_PROTECTED (read-only catalog) or
+ * CKR_DEVICE_ERROR. Expects S; takes the learn lock and H.
  */
 CK_RV handles_learn(engine_session *s, size_t layer, const CK_OBJECT_HANDLE *backend, size_t n,
                     const CK_ATTRIBUTE_TYPE *shadow, size_t n_shadow, CK_SESSION_HANDLE owner,
@@ -1078,6 +1115,100 @@ void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t vie
         }
     }
     engine_mutex_unlock(index->lock);
+}
+
+/* Whether templ sets an attribute that identities are made of. */
+static bool sets_identity(const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+    for (CK_ULONG i = 0; i < count; i++) {
+        for (size_t j = 0; j < N_IDENTITY; j++) {
+            if (templ[i].type == identity_types[j]) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Moves entry n (handle h) to identity id, in the catalog first. Returns
+ * 1 when done (or nothing to do), 0 when id is taken (try the next
+ * ordinal), -1 when the catalog failed (logged). Expects the learn lock,
+ * not H. */
+static int move_identity(engine_token *token, const engine_layer *layer, CK_OBJECT_HANDLE h,
+                         const unsigned char *from, const unsigned char *id)
+{
+    engine_handles *index = token->handles;
+    storage_rc src;
+    uint32_t n;
+
+    if (memcmp(from, id, HANDLES_IDENTITY_LEN) == 0) {
+        return 1;
+    }
+    engine_mutex_lock(index->lock);
+    n = by_identity(index, id);
+    engine_mutex_unlock(index->lock);
+    if (n != 0) {
+        return 0;
+    }
+    src = storage_object_rename(engine_lib.catalog, token->def->label, layer->def->id, from,
+                                HANDLES_IDENTITY_LEN, id, HANDLES_IDENTITY_LEN);
+    if (src == STORAGE_ERR_EXISTS) {
+        return 0;
+    }
+    if (src != STORAGE_OK) {
+        engine_log(ENGINE_LOG_WARNING, "token \"%s\": keeping the handle of a changed object: %s",
+                   token->def->label, storage_strerror(src));
+        return -1;
+    }
+    engine_mutex_lock(index->lock);
+    n = by_handle(index, h);
+    if (n != 0 && (entry_at(index, n)->flags & ENTRY_IN_IDENTITY)) {
+        handle_entry *e = entry_at(index, n);
+        idtable_remove(&index->by_identity, n, identity_key(e->identity), rehash_identity, index);
+        e->flags &= (uint8_t)~ENTRY_IN_IDENTITY;
+        memcpy(e->identity, id, HANDLES_IDENTITY_LEN);
+        (void)add_identity(index, n); /* without memory: found again by its backend handle */
+    }
+    engine_mutex_unlock(index->lock);
+    return 1;
+}
+
+/*
+ * After C_SetAttributeValue through Strata set templ on the token object
+ * of ref: when an identifying attribute changed, the object's identity
+ * moves to its new value (the first free ordinal) in the catalog and the
+ * index, so that it keeps its handle in this process and later ones, and
+ * its old identity no longer names it. A catalog that fails is logged:
+ * the object then gets a new handle in later processes (its old one stays
+ * bound and is never given to another object). Expects S; takes the
+ * learn lock and H.
+ */
+void handles_reidentify(engine_session *s, const object_ref *ref, const CK_ATTRIBUTE *templ,
+                        CK_ULONG count)
+{
+    engine_token *token = s->token;
+    engine_handles *index = token->handles;
+    unsigned char id[HANDLES_IDENTITY_LEN];
+    learn_item item;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    int done = 0;
+
+    if (index == NULL || !ref->token_object || ref->handle >= HANDLES_SESSION_BASE ||
+        engine_lib.catalog == NULL || !sets_identity(templ, count) ||
+        backend_session(s, ref->layer_index, &fl, &h) != CKR_OK) {
+        return;
+    }
+    memset(&item, 0, sizeof(item));
+    engine_mutex_lock(index->learn_lock);
+    if (read_object(fl, h, ref->layer, ref->backend, NULL, 0, NULL, &item) == CKR_OK) {
+        for (uint32_t ordinal = 0; done == 0 && ordinal < UINT32_MAX; ordinal++) {
+            identity_of(&item, ordinal, id);
+            done = move_identity(token, ref->layer, ref->handle, ref->identity, id);
+        }
+    }
+    engine_mutex_unlock(index->learn_lock);
+    forget_extra(&item, 1);
 }
 
 /* Forgets a destroyed object, and its identity in the catalog (a new

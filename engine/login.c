@@ -614,9 +614,9 @@ void login_logout_token(engine_token *token)
 
 /*
  * C_Logout. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
- * CKR_USER_NOT_LOGGED_IN. Searches begun before it end (find.c checks the
- * login epoch); crypto operations are left to the backends, as PKCS#11
- * allows ("may or may not" stay active).
+ * CKR_USER_NOT_LOGGED_IN. Searches and crypto operations of every
+ * session begun before it end (find.c and crypto.c check the login
+ * epoch), so nothing begun in one view finishes in another.
  */
 CK_RV login_logout(CK_SESSION_HANDLE session)
 {

@@ -225,7 +225,9 @@ static bool hidden_by_rules(engine_session *s, const engine_view *view, size_t l
 /*
  * Gives a backend object just made through s its virtual handle. Returns
  * CKR_OK with *handle; CKR_HOST_MEMORY; CKR_GENERAL_ERROR when the
- * backend will not describe the object it just made. Expects S.
+ * backend will not describe the object it just made; the catalog's
+ * failure for a token object (see handles_learn: the caller destroys the
+ * object again). Expects S.
  */
 static CK_RV object_register(engine_session *s, const engine_view *view, size_t layer,
                              CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE *handle)
@@ -781,6 +783,7 @@ CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     backend_state_done(ref.layer);
     rv = backend_rv(s, ref.layer_index, rv);
     if (rv == CKR_OK) {
+        handles_reidentify(s, &ref, templ, count);
         handles_touch(s->token, ref.handle);
         verdict_changed();
         /* the change may hide it from this view (other views: their next search) */

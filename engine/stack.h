@@ -105,8 +105,9 @@ typedef struct {
 
 typedef struct {
     bool active;
-    size_t layer;     /* index into token->layers */
-    bool can_recover; /* sign-recover / verify-recover (no Final) */
+    size_t layer;        /* index into token->layers */
+    bool can_recover;    /* sign-recover / verify-recover (no Final) */
+    unsigned long epoch; /* login epoch when it started (a login or logout ends it) */
 } crypto_op;
 
 typedef struct engine_session {
@@ -275,6 +276,11 @@ void handles_set_hidden(engine_token *token, CK_OBJECT_HANDLE handle, size_t vie
 /* Makes the next search re-read the object's shadow identity (after a
  * C_SetAttributeValue that may change it). */
 void handles_touch(engine_token *token, CK_OBJECT_HANDLE handle);
+/* After C_SetAttributeValue(templ) through Strata on ref's object: a
+ * token object whose identifying attributes changed keeps its handle (its
+ * identity moves in the catalog and the index). Caller holds S. */
+void handles_reidentify(engine_session *s, const object_ref *ref, const CK_ATTRIBUTE *templ,
+                        CK_ULONG count);
 /* Forgets a destroyed object. */
 void handles_forget(engine_token *token, CK_OBJECT_HANDLE handle);
 /* Forgets the session objects created through session. */

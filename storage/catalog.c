@@ -70,6 +70,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -124,6 +125,8 @@ const char *storage_strerror(storage_rc rc)
         return "internal error";
     case STORAGE_ERR_LOCKED:
         return "PIN locked (too many failed logins)";
+    case STORAGE_ERR_FULL:
+        return "no room left on the catalog's file system";
     }
     return "unknown error";
 }
@@ -159,9 +162,10 @@ storage_rc catalog_rc(int sqlite_rc)
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
         return STORAGE_ERR_NOT_CATALOG;
+    case SQLITE_FULL:
+        return STORAGE_ERR_FULL;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-    case SQLITE_FULL:
     case SQLITE_PERM:
     case SQLITE_AUTH:
         return STORAGE_ERR_IO;
@@ -320,36 +324,166 @@ out:
     return rc;
 }
 
-/* Creates an empty file with mode 0600 (and its folders with 0700). A file
- * another process created meanwhile is fine. */
-static storage_rc create_file(const char *path, const char **why)
+/* The companions SQLite keeps next to a catalog: a writer of any of them
+ * can change what the catalog says or read what it is told. */
+static const char *const companions[] = {"", "-wal", "-shm", "-journal"};
+
+/* Checks that nobody but the caller can plant or read the catalog's files:
+ * the folder is neither group- nor world-writable (a sticky bit does not
+ * help: it stops removing files, not creating a -wal before Strata does)
+ * and belongs to the caller or root; each companion that exists is a
+ * regular file of the caller without any group or other permission bit.
+ * STORAGE_OK, or STORAGE_ERR_IO / STORAGE_ERR_NOMEM with *why (pointing
+ * into detail). */
+static storage_rc check_location(const char *path, char *detail, size_t size, const char **why)
 {
+    char *dir = strdup(path), *slash;
+    storage_rc rc = STORAGE_ERR_IO;
+    struct stat st;
+
+    *why = detail;
+    if (dir == NULL) {
+        *why = "out of memory";
+        return STORAGE_ERR_NOMEM;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        snprintf(dir, strlen(dir) + 1, ".");
+    } else {
+        slash[slash == dir ? 1 : 0] = '\0';
+    }
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT) {
+            rc = STORAGE_OK; /* no folder: nothing planted, nothing to open */
+        } else {
+            snprintf(detail, size, "cannot read the status of its folder %s", dir);
+        }
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        snprintf(detail, size,
+                 "its folder %s is writable by other users (mode %04o): refused, since another "
+                 "user could plant its -wal or -shm file; use a folder only its owner can write",
+                 dir, (unsigned)(st.st_mode & 07777));
+    } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(detail, size, "its folder %s belongs to another user (uid %u): refused", dir,
+                 (unsigned)st.st_uid);
+    } else {
+        rc = STORAGE_OK;
+    }
+    free(dir);
+    for (size_t i = 0; rc == STORAGE_OK && i < sizeof(companions) / sizeof(companions[0]); i++) {
+        char file[PATH_MAX];
+        snprintf(file, sizeof(file), "%s%s", path, companions[i]);
+        if (lstat(file, &st) != 0) {
+            continue; /* missing: SQLite makes it with the catalog's mode */
+        }
+        rc = STORAGE_ERR_IO;
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(detail, size, "%s is not a regular file: refused", file);
+        } else if (st.st_uid != geteuid()) {
+            snprintf(detail, size, "%s belongs to another user (uid %u): refused", file,
+                     (unsigned)st.st_uid);
+        } else if ((st.st_mode & 077) != 0) {
+            snprintf(detail, size,
+                     "%s has mode %04o: refused, other users may read or write it (must be "
+                     "0600)",
+                     file, (unsigned)(st.st_mode & 07777));
+        } else {
+            rc = STORAGE_OK;
+        }
+    }
+    return rc;
+}
+
+static storage_rc connect(storage_catalog *cat, unsigned flags, const char **why);
+
+/* Removes a scratch catalog and its companions. */
+static void remove_scratch(const char *scratch)
+{
+    for (size_t i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+        char file[PATH_MAX];
+        snprintf(file, sizeof(file), "%s%s", scratch, companions[i]);
+        (void)unlink(file);
+    }
+}
+
+/*
+ * Creates the catalog at path, complete, in one step: the schema is
+ * written into a scratch file (mode 0600) next to it, which is then
+ * linked to path. So path never exists empty or half made, and an empty
+ * file found there is always damage (check_file refuses it). A catalog
+ * another process created meanwhile is fine. STORAGE_OK, or the failure
+ * with *why.
+ */
+static storage_rc create_catalog(const char *path, const char **why)
+{
+    storage_catalog scratch;
+    char name[PATH_MAX];
+    storage_rc rc;
     int fd;
 
-    if (make_parents(path) != STORAGE_OK) {
-        *why = "cannot create the catalog's folder";
+    if ((size_t)snprintf(name, sizeof(name), "%s.new-XXXXXX", path) >= sizeof(name)) {
+        *why = "path too long";
         return STORAGE_ERR_IO;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST) {
-            return STORAGE_OK;
+    fd = mkstemp(name);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        if (fd >= 0) {
+            close(fd);
+            (void)unlink(name);
         }
         *why = "cannot create the file";
         return STORAGE_ERR_IO;
     }
-    if (fchmod(fd, 0600) != 0) {
-        close(fd);
-        *why = "cannot set the file's mode to 0600";
-        return STORAGE_ERR_IO;
-    }
     close(fd);
-    return STORAGE_OK;
+    memset(&scratch, 0, sizeof(scratch));
+    scratch.path = name;
+    scratch.pid = getpid();
+    pthread_mutex_init(&scratch.lock, NULL);
+    rc = connect(&scratch, STORAGE_OPEN_CREATE, why);
+    sqlite3_close_v2(scratch.db); /* the last connection: checkpoints, drops -wal and -shm */
+    pthread_mutex_destroy(&scratch.lock);
+    if (rc == STORAGE_OK && link(name, path) != 0 && errno != EEXIST) {
+        *why = "cannot create the file";
+        rc = STORAGE_ERR_IO;
+    }
+    remove_scratch(name);
+    return rc;
 }
 
-/* Checks that an existing file is a regular file that starts like an SQLite
- * database (or is empty), without writing. *read_only is set when no write
- * is possible or allowed. */
+/* Whether a non-empty -wal file lies next to path (then the file alone
+ * need not hold every page its header counts). */
+static bool has_wal(const char *path)
+{
+    char wal[PATH_MAX];
+    struct stat st;
+
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    return lstat(wal, &st) == 0 && st.st_size > 0;
+}
+
+/* Whether the SQLite header head (100 bytes) counts more pages than a
+ * file of size bytes holds: a truncated catalog. The count is trusted
+ * only where SQLite trusts it (its change counter matches). */
+static bool truncated(const unsigned char *head, off_t size, const char *path)
+{
+    uint32_t page = ((uint32_t)head[16] << 8) | head[17];
+    uint32_t pages = ((uint32_t)head[28] << 24) | ((uint32_t)head[29] << 16) |
+                     ((uint32_t)head[30] << 8) | head[31];
+
+    page = page == 1 ? 65536 : page;
+    if (size < (off_t)page) {
+        return true; /* not even the first page */
+    }
+    if (memcmp(head + 24, head + 92, 4) != 0 || has_wal(path)) {
+        return false;
+    }
+    return (off_t)pages * (off_t)page > size;
+}
+
+/* Checks that an existing file is a regular file that starts like an
+ * SQLite database, whole, without writing: an empty or truncated file is
+ * refused as damaged (STORAGE_ERR_NOT_CATALOG), never initialised anew.
+ * *read_only is set when no write is possible or allowed. */
 static storage_rc check_file(const char *path, unsigned flags, bool *read_only, const char **why)
 {
     static const char magic[16] = "SQLite format 3";
@@ -379,8 +513,18 @@ static storage_rc check_file(const char *path, unsigned flags, bool *read_only, 
         n += got;
     }
     close(fd);
-    if (n != 0 && (n < (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)) {
+    if (n == 0) {
+        *why = "empty file (0 bytes): a damaged catalog, refused (its enrolments would be lost); "
+               "restore it from a backup, or move it away and run strata init";
+        return STORAGE_ERR_NOT_CATALOG;
+    }
+    if (n < (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0) {
         *why = "not a Strata catalog (not an SQLite database)";
+        return STORAGE_ERR_NOT_CATALOG;
+    }
+    if (truncated(head, st.st_size, path)) {
+        *why = "truncated (shorter than its header says): a damaged catalog, refused; restore "
+               "it from a backup";
         return STORAGE_ERR_NOT_CATALOG;
     }
     *read_only = (flags & STORAGE_OPEN_READ_ONLY) != 0 || (st.st_mode & 0222) == 0 ||
@@ -603,7 +747,9 @@ static bool list_remove(storage_catalog *cat)
     return found;
 }
 
-/* See storage.h. Returns STORAGE_ERR_ARGS, NOMEM, IO, NOT_CATALOG, TOO_NEW,
+/* See storage.h. Returns STORAGE_ERR_ARGS, NOMEM, IO (also an unsafe
+ * location: check_location), NOT_CATALOG (also an empty or truncated
+ * file), TOO_NEW,
  * READ_ONLY (a migration needed on a read-only file), NEEDS_INIT or BUSY
  * on failure, having written nothing to a file that is not ours or too
  * new. In a forked child, first closes the connections inherited from the
@@ -614,6 +760,7 @@ storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalo
     storage_rc rc = STORAGE_ERR_ARGS;
     const char *why = "bad arguments";
     storage_catalog *cat = NULL;
+    char detail[PATH_MAX + 256];
     struct stat st;
 
     if (err != NULL && errsize > 0) {
@@ -641,12 +788,22 @@ storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalo
         if ((flags & STORAGE_OPEN_CREATE) == 0 || (flags & STORAGE_OPEN_READ_ONLY) != 0) {
             goto out;
         }
-        rc = create_file(path, &why);
+        rc = make_parents(path);
+        why = "cannot create the catalog's folder";
+        if (rc == STORAGE_OK) {
+            rc = check_location(path, detail, sizeof(detail), &why);
+        }
+        if (rc == STORAGE_OK) {
+            rc = create_catalog(path, &why);
+        }
         if (rc != STORAGE_OK) {
             goto out;
         }
     }
     rc = check_file(path, flags, &cat->read_only, &why);
+    if (rc == STORAGE_OK) {
+        rc = check_location(path, detail, sizeof(detail), &why);
+    }
     if (rc == STORAGE_OK) {
         rc = connect(cat, flags, &why);
     }
@@ -657,6 +814,38 @@ out:
     } else {
         report(err, errsize, path, why);
         storage_catalog_close(cat);
+    }
+    return rc;
+}
+
+/* See storage.h: check_location and check_file, opening nothing with
+ * SQLite and writing nothing. */
+storage_rc storage_catalog_inspect(const char *path, char *err, size_t errsize)
+{
+    char detail[PATH_MAX + 256];
+    const char *why = "bad arguments";
+    bool read_only = false;
+    storage_rc rc = STORAGE_ERR_ARGS;
+    struct stat st;
+
+    if (err != NULL && errsize > 0) {
+        err[0] = '\0';
+    }
+    if (path != NULL && path[0] != '\0') {
+        rc = STORAGE_OK;
+        if (lstat(path, &st) == 0 || errno != ENOENT) {
+            rc = check_file(path, STORAGE_OPEN_READ_ONLY, &read_only, &why);
+        }
+    }
+    if (rc == STORAGE_OK) {
+        rc = check_location(path, detail, sizeof(detail), &why);
+    }
+    if (rc == STORAGE_OK && lstat(path, &st) != 0 && errno == ENOENT) {
+        rc = STORAGE_ERR_NEEDS_INIT;
+        why = "no catalog here; run strata init";
+    }
+    if (rc != STORAGE_OK) {
+        report(err, errsize, path, why);
     }
     return rc;
 }

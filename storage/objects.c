@@ -1,9 +1,14 @@
 /*
  * objects.c - object identities, their stable virtual handles, whiteouts.
  *
- * A handle is assigned from the token's counter (tokens.next_handle), from
- * 1 upwards, and the counter only grows, so a forgotten identity's handle
- * is never handed out again. Lookups of known identities are plain reads;
+ * A handle is a random number in [1, 0x7fffffff] (libsodium's
+ * randombytes), so that the numbers a view sees say nothing of how many
+ * objects other views made. It is drawn again while the token's catalog
+ * has ever bound it: a live row holds it, or the tombstone a forgotten
+ * identity leaves (its row kept with layer '' and the handle as identity,
+ * which no lookup or load matches), or it lies below tokens.next_handle,
+ * the counter older catalogs handed numbers out from. So a number is never
+ * given to a second object. Lookups of known identities are plain reads;
  * only unknown identities cost a write transaction, which re-checks each
  * identity under the write lock so that two processes assigning at once
  * agree.
@@ -72,26 +77,40 @@ static storage_rc handles_read_txn(storage_catalog *cat, void *ctx)
     return rc == STORAGE_OK ? handles_lookup_locked(cat, c, token_id) : rc;
 }
 
-/* Assigns the next handle of the token to identity i. */
-static storage_rc handle_assign_locked(storage_catalog *cat, struct handles_ctx *c,
-                                       int64_t token_id, sqlite3_stmt *next, sqlite3_stmt *bump,
-                                       sqlite3_stmt *insert, size_t i)
-{
-    int64_t handle;
-    int step;
-    storage_rc rc;
+#define HANDLE_DRAWS 64 /* draws before giving up: ~2^31 numbers, few bound */
 
-    sqlite3_reset(next);
-    sqlite3_bind_int64(next, 1, token_id);
-    step = sqlite3_step(next);
-    if (step != SQLITE_ROW) {
-        return step == SQLITE_DONE ? STORAGE_ERR_INTERNAL : catalog_rc(step);
+/* Draws a handle the token's catalog never bound into *out, with used
+ * (?1 token, ?2 handle: a row when bound or below the old counter). */
+static storage_rc handle_draw_locked(sqlite3_stmt *used, int64_t token_id, int64_t *out)
+{
+    for (int i = 0; i < HANDLE_DRAWS; i++) {
+        int64_t h = 1 + (int64_t)randombytes_uniform(0x7fffffffU);
+        int step;
+        sqlite3_reset(used);
+        sqlite3_bind_int64(used, 1, token_id);
+        sqlite3_bind_int64(used, 2, h);
+        step = sqlite3_step(used);
+        sqlite3_reset(used);
+        if (step == SQLITE_DONE) {
+            *out = h;
+            return STORAGE_OK;
+        }
+        if (step != SQLITE_ROW) {
+            return catalog_rc(step);
+        }
     }
-    handle = sqlite3_column_int64(next, 0);
-    sqlite3_reset(next);
-    sqlite3_reset(bump);
-    sqlite3_bind_int64(bump, 1, token_id);
-    rc = catalog_exec_stmt_locked(bump);
+    return STORAGE_ERR_INTERNAL;
+}
+
+/* Assigns a fresh random handle of the token to identity i. */
+static storage_rc handle_assign_locked(storage_catalog *cat, struct handles_ctx *c,
+                                       int64_t token_id, sqlite3_stmt *used, sqlite3_stmt *insert,
+                                       size_t i)
+{
+    int64_t handle = 0;
+    storage_rc rc = handle_draw_locked(used, token_id, &handle);
+
+    (void)cat;
     if (rc != STORAGE_OK) {
         return rc;
     }
@@ -114,7 +133,7 @@ static storage_rc handle_assign_locked(storage_catalog *cat, struct handles_ctx 
 static storage_rc handles_write_txn(storage_catalog *cat, void *ctx)
 {
     struct handles_ctx *c = ctx;
-    sqlite3_stmt *next = NULL, *bump = NULL, *insert = NULL;
+    sqlite3_stmt *used = NULL, *insert = NULL;
     int64_t token_id = 0;
     storage_rc rc = catalog_token_ensure_locked(cat, c->token, &token_id);
 
@@ -124,11 +143,11 @@ static storage_rc handles_write_txn(storage_catalog *cat, void *ctx)
     if (rc != STORAGE_OK || c->missing == 0) {
         goto out;
     }
-    rc = catalog_prepare_locked(cat, "SELECT next_handle FROM tokens WHERE id = ?1", &next);
-    if (rc == STORAGE_OK) {
-        rc = catalog_prepare_locked(
-            cat, "UPDATE tokens SET next_handle = next_handle + 1 WHERE id = ?1", &bump);
-    }
+    rc =
+        catalog_prepare_locked(cat,
+                               "SELECT 1 FROM objects WHERE token_id = ?1 AND handle = ?2"
+                               " UNION ALL SELECT 1 FROM tokens WHERE id = ?1 AND next_handle > ?2",
+                               &used);
     if (rc == STORAGE_OK) {
         rc = catalog_prepare_locked(cat,
                                     "INSERT INTO objects (token_id, layer, identity, handle,"
@@ -147,12 +166,11 @@ static storage_rc handles_write_txn(storage_catalog *cat, void *ctx)
             }
         }
         if (c->handles[i] == CK_INVALID_HANDLE) {
-            rc = handle_assign_locked(cat, c, token_id, next, bump, insert, i);
+            rc = handle_assign_locked(cat, c, token_id, used, insert, i);
         }
     }
 out:
-    sqlite3_finalize(next);
-    sqlite3_finalize(bump);
+    sqlite3_finalize(used);
     sqlite3_finalize(insert);
     return rc;
 }
@@ -306,7 +324,7 @@ storage_rc storage_objects_load(storage_catalog *cat, const char *token, storage
 {
     struct load_ctx c = {
         "SELECT o.layer, o.identity, o.handle FROM objects o JOIN tokens t ON t.id = o.token_id"
-        " WHERE t.label = ?1 ORDER BY o.handle",
+        " WHERE t.label = ?1 AND o.layer <> '' ORDER BY o.handle",
         token, NULL, NULL, 0};
 
     if (cat == NULL || token == NULL || fn == NULL) {
@@ -319,15 +337,18 @@ storage_rc storage_objects_load(storage_catalog *cat, const char *token, storage
  * Forgetting
  * ------------------------------------------------------------------ */
 
-struct forget_ctx {
+/* One row of (token, layer, from) changed: moved to identity to, or
+ * (to NULL) made a tombstone, which keeps the row with a layer and an
+ * identity no lookup matches, so that its handle is never drawn again. */
+struct row_ctx {
     const char *token, *layer;
-    const void *identity;
-    size_t len;
+    const void *from, *to;
+    size_t from_len, to_len;
 };
 
-static storage_rc forget_txn(storage_catalog *cat, void *ctx)
+static storage_rc row_txn(storage_catalog *cat, void *ctx)
 {
-    struct forget_ctx *c = ctx;
+    struct row_ctx *c = ctx;
     sqlite3_stmt *st = NULL;
     int64_t token_id = 0;
     storage_rc rc = catalog_token_id_locked(cat, c->token, &token_id);
@@ -335,14 +356,22 @@ static storage_rc forget_txn(storage_catalog *cat, void *ctx)
     if (rc != STORAGE_OK) {
         goto out;
     }
-    rc = catalog_prepare_locked(
-        cat, "DELETE FROM objects WHERE token_id = ?1 AND layer = ?2 AND identity = ?3", &st);
+    rc = catalog_prepare_locked(cat,
+                                c->to != NULL
+                                    ? "UPDATE objects SET identity = ?4"
+                                      " WHERE token_id = ?1 AND layer = ?2 AND identity = ?3"
+                                    : "UPDATE objects SET layer = '', identity = CAST(handle AS "
+                                      "TEXT) WHERE token_id = ?1 AND layer = ?2 AND identity = ?3",
+                                &st);
     if (rc != STORAGE_OK) {
         goto out;
     }
     sqlite3_bind_int64(st, 1, token_id);
     sqlite3_bind_text(st, 2, c->layer, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, c->identity, (int)c->len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, c->from, (int)c->from_len, SQLITE_STATIC);
+    if (c->to != NULL) {
+        sqlite3_bind_blob(st, 4, c->to, (int)c->to_len, SQLITE_STATIC);
+    }
     rc = catalog_exec_stmt_locked(st);
     if (rc == STORAGE_OK && sqlite3_changes(cat->db) == 0) {
         rc = STORAGE_ERR_NOT_FOUND;
@@ -352,19 +381,34 @@ out:
     return rc;
 }
 
-/* See storage.h. The handle is retired for good. STORAGE_OK;
- * STORAGE_ERR_NOT_FOUND when the identity was not recorded;
+/* See storage.h. The handle is retired for good (the row's tombstone).
+ * STORAGE_OK; STORAGE_ERR_NOT_FOUND when the identity was not recorded;
  * STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY. */
 storage_rc storage_object_forget(storage_catalog *cat, const char *token, const char *layer,
                                  const void *identity, size_t identity_len)
 {
-    struct forget_ctx c = {token, layer, identity, identity_len};
+    struct row_ctx c = {token, layer, identity, NULL, identity_len, 0};
 
     if (cat == NULL || token == NULL || layer == NULL || identity == NULL || identity_len == 0 ||
         identity_len > INT32_MAX) {
         return STORAGE_ERR_ARGS;
     }
-    return catalog_write(cat, forget_txn, &c);
+    return catalog_write(cat, row_txn, &c);
+}
+
+/* See storage.h. STORAGE_OK; STORAGE_ERR_EXISTS when to is recorded
+ * already (nothing changed); STORAGE_ERR_NOT_FOUND when from is not;
+ * STORAGE_ERR_ARGS; STORAGE_ERR_READ_ONLY; the write's failure. */
+storage_rc storage_object_rename(storage_catalog *cat, const char *token, const char *layer,
+                                 const void *from, size_t from_len, const void *to, size_t to_len)
+{
+    struct row_ctx c = {token, layer, from, to, from_len, to_len};
+
+    if (cat == NULL || token == NULL || layer == NULL || layer[0] == '\0' || from == NULL ||
+        to == NULL || from_len == 0 || to_len == 0 || from_len > INT32_MAX || to_len > INT32_MAX) {
+        return STORAGE_ERR_ARGS;
+    }
+    return catalog_write(cat, row_txn, &c);
 }
 
 /* ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ typedef enum {
     STORAGE_ERR_ARGS,          /* bad arguments */
     STORAGE_ERR_INTERNAL,      /* anything else */
     STORAGE_ERR_LOCKED,        /* a PIN's failure counter is at its limit */
+    STORAGE_ERR_FULL,          /* the file system has no room for the write */
 } storage_rc;
 
 const char *storage_strerror(storage_rc rc);
@@ -58,22 +59,30 @@ char *storage_default_path(void);
 /* The schema version this code writes. */
 int storage_schema_version(void);
 
-/* Opens the catalog at path. With STORAGE_OPEN_CREATE the file (mode 0600)
- * and its folder (0700, when missing) are created and the schema migrated
- * forward in one transaction. WAL mode, a busy timeout of a few seconds,
- * foreign keys on. A newer schema gives STORAGE_ERR_TOO_NEW and leaves the
- * file untouched, as does a file that is not a Strata catalog
- * (STORAGE_ERR_NOT_CATALOG). A file without any write permission bit, or
- * one this process cannot write, opens read-only (even for root): reads
- * work, writes give STORAGE_ERR_READ_ONLY. On failure *out is NULL and err
- * (if non-NULL) holds one line naming the file and the reason.
- * Fork: a catalog opened in a parent is unusable in a forked child (every
- * call gives STORAGE_ERR_INTERNAL); the child's first storage_catalog_open
- * closes the SQLite connections it inherited (see catalog.c for why that
- * is needed and safe), and storage_catalog_close on an inherited catalog
- * only frees memory. */
+/* Opens the catalog at path. With STORAGE_OPEN_CREATE a missing file (mode
+ * 0600) and its folder (0700, when missing) are created, complete, in one
+ * step, or the schema of an older file migrated forward in one
+ * transaction. An empty or truncated file is damage, never initialised
+ * anew (STORAGE_ERR_NOT_CATALOG). A catalog whose folder others can write,
+ * or whose file, -wal, -shm or -journal belongs to another user or has
+ * group or other permission bits, is refused (STORAGE_ERR_IO). WAL mode, a busy timeout of a few
+ * seconds, foreign keys on. A newer schema gives STORAGE_ERR_TOO_NEW and leaves the file untouched,
+ * as does a file that is not a Strata catalog (STORAGE_ERR_NOT_CATALOG). A file without any write
+ * permission bit, or one this process cannot write, opens read-only (even for root): reads work,
+ * writes give STORAGE_ERR_READ_ONLY. On failure *out is NULL and err (if non-NULL) holds one line
+ * naming the file and the reason. Fork: a catalog opened in a parent is unusable in a forked child
+ * (every call gives STORAGE_ERR_INTERNAL); the child's first storage_catalog_open closes the SQLite
+ * connections it inherited (see catalog.c for why that is needed and safe), and
+ * storage_catalog_close on an inherited catalog only frees memory. */
 storage_rc storage_catalog_open(const char *path, unsigned flags, storage_catalog **out, char *err,
                                 size_t errsize);
+/* What storage_catalog_open checks before it opens anything, alone
+ * (strata check): STORAGE_OK; STORAGE_ERR_IO for an unsafe location (a
+ * folder others can write, or a catalog, -wal, -shm or -journal file of
+ * another user or with group or other permission bits) or an unreadable
+ * file; STORAGE_ERR_NOT_CATALOG for an empty, truncated or foreign file;
+ * STORAGE_ERR_NEEDS_INIT when there is no file. err as for open. */
+storage_rc storage_catalog_inspect(const char *path, char *err, size_t errsize);
 void storage_catalog_close(storage_catalog *cat);
 
 /* Schema version of the open file. */
@@ -552,7 +561,8 @@ storage_rc storage_provision_remove(storage_catalog *cat, const char *token, con
  * ------------------------------------------------------------------ */
 
 /* Returns the virtual handle recorded for (token, layer, identity), or
- * assigns the next free one (from 1 upwards, per token, never reused). */
+ * assigns a new one: a random number in [1, 0x7fffffff] that the token's
+ * catalog never bound before (never reused, even once forgotten). */
 storage_rc storage_object_handle(storage_catalog *cat, const char *token, const char *layer,
                                  const void *identity, size_t identity_len, CK_OBJECT_HANDLE *out);
 
@@ -569,6 +579,13 @@ typedef void (*storage_object_fn)(void *ctx, const char *layer, const void *iden
                                   CK_OBJECT_HANDLE handle);
 storage_rc storage_objects_load(storage_catalog *cat, const char *token, storage_object_fn fn,
                                 void *ctx);
+
+/* Moves the handle of (token, layer, from) to identity to (the object's
+ * identifying attributes changed through Strata: it keeps its handle).
+ * STORAGE_ERR_EXISTS when to is recorded already, STORAGE_ERR_NOT_FOUND
+ * when from is not; nothing changes then. */
+storage_rc storage_object_rename(storage_catalog *cat, const char *token, const char *layer,
+                                 const void *from, size_t from_len, const void *to, size_t to_len);
 
 /* Forgets an identity (its object was destroyed); its handle is never handed
  * out again. STORAGE_ERR_NOT_FOUND when the identity was not recorded. */

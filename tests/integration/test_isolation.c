@@ -13,6 +13,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "identity_world.h"
@@ -28,7 +29,7 @@ Test(isolation, other_views_objects_unreachable)
     CK_SLOT_ID slot;
     CK_FUNCTION_LIST *p11 = strata(&slot);
     CK_SESSION_HANDLE s = open_rw(p11, slot);
-    CK_OBJECT_HANDLE bobs = CK_INVALID_HANDLE, found[64], max = 0;
+    CK_OBJECT_HANDLE bobs = CK_INVALID_HANDLE, found[64];
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_ATTRIBUTE by_label = {CKA_LABEL, "bob-secret", 10};
     CK_ATTRIBUTE by_class = {CKA_CLASS, &data, sizeof(data)};
@@ -47,18 +48,27 @@ Test(isolation, other_views_objects_unreachable)
         n = find_all(p11, s, NULL, 0, found, 64);
         for (CK_ULONG i = 0; i < n; i++) {
             cr_assert_neq(found[i], bobs);
-            max = found[i] > max ? found[i] : max;
         }
-        max = bobs > max ? bobs : max;
-        /* Every handle up to the largest in use, and past it, answers as
-         * a handle that never existed. */
+        /* Small numbers, bob's handle and every neighbour of a handle
+         * in use answer as a handle that never existed. */
         CK_ATTRIBUTE na = {CKA_LABEL, buf, sizeof(buf)};
-        CK_ULONG nsize = 0;
+        CK_ULONG nsize = 0, n_probes = 0;
+        CK_OBJECT_HANDLE probes[64 + 3 * 65];
         CK_RV never_attr = p11->C_GetAttributeValue(s, 0x7ffffff0UL, &na, 1);
         CK_RV never_size = p11->C_GetObjectSize(s, 0x7ffffff0UL, &nsize);
         CK_RV never_destroy = p11->C_DestroyObject(s, 0x7ffffff0UL);
         cr_assert_eq(never_attr, CKR_OBJECT_HANDLE_INVALID);
-        for (CK_OBJECT_HANDLE h = 1; h <= max + 16; h++) {
+        for (CK_OBJECT_HANDLE h = 1; h <= 64; h++) {
+            probes[n_probes++] = h;
+        }
+        for (CK_ULONG i = 0; i <= n; i++) {
+            CK_OBJECT_HANDLE at = i < n ? found[i] : bobs;
+            probes[n_probes++] = at - 1;
+            probes[n_probes++] = at;
+            probes[n_probes++] = at + 1;
+        }
+        for (CK_ULONG p = 0; p < n_probes; p++) {
+            CK_OBJECT_HANDLE h = probes[p];
             CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof(buf)};
             CK_ULONG size = 0;
             CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);
@@ -390,4 +400,122 @@ Test(isolation_kdf, one_view)
 Test(isolation_kdf, hundred_views, .timeout = 300)
 {
     one_kdf_per_login(100);
+}
+
+/* An operation or search begun in alice's view does not finish in bob's
+ * (issue 12, item 10): a logout ends every operation and search of every
+ * session of the token, and the next call on it answers
+ * CKR_OPERATION_NOT_INITIALIZED. */
+Test(isolation, logout_ends_operations_of_every_session)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot), other = open_rw(p11, slot);
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0}, sha = {CKM_SHA256, NULL, 0};
+    CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &priv, sizeof(priv)}, {CKA_LABEL, "g-ec", 4}};
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, found[4];
+    CK_BYTE data[32] = {1}, sig[128];
+    CK_ULONG len = sizeof(sig), n = 0;
+
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, s, t, 2, &key, 1), 1);
+    cr_assert_eq(p11->C_SignInit(s, &ecdsa, key), CKR_OK);
+    cr_assert_eq(p11->C_SignInit(other, &ecdsa, key), CKR_OK);
+    cr_assert_eq(p11->C_DigestInit(other, &sha), CKR_OPERATION_ACTIVE);
+    cr_assert_eq(p11->C_FindObjectsInit(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_Logout(other), CKR_OK);
+    cr_assert_eq(login(p11, other, BOB_PIN), CKR_OK);
+
+    cr_assert_eq(p11->C_Sign(s, data, sizeof(data), sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_Sign(other, data, sizeof(data), sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_FindObjects(s, found, 4, &n), CKR_OPERATION_NOT_INITIALIZED);
+    /* ended, not stuck: new operations start in bob's view */
+    cr_assert_eq(p11->C_DigestInit(other, &sha), CKR_OK);
+    cr_assert_eq(p11->C_SignInit(s, &ecdsa, key), CKR_KEY_HANDLE_INVALID);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The output and exit status of a strata command in this world. */
+static int strata_out(char **out, const char *args)
+{
+    return world_sh_out(out, "'%s' %s 2>&1", world_strata_cli(), args);
+}
+
+/* Asserts that `strata cmd` fails and its output says why. */
+static void refused_says(const char *cmd, const char *why)
+{
+    char *out = NULL;
+
+    cr_assert_neq(strata_out(&out, cmd), 0, "strata %s accepted the catalog", cmd);
+    cr_assert(strstr(out, why) != NULL, "strata %s: %s", cmd, out);
+    free(out);
+}
+
+/* Whether C_Initialize of the module accepts the catalog as it is now. */
+static CK_RV module_opens(void)
+{
+    CK_FUNCTION_LIST *p11 = load_module(world_strata_module());
+    CK_RV rv = p11->C_Initialize(NULL);
+
+    if (rv == CKR_OK) {
+        p11->C_Finalize(NULL);
+    }
+    return rv;
+}
+
+/* Another Unix user (nobody) plants the catalog's -wal and -shm, mode
+ * 0666, in a folder everyone may write (issue 12, item 13): the module
+ * and the strata commands refuse the catalog, and say why, until the
+ * folder is private and the planted files are gone. Root only (it plays
+ * the other user with setpriv). */
+Test(isolation, catalog_files_of_another_user_refused)
+{
+    char wal[PATH_MAX + 8], shm[PATH_MAX + 8], *out = NULL;
+
+    if (geteuid() != 0) {
+        cr_skip_test("not root: cannot act as another Unix user (setpriv) to plant files");
+    }
+    snprintf(wal, sizeof(wal), "%s-wal", w.catalog);
+    snprintf(shm, sizeof(shm), "%s-shm", w.catalog);
+    cr_assert_eq(module_opens(), CKR_OK);
+    cr_assert_eq(chmod(w.dir, 01777), 0);
+    cr_assert_eq(world_sh("setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "
+                          "\"umask 0; touch '%s' '%s'\"",
+                          wal, shm),
+                 0, "nobody plants the files");
+    cr_assert_eq(world_sh("test \"$(stat -c '%%U %%a' '%s')\" = 'nobody 666'", wal), 0);
+
+    cr_assert_eq(module_opens(), CKR_GENERAL_ERROR, "a shared folder accepted");
+    refused_says("status", "writable by other users");
+    refused_says("check", "writable by other users");
+
+    cr_assert_eq(chmod(w.dir, 0700), 0);
+    cr_assert_eq(module_opens(), CKR_GENERAL_ERROR, "another user's -wal accepted");
+    refused_says("status", "belongs to another user");
+    cr_assert_neq(strata_cli(ALICE_PIN, "enroll --token Strata --view alice --pin-stdin"), 0);
+
+    cr_assert_eq(unlink(wal), 0);
+    cr_assert_eq(unlink(shm), 0);
+    cr_assert_eq(module_opens(), CKR_OK);
+    cr_assert_eq(strata_out(&out, "status"), 0, "%s", out);
+    free(out);
+}
+
+/* An empty catalog file is damage (issue 12, item 12): the module does not
+ * start on it, the commands say so, and the file is not made a new
+ * catalog (which would drop every enrolment). */
+Test(isolation, empty_catalog_refused)
+{
+    struct stat st;
+
+    cr_assert_eq(truncate(w.catalog, 0), 0);
+    cr_assert_eq(module_opens(), CKR_GENERAL_ERROR, "an empty catalog was initialised");
+    cr_assert_eq(stat(w.catalog, &st), 0);
+    cr_assert_eq(st.st_size, 0, "the empty catalog was written");
+    refused_says("status", "empty file");
+    refused_says("check", "empty file");
+    refused_says("init", "empty file");
+    cr_assert_eq(stat(w.catalog, &st), 0);
+    cr_assert_eq(st.st_size, 0);
 }

@@ -23,6 +23,7 @@ static world w;
 static void setup(void)
 {
     world_setup(&w);
+    umask(077); /* files the tests make are private, as a catalog must be */
 }
 
 static void teardown(void)
@@ -309,15 +310,44 @@ Test(storage_catalog, storage_catalog_open_missing_without_create_needs_init)
     cr_assert_neq(stat(w.catalog, &st), 0, "nothing created");
 }
 
-Test(storage_catalog, storage_catalog_open_empty_file_migrates_from_zero)
+/* An empty file is a damaged catalog (issue 12, item 12): refused with
+ * every flag and left as it is, never initialised anew. */
+Test(storage_catalog, storage_catalog_open_empty_file_is_refused)
 {
-    storage_catalog *cat;
+    char err[512] = "";
+    storage_catalog *cat = NULL;
 
     write_bytes(w.catalog, "", 0);
-    open_fails(w.catalog, 0, STORAGE_ERR_NEEDS_INIT);
+    open_fails(w.catalog, 0, STORAGE_ERR_NOT_CATALOG);
+    open_fails(w.catalog, STORAGE_OPEN_READ_ONLY, STORAGE_ERR_NOT_CATALOG);
+    cr_assert_eq(storage_catalog_open(w.catalog, STORAGE_OPEN_CREATE, &cat, err, sizeof(err)),
+                 STORAGE_ERR_NOT_CATALOG);
+    cr_assert_null(cat);
+    cr_assert(strstr(err, "empty file") != NULL, "%s", err);
+    cr_assert_eq(storage_catalog_inspect(w.catalog, NULL, 0), STORAGE_ERR_NOT_CATALOG);
     assert_unchanged(w.catalog, NULL, 0);
+}
 
-    cat = open_ok(w.catalog, STORAGE_OPEN_CREATE);
+/* A catalog cut short after its first pages is refused too. */
+Test(storage_catalog, storage_catalog_open_truncated_file_is_refused)
+{
+    unsigned char *before;
+    size_t len;
+
+    make_catalog(w.catalog);
+    cr_assert_eq(truncate(w.catalog, 8192), 0);
+    before = slurp(w.catalog, &len);
+    open_fails(w.catalog, STORAGE_OPEN_CREATE, STORAGE_ERR_NOT_CATALOG);
+    open_fails(w.catalog, STORAGE_OPEN_READ_ONLY, STORAGE_ERR_NOT_CATALOG);
+    assert_unchanged(w.catalog, before, len);
+    free(before);
+}
+
+/* A new catalog is made whole: the schema is in place on first open. */
+Test(storage_catalog, storage_catalog_open_creates_current_schema)
+{
+    storage_catalog *cat = open_ok(w.catalog, STORAGE_OPEN_CREATE);
+
     cr_assert_eq(storage_catalog_version(cat), storage_schema_version());
     storage_catalog_close(cat);
     cr_assert_eq(raw_int(w.catalog, "PRAGMA user_version"), storage_schema_version());
@@ -327,10 +357,56 @@ Test(storage_catalog, storage_catalog_open_empty_file_migrates_from_zero)
                                     " AND name IN ('slots', 'tokens', 'views', 'creds', 'objects',"
                                     " 'whiteouts', 'provisioned', 'audit', 'migrations')"),
                  9);
-    /* Opening a current catalog again applies nothing twice. */
     cat = open_ok(w.catalog, STORAGE_OPEN_CREATE);
     storage_catalog_close(cat);
     cr_assert_eq(raw_int(w.catalog, "SELECT count(*) FROM migrations"), storage_schema_version());
+}
+
+/* Files others could plant or read (issue 12, item 13): a folder others
+ * can write, a catalog or companion file with group or other bits, or
+ * one of another user. */
+Test(storage_catalog, storage_catalog_open_refuses_unsafe_location)
+{
+    char wal[PATH_MAX + 8];
+    storage_catalog *cat = NULL;
+
+    make_catalog(w.catalog);
+    cr_assert_eq(chmod(w.dir, 0770), 0);
+    open_fails(w.catalog, 0, STORAGE_ERR_IO);
+    cr_assert_eq(storage_catalog_inspect(w.catalog, NULL, 0), STORAGE_ERR_IO);
+    cr_assert_eq(chmod(w.dir, 01777), 0);
+    open_fails(w.catalog, 0, STORAGE_ERR_IO);
+    cr_assert_eq(chmod(w.dir, 0700), 0);
+
+    cr_assert_eq(chmod(w.catalog, 0640), 0);
+    open_fails(w.catalog, STORAGE_OPEN_READ_ONLY, STORAGE_ERR_IO);
+    cr_assert_eq(chmod(w.catalog, 0600), 0);
+
+    snprintf(wal, sizeof(wal), "%s-wal", w.catalog);
+    write_bytes(wal, "", 0);
+    cr_assert_eq(chmod(wal, 0666), 0);
+    open_fails(w.catalog, 0, STORAGE_ERR_IO);
+    cr_assert_eq(chmod(wal, 0600), 0);
+    if (geteuid() == 0) {
+        cr_assert_eq(chown(wal, 65534, 65534), 0);
+        open_fails(w.catalog, 0, STORAGE_ERR_IO);
+    } else {
+        cr_log_info("not root: a -wal of another user is tested in integration/cli");
+    }
+    cr_assert_eq(unlink(wal), 0);
+    cat = open_ok(w.catalog, 0);
+    storage_catalog_close(cat);
+}
+
+/* A missing catalog in a folder others can write is not created. */
+Test(storage_catalog, storage_catalog_open_create_refuses_shared_folder)
+{
+    struct stat st;
+
+    cr_assert_eq(chmod(w.dir, 0777), 0);
+    open_fails(w.catalog, STORAGE_OPEN_CREATE, STORAGE_ERR_IO);
+    cr_assert_eq(chmod(w.dir, 0700), 0);
+    cr_assert_neq(stat(w.catalog, &st), 0, "nothing created");
 }
 
 /* Reads work, every write says READ_ONLY, and the file does not change. */
@@ -379,14 +455,6 @@ Test(storage_catalog, storage_catalog_open_read_only_file)
     assert_read_only(open_ok(w.catalog, 0), before, len);
     assert_read_only(open_ok(w.catalog, STORAGE_OPEN_CREATE), before, len);
     free(before);
-}
-
-Test(storage_catalog, storage_catalog_open_read_only_empty_file_cannot_migrate)
-{
-    write_bytes(w.catalog, "", 0);
-    cr_assert_eq(chmod(w.catalog, 0400), 0);
-    open_fails(w.catalog, STORAGE_OPEN_CREATE, STORAGE_ERR_READ_ONLY);
-    assert_unchanged(w.catalog, NULL, 0);
 }
 
 Test(storage_catalog, storage_catalog_open_refuses_symlink_and_folder)

@@ -50,21 +50,53 @@ static CK_OBJECT_HANDLE handle(storage_catalog *cat, const char *token, const ch
     return h;
 }
 
-Test(storage_objects, storage_object_handle_assigns_from_one_and_keeps)
+/* A fresh handle: in [1, 0x7fffffff]. */
+static CK_OBJECT_HANDLE fresh(storage_catalog *cat, const char *token, const char *layer,
+                              const char *id)
+{
+    CK_OBJECT_HANDLE h = handle(cat, token, layer, id);
+
+    cr_assert(h >= 1 && h <= 0x7fffffffUL, "%s/%s/%s: %#lx", token, layer, id, h);
+    return h;
+}
+
+Test(storage_objects, storage_object_handle_random_and_kept)
 {
     storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
+    CK_OBJECT_HANDLE k1 = fresh(cat, "T", "personal", "key-1");
+    CK_OBJECT_HANDLE k2 = fresh(cat, "T", "personal", "key-2");
+    CK_OBJECT_HANDLE g1 = fresh(cat, "T", "group", "key-1");
+    CK_OBJECT_HANDLE u1 = fresh(cat, "U", "personal", "key-1");
 
-    cr_assert_eq(handle(cat, "T", "personal", "key-1"), 1);
-    cr_assert_eq(handle(cat, "T", "personal", "key-2"), 2);
-    cr_assert_eq(handle(cat, "T", "group", "key-1"), 3, "same identity, other layer");
-    cr_assert_eq(handle(cat, "T", "personal", "key-1"), 1);
-    cr_assert_eq(handle(cat, "U", "personal", "key-1"), 1, "each token counts on its own");
+    cr_assert(k1 != k2 && k1 != g1 && k2 != g1, "same identity, other layer: another handle");
+    cr_assert(k2 != k1 + 1 || g1 != k2 + 1, "handles counted up");
+    cr_assert_neq(u1, k1, "each token draws on its own");
+    cr_assert_eq(handle(cat, "T", "personal", "key-1"), k1);
     storage_catalog_close(cat);
 
     cat = open_cat(0);
-    cr_assert_eq(handle(cat, "T", "group", "key-1"), 3);
-    cr_assert_eq(handle(cat, "T", "personal", "key-2"), 2);
-    cr_assert_eq(handle(cat, "T", "personal", "key-3"), 4);
+    cr_assert_eq(handle(cat, "T", "group", "key-1"), g1);
+    cr_assert_eq(handle(cat, "T", "personal", "key-2"), k2);
+    cr_assert_eq(handle(cat, "U", "personal", "key-1"), u1);
+    storage_catalog_close(cat);
+}
+
+/* A catalog that counted handles from 1 (tokens.next_handle) never has a
+ * number below its counter drawn again: those were bound before. */
+Test(storage_objects, storage_object_handle_above_old_counter)
+{
+    storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
+
+    fresh(cat, "T", "l", "a");
+    storage_catalog_close(cat);
+    cr_assert_eq(world_sh("sqlite3 '%s' \"UPDATE tokens SET next_handle = 1073741824\"", w.catalog),
+                 0);
+    cat = open_cat(0);
+    for (int i = 0; i < 32; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "n%d", i);
+        cr_assert_geq(fresh(cat, "T", "l", id), 1073741824UL);
+    }
     storage_catalog_close(cat);
 }
 
@@ -88,17 +120,16 @@ Test(storage_objects, storage_object_handles_batch_agrees_with_single)
     storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
     const char *ids[] = {"a", "b", "c", "b", "d"};
     size_t lens[] = {1, 1, 1, 1, 1};
-    CK_OBJECT_HANDLE hs[5], again[5];
+    CK_OBJECT_HANDLE hs[5], again[5], c = fresh(cat, "T", "l", "c");
 
-    cr_assert_eq(handle(cat, "T", "l", "c"), 1);
     cr_assert_eq(storage_object_handles(cat, "T", "l", (const void *const *)ids, lens, 5, hs),
                  STORAGE_OK);
-    cr_assert_eq(hs[2], 1, "known identity keeps its handle");
-    cr_assert_eq(hs[0], 2);
-    cr_assert_eq(hs[1], 3);
+    cr_assert_eq(hs[2], c, "known identity keeps its handle");
     cr_assert_eq(hs[3], hs[1], "a repeated identity gets one handle");
-    cr_assert_eq(hs[4], 4);
+    cr_assert(hs[0] != hs[1] && hs[0] != hs[2] && hs[0] != hs[4] && hs[1] != hs[2] &&
+              hs[1] != hs[4] && hs[2] != hs[4]);
     for (int i = 0; i < 5; i++) {
+        cr_assert(hs[i] >= 1 && hs[i] <= 0x7fffffffUL);
         cr_assert_eq(handle(cat, "T", "l", ids[i]), hs[i]);
     }
     cr_assert_eq(storage_object_handles(cat, "T", "l", (const void *const *)ids, lens, 5, again),
@@ -129,14 +160,32 @@ Test(storage_objects, storage_object_handle_bad_arguments)
 Test(storage_objects, storage_object_forget_never_reuses_handle)
 {
     storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
+    CK_OBJECT_HANDLE a = fresh(cat, "T", "l", "a"), b = fresh(cat, "T", "l", "b"), b2;
 
-    cr_assert_eq(handle(cat, "T", "l", "a"), 1);
-    cr_assert_eq(handle(cat, "T", "l", "b"), 2);
     cr_assert_eq(storage_object_forget(cat, "T", "l", "b", 1), STORAGE_OK);
     cr_assert_eq(storage_object_forget(cat, "T", "l", "b", 1), STORAGE_ERR_NOT_FOUND);
     cr_assert_eq(storage_object_forget(cat, "X", "l", "b", 1), STORAGE_ERR_NOT_FOUND);
-    cr_assert_eq(handle(cat, "T", "l", "c"), 3);
-    cr_assert_eq(handle(cat, "T", "l", "b"), 4, "a forgotten identity comes back new");
+    b2 = fresh(cat, "T", "l", "b");
+    cr_assert(b2 != b && b2 != a, "a forgotten identity comes back new");
+    cr_assert_eq(world_sh("test \"$(sqlite3 '%s' \"SELECT count(*) FROM objects WHERE handle ="
+                          " %lu\")\" = 1",
+                          w.catalog, b),
+                 0, "the forgotten handle stays bound (its tombstone)");
+    storage_catalog_close(cat);
+}
+
+Test(storage_objects, storage_object_rename_keeps_handle)
+{
+    storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
+    CK_OBJECT_HANDLE a = fresh(cat, "T", "l", "a"), c = fresh(cat, "T", "l", "c");
+
+    cr_assert_eq(storage_object_rename(cat, "T", "l", "a", 1, "b", 1), STORAGE_OK);
+    cr_assert_eq(handle(cat, "T", "l", "b"), a);
+    cr_assert_neq(fresh(cat, "T", "l", "a"), a, "the old identity no longer names it");
+    cr_assert_eq(storage_object_rename(cat, "T", "l", "b", 1, "c", 1), STORAGE_ERR_EXISTS);
+    cr_assert_eq(handle(cat, "T", "l", "c"), c);
+    cr_assert_eq(storage_object_rename(cat, "T", "l", "zz", 2, "y", 1), STORAGE_ERR_NOT_FOUND);
+    cr_assert_eq(storage_object_rename(cat, "T", "", "b", 1, "y", 1), STORAGE_ERR_ARGS);
     storage_catalog_close(cat);
 }
 
@@ -170,7 +219,9 @@ Test(storage_objects, storage_objects_load_streams_all)
     cat = open_cat(STORAGE_OPEN_READ_ONLY);
     cr_assert_eq(storage_objects_load(cat, "T", collect, &c), STORAGE_OK);
     cr_assert_eq(c.n, 3);
-    cr_assert_str_eq(c.text, "personal/k1=1 group/k2=2 personal/k3=3 ");
+    cr_assert(strstr(c.text, "personal/k1=") && strstr(c.text, "group/k2=") &&
+                  strstr(c.text, "personal/k3="),
+              "%s", c.text);
     c.text[0] = '\0';
     c.n = 0;
     cr_assert_eq(storage_objects_load(cat, "Nobody", collect, &c), STORAGE_OK);
@@ -198,19 +249,19 @@ Test(storage_objects, storage_objects_load_callback_may_reenter)
     handle(cat, "T", "l", "a");
     handle(cat, "T", "l", "b");
     cr_assert_eq(storage_objects_load(cat, "T", reenter, cat), STORAGE_OK);
-    cr_assert_eq(handle(cat, "T", "new", "b"), 4);
+    cr_assert_eq(handle(cat, "T", "new", "b"), handle(cat, "T", "new", "b"));
+    cr_assert_neq(handle(cat, "T", "new", "b"), handle(cat, "T", "l", "b"));
     storage_catalog_close(cat);
 }
 
 Test(storage_objects, storage_object_handle_read_only_catalog)
 {
     storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
-    CK_OBJECT_HANDLE h = 7;
+    CK_OBJECT_HANDLE h = 7, known = fresh(cat, "T", "l", "known");
 
-    handle(cat, "T", "l", "known");
     storage_catalog_close(cat);
     cat = open_cat(STORAGE_OPEN_READ_ONLY);
-    cr_assert_eq(handle(cat, "T", "l", "known"), 1);
+    cr_assert_eq(handle(cat, "T", "l", "known"), known);
     cr_assert_eq(storage_object_handle(cat, "T", "l", "unknown", 7, &h), STORAGE_ERR_READ_ONLY);
     cr_assert_eq(h, CK_INVALID_HANDLE);
     cr_assert_eq(storage_object_forget(cat, "T", "l", "known", 5), STORAGE_ERR_READ_ONLY);
@@ -222,8 +273,8 @@ Test(storage_objects, storage_whiteouts_round_trip)
 {
     storage_catalog *cat = open_cat(STORAGE_OPEN_CREATE);
     struct collected c = {"", 0};
-
-    cr_assert_eq(handle(cat, "T", "group", "shared-key"), 1);
+    CK_OBJECT_HANDLE shared = fresh(cat, "T", "group", "shared-key");
+    char want[96];
     cr_assert_eq(storage_whiteout_add(cat, "T", "work", "group", "shared-key", 10), STORAGE_OK);
     cr_assert_eq(storage_whiteout_add(cat, "T", "work", "group", "shared-key", 10), STORAGE_OK);
     cr_assert_eq(storage_whiteout_add(cat, "T", "work", "group", "unseen", 6), STORAGE_OK);
@@ -234,7 +285,8 @@ Test(storage_objects, storage_whiteouts_round_trip)
     cat = open_cat(0);
     cr_assert_eq(storage_whiteouts_load(cat, "T", "work", collect, &c), STORAGE_OK);
     cr_assert_eq(c.n, 2);
-    cr_assert_str_eq(c.text, "group/shared-key=1 group/unseen=0 ");
+    snprintf(want, sizeof(want), "group/shared-key=%lu group/unseen=0 ", (unsigned long)shared);
+    cr_assert_str_eq(c.text, want);
     c.text[0] = '\0';
     c.n = 0;
     cr_assert_eq(storage_whiteouts_load(cat, "T", "anon", collect, &c), STORAGE_OK);
@@ -350,7 +402,8 @@ Test(storage_objects, storage_object_handle_two_processes_at_once)
     cr_assert_eq(storage_objects_load(cat, "T", load_seen, &seen), STORAGE_OK);
     cr_assert_eq(seen.n, SHARED + CHILDREN * OWN);
     for (size_t i = 0; i < seen.n; i++) {
-        cr_assert(seen.handles[i] >= 1 && seen.handles[i] <= seen.n, "handles are dense");
+        cr_assert(seen.handles[i] >= 1 && seen.handles[i] <= 0x7fffffffUL, "handle in range");
+        cr_assert(i == 0 || seen.handles[i] > seen.handles[i - 1], "handles distinct");
         for (size_t j = 0; j < i; j++) {
             cr_assert_neq(seen.handles[i], seen.handles[j], "%s and %s", seen.names[i],
                           seen.names[j]);
