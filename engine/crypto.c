@@ -143,7 +143,8 @@ static void end_op(engine_session *s, engine_op op)
 }
 
 /* Ends op in the backend too (see the file comment): a Final into a
- * scratch buffer, or for the recover operations a single-part call. */
+ * scratch buffer, or for signing and the recover operations a
+ * single-part call. */
 static void drain(engine_session *s, engine_op op)
 {
     CK_FUNCTION_LIST *fl;
@@ -169,7 +170,16 @@ static void drain(engine_session *s, engine_op op)
         rv = fl->C_DigestFinal(h, buf, &len);
         break;
     case ENGINE_OP_SIGN:
-        rv = fl->C_SignFinal(h, buf, &len);
+        /* single-part first: SoftHSM2 2.6.1 answers C_SignFinal on an
+         * ECDSA operation with CKR_OPERATION_NOT_INITIALIZED and keeps it
+         * (then every C_SignInit gets CKR_OPERATION_ACTIVE); C_Sign always
+         * ends it. A backend that refuses C_Sign after C_SignUpdate says
+         * CKR_OPERATION_ACTIVE: then C_SignFinal. */
+        rv = fl->C_Sign(h, &one, 1, buf, &len);
+        if (rv == CKR_OPERATION_ACTIVE) {
+            len = DRAIN_LEN;
+            rv = fl->C_SignFinal(h, buf, &len);
+        }
         break;
     case ENGINE_OP_VERIFY:
         rv = fl->C_VerifyFinal(h, &one, 1);
@@ -183,10 +193,7 @@ static void drain(engine_session *s, engine_op op)
     default:
         break;
     }
-    if (rv == CKR_FUNCTION_NOT_SUPPORTED && op == ENGINE_OP_SIGN) {
-        len = DRAIN_LEN; /* a single-part-only mechanism */
-        fl->C_Sign(h, &one, 1, buf, &len);
-    }
+    (void)rv; /* whatever it answers, the backend's operation is over */
     free(buf);
 }
 
