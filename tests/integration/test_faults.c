@@ -858,8 +858,10 @@ static alloc_report alloc_run(long nth)
  * fails once in its own child: each call answers CKR_OK or
  * CKR_HOST_MEMORY, the module then runs the whole sequence again and
  * finalises cleanly, and no block Strata's code allocated is left after
- * C_Finalize. */
-Test(faults, allocation_failure_gives_host_memory)
+ * C_Finalize. It forks a child for each of up to a thousand
+ * allocations, so it has its own timeout: the suite's 120 s was too
+ * short on a machine loaded by other builds. */
+Test(faults, allocation_failure_gives_host_memory, .timeout = 480)
 {
     alloc_report all = alloc_run(0);
     long step = all.allocations > 1000 ? all.allocations / 1000 + 1 : 1;
