@@ -91,7 +91,14 @@ void cli_facts_free(cli_token_facts *f)
     free(f->views);
     free(f->creds);
     free(f->left);
+    cli_prov_list_free(&f->provisioned);
     memset(f, 0, sizeof(*f));
+}
+
+/* See cli.h. */
+int cli_facts_load_provisioned(cli_token_facts *f, cli_modules *mods, storage_catalog *cat)
+{
+    return cli_prov_list_load(mods, cat, f->token, &f->provisioned);
 }
 
 const storage_view_info *cli_facts_view(const cli_token_facts *f, const char *view)
@@ -166,6 +173,59 @@ static void emit(cli_attention *item, size_t *n, void (*fn)(void *, const cli_at
     }
 }
 
+/* Fills a for a provisioned token that needs attention; false when it
+ * needs none. */
+static bool prov_attention(const cli_token_facts *f, const cli_prov_item *it, cli_attention *a)
+{
+    const char *label = f->token->label, *view = it->row.view, *layer = it->row.layer;
+    const char *serial = it->serial[0] != '\0' ? it->serial : "none yet";
+    char text[256];
+
+    memset(a, 0, sizeof(*a));
+    a->kind = cli_prov_attention(it);
+    if (a->kind == NULL) {
+        return false;
+    }
+    snprintf(a->view, sizeof(a->view), "%s", view);
+    snprintf(a->layer, sizeof(a->layer), "%s", layer);
+    snprintf(a->run, sizeof(a->run), "strata provision --token %s --view %s", label, view);
+    switch (it->kind) {
+    case CLI_PROV_ORPHAN:
+        snprintf(a->message, sizeof(a->message),
+                 "view '%s', layer '%s': token '%s' (serial %s) carries this catalog's mark but "
+                 "is not the view's token (a crash inside the backend's C_InitToken, or a token "
+                 "the backend lost and showed again)",
+                 view, layer, it->label, serial);
+        snprintf(a->run, sizeof(a->run), "strata tokens --token %s --remove %s", label, serial);
+        break;
+    case CLI_PROV_FOREIGN:
+        snprintf(a->message, sizeof(a->message),
+                 "view '%s', layer '%s': serial %s is %s; the view's objects on it are gone", view,
+                 layer, serial, cli_prov_text(it, text, sizeof(text)));
+        break;
+    case CLI_PROV_MISSING:
+        snprintf(a->message, sizeof(a->message),
+                 "view '%s', layer '%s': the backend does not show its token '%s' (serial %s)",
+                 view, layer, it->row.label, serial);
+        break;
+    default:
+        snprintf(a->message, sizeof(a->message),
+                 "view '%s', layer '%s': provisioning its token '%s' did not finish (%s)", view,
+                 layer, it->row.label, storage_prov_state_name(it->row.state));
+        break;
+    }
+    if (strcmp(a->kind, "viewless-token") == 0) {
+        snprintf(a->message, sizeof(a->message),
+                 "view '%s' is no longer in the policy: its token '%s' of layer '%s' (serial %s) "
+                 "is kept with its objects",
+                 view, it->row.label, layer, serial);
+        snprintf(a->run, sizeof(a->run),
+                 "strata tokens --token %s --remove %s (or put view '%s' back in the policy)",
+                 label, serial, view);
+    }
+    return true;
+}
+
 size_t cli_facts_attention(const cli_token_facts *f,
                            void (*fn)(void *ctx, const cli_attention *item), void *ctx)
 {
@@ -213,6 +273,11 @@ size_t cli_facts_attention(const cli_token_facts *f,
                  l->view, l->layer, l->reason);
         snprintf(a.run, sizeof(a.run), "strata status (the layers section), then log in again");
         emit(&a, &n, fn, ctx);
+    }
+    for (size_t i = 0; i < f->provisioned.n; i++) {
+        if (prov_attention(f, &f->provisioned.items[i], &a)) {
+            emit(&a, &n, fn, ctx);
+        }
     }
     if (f->kdf_differs) {
         memset(&a, 0, sizeof(a));

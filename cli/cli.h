@@ -73,6 +73,39 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_getopt(cli_global *g, const char *cmd, int argc, char **argv,
                const struct option *longopts);
 
+/* The options commands share: a command takes those its mask names. */
+enum {
+    CLI_TAKES_TOKEN = 1 << 9,      /* --token LABEL (values above CLI_OPT_FIRST_LOCAL) */
+    CLI_TAKES_VIEW = 1 << 10,      /* --view VIEW */
+    CLI_TAKES_LAYER = 1 << 11,     /* --layer LAYER */
+    CLI_TAKES_REMOVE = 1 << 12,    /* --remove SERIAL */
+    CLI_TAKES_PIN_STDIN = 1 << 13, /* --pin-stdin */
+    CLI_TAKES_JSON = 1 << 14,      /* --json */
+    CLI_TAKES_SO = 1 << 15,        /* --so */
+    CLI_TAKES_NO_VERIFY = 1 << 16, /* --no-verify */
+};
+
+typedef struct {
+    const char *token;  /* --token, or NULL */
+    const char *view;   /* --view, or NULL */
+    const char *layer;  /* --layer, or NULL */
+    const char *remove; /* --remove, or NULL */
+    bool pin_stdin;
+    bool json;
+    bool so;
+    bool no_verify;
+} cli_opts;
+
+/* Parses the options of cmd that takes (CLI_TAKES_* bits) names, and the
+ * global ones, into o (cleared first); help prints the command's help.
+ * Leaves the operands from optind. Returns 0; 1 after printing the help;
+ * CLI_EXIT_USAGE (reported). */
+int cli_options(cli_global *g, const char *cmd, int argc, char **argv, unsigned takes,
+                void (*help)(void), cli_opts *o);
+
+/* 0 when no operand follows the options, else CLI_EXIT_USAGE (reported). */
+int cli_operands_none(const char *cmd, int argc, char **argv);
+
 /* Parses the options of a command about one virtual token (passwd,
  * provision, unlock): --token LABEL, --view VIEW when view is non-NULL
  * (an unknown option otherwise), --pin-stdin, and no operands; --token
@@ -154,6 +187,11 @@ int cli_modules_init(cli_modules *mods, const rules_policy *policy);
 /* The loaded module with this id, loading it on first use; NULL with
  * *why set to a reason when it cannot be loaded. */
 layers_module *cli_modules_get(cli_modules *mods, const char *id, const char **why);
+/* The slots of module id (loaded on first use) into *slots (malloc'd, n
+ * of them). Returns 0, or -1 with *why set when the module cannot be
+ * loaded or asked (*slots is then NULL). */
+int cli_modules_slots(cli_modules *mods, const char *id, layers_slot_info **slots, size_t *n,
+                      const char **why);
 void cli_modules_free(cli_modules *mods);
 
 /* ---------------------------------------------------------------------
@@ -271,6 +309,56 @@ void cli_json_int(cli_json *j, const char *key, long long value);
 void cli_json_bool(cli_json *j, const char *key, bool value);
 
 /* ---------------------------------------------------------------------
+ * The tokens this catalog provisioned for lazy layers, as the backends
+ * show them now (provisioned.c; strata tokens and strata status)
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    CLI_PROV_READY,   /* the row's token, ready */
+    CLI_PROV_PENDING, /* the row has no token yet, or a half-made one */
+    CLI_PROV_MISSING, /* the row names a token the backend does not show */
+    CLI_PROV_ORPHAN,  /* marked as this catalog's, not the row's token */
+    CLI_PROV_FOREIGN, /* the row's serial now carries another label */
+    CLI_PROV_UNKNOWN, /* the module cannot be asked, or the layer is gone */
+} cli_prov_kind;
+
+/* One line of the listing. */
+typedef struct {
+    const rules_token *token;
+    storage_provision_info row; /* the catalog's row */
+    char serial[17];            /* the backend token's serial ("" for none) */
+    char label[33];             /* its label as the backend shows it ("" for none) */
+    cli_prov_kind kind;
+    bool view_in_policy; /* the row's view is still in the policy */
+    char note[160];      /* why CLI_PROV_UNKNOWN */
+} cli_prov_item;
+
+typedef struct {
+    cli_prov_item *items; /* malloc'd */
+    size_t n;
+    bool failed; /* an allocation failed */
+} cli_prov_list;
+
+/* Appends the lines of tok's provisioning rows to out: each row's token
+ * (or why there is none) and the orphans beside it; a token of another
+ * catalog is never listed, but for the one now at a row's serial
+ * (foreign). Nothing when cat is NULL. Returns 0, or -1 (reported). */
+int cli_prov_list_load(cli_modules *mods, storage_catalog *cat, const rules_token *tok,
+                       cli_prov_list *out);
+void cli_prov_list_free(cli_prov_list *l);
+/* "ready", "pending", "missing", "orphaned", "foreign", "unknown". */
+const char *cli_prov_kind_name(cli_prov_kind kind);
+/* The state for people ("ready (the view's token)"), built in buf when
+ * it needs to be. */
+const char *cli_prov_text(const cli_prov_item *item, char *buf, size_t size);
+/* Whether strata tokens --remove may wipe it: an orphan, or a token
+ * whose view is no longer in the policy. */
+bool cli_prov_removable(const cli_prov_item *item);
+/* The attention kind it calls for ("orphaned-token", "foreign-token",
+ * "missing-token", "pending-token", "viewless-token"), or NULL. */
+const char *cli_prov_attention(const cli_prov_item *item);
+
+/* ---------------------------------------------------------------------
  * What the catalog says about a virtual token without a PIN
  * (attention.c; strata status and strata views)
  * ------------------------------------------------------------------ */
@@ -289,7 +377,8 @@ typedef struct {
     storage_kdf enrolled_kdf; /* the cost its views were enrolled with */
     storage_kdf policy_kdf;   /* the policy's, defaults resolved */
     bool kdf_differs;
-    bool failed; /* an allocation failed while loading */
+    cli_prov_list provisioned; /* its provisioned tokens (cli_facts_load_provisioned) */
+    bool failed;               /* an allocation failed while loading */
 } cli_token_facts;
 
 /* Loads the facts of tok (none when cat is NULL). Returns 0, or -1 with
@@ -297,6 +386,10 @@ typedef struct {
 int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts *f,
                    const char **why);
 void cli_facts_free(cli_token_facts *f);
+/* Adds to f what the backends show of its provisioned tokens (which asks
+ * the modules), so that cli_facts_attention reports orphaned, foreign,
+ * missing, pending and viewless tokens. Returns 0, or -1 (reported). */
+int cli_facts_load_provisioned(cli_token_facts *f, cli_modules *mods, storage_catalog *cat);
 /* The catalog's row of an enrolled view, or NULL. */
 const storage_view_info *cli_facts_view(const cli_token_facts *f, const char *view);
 /* The stale credentials of view: up to max into out; returns how many. */
@@ -305,7 +398,8 @@ size_t cli_facts_stale(const cli_token_facts *f, const char *view, const storage
 
 /* One thing an administrator must act on. */
 typedef struct {
-    const char *kind; /* "stale-credential", "locked", "left-out", "kdf" */
+    const char *kind; /* "stale-credential", "locked", "left-out", "kdf", or a
+                         provisioned token's (cli_prov_attention) */
     char view[128];   /* "" when about the whole token */
     char layer[128];  /* "" when about no one layer */
     char message[512];

@@ -25,11 +25,10 @@ int cli_target_open(cli_global *g, const char *token, const char *view, unsigned
     if (t->policy_path == NULL || cli_policy_load(t->policy_path, false, &t->policy) != 0) {
         return -1;
     }
-    t->token = cli_token_named(t->policy, token);
-    if (t->token == NULL) {
+    if (token != NULL && (t->token = cli_token_named(t->policy, token)) == NULL) {
         return -1;
     }
-    if (view != NULL) {
+    if (view != NULL && t->token != NULL) {
         t->view = cli_view_named(t->policy, t->token, view);
         if (t->view == NULL) {
             return -1;

@@ -26,8 +26,9 @@ typedef struct {
     storage_catalog *cat;   /* NULL when not opened */
 } cli_target;
 
-/* Loads the policy, finds token (and view when non-NULL) and opens the
- * catalog with flags (0: read-write, no create; the catalog must exist).
+/* Loads the policy, finds token (when non-NULL: t->token stays NULL
+ * otherwise) and view (when non-NULL, with a token) and opens the catalog
+ * with flags (0: read-write, no create; the catalog must exist).
  * Returns 0, or -1 (reported; cli_target_close still needed). */
 int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
                     cli_target *t);

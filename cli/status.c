@@ -23,7 +23,9 @@ static void print_help(void)
            "\n"
            "Then what an administrator must act on, each with the command to run:\n"
            "stale layer credentials, locked tokens, layers left out at a view's last\n"
-           "login, a policy <kdf> other than the one the views were enrolled with.\n"
+           "login, a policy <kdf> other than the one the views were enrolled with, and\n"
+           "provisioned tokens that are orphaned, foreign (initialised again outside\n"
+           "this catalog), missing, half made, or kept for a view the policy dropped.\n"
            "\n"
            "options:\n"
            "  --json  print JSON instead (its shape: strata(1), JSON OUTPUT)\n"
@@ -367,63 +369,32 @@ static int add_token_rows(cli_table *t, storage_catalog *cat, const cli_token_fa
  * Provisioned tokens (lazy layers)
  * ------------------------------------------------------------------ */
 
-typedef struct {
-    cli_table *t;
-    const rules_policy *policy;
-    const char *token; /* printed on the token's first row only */
-    bool failed;
-} prov_ctx;
-
-/* The state a person reads: "waiting" is waiting for a free slot. */
-static const char *prov_state_text(const storage_provision_info *info)
-{
-    switch (info->state) {
-    case STORAGE_PROV_WAITING:
-        return "waiting for a free slot";
-    case STORAGE_PROV_PENDING:
-        return info->claimed ? "pending (being provisioned)" : "pending";
-    case STORAGE_PROV_INITIALISED:
-        return "initialised (no user PIN yet: the next login repairs it)";
-    default:
-        return storage_prov_state_name(info->state);
-    }
-}
-
-static void add_prov_row(void *ctx, const storage_provision_info *info)
-{
-    prov_ctx *c = ctx;
-    const rules_layer *l = rules_policy_layer(c->policy, info->layer);
-
-    if (cli_table_add(c->t, c->token, info->view, info->layer,
-                      l != NULL ? l->module_id : info->module, info->label,
-                      info->serial[0] != '\0' ? info->serial : "-", prov_state_text(info)) != 0) {
-        c->failed = true;
-    }
-    c->token = "";
-}
-
-/* Lists the provisioning rows of every token, per view. Returns 0, or -1
+/* Lists the provisioned tokens of every token as the backends show them
+ * (the listing strata tokens prints, with the module). Returns 0, or -1
  * (reported). */
-static int show_provisioned(const rules_policy *policy, storage_catalog *cat)
+static int show_provisioned(const rules_policy *policy, const cli_token_facts *facts)
 {
+    char state[256];
     cli_table t;
-    prov_ctx c = {&t, policy, "", false};
     int rc = -1;
 
-    if (cat == NULL) {
-        return 0;
-    }
     cli_table_init(&t, 7);
     if (cli_table_add(&t, "TOKEN", "VIEW", "LAYER", "MODULE", "BACKEND TOKEN", "SERIAL", "STATE") !=
         0) {
         goto out;
     }
     for (size_t i = 0; i < policy->n_tokens; i++) {
-        c.token = policy->tokens[i].label;
-        if (storage_provisions_list(cat, policy->tokens[i].label, add_prov_row, &c) != STORAGE_OK ||
-            c.failed) {
-            cli_error("token '%s': cannot list its provisioned tokens", policy->tokens[i].label);
-            goto out;
+        for (size_t k = 0; k < facts[i].provisioned.n; k++) {
+            const cli_prov_item *it = &facts[i].provisioned.items[k];
+            const rules_layer *l = rules_policy_layer(policy, it->row.layer);
+
+            if (cli_table_add(&t, k == 0 ? it->token->label : "", it->row.view, it->row.layer,
+                              l != NULL ? l->module_id : it->row.module,
+                              it->label[0] != '\0' ? it->label : it->row.label,
+                              it->serial[0] != '\0' ? it->serial : "-",
+                              cli_prov_text(it, state, sizeof(state))) != 0) {
+                goto out;
+            }
         }
     }
     if (t.n_rows > 1) {
@@ -490,8 +461,10 @@ static size_t show_attention(const rules_policy *policy, const cli_token_facts *
     return n;
 }
 
-/* Loads the facts of every token. Returns 0, or -1 (reported). */
-static int load_facts(const rules_policy *policy, storage_catalog *cat, cli_token_facts *facts)
+/* Loads the facts of every token, with what the backends show of its
+ * provisioned tokens. Returns 0, or -1 (reported). */
+static int load_facts(const rules_policy *policy, cli_modules *mods, storage_catalog *cat,
+                      cli_token_facts *facts)
 {
     for (size_t i = 0; i < policy->n_tokens; i++) {
         const char *why = NULL;
@@ -499,6 +472,9 @@ static int load_facts(const rules_policy *policy, storage_catalog *cat, cli_toke
         if (cli_facts_load(cat, &policy->tokens[i], &facts[i], &why) != 0) {
             cli_error("token '%s': the catalog cannot tell its state: %s", policy->tokens[i].label,
                       why);
+            return -1;
+        }
+        if (cli_facts_load_provisioned(&facts[i], mods, cat) != 0) {
             return -1;
         }
     }
@@ -699,7 +675,7 @@ int cli_cmd_status(cli_global *g, int argc, char **argv)
     catalog_ok = (json ? open_catalog(path, &cat) : show_catalog(path, &cat)) == 0;
     facts = calloc(policy->n_tokens + 1, sizeof(*facts));
     if (facts == NULL || cli_modules_init(&mods, policy) != 0 ||
-        load_facts(policy, cat, facts) != 0) {
+        load_facts(policy, &mods, cat, facts) != 0) {
         goto out;
     }
     if (json) {
@@ -707,7 +683,7 @@ int cli_cmd_status(cli_global *g, int argc, char **argv)
     } else {
         show_modules(policy, &mods);
         if (show_layers(policy, &mods, cat) != 0 || show_tokens(policy, cat, facts) != 0 ||
-            show_provisioned(policy, cat) != 0) {
+            show_provisioned(policy, facts) != 0) {
             goto out;
         }
         attention = show_attention(policy, facts);

@@ -1,17 +1,12 @@
 /*
- * tokens.c - strata tokens [--token LABEL] [--remove SERIAL]: the backend
- * tokens this catalog provisioned for lazy layers, as the backends show
- * them now, and the removal of an orphan.
+ * tokens.c - strata tokens [--token LABEL] [--json] [--remove SERIAL]: the
+ * backend tokens this catalog provisioned for lazy layers, as the backends
+ * show them now, and the removal of an orphan (or of the token of a view
+ * the policy no longer names).
  *
- * Which tokens are this catalog's: those its provisioning rows name, by
- * their label (the policy's label with this catalog's mark, storage/
- * identity.c) and serial. A token with a row's marked label and another
- * serial is an orphan this catalog made (a crash inside the backend's
- * C_InitToken, or a token the backend lost and showed again after it was
- * made anew). A token without this catalog's mark is never listed, never
- * called an orphan and never removed: it may be another user's.
+ * Which tokens are the catalog's, and what each one is: provisioned.c.
  *
- * Removing an orphan wipes it (C_InitToken with the row's SO PIN, which
+ * Removing a token wipes it (C_InitToken with the row's SO PIN, which
  * the administrator's key recovers: the virtual token's SO PIN is asked)
  * and relabels it "strata-removed", so that it holds nothing and no
  * catalog takes it for its own; PKCS#11 cannot delete a token, so the
@@ -25,187 +20,43 @@
 
 #include <sodium.h>
 
-#include "cli.h"
+#include "identity.h"
 
 #define REMOVED_LABEL "strata-removed"
 
 static void print_help(void)
 {
-    printf("usage: strata tokens [--token LABEL] [--remove SERIAL [--pin-stdin]]\n"
+    printf("usage: strata tokens [--token LABEL] [--json]\n"
+           "       strata tokens [--token LABEL] --remove SERIAL [--pin-stdin]\n"
            "\n"
            "List the backend tokens this catalog provisioned for lazy layers, per\n"
            "virtual token, view and layer, as the backends show them now: ready (the\n"
-           "view's token), pending (not made yet), missing (the catalog names a token\n"
-           "the backend does not show), or orphaned (a token with this catalog's mark\n"
-           "that is not the view's: a crash inside the backend left it). Tokens of\n"
-           "other catalogs (other users sharing the backend) are never listed.\n"
+           "view's token), pending (not made yet, or half made), missing (the catalog\n"
+           "names a token the backend does not show), orphaned (a token with this\n"
+           "catalog's mark that is not the view's: a crash inside the backend left it),\n"
+           "or foreign (the view's token, by serial, now carries another label: it was\n"
+           "initialised again outside this catalog). Tokens of other catalogs (other\n"
+           "users sharing the backend) are never listed otherwise. A token whose view\n"
+           "is no longer in the policy says so.\n"
            "\n"
-           "--remove SERIAL wipes the orphan with that serial: the virtual token's SO\n"
-           "PIN is asked (the administrator's key recovers the SO PIN the token was\n"
-           "made with), its objects are destroyed and it is relabelled '" REMOVED_LABEL "'.\n"
+           "--remove SERIAL wipes the orphan with that serial, or the token of a view the\n"
+           "policy no longer names: the virtual token's SO PIN is asked (the\n"
+           "administrator's key recovers the SO PIN the token was made with), its\n"
+           "objects are destroyed and it is relabelled '" REMOVED_LABEL "'.\n"
            "A view's own token, or a token this catalog did not make, is never removed.\n"
            "\n"
            "options:\n"
            "  --token LABEL    only this virtual token\n"
+           "  --json           print JSON instead (its shape: strata(1), JSON OUTPUT)\n"
            "  --remove SERIAL  wipe this catalog's orphan with this serial\n"
            "  --pin-stdin      read the SO PIN from standard input\n"
            "\n"
            "exit status: 0 listed (or removed), 1 not removed or a problem, 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_REMOVE,
-    OPT_PIN_STDIN,
-};
-
-typedef struct {
-    const char *token;  /* --token, or NULL for every token */
-    const char *remove; /* --remove SERIAL, or NULL */
-    bool pin_stdin;
-} tokens_opts;
-
-/* What one backend token of this catalog is. */
-typedef enum {
-    KIND_READY,   /* the row's token */
-    KIND_PENDING, /* the row has no token yet */
-    KIND_MISSING, /* the row names a token the backend does not show */
-    KIND_ORPHAN,  /* marked as this catalog's, not the row's token */
-    KIND_UNKNOWN, /* the module cannot be asked */
-} token_kind;
-
-/* One line of the listing. */
-typedef struct {
-    const rules_token *token;
-    storage_provision_info row;
-    char serial[17]; /* the backend token's serial ("" for none) */
-    token_kind kind;
-    char note[160];
-} listed;
-
-typedef struct {
-    listed *items;
-    size_t n;
-    bool failed;
-} listing;
-
-static int add(listing *l, const listed *item)
+static int print_listing(const cli_prov_list *l)
 {
-    listed *grown = realloc(l->items, (l->n + 1) * sizeof(*grown));
-
-    if (grown == NULL) {
-        l->failed = true;
-        return -1;
-    }
-    l->items = grown;
-    l->items[l->n++] = *item;
-    return 0;
-}
-
-/* What the rows of one virtual token need. */
-typedef struct {
-    listing *out;
-    cli_modules *mods;
-    storage_catalog *cat;
-    const rules_token *token;
-} scan_ctx;
-
-/* Whether the row's label carries this catalog's mark. */
-static bool row_marked(storage_catalog *cat, const rules_token *tok,
-                       const storage_provision_info *row)
-{
-    char label[33];
-    bool marked = false;
-
-    return storage_provision_label(cat, tok->label, row->view, row->layer, row->label, label,
-                                   &marked) == STORAGE_OK &&
-           marked;
-}
-
-/* Adds the lines of one row: its token (or why there is none) and the
- * orphans beside it. A storage_provisions_list callback. */
-static void scan_row(void *ctx, const storage_provision_info *row)
-{
-    scan_ctx *c = ctx;
-    const rules_layer *l = rules_policy_layer(c->mods->policy, row->layer);
-    const char *why = "";
-    layers_module *module = l != NULL ? cli_modules_get(c->mods, l->module_id, &why) : NULL;
-    layers_slot_info *slots = NULL;
-    listed item = {.token = c->token, .row = *row, .kind = KIND_PENDING};
-    bool marked = row_marked(c->cat, c->token, row), seen = false;
-    size_t n = 0;
-
-    if (module == NULL || layers_module_slots(module, &slots, &n) != CKR_OK) {
-        item.kind = KIND_UNKNOWN;
-        snprintf(item.note, sizeof(item.note), "%s",
-                 l == NULL ? "layer not in the policy" : "module cannot be asked");
-        add(c->out, &item);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const layers_slot_info *s = &slots[i];
-        if (!s->token_present || !s->initialized || strcmp(s->label, row->label) != 0) {
-            continue;
-        }
-        snprintf(item.serial, sizeof(item.serial), "%s", s->serial);
-        if (row->serial[0] != '\0' && strcmp(s->serial, row->serial) == 0 && !seen) {
-            item.kind = row->state == STORAGE_PROV_READY ? KIND_READY : KIND_PENDING;
-            seen = true;
-        } else if (marked && (row->serial[0] != '\0' || row->state == STORAGE_PROV_READY)) {
-            item.kind = KIND_ORPHAN;
-        } else {
-            continue; /* unmarked: maybe another catalog's; or the pending row's own */
-        }
-        add(c->out, &item);
-    }
-    if (!seen) {
-        snprintf(item.serial, sizeof(item.serial), "%s", row->serial);
-        item.kind = row->serial[0] != '\0' ? KIND_MISSING : KIND_PENDING;
-        add(c->out, &item);
-    }
-    free(slots);
-}
-
-static const char *kind_text(const listed *item)
-{
-    switch (item->kind) {
-    case KIND_READY:
-        return "ready (the view's token)";
-    case KIND_PENDING:
-        return item->row.state == STORAGE_PROV_WAITING ? "pending (waiting for a free slot)"
-                                                       : "pending (the next login finishes it)";
-    case KIND_MISSING:
-        return "missing (the backend does not show it; the next login makes it again)";
-    case KIND_ORPHAN:
-        return "orphaned (not the view's token; strata tokens --remove SERIAL)";
-    case KIND_UNKNOWN:
-        return item->note;
-    }
-    return "";
-}
-
-/* Lists every row of the tokens asked for into out. Returns 0 or -1
- * (reported). */
-static int collect(const rules_policy *policy, const tokens_opts *o, cli_modules *mods,
-                   storage_catalog *cat, listing *out)
-{
-    for (size_t i = 0; i < policy->n_tokens; i++) {
-        scan_ctx c = {out, mods, cat, &policy->tokens[i]};
-
-        if (o->token != NULL && strcmp(o->token, policy->tokens[i].label) != 0) {
-            continue;
-        }
-        if (storage_provisions_list(cat, policy->tokens[i].label, scan_row, &c) != STORAGE_OK ||
-            out->failed) {
-            cli_error("token '%s': cannot list its provisioned tokens", policy->tokens[i].label);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int print_listing(const listing *l)
-{
+    char state[256];
     cli_table t;
     int rc = -1;
 
@@ -218,9 +69,11 @@ static int print_listing(const listing *l)
         goto out;
     }
     for (size_t i = 0; i < l->n; i++) {
-        const listed *it = &l->items[i];
-        if (cli_table_add(&t, it->token->label, it->row.view, it->row.layer, it->row.label,
-                          it->serial[0] != '\0' ? it->serial : "-", kind_text(it)) != 0) {
+        const cli_prov_item *it = &l->items[i];
+        if (cli_table_add(&t, it->token->label, it->row.view, it->row.layer,
+                          it->label[0] != '\0' ? it->label : it->row.label,
+                          it->serial[0] != '\0' ? it->serial : "-",
+                          cli_prov_text(it, state, sizeof(state))) != 0) {
             goto out;
         }
     }
@@ -231,35 +84,67 @@ out:
     return rc;
 }
 
+/* The listing as JSON (strata(1), JSON OUTPUT). */
+static void print_json(const cli_prov_list *l, const char *catalog)
+{
+    char state[256];
+    cli_json j;
+
+    cli_json_init(&j, stdout);
+    cli_json_open(&j, NULL, '{');
+    cli_json_str(&j, "catalog", catalog);
+    cli_json_open(&j, "tokens", '[');
+    for (size_t i = 0; i < l->n; i++) {
+        const cli_prov_item *it = &l->items[i];
+
+        cli_json_open(&j, NULL, '{');
+        cli_json_str(&j, "token", it->token->label);
+        cli_json_str(&j, "view", it->row.view);
+        cli_json_str(&j, "layer", it->row.layer);
+        cli_json_str(&j, "label", it->label[0] != '\0' ? it->label : it->row.label);
+        cli_json_str(&j, "serial", it->serial[0] != '\0' ? it->serial : NULL);
+        cli_json_str(&j, "state", cli_prov_kind_name(it->kind));
+        cli_json_str(&j, "row_state", storage_prov_state_name(it->row.state));
+        cli_json_bool(&j, "view_in_policy", it->view_in_policy);
+        cli_json_bool(&j, "removable", cli_prov_removable(it));
+        cli_json_str(&j, "attention", cli_prov_attention(it));
+        cli_json_str(&j, "message", cli_prov_text(it, state, sizeof(state)));
+        cli_json_close(&j, '}');
+    }
+    cli_json_close(&j, ']');
+    cli_json_close(&j, '}');
+}
+
 /* ---------------------------------------------------------------------
  * Removal
  * ------------------------------------------------------------------ */
 
-/* The one orphan with serial, or NULL (reported: a view's token, another
+/* The one removable token with serial (an orphan, or the token of a view
+ * the policy no longer names), or NULL (reported: a view's token, another
  * catalog's, several tokens with that serial). */
-static const listed *pick_orphan(const listing *l, const char *serial)
+static const cli_prov_item *pick_removable(const cli_prov_list *l, const char *serial)
 {
-    const listed *found = NULL;
-    size_t orphans = 0, live = 0;
+    const cli_prov_item *found = NULL;
+    size_t removable = 0, live = 0;
 
     for (size_t i = 0; i < l->n; i++) {
         if (strcmp(l->items[i].serial, serial) != 0) {
             continue;
         }
-        if (l->items[i].kind == KIND_ORPHAN) {
+        if (cli_prov_removable(&l->items[i])) {
             found = &l->items[i];
-            orphans++;
+            removable++;
         } else {
             live++;
         }
     }
-    if (orphans == 1 && live == 0) {
+    if (removable == 1 && live == 0) {
         return found;
     }
-    if (orphans + live > 1) {
+    if (removable + live > 1) {
         cli_error("serial %s names %zu tokens of this catalog (the backend gives several tokens "
                   "one serial): not removed",
-                  serial, orphans + live);
+                  serial, removable + live);
     } else if (live == 1) {
         cli_error("serial %s is a view's own token, not an orphan: not removed", serial);
     } else {
@@ -270,11 +155,11 @@ static const listed *pick_orphan(const listing *l, const char *serial)
     return NULL;
 }
 
-/* Recovers the SO PIN the orphan's row was provisioned with into so
+/* Recovers the SO PIN the token's row was provisioned with into so
  * (STORAGE_GENERATED_PIN_LEN bytes at least), asking the virtual token's
  * SO PIN. Returns 0, or -1 (reported). */
-static int recover_so(storage_catalog *cat, const listed *it, bool pin_stdin, char *so, size_t cap,
-                      size_t *so_len)
+static int recover_so(storage_catalog *cat, const cli_prov_item *it, bool pin_stdin, char *so,
+                      size_t cap, size_t *so_len)
 {
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
@@ -315,9 +200,9 @@ out:
     return rc;
 }
 
-/* Wipes the orphan it with so and relabels it. Returns 0, or -1
+/* Wipes the token it with so and relabels it. Returns 0, or -1
  * (reported). */
-static int wipe(cli_modules *mods, const listed *it, const char *so, size_t so_len)
+static int wipe(cli_modules *mods, const cli_prov_item *it, const char *so, size_t so_len)
 {
     const rules_layer *l = rules_policy_layer(mods->policy, it->row.layer);
     const char *why = "";
@@ -352,12 +237,13 @@ static int wipe(cli_modules *mods, const listed *it, const char *so, size_t so_l
     return 0;
 }
 
-/* Removes the orphan with serial. Returns CLI_EXIT_OK or CLI_EXIT_FAIL
+/* Removes the orphan (or viewless token) with serial; a viewless token's
+ * catalog row goes with it. Returns CLI_EXIT_OK or CLI_EXIT_FAIL
  * (reported). */
-static int remove_orphan(cli_modules *mods, storage_catalog *cat, const listing *l,
-                         const tokens_opts *o)
+static int remove_token(cli_modules *mods, storage_catalog *cat, const cli_prov_list *l,
+                        const cli_opts *o)
 {
-    const listed *it = pick_orphan(l, o->remove);
+    const cli_prov_item *it = pick_removable(l, o->remove);
     char *so = sodium_init() >= 0 ? sodium_malloc(CLI_PIN_MAX) : NULL;
     char subject[512];
     size_t so_len = 0;
@@ -374,10 +260,15 @@ static int remove_orphan(cli_modules *mods, storage_catalog *cat, const listing 
         goto out;
     }
     storage_audit(cat, "token-remove", subject, "ok (wiped)");
-    printf("orphan %s (serial %s) wiped: its objects are destroyed and it is labelled '%s'.\n"
+    if (it->kind != CLI_PROV_ORPHAN && storage_provision_remove(cat, it->token->label, it->row.view,
+                                                                it->row.layer) != STORAGE_OK) {
+        cli_error("serial %s wiped, but its catalog row stays", it->serial);
+    }
+    printf("%s %s (serial %s) wiped: its objects are destroyed and it is labelled '%s'.\n"
            "PKCS#11 cannot delete a token: delete it with the backend's own tool (SoftHSM2:\n"
            "softhsm2-util --delete-token --serial %s).\n",
-           it->row.label, it->serial, REMOVED_LABEL, it->serial);
+           it->kind == CLI_PROV_ORPHAN ? "orphan" : "token", it->row.label, it->serial,
+           REMOVED_LABEL, it->serial);
     rc = CLI_EXIT_OK;
 out:
     if (so != NULL) {
@@ -393,83 +284,68 @@ out:
 
 /* Parses the options. Returns 0; 1 after printing the help;
  * CLI_EXIT_USAGE (reported). */
-static int parse(cli_global *g, int argc, char **argv, tokens_opts *o)
+static int parse(cli_global *g, int argc, char **argv, cli_opts *o)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"remove", required_argument, NULL, OPT_REMOVE},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
+    int rc = cli_options(g, "tokens", argc, argv,
+                         CLI_TAKES_TOKEN | CLI_TAKES_REMOVE | CLI_TAKES_PIN_STDIN | CLI_TAKES_JSON,
+                         print_help, o);
 
-    while ((c = cli_getopt(g, "tokens", argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            print_help();
-            return 1;
-        case OPT_TOKEN:
-            o->token = optarg;
-            break;
-        case OPT_REMOVE:
-            o->remove = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            o->pin_stdin = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("tokens", "unexpected argument '%s'", argv[optind]);
+    if (rc != 0 || (rc = cli_operands_none("tokens", argc, argv)) != 0) {
+        return rc;
     }
     if (o->pin_stdin && o->remove == NULL) {
         return cli_usage_error("tokens", "--pin-stdin goes with --remove");
+    }
+    if (o->json && o->remove != NULL) {
+        return cli_usage_error("tokens", "--json and --remove do not go together");
+    }
+    return 0;
+}
+
+/* Lists the provisioned tokens of every token asked for into out.
+ * Returns 0 or -1 (reported). */
+static int collect(const rules_policy *policy, const char *only, cli_modules *mods,
+                   storage_catalog *cat, cli_prov_list *out)
+{
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        if (only != NULL && strcmp(only, policy->tokens[i].label) != 0) {
+            continue;
+        }
+        if (cli_prov_list_load(mods, cat, &policy->tokens[i], out) != 0) {
+            return -1;
+        }
     }
     return 0;
 }
 
 int cli_cmd_tokens(cli_global *g, int argc, char **argv)
 {
-    tokens_opts o = {NULL, NULL, false};
-    rules_policy *policy = NULL;
-    storage_catalog *cat = NULL;
+    cli_opts o;
+    cli_target t;
     cli_modules mods = {NULL, NULL};
-    listing l = {NULL, 0, false};
-    char *policy_path = NULL, *path = NULL;
+    cli_prov_list l = {NULL, 0, false};
     int rc = parse(g, argc, argv, &o);
 
     if (rc != 0) {
         return rc == 1 ? CLI_EXIT_OK : rc;
     }
     rc = CLI_EXIT_FAIL;
-    policy_path = cli_policy_path(g, NULL);
-    if (policy_path == NULL || cli_policy_load(policy_path, false, &policy) != 0) {
+    if (cli_target_open(g, o.token, NULL, o.remove != NULL ? 0 : STORAGE_OPEN_READ_ONLY, &t) != 0 ||
+        cli_modules_init(&mods, t.policy) != 0 ||
+        collect(t.policy, o.token, &mods, t.cat, &l) != 0) {
         goto out;
     }
-    if (o.token != NULL && rules_policy_token(policy, o.token) == NULL) {
-        cli_error("the policy has no token '%s'", o.token);
-        goto out;
+    if (o.remove != NULL) {
+        rc = remove_token(&mods, t.cat, &l, &o);
+    } else if (o.json) {
+        print_json(&l, t.catalog_path);
+        rc = CLI_EXIT_OK;
+    } else {
+        rc = print_listing(&l) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
     }
-    path = cli_catalog_path(g, policy);
-    if (path == NULL ||
-        cli_catalog_open(path, o.remove != NULL ? 0 : STORAGE_OPEN_READ_ONLY, &cat) != STORAGE_OK ||
-        cli_modules_init(&mods, policy) != 0 || collect(policy, &o, &mods, cat, &l) != 0) {
-        goto out;
-    }
-    rc = o.remove != NULL ? remove_orphan(&mods, cat, &l, &o)
-                          : (print_listing(&l) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL);
 out:
-    free(l.items);
+    cli_prov_list_free(&l);
     cli_modules_free(&mods);
-    if (cat != NULL) {
-        storage_catalog_close(cat);
-    }
-    if (policy != NULL) {
-        rules_policy_free(policy);
-    }
-    free(path);
-    free(policy_path);
+    cli_target_close(&t);
     return rc;
 }

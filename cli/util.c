@@ -113,82 +113,105 @@ int cli_getopt(cli_global *g, const char *cmd, int argc, char **argv, const stru
     }
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_VIEW,
-    OPT_PIN_STDIN,
-    OPT_JSON,
+/* Every option a command may take; a command's table is the ones its
+ * takes mask names (cli_options). */
+static const struct {
+    unsigned flag;
+    struct option option;
+} known_options[] = {
+    {CLI_TAKES_TOKEN, {"token", required_argument, NULL, CLI_TAKES_TOKEN}},
+    {CLI_TAKES_VIEW, {"view", required_argument, NULL, CLI_TAKES_VIEW}},
+    {CLI_TAKES_LAYER, {"layer", required_argument, NULL, CLI_TAKES_LAYER}},
+    {CLI_TAKES_REMOVE, {"remove", required_argument, NULL, CLI_TAKES_REMOVE}},
+    {CLI_TAKES_PIN_STDIN, {"pin-stdin", no_argument, NULL, CLI_TAKES_PIN_STDIN}},
+    {CLI_TAKES_JSON, {"json", no_argument, NULL, CLI_TAKES_JSON}},
+    {CLI_TAKES_SO, {"so", no_argument, NULL, CLI_TAKES_SO}},
+    {CLI_TAKES_NO_VERIFY, {"no-verify", no_argument, NULL, CLI_TAKES_NO_VERIFY}},
 };
 
-/* The option loop cli_token_args and cli_view_args share: --token,
- * --view (only when view is non-NULL), --pin-stdin, --json (only when
- * json is non-NULL). Returns 0; 1 after printing the help;
- * CLI_EXIT_USAGE (reported). Leaves the operands. */
-static int token_options(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
-                         const char **token, const char **view, bool *pin_stdin, bool *json)
+#define N_KNOWN (sizeof(known_options) / sizeof(known_options[0]))
+
+/* Stores the value of option flag into o. */
+static void option_store(cli_opts *o, int flag)
 {
-    static const struct option with_json[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0},
-    };
-    static const struct option with_view[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
-    static const struct option without_view[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {NULL, 0, NULL, 0},
-    };
-    const struct option *options = json != NULL   ? with_json
-                                   : view != NULL ? with_view
-                                                  : without_view;
+    switch (flag) {
+    case CLI_TAKES_TOKEN:
+        o->token = optarg;
+        break;
+    case CLI_TAKES_VIEW:
+        o->view = optarg;
+        break;
+    case CLI_TAKES_LAYER:
+        o->layer = optarg;
+        break;
+    case CLI_TAKES_REMOVE:
+        o->remove = optarg;
+        break;
+    case CLI_TAKES_PIN_STDIN:
+        o->pin_stdin = true;
+        break;
+    case CLI_TAKES_JSON:
+        o->json = true;
+        break;
+    case CLI_TAKES_SO:
+        o->so = true;
+        break;
+    case CLI_TAKES_NO_VERIFY:
+        o->no_verify = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* See cli.h. */
+int cli_options(cli_global *g, const char *cmd, int argc, char **argv, unsigned takes,
+                void (*help)(void), cli_opts *o)
+{
+    struct option table[N_KNOWN + 1];
+    size_t n = 0;
     int c;
 
-    *token = NULL;
-    *pin_stdin = false;
-    if (view != NULL) {
-        *view = NULL;
-    }
-    while ((c = cli_getopt(g, cmd, argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            help();
-            return 1;
-        case OPT_TOKEN:
-            *token = optarg;
-            break;
-        case OPT_VIEW: /* only in with_view: view is non-NULL */
-            *view = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            *pin_stdin = true;
-            break;
-        case OPT_JSON: /* only in with_json: json is non-NULL */
-            *json = true;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
+    memset(o, 0, sizeof(*o));
+    for (size_t i = 0; i < N_KNOWN; i++) {
+        if (takes & known_options[i].flag) {
+            table[n++] = known_options[i].option;
         }
     }
+    memset(&table[n], 0, sizeof(table[n]));
+    while ((c = cli_getopt(g, cmd, argc, argv, table)) != -1) {
+        if (c == CLI_OPT_HELP) {
+            help();
+            return 1;
+        }
+        if (c == '?') {
+            return CLI_EXIT_USAGE;
+        }
+        option_store(o, c);
+    }
     return 0;
+}
+
+/* See cli.h. */
+int cli_operands_none(const char *cmd, int argc, char **argv)
+{
+    return optind < argc ? cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]) : 0;
 }
 
 int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (*help)(void),
                    const char **token, const char **view, bool *pin_stdin)
 {
-    int rc = token_options(g, cmd, argc, argv, help, token, view, pin_stdin, NULL);
+    unsigned takes = CLI_TAKES_TOKEN | CLI_TAKES_PIN_STDIN | (view != NULL ? CLI_TAKES_VIEW : 0);
+    cli_opts o;
+    int rc = cli_options(g, cmd, argc, argv, takes, help, &o);
 
-    if (rc != 0) {
-        return rc;
+    *token = o.token;
+    *pin_stdin = o.pin_stdin;
+    if (view != NULL) {
+        *view = o.view;
     }
-    if (optind < argc) {
-        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (rc != 0 || (rc = cli_operands_none(cmd, argc, argv)) != 0) {
+        return rc;
     }
     if (view != NULL && (*token == NULL || *view == NULL)) {
         return cli_usage_error(cmd, "--token and --view are required");
@@ -204,12 +227,15 @@ int cli_token_args(cli_global *g, const char *cmd, int argc, char **argv, void (
 int cli_view_args(cli_global *g, const char *cmd, int argc, char **argv, cli_view_opts *o,
                   void (*help)(void))
 {
-    int rc;
+    unsigned takes = CLI_TAKES_TOKEN | CLI_TAKES_VIEW | CLI_TAKES_PIN_STDIN |
+                     (strcmp(cmd, "ls") == 0 ? CLI_TAKES_JSON : 0);
+    cli_opts opts;
+    int rc = cli_options(g, cmd, argc, argv, takes, help, &opts);
 
-    o->json = false;
-    rc = token_options(g, cmd, argc, argv, help, &o->token, &o->view, &o->pin_stdin,
-                       strcmp(cmd, "ls") == 0 ? &o->json : NULL);
-
+    o->token = opts.token;
+    o->view = opts.view;
+    o->pin_stdin = opts.pin_stdin;
+    o->json = opts.json;
     if (rc == 0 && o->view == NULL) {
         return cli_usage_error(cmd, "--view is required");
     }
@@ -455,6 +481,27 @@ layers_module *cli_modules_get(cli_modules *mods, const char *id, const char **w
     }
     *why = "no such module in the policy";
     return NULL;
+}
+
+int cli_modules_slots(cli_modules *mods, const char *id, layers_slot_info **slots, size_t *n,
+                      const char **why)
+{
+    layers_module *module = cli_modules_get(mods, id, why);
+    CK_RV rv;
+
+    *slots = NULL;
+    *n = 0;
+    if (module == NULL) {
+        return -1;
+    }
+    rv = layers_module_slots(module, slots, n);
+    if (rv != CKR_OK) {
+        *why = layers_rv_name(rv);
+        *slots = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
 }
 
 void cli_modules_free(cli_modules *mods)

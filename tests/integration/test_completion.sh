@@ -28,7 +28,7 @@ expect() {
     fi
 }
 
-echo "1..9"
+echo "1..11"
 complete -p strata >/dev/null 2>&1 && { n=1; echo "ok 1 - complete -F _strata strata is registered"; } ||
     { n=1; failed=1; echo "not ok 1 - complete -F _strata strata is registered"; }
 export STRATA_CONF=$examples/pseudonym.xml
@@ -39,5 +39,7 @@ expect "token labels from the policy" "Strata" enroll --token ""
 expect "the token's views" "work pseudonym" enroll --token Strata --view ""
 expect "--policy on the command line wins" "Team" --policy "$examples/group-store.xml" ls --token ""
 expect "views of the token named earlier" "member" --policy "$examples/group-store.xml" ls --token Team --view m
+expect "tokens takes --json" "--json" tokens --j
+expect "tokens takes --remove" "--remove" tokens --r
 expect "check completes file names" "$examples/migration.xml" check "$examples/mig"
 [ $failed -eq 0 ]

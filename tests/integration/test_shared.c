@@ -165,6 +165,23 @@ static void new_token_dir(const char *before, char *dir)
     free(out);
 }
 
+/* Sets the token's SO PIN (SO_PIN), then bob's first login (module log
+ * into log) provisions his token and creates a data object labelled
+ * data: the token's directory into dir (PATH_MAX), its serial and label
+ * as bob_row gives them. */
+static void bob_provisioned(const char *log, const char *data, char *dir, char serial[17],
+                            char *label)
+{
+    char *before = NULL;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    cr_assert_eq(world_sh_out(&before, "ls '%s'", w.tokens), 0);
+    cr_assert(login_creates(w.policy, BOB_PIN, log, data));
+    bob_row(w.catalog, serial, label);
+    new_token_dir(before, dir);
+    free(before);
+}
+
 /* Runs strata tokens (args) under the first user's policy, input on
  * stdin; its output into *out. Returns its exit status. */
 static int tokens_cmd(char **out, const char *input, const char *args)
@@ -193,6 +210,47 @@ static bool line_says(const char *out, const char *serial, const char *what)
     return hit != NULL && (end == NULL || hit < end);
 }
 
+/* strata status under policy; its output into *out. Returns its exit
+ * status. */
+static int status_of(const char *policy, char **out)
+{
+    return world_sh_out(out, "STRATA_CONF='%s' '%s' status 2>&1", policy, world_strata_cli());
+}
+
+/* strata status (first user) exits 1 and names kind with serial and run;
+ * its JSON has the same item. */
+static void assert_attention(const char *policy, const char *kind, const char *serial,
+                             const char *run)
+{
+    char *out = NULL, check[512], args[PATH_MAX + 64];
+
+    cr_assert_eq(status_of(policy, &out), 1, "%s", out);
+    cr_assert(line_says(out, serial, ""), "%s", out);
+    cr_assert_not_null(strstr(out, run), "%s", out);
+    free(out);
+    snprintf(check, sizeof(check),
+             "d['needs_attention'] and any(a['kind'] == '%s' and '%s' in a['message'] and "
+             "a['run'].startswith('%s') and a['token'] == 'Strata' and a['view'] == 'bob' and "
+             "a['layer'] == 'personal' for a in d['attention'])",
+             kind, serial, run);
+    snprintf(args, sizeof(args), "--policy '%s' status --json", policy);
+    cr_assert(world_json_holds(&w, NULL, args, check), "status --json: %s", check);
+}
+
+/* strata tokens --json lists serial with state, and never other. */
+static void assert_tokens_json(const char *serial, const char *state, const char *other)
+{
+    char check[512];
+
+    snprintf(check, sizeof(check),
+             "d['catalog'].endswith('.db') and not any(t['serial'] == '%s' for t in d['tokens']) "
+             "and [(t['token'], t['view'], t['layer'], t['state'], t['view_in_policy'], "
+             "t['removable'], t['label'].startswith('strata-bob#')) for t in d['tokens'] if "
+             "t['serial'] == '%s'] == [('Strata', 'bob', 'personal', '%s', True, %s, True)]",
+             other, serial, state, strcmp(state, "orphaned") == 0 ? "True" : "False");
+    cr_assert(world_json_holds(&w, NULL, "tokens --json", check), "tokens --json: %s", check);
+}
+
 /* strata tokens lists the tokens this catalog provisioned, its orphans
  * (a token the backend lost and showed again after the login made it
  * anew; a token with its mark and an unknown SO PIN) and none of another
@@ -200,15 +258,11 @@ static bool line_says(const char *out, const char *serial, const char *what)
  * refuses a view's token, another catalog's token and a wrong SO PIN. */
 Test(shared, strata_tokens_lists_and_removes_orphans)
 {
-    char log[PATH_MAX + 16], *out = NULL, *before = NULL, dir[256], s1[17], s2[17], other[17],
-                             label[33], other_label[33], args[128];
+    char log[PATH_MAX + 16], *out = NULL, dir[256], s1[17], s2[17], other[17], label[33],
+                             other_label[33], args[128];
 
     snprintf(log, sizeof(log), "%s/one.log", w.dir);
-    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
-    cr_assert_eq(world_sh_out(&before, "ls '%s'", w.tokens), 0);
-    cr_assert(login_creates(w.policy, BOB_PIN, log, "kept-by-s1"));
-    bob_row(w.catalog, s1, label);
-    new_token_dir(before, dir);
+    bob_provisioned(log, "kept-by-s1", dir, s1, label);
     /* The backend loses the token for a while: the next login makes it anew. */
     cr_assert_eq(world_sh("mv '%s/%s' '%s/aside'", w.tokens, dir, w.dir), 0);
     cr_assert(login_creates(w.policy, BOB_PIN, log, "on-s2"));
@@ -224,6 +278,13 @@ Test(shared, strata_tokens_lists_and_removes_orphans)
     cr_assert(line_says(out, s2, "ready"), "%s", out);
     cr_assert(line_says(out, s1, "orphaned"), "%s", out);
     cr_assert_null(strstr(out, other), "another catalog's token is listed:\n%s", out);
+    free(out);
+    assert_tokens_json(s1, "orphaned", other);
+    assert_tokens_json(s2, "ready", other);
+    /* strata status, no PIN: the orphan needs attention (exit 1); the
+     * other user's status is not troubled by this catalog's tokens. */
+    assert_attention(w.policy, "orphaned-token", s1, "strata tokens --token Strata --remove");
+    cr_assert_eq(status_of(other_policy, &out), 0, "the other catalog needs nothing:\n%s", out);
     free(out);
 
     snprintf(args, sizeof(args), "--remove %s --pin-stdin", s2);
@@ -246,6 +307,8 @@ Test(shared, strata_tokens_lists_and_removes_orphans)
     cr_assert_eq(tokens_cmd(&out, "", ""), 0, "%s", out);
     cr_assert_null(strstr(out, "orphaned"), "%s", out);
     cr_assert_null(strstr(out, s1), "%s", out);
+    free(out);
+    cr_assert_eq(status_of(w.policy, &out), 0, "removed: nothing needs attention\n%s", out);
     free(out);
 
     /* A token with this catalog's mark and an SO PIN nobody knows (what a
@@ -271,5 +334,74 @@ Test(shared, strata_tokens_lists_and_removes_orphans)
         cr_assert_not_null(strstr(out, "softhsm2-util --delete-token --serial"), "%s", out);
     }
     free(out);
-    free(before);
+}
+
+/* The SO PIN bob's token was provisioned with, recovered with the
+ * administrator's key (SO_PIN), into so (NUL-terminated). */
+static void bob_so_pin(char *so, size_t cap)
+{
+    storage_catalog *cat = NULL;
+    char err[256] = "";
+    size_t len = 0;
+
+    cr_assert_eq(storage_catalog_open(w.catalog, 0, &cat, err, sizeof(err)), STORAGE_OK, "%s", err);
+    cr_assert_eq(storage_so_open(cat, "Strata", SO_PIN, strlen(SO_PIN), "bob", "personal", so,
+                                 cap - 1, &len),
+                 STORAGE_OK);
+    so[len] = '\0';
+    storage_catalog_close(cat);
+}
+
+/* strata status reports, with no PIN, a provisioned token the backend
+ * does not show (missing), the view's token initialised again outside
+ * the catalog (foreign) and the token of a view the policy no longer
+ * names (viewless), each with what to run; once dealt with, nothing. */
+Test(shared, status_reports_missing_foreign_viewless_tokens)
+{
+    char log[PATH_MAX + 16], *out = NULL, *xml = NULL, dir[256], serial[17], label[33], so[64],
+                             args[128];
+
+    snprintf(log, sizeof(log), "%s/one.log", w.dir);
+    bob_provisioned(log, "bobs", dir, serial, label);
+    cr_assert_eq(status_of(w.policy, &out), 0, "%s", out);
+    free(out);
+
+    /* Missing: the backend does not show it for a while. */
+    cr_assert_eq(world_sh("mv '%s/%s' '%s/aside'", w.tokens, dir, w.dir), 0);
+    assert_attention(w.policy, "missing-token", serial,
+                     "strata provision --token Strata --view bob");
+    cr_assert_eq(world_sh("mv '%s/aside' '%s/%s'", w.dir, w.tokens, dir), 0);
+    cr_assert_eq(status_of(w.policy, &out), 0, "back: %s", out);
+    free(out);
+
+    /* Foreign: someone initialises the view's token again, unmarked. */
+    bob_so_pin(so, sizeof(so));
+    cr_assert_eq(world_sh("softhsm2-util --init-token --serial %s --label strata-bob --so-pin '%s' "
+                          "--pin someone-else >/dev/null",
+                          serial, so),
+                 0);
+    explicit_bzero(so, sizeof(so));
+    assert_attention(w.policy, "foreign-token", serial,
+                     "strata provision --token Strata --view bob");
+    cr_assert_eq(tokens_cmd(&out, "", ""), 0, "%s", out);
+    cr_assert(line_says(out, serial, "foreign"), "%s", out);
+    cr_assert(line_says(out, serial, "without a mark"), "%s", out);
+    free(out);
+    cr_assert_eq(strata_cli(BOB_PIN, "provision --token Strata --view bob --pin-stdin"), 0);
+    cr_assert_eq(status_of(w.policy, &out), 0, "made anew: %s", out);
+    free(out);
+
+    /* Viewless: the policy drops view bob; its token is kept until removed. */
+    bob_row(w.catalog, serial, label);
+    cr_assert_eq(
+        world_sh_out(&xml, "sed -i '/view id=\"bob\"/d' '%s' && cat '%s'", w.policy, w.policy), 0);
+    cr_assert_null(strstr(xml, "\"bob\""), "%s", xml);
+    assert_attention(w.policy, "viewless-token", serial, "strata tokens --token Strata --remove");
+    snprintf(args, sizeof(args), "--remove %s --pin-stdin", serial);
+    cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 0, "%s", out);
+    free(out);
+    cr_assert_eq(tokens_labelled("strata-removed"), 1);
+    cr_assert_eq(status_of(w.policy, &out), 0, "removed: %s", out);
+    free(out);
+    free(xml);
 }
