@@ -29,24 +29,6 @@
 
 #define LOCK_SLOTS 65521u /* byte offsets of the lock file (a prime) */
 
-/* Makes room for one more of *items (n used, *cap allocated, size bytes
- * each). STORAGE_OK or STORAGE_ERR_NOMEM (*items unchanged). */
-static storage_rc grow(void **items, size_t n, size_t *cap, size_t size)
-{
-    void *more;
-
-    if (n < *cap) {
-        return STORAGE_OK;
-    }
-    more = realloc(*items, (*cap > 0 ? *cap * 2 : 8) * size);
-    if (more == NULL) {
-        return STORAGE_ERR_NOMEM;
-    }
-    *items = more;
-    *cap = *cap > 0 ? *cap * 2 : 8;
-    return STORAGE_OK;
-}
-
 /* The id of (token, view)'s view row: STORAGE_OK, STORAGE_ERR_NOT_FOUND.
  * Expects the lock held. */
 static storage_rc view_id_locked(storage_catalog *cat, const char *token, const char *view,
@@ -190,50 +172,20 @@ storage_rc storage_cred_mark_stale(storage_catalog *cat, const char *token, cons
  * Listing (strata status, strata views)
  * ------------------------------------------------------------------ */
 
-struct creds_list_ctx {
-    const char *token;
-    storage_cred_info *items;
-    size_t n;
-};
-
-static storage_rc creds_list_txn(storage_catalog *cat, void *ctx)
+/* Fills one storage_cred_info from a row of the query below. */
+static storage_rc cred_fill(sqlite3_stmt *st, void *item)
 {
-    struct creds_list_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    storage_rc rc = catalog_prepare_locked(
-        cat,
-        "SELECT v.name, c.layer, c.stale_at, c.stale_reason FROM creds c"
-        " JOIN views v ON v.id = c.view_id JOIN tokens t ON t.id = v.token_id"
-        " WHERE t.label = ?1 ORDER BY v.name, c.position",
-        &st);
+    storage_cred_info *info = item;
 
-    if (rc != STORAGE_OK) {
-        goto out;
+    snprintf(info->view, sizeof(info->view), "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(info->layer, sizeof(info->layer), "%s", (const char *)sqlite3_column_text(st, 1));
+    info->stale = sqlite3_column_type(st, 2) != SQLITE_NULL;
+    info->stale_at = sqlite3_column_int64(st, 2);
+    if (info->stale && sqlite3_column_type(st, 3) == SQLITE_TEXT) {
+        snprintf(info->reason, sizeof(info->reason), "%s",
+                 (const char *)sqlite3_column_text(st, 3));
     }
-    sqlite3_bind_text(st, 1, c->token, -1, SQLITE_STATIC);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        storage_cred_info *info;
-        rc = grow((void **)&c->items, c->n, &cap, sizeof(*info));
-        if (rc != STORAGE_OK) {
-            goto out;
-        }
-        info = &c->items[c->n++];
-        memset(info, 0, sizeof(*info));
-        snprintf(info->view, sizeof(info->view), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(info->layer, sizeof(info->layer), "%s", (const char *)sqlite3_column_text(st, 1));
-        info->stale = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        info->stale_at = sqlite3_column_int64(st, 2);
-        if (info->stale && sqlite3_column_type(st, 3) == SQLITE_TEXT) {
-            snprintf(info->reason, sizeof(info->reason), "%s",
-                     (const char *)sqlite3_column_text(st, 3));
-        }
-    }
-    rc = catalog_rc(step);
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return STORAGE_OK;
 }
 
 /* See storage.h. One snapshot; fn runs after it with no lock held.
@@ -242,17 +194,22 @@ out:
 storage_rc storage_creds_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_cred_info *info), void *ctx)
 {
-    struct creds_list_ctx c = {token, NULL, 0};
+    storage_cred_info *items = NULL;
+    size_t n = 0;
     storage_rc rc;
 
     if (cat == NULL || token == NULL || fn == NULL) {
         return STORAGE_ERR_ARGS;
     }
-    rc = catalog_read(cat, creds_list_txn, &c);
-    for (size_t i = 0; rc == STORAGE_OK && i < c.n; i++) {
-        fn(ctx, &c.items[i]);
+    rc = catalog_rows_read(cat,
+                           "SELECT v.name, c.layer, c.stale_at, c.stale_reason FROM creds c"
+                           " JOIN views v ON v.id = c.view_id JOIN tokens t ON t.id = v.token_id"
+                           " WHERE t.label = ?1 ORDER BY v.name, c.position",
+                           token, sizeof(*items), cred_fill, (void **)&items, &n);
+    for (size_t i = 0; rc == STORAGE_OK && i < n; i++) {
+        fn(ctx, &items[i]);
     }
-    free(c.items);
+    free(items);
     return rc;
 }
 
@@ -500,9 +457,7 @@ struct left_ctx {
     const char *token, *view;
     const storage_left_out *items;
     size_t n;
-    int64_t had;            /* read: rows of the view now */
-    storage_left_out *list; /* list: out */
-    size_t list_n;
+    int64_t had; /* read: rows of the view now */
 };
 
 static storage_rc left_count_txn(storage_catalog *cat, void *ctx)
@@ -596,40 +551,16 @@ storage_rc storage_login_left_out(storage_catalog *cat, const char *token, const
     return catalog_write(cat, left_write_txn, &c);
 }
 
-static storage_rc left_list_txn(storage_catalog *cat, void *ctx)
+/* Fills one storage_left_out from a row of the query below. */
+static storage_rc left_fill(sqlite3_stmt *st, void *out)
 {
-    struct left_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    storage_rc rc = catalog_prepare_locked(cat,
-                                           "SELECT l.view, l.layer, l.reason, l.at FROM left_out l"
-                                           " JOIN tokens t ON t.id = l.token_id WHERE t.label = ?1"
-                                           " ORDER BY l.view, l.layer",
-                                           &st);
+    storage_left_out *item = out;
 
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, c->token, -1, SQLITE_STATIC);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        storage_left_out *item;
-        rc = grow((void **)&c->list, c->list_n, &cap, sizeof(*item));
-        if (rc != STORAGE_OK) {
-            goto out;
-        }
-        item = &c->list[c->list_n++];
-        memset(item, 0, sizeof(*item));
-        snprintf(item->view, sizeof(item->view), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(item->layer, sizeof(item->layer), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(item->reason, sizeof(item->reason), "%s",
-                 (const char *)sqlite3_column_text(st, 2));
-        item->at = sqlite3_column_int64(st, 3);
-    }
-    rc = catalog_rc(step);
-out:
-    sqlite3_finalize(st);
-    return rc;
+    snprintf(item->view, sizeof(item->view), "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(item->layer, sizeof(item->layer), "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(item->reason, sizeof(item->reason), "%s", (const char *)sqlite3_column_text(st, 2));
+    item->at = sqlite3_column_int64(st, 3);
+    return STORAGE_OK;
 }
 
 /* See storage.h. One snapshot; fn runs after it with no lock held.
@@ -637,16 +568,21 @@ out:
 storage_rc storage_left_out_list(storage_catalog *cat, const char *token,
                                  void (*fn)(void *ctx, const storage_left_out *item), void *ctx)
 {
-    struct left_ctx c = {.token = token};
+    storage_left_out *items = NULL;
+    size_t n = 0;
     storage_rc rc;
 
     if (cat == NULL || token == NULL || fn == NULL) {
         return STORAGE_ERR_ARGS;
     }
-    rc = catalog_read(cat, left_list_txn, &c);
-    for (size_t i = 0; rc == STORAGE_OK && i < c.list_n; i++) {
-        fn(ctx, &c.list[i]);
+    rc = catalog_rows_read(cat,
+                           "SELECT l.view, l.layer, l.reason, l.at FROM left_out l"
+                           " JOIN tokens t ON t.id = l.token_id WHERE t.label = ?1"
+                           " ORDER BY l.view, l.layer",
+                           token, sizeof(*items), left_fill, (void **)&items, &n);
+    for (size_t i = 0; rc == STORAGE_OK && i < n; i++) {
+        fn(ctx, &items[i]);
     }
-    free(c.list);
+    free(items);
     return rc;
 }

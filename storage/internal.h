@@ -81,6 +81,18 @@ storage_rc catalog_write(storage_catalog *cat, catalog_txn_fn fn, void *ctx);
  * lock held; works on read-only catalogs. Takes and releases the lock. */
 storage_rc catalog_read(storage_catalog *cat, catalog_txn_fn fn, void *ctx);
 
+/* Fills item (zeroed, of the size catalog_rows_read was given) from the
+ * statement's current row. STORAGE_OK, or an error that ends the read. */
+typedef storage_rc (*catalog_row_fill)(sqlite3_stmt *st, void *item);
+
+/* Reads every row sql gives with token bound to ?1, in one read
+ * transaction (one snapshot), into *items: a malloc'd array of *n items
+ * of size bytes, each filled by fill (the caller frees it). STORAGE_OK;
+ * STORAGE_ERR_NOMEM; fill's or the read's failure (*items NULL, *n 0).
+ * Takes and releases the lock (rows.c). */
+storage_rc catalog_rows_read(storage_catalog *cat, const char *sql, const char *token, size_t size,
+                             catalog_row_fill fill, void **items, size_t *n);
+
 /* Seconds since the epoch, for the *_at columns. */
 int64_t catalog_now(void);
 

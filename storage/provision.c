@@ -98,8 +98,10 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 
 /* Fills info from columns 0-10 of ROW_COLUMNS. STORAGE_ERR_NOT_CATALOG for
  * an unknown state. */
-static storage_rc info_fill(sqlite3_stmt *st, storage_provision_info *info)
+static storage_rc info_fill(sqlite3_stmt *st, void *out)
 {
+    storage_provision_info *info = out;
+
     memset(info, 0, sizeof(*info));
     copy_text(info->view, sizeof(info->view), st, 0);
     copy_text(info->layer, sizeof(info->layer), st, 1);
@@ -652,64 +654,25 @@ storage_rc storage_provision_remove(storage_catalog *cat, const char *token, con
  * Listing
  * ------------------------------------------------------------------ */
 
-struct list_ctx {
-    const char *token;
-    storage_provision_info *infos;
-    size_t n;
-};
-
-static storage_rc list_txn(storage_catalog *cat, void *ctx)
-{
-    struct list_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    storage_rc rc = catalog_prepare_locked(cat,
-                                           "SELECT " ROW_COLUMNS " FROM provisioned p JOIN tokens t"
-                                           " ON t.id = p.token_id WHERE t.label = ?1"
-                                           " ORDER BY p.view, p.layer",
-                                           &st);
-
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, c->token, -1, SQLITE_STATIC);
-    while (rc == STORAGE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (c->n == cap) {
-            cap = cap > 0 ? cap * 2 : 8;
-            storage_provision_info *more = realloc(c->infos, cap * sizeof(*more));
-            if (more == NULL) {
-                rc = STORAGE_ERR_NOMEM;
-                break;
-            }
-            c->infos = more;
-        }
-        rc = info_fill(st, &c->infos[c->n]);
-        c->n++;
-    }
-    if (rc == STORAGE_OK) {
-        rc = catalog_rc(step);
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* See storage.h. */
 storage_rc storage_provisions_list(storage_catalog *cat, const char *token,
                                    void (*fn)(void *ctx, const storage_provision_info *info),
                                    void *ctx)
 {
-    struct list_ctx c = {token, NULL, 0};
+    storage_provision_info *items = NULL;
+    size_t n = 0;
     storage_rc rc;
 
     if (cat == NULL || token == NULL || fn == NULL) {
         return STORAGE_ERR_ARGS;
     }
-    rc = catalog_read(cat, list_txn, &c);
-    for (size_t i = 0; rc == STORAGE_OK && i < c.n; i++) {
-        fn(ctx, &c.infos[i]);
+    rc = catalog_rows_read(cat,
+                           "SELECT " ROW_COLUMNS " FROM provisioned p JOIN tokens t"
+                           " ON t.id = p.token_id WHERE t.label = ?1 ORDER BY p.view, p.layer",
+                           token, sizeof(*items), info_fill, (void **)&items, &n);
+    for (size_t i = 0; rc == STORAGE_OK && i < n; i++) {
+        fn(ctx, &items[i]);
     }
-    free(c.infos);
+    free(items);
     return rc;
 }

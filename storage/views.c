@@ -552,56 +552,17 @@ storage_rc storage_view_forget(storage_catalog *cat, const char *token, const ch
  * Listing
  * ------------------------------------------------------------------ */
 
-struct list_ctx {
-    const char *token;
-    storage_view_info *infos;
-    size_t n;
-};
-
-static storage_rc list_txn(storage_catalog *cat, void *ctx)
+/* Fills one storage_view_info from a row of the query below. */
+static storage_rc view_fill(sqlite3_stmt *st, void *item)
 {
-    struct list_ctx *c = ctx;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    storage_rc rc = catalog_prepare_locked(
-        cat,
-        "SELECT v.name, (SELECT count(*) FROM creds c WHERE c.view_id = v.id),"
-        " t.failed_logins,"
-        " (SELECT count(*) FROM provisioned p WHERE p.token_id = t.id AND p.view = v.name"
-        "   AND p.state = 'ready'),"
-        " (SELECT count(*) FROM provisioned p WHERE p.token_id = t.id AND p.view = v.name"
-        "   AND p.state <> 'ready')"
-        " FROM views v JOIN tokens t ON t.id = v.token_id WHERE t.label = ?1 ORDER BY v.name",
-        &st);
+    storage_view_info *info = item;
 
-    if (rc != STORAGE_OK) {
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, c->token, -1, SQLITE_STATIC);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (c->n == cap) {
-            cap = cap > 0 ? cap * 2 : 8;
-            storage_view_info *more = realloc(c->infos, cap * sizeof(*more));
-            if (more == NULL) {
-                rc = STORAGE_ERR_NOMEM;
-                goto out;
-            }
-            c->infos = more;
-        }
-        memset(&c->infos[c->n], 0, sizeof(c->infos[c->n]));
-        snprintf(c->infos[c->n].view, sizeof(c->infos[c->n].view), "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        c->infos[c->n].n_creds = (unsigned)sqlite3_column_int64(st, 1);
-        c->infos[c->n].failed_logins = (unsigned)sqlite3_column_int64(st, 2);
-        c->infos[c->n].provisioned = (unsigned)sqlite3_column_int64(st, 3);
-        c->infos[c->n].provisioning = (unsigned)sqlite3_column_int64(st, 4);
-        c->n++;
-    }
-    rc = catalog_rc(step);
-out:
-    sqlite3_finalize(st);
-    return rc;
+    snprintf(info->view, sizeof(info->view), "%s", (const char *)sqlite3_column_text(st, 0));
+    info->n_creds = (unsigned)sqlite3_column_int64(st, 1);
+    info->failed_logins = (unsigned)sqlite3_column_int64(st, 2);
+    info->provisioned = (unsigned)sqlite3_column_int64(st, 3);
+    info->provisioning = (unsigned)sqlite3_column_int64(st, 4);
+    return STORAGE_OK;
 }
 
 struct any_ctx {
@@ -659,17 +620,27 @@ storage_rc storage_views_any(storage_catalog *cat, const char *token, bool *any)
 storage_rc storage_views_list(storage_catalog *cat, const char *token,
                               void (*fn)(void *ctx, const storage_view_info *info), void *ctx)
 {
-    struct list_ctx c = {token, NULL, 0};
+    storage_view_info *items = NULL;
+    size_t n = 0;
     storage_rc rc;
 
     if (cat == NULL || token == NULL || fn == NULL) {
         return STORAGE_ERR_ARGS;
     }
-    rc = catalog_read(cat, list_txn, &c);
-    for (size_t i = 0; rc == STORAGE_OK && i < c.n; i++) {
-        fn(ctx, &c.infos[i]);
+    rc = catalog_rows_read(
+        cat,
+        "SELECT v.name, (SELECT count(*) FROM creds c WHERE c.view_id = v.id),"
+        " t.failed_logins,"
+        " (SELECT count(*) FROM provisioned p WHERE p.token_id = t.id AND p.view = v.name"
+        "   AND p.state = 'ready'),"
+        " (SELECT count(*) FROM provisioned p WHERE p.token_id = t.id AND p.view = v.name"
+        "   AND p.state <> 'ready')"
+        " FROM views v JOIN tokens t ON t.id = v.token_id WHERE t.label = ?1 ORDER BY v.name",
+        token, sizeof(*items), view_fill, (void **)&items, &n);
+    for (size_t i = 0; rc == STORAGE_OK && i < n; i++) {
+        fn(ctx, &items[i]);
     }
-    free(c.infos);
+    free(items);
     return rc;
 }
 
