@@ -96,6 +96,45 @@ void cli_facts_free(cli_token_facts *f)
 }
 
 /* See cli.h. */
+cli_token_facts *cli_facts_load_all(const rules_policy *policy, storage_catalog *cat,
+                                    const rules_token *only, cli_modules *mods)
+{
+    cli_token_facts *facts = calloc(policy->n_tokens + 1, sizeof(*facts));
+
+    if (facts == NULL) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < policy->n_tokens; i++) {
+        const rules_token *tok = &policy->tokens[i];
+        const char *why = NULL;
+
+        if (only != NULL && tok != only) {
+            continue;
+        }
+        if (cli_facts_load(cat, tok, &facts[i], &why) != 0) {
+            cli_error("token '%s': the catalog cannot tell its state: %s", tok->label, why);
+            goto fail;
+        }
+        if (mods != NULL && cli_facts_load_provisioned(&facts[i], mods, cat) != 0) {
+            goto fail;
+        }
+    }
+    return facts;
+fail:
+    cli_facts_free_all(policy, facts);
+    return NULL;
+}
+
+void cli_facts_free_all(const rules_policy *policy, cli_token_facts *facts)
+{
+    for (size_t i = 0; facts != NULL && i < policy->n_tokens; i++) {
+        cli_facts_free(&facts[i]);
+    }
+    free(facts);
+}
+
+/* See cli.h. */
 int cli_facts_load_provisioned(cli_token_facts *f, cli_modules *mods, storage_catalog *cat)
 {
     return cli_prov_list_load(mods, cat, f->token, &f->provisioned);

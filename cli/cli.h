@@ -168,6 +168,32 @@ int cli_enrolled_load(storage_catalog *cat, const char *token, cli_enrolled *lis
 bool cli_enrolled_has(const cli_enrolled *list, const char *view);
 void cli_enrolled_free(cli_enrolled *list);
 
+/* What a command has open: the policy, maybe one virtual token and one
+ * of its views, and the catalog (util.c). */
+typedef struct {
+    rules_policy *policy;
+    char *policy_path;
+    char *catalog_path;
+    const rules_token *token;
+    const rules_view *view; /* NULL when no view was asked for */
+    storage_catalog *cat;   /* NULL when not opened */
+} cli_target;
+
+/* Flags of cli_target_open beside the STORAGE_OPEN_* ones. */
+enum {
+    CLI_CATALOG_OPTIONAL = 1u << 8, /* no catalog file yet: t->cat stays NULL */
+    CLI_CATALOG_NONE = 1u << 9,     /* only its path: the caller opens it */
+};
+
+/* Loads the policy, finds token (when non-NULL: t->token stays NULL
+ * otherwise) and view (when non-NULL, with a token) and opens the catalog
+ * with flags (0: read-write, no create; the catalog must exist, unless
+ * CLI_CATALOG_OPTIONAL). Returns 0, or -1 (reported; t->policy is NULL
+ * when the policy is invalid; cli_target_close still needed). */
+int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
+                    cli_target *t);
+void cli_target_close(cli_target *t);
+
 /* ---------------------------------------------------------------------
  * Backend modules (util.c): each policy module loaded at most once
  * ------------------------------------------------------------------ */
@@ -386,6 +412,13 @@ typedef struct {
 int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts *f,
                    const char **why);
 void cli_facts_free(cli_token_facts *f);
+/* The facts of every token of policy (only of only when non-NULL; the
+ * others stay empty, token NULL), with their provisioned tokens when mods
+ * is non-NULL: policy->n_tokens entries, freed with cli_facts_free_all.
+ * NULL (reported) when the catalog cannot tell. */
+cli_token_facts *cli_facts_load_all(const rules_policy *policy, storage_catalog *cat,
+                                    const rules_token *only, cli_modules *mods);
+void cli_facts_free_all(const rules_policy *policy, cli_token_facts *facts);
 /* Adds to f what the backends show of its provisioned tokens (which asks
  * the modules), so that cli_facts_attention reports orphaned, foreign,
  * missing, pending and viewless tokens. Returns 0, or -1 (reported). */

@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "identity.h"
 
 static void print_help(void)
@@ -64,24 +62,6 @@ static void print_help(void)
            "is missing), 2 usage\n");
 }
 
-enum {
-    OPT_TOKEN = CLI_OPT_FIRST_LOCAL,
-    OPT_VIEW,
-    OPT_PIN_STDIN,
-    OPT_NO_VERIFY,
-    OPT_SO,
-    OPT_LAYER,
-};
-
-typedef struct {
-    const char *token;
-    const char *view;
-    bool pin_stdin;
-    bool verify;
-    bool so;           /* --so: the SO PIN */
-    const char *layer; /* --layer: re-enrol this layer alone */
-} enroll_args;
-
 /* One layer of the view, in the view's order. */
 typedef struct {
     const rules_layer *layer;
@@ -92,50 +72,15 @@ typedef struct {
 } enroll_layer;
 
 /* Parses the command line into a. Returns -1 to go on, or an exit code. */
-static int parse_args(cli_global *g, int argc, char **argv, enroll_args *a)
+static int parse_args(cli_global *g, int argc, char **argv, cli_opts *a)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"view", required_argument, NULL, OPT_VIEW},
-        {"pin-stdin", no_argument, NULL, OPT_PIN_STDIN},
-        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
-        {"so", no_argument, NULL, OPT_SO},
-        {"layer", required_argument, NULL, OPT_LAYER},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
+    int rc = cli_options(g, "enroll", argc, argv,
+                         CLI_TAKES_TOKEN | CLI_TAKES_VIEW | CLI_TAKES_PIN_STDIN |
+                             CLI_TAKES_NO_VERIFY | CLI_TAKES_SO | CLI_TAKES_LAYER,
+                         print_help, a);
 
-    memset(a, 0, sizeof(*a));
-    a->verify = true;
-    while ((c = cli_getopt(g, "enroll", argc, argv, options)) != -1) {
-        switch (c) {
-        case CLI_OPT_HELP:
-            print_help();
-            return CLI_EXIT_OK;
-        case OPT_TOKEN:
-            a->token = optarg;
-            break;
-        case OPT_VIEW:
-            a->view = optarg;
-            break;
-        case OPT_PIN_STDIN:
-            a->pin_stdin = true;
-            break;
-        case OPT_NO_VERIFY:
-            a->verify = false;
-            break;
-        case OPT_SO:
-            a->so = true;
-            break;
-        case OPT_LAYER:
-            a->layer = optarg;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("enroll", "unexpected argument '%s'", argv[optind]);
+    if (rc != 0 || (rc = cli_operands_none("enroll", argc, argv)) != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
     if (a->so && a->layer != NULL) {
         return cli_usage_error("enroll", "--layer and --so do not go together");
@@ -171,47 +116,6 @@ static int plan_layers(const rules_policy *policy, const rules_view *view, enrol
         }
     }
     return 0;
-}
-
-/* Reads the view's PIN (twice on a terminal) and checks its length
- * against the token's limits. Returns 0 with pin filled, or -1 (reported;
- * nothing left to wipe). */
-static int read_view_pin(cli_pin_source *src, const rules_token *tok, const rules_view *view,
-                         cli_pin *pin)
-{
-    unsigned min = tok->min_pin_len, max = tok->max_pin_len;
-    cli_pin again = {NULL, 0};
-    char what[256];
-    int rc = -1;
-
-    if (max == 0 || max > CLI_PIN_MAX) {
-        max = CLI_PIN_MAX;
-    }
-    snprintf(what, sizeof(what), "the new PIN of view '%s' of token '%s'", view->id, tok->label);
-    if (cli_pin_read(src, what, pin) != 0) {
-        return -1;
-    }
-    if (!src->from_stdin) {
-        if (cli_pin_read(src, "the same PIN again", &again) != 0) {
-            goto out;
-        }
-        if (again.len != pin->len || sodium_memcmp(again.buf, pin->buf, pin->len) != 0) {
-            cli_error("the two PINs differ; nothing enrolled");
-            goto out;
-        }
-    }
-    if (pin->len < min || pin->len > max) {
-        cli_error("the PIN of view '%s' must be %u to %u bytes long; nothing enrolled", view->id,
-                  min, max);
-        goto out;
-    }
-    rc = 0;
-out:
-    cli_pin_free(&again);
-    if (rc != 0) {
-        cli_pin_free(pin);
-    }
-    return rc;
 }
 
 /* Whether the layer takes a PIN: neither lazy nor a token that requires
@@ -386,18 +290,8 @@ out:
     cli_table_free(&t);
 }
 
-/* Finds the token and view the arguments name. Returns 0, or -1
- * (reported). */
-static int find_view(const rules_policy *policy, const enroll_args *a, const rules_token **tok,
-                     const rules_view **view)
-{
-    *tok = cli_token_named(policy, a->token);
-    *view = *tok != NULL ? cli_view_named(policy, *tok, a->view) : NULL;
-    return *view != NULL ? 0 : -1;
-}
-
 /* strata enroll --so: sets the token's SO PIN. Returns an exit code. */
-static int enroll_so(cli_global *g, const enroll_args *a)
+static int enroll_so(cli_global *g, const cli_opts *a)
 {
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
@@ -412,7 +306,7 @@ static int enroll_so(cli_global *g, const enroll_args *a)
         goto out;
     }
     snprintf(what, sizeof(what), "the new SO PIN of token '%s'", t.token->label);
-    if (cli_new_pin_read(&src, t.token, what, &pin) != 0) {
+    if (cli_new_pin_read(&src, t.token, what, "nothing changed", &pin) != 0) {
         goto out;
     }
     kdf = cli_target_kdf(&t);
@@ -490,7 +384,7 @@ static int open_view(cli_target *t, cli_pin_source *src, storage_login **login)
 }
 
 /* strata enroll --layer: seals one layer's PIN anew. Returns an exit code. */
-static int enroll_layer_only(cli_global *g, const enroll_args *a)
+static int enroll_layer_only(cli_global *g, const cli_opts *a)
 {
     cli_pin_source src = {false, -1};
     cli_modules mods = {NULL, NULL};
@@ -516,7 +410,7 @@ static int enroll_layer_only(cli_global *g, const enroll_args *a)
     }
     snprintf(what, sizeof(what), "the PIN of layer '%s' (token \"%s\")", el.layer->id, el.label);
     if (cli_pin_read(&src, what, &el.pin) != 0 ||
-        (a->verify && verify_layers(&mods, &el, 1) != 0)) {
+        (!a->no_verify && verify_layers(&mods, &el, 1) != 0)) {
         goto out;
     }
     src_rc = storage_cred_reseal(t.cat, login, el.layer->id, el.pin.buf, el.pin.len);
@@ -526,7 +420,7 @@ static int enroll_layer_only(cli_global *g, const enroll_args *a)
     }
     printf("enrolled layer '%s' (token \"%s\") of view '%s' of token '%s': %s\n", el.layer->id,
            el.label, t.view->id, t.token->label,
-           a->verify ? "stored, verified" : "stored, not verified");
+           !a->no_verify ? "stored, verified" : "stored, not verified");
     rc = CLI_EXIT_OK;
 out:
     cli_pin_free(&el.pin);
@@ -537,22 +431,68 @@ out:
     return rc;
 }
 
-int cli_cmd_enroll(cli_global *g, int argc, char **argv)
+/* strata enroll --token T --view V: the view's PIN and its layers' PINs.
+ * Returns an exit code. */
+static int enroll_view(cli_global *g, const cli_opts *a)
 {
-    rules_policy *policy = NULL;
-    storage_catalog *cat = NULL;
-    const rules_token *tok = NULL;
-    const rules_view *view = NULL;
     enroll_layer *layers = NULL;
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
     cli_modules mods = {NULL, NULL};
-    char *policy_path = NULL, *path = NULL;
-    enroll_args a;
-    size_t i, n = 0;
+    char what[256];
+    cli_target t;
+    size_t n = 0;
     int rc = CLI_EXIT_FAIL;
 
-    rc = parse_args(g, argc, argv, &a);
+    /* The catalog is opened first: no PIN is asked for when it cannot be
+     * written. */
+    if (cli_target_open(g, a->token, a->view, STORAGE_OPEN_CREATE, &t) != 0) {
+        goto out;
+    }
+    n = t.view->n_layers;
+    layers = calloc(n + 1, sizeof(*layers));
+    if (layers == NULL) {
+        cli_error("out of memory");
+        goto out;
+    }
+    if (plan_layers(t.policy, t.view, layers) != 0 || cli_modules_init(&mods, t.policy) != 0) {
+        goto out;
+    }
+    find_no_login(&mods, layers, n);
+    if (cli_pin_source_open(&src, a->pin_stdin) != 0) {
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the new PIN of view '%s' of token '%s'", t.view->id,
+             t.token->label);
+    if (cli_new_pin_read(&src, t.token, what, "nothing enrolled", &pin) != 0 ||
+        read_layer_pins(&src, layers, n) != 0) {
+        goto out;
+    }
+    if (!a->no_verify && verify_layers(&mods, layers, n) != 0) {
+        goto out;
+    }
+    if (store(t.cat, t.token, t.view, &pin, layers, n) != 0) {
+        goto out;
+    }
+    print_result(t.token, t.view, layers, n, !a->no_verify);
+    rc = CLI_EXIT_OK;
+out:
+    cli_pin_free(&pin);
+    for (size_t i = 0; layers != NULL && i < n; i++) {
+        cli_pin_free(&layers[i].pin);
+    }
+    free(layers);
+    cli_modules_free(&mods);
+    cli_pin_source_close(&src);
+    cli_target_close(&t);
+    return rc;
+}
+
+int cli_cmd_enroll(cli_global *g, int argc, char **argv)
+{
+    cli_opts a;
+    int rc = parse_args(g, argc, argv, &a);
+
     if (rc >= 0) {
         return rc;
     }
@@ -562,62 +502,5 @@ int cli_cmd_enroll(cli_global *g, int argc, char **argv)
     if (a.layer != NULL) {
         return enroll_layer_only(g, &a);
     }
-    rc = CLI_EXIT_FAIL;
-    if (storage_crypto_init() != STORAGE_OK) {
-        cli_error("libsodium cannot be initialised");
-        return CLI_EXIT_FAIL;
-    }
-    policy_path = cli_policy_path(g, NULL);
-    if (policy_path == NULL || cli_policy_load(policy_path, false, &policy) != 0) {
-        goto out;
-    }
-    if (find_view(policy, &a, &tok, &view) != 0) {
-        goto out;
-    }
-    n = view->n_layers;
-    layers = calloc(n + 1, sizeof(*layers));
-    if (layers == NULL) {
-        cli_error("out of memory");
-        goto out;
-    }
-    if (plan_layers(policy, view, layers) != 0 || cli_modules_init(&mods, policy) != 0) {
-        goto out;
-    }
-    find_no_login(&mods, layers, n);
-    /* Open the catalog first: no PIN is asked for when it cannot be written. */
-    path = cli_catalog_path(g, policy);
-    if (path == NULL || cli_catalog_open(path, STORAGE_OPEN_CREATE, &cat) != STORAGE_OK) {
-        goto out;
-    }
-    if (cli_pin_source_open(&src, a.pin_stdin) != 0) {
-        goto out;
-    }
-    if (read_view_pin(&src, tok, view, &pin) != 0 || read_layer_pins(&src, layers, n) != 0) {
-        goto out;
-    }
-    if (a.verify && verify_layers(&mods, layers, n) != 0) {
-        goto out;
-    }
-    if (store(cat, tok, view, &pin, layers, n) != 0) {
-        goto out;
-    }
-    print_result(tok, view, layers, n, a.verify);
-    rc = CLI_EXIT_OK;
-out:
-    cli_pin_free(&pin);
-    for (i = 0; layers != NULL && i < n; i++) {
-        cli_pin_free(&layers[i].pin);
-    }
-    free(layers);
-    cli_modules_free(&mods);
-    cli_pin_source_close(&src);
-    if (cat != NULL) {
-        storage_catalog_close(cat);
-    }
-    if (policy != NULL) {
-        rules_policy_free(policy);
-    }
-    free(path);
-    free(policy_path);
-    return rc;
+    return enroll_view(g, &a);
 }

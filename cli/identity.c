@@ -13,52 +13,6 @@
 
 #include "identity.h"
 
-int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
-                    cli_target *t)
-{
-    memset(t, 0, sizeof(*t));
-    if (storage_crypto_init() != STORAGE_OK) {
-        cli_error("libsodium cannot be initialised");
-        return -1;
-    }
-    t->policy_path = cli_policy_path(g, NULL);
-    if (t->policy_path == NULL || cli_policy_load(t->policy_path, false, &t->policy) != 0) {
-        return -1;
-    }
-    if (token != NULL && (t->token = cli_token_named(t->policy, token)) == NULL) {
-        return -1;
-    }
-    if (view != NULL && t->token != NULL) {
-        t->view = cli_view_named(t->policy, t->token, view);
-        if (t->view == NULL) {
-            return -1;
-        }
-    }
-    t->catalog_path = cli_catalog_path(g, t->policy);
-    if (t->catalog_path == NULL) {
-        return -1;
-    }
-    if (!(flags & STORAGE_OPEN_CREATE) && !cli_file_exists(t->catalog_path)) {
-        cli_error("catalog %s not initialised: run 'strata init' and 'strata enroll'",
-                  t->catalog_path);
-        return -1;
-    }
-    return cli_catalog_open(t->catalog_path, flags, &t->cat) == STORAGE_OK ? 0 : -1;
-}
-
-void cli_target_close(cli_target *t)
-{
-    if (t->cat != NULL) {
-        storage_catalog_close(t->cat);
-    }
-    if (t->policy != NULL) {
-        rules_policy_free(t->policy);
-    }
-    free(t->catalog_path);
-    free(t->policy_path);
-    memset(t, 0, sizeof(*t));
-}
-
 storage_kdf cli_target_kdf(const cli_target *t)
 {
     storage_kdf kdf = {t->token->kdf_ops, t->token->kdf_mem};
@@ -66,7 +20,8 @@ storage_kdf cli_target_kdf(const cli_target *t)
     return kdf;
 }
 
-int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what, cli_pin *pin)
+int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what,
+                     const char *outcome, cli_pin *pin)
 {
     unsigned min = tok->min_pin_len, max = tok->max_pin_len;
     cli_pin again = {NULL, 0};
@@ -83,12 +38,12 @@ int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *wh
             goto out;
         }
         if (again.len != pin->len || sodium_memcmp(again.buf, pin->buf, pin->len) != 0) {
-            cli_error("the two PINs differ; nothing changed");
+            cli_error("the two PINs differ; %s", outcome);
             goto out;
         }
     }
     if (pin->len < min || pin->len > max) {
-        cli_error("the PIN must be %u to %u bytes long; nothing changed", min, max);
+        cli_error("the PIN must be %u to %u bytes long; %s", min, max, outcome);
         goto out;
     }
     rc = 0;

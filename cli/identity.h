@@ -15,25 +15,6 @@ int cli_cmd_unlock(cli_global *g, int argc, char **argv);
 int cli_cmd_provision(cli_global *g, int argc, char **argv);
 int cli_cmd_forget(cli_global *g, int argc, char **argv);
 
-/* What a command about one virtual token (and maybe one of its views)
- * has open. */
-typedef struct {
-    rules_policy *policy;
-    char *policy_path;
-    char *catalog_path;
-    const rules_token *token;
-    const rules_view *view; /* NULL when no view was asked for */
-    storage_catalog *cat;   /* NULL when not opened */
-} cli_target;
-
-/* Loads the policy, finds token (when non-NULL: t->token stays NULL
- * otherwise) and view (when non-NULL, with a token) and opens the catalog
- * with flags (0: read-write, no create; the catalog must exist).
- * Returns 0, or -1 (reported; cli_target_close still needed). */
-int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
-                    cli_target *t);
-void cli_target_close(cli_target *t);
-
 /* Reserves one guess of kind on t's token before a PIN given to the
  * command is checked (storage_guess_reserve, as the module does), so that
  * a locked PIN is not tried and a guess that cannot be recorded is not
@@ -45,8 +26,10 @@ int cli_target_guess(const cli_target *t, storage_pin_kind kind);
 storage_kdf cli_target_kdf(const cli_target *t);
 
 /* Reads a new PIN, twice on a terminal (what names it), and checks the
- * token's length limits. Returns 0 with pin filled, or -1 (reported). */
-int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what, cli_pin *pin);
+ * token's length limits; a refusal ends with outcome ("nothing
+ * changed"). Returns 0 with pin filled, or -1 (reported). */
+int cli_new_pin_read(cli_pin_source *src, const rules_token *tok, const char *what,
+                     const char *outcome, cli_pin *pin);
 
 /* When t's token has an SO PIN, asks for it (terminal, or a line of
  * standard input) and checks it; a wrong one is audited as action

@@ -74,37 +74,26 @@ out:
 
 int cli_cmd_init(cli_global *g, int argc, char **argv)
 {
-    rules_policy *policy = NULL;
-    storage_catalog *cat = NULL;
-    char *policy_path = NULL, *path = NULL;
     bool existed;
-    int c, before, now, rc = CLI_EXIT_FAIL;
+    int before, now;
+    cli_target t;
+    cli_opts o;
+    int rc = cli_options(g, "init", argc, argv, 0, print_help, &o);
 
-    while ((c = cli_getopt(g, "init", argc, argv, NULL)) != -1) {
-        if (c == CLI_OPT_HELP) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        return CLI_EXIT_USAGE;
+    if (rc != 0 || (rc = cli_operands_none("init", argc, argv)) != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("init", "unexpected argument '%s'", argv[optind]);
-    }
-    policy_path = cli_policy_path(g, NULL);
-    if (policy_path == NULL || cli_policy_load(policy_path, false, &policy) != 0) {
+    rc = CLI_EXIT_FAIL;
+    if (cli_target_open(g, NULL, NULL, CLI_CATALOG_NONE, &t) != 0) {
         goto out;
     }
-    path = cli_catalog_path(g, policy);
-    if (path == NULL) {
+    existed = cli_file_exists(t.catalog_path);
+    before = version_before(t.catalog_path);
+    if (cli_catalog_open(t.catalog_path, STORAGE_OPEN_CREATE, &t.cat) != STORAGE_OK) {
         goto out;
     }
-    existed = cli_file_exists(path);
-    before = version_before(path);
-    if (cli_catalog_open(path, STORAGE_OPEN_CREATE, &cat) != STORAGE_OK) {
-        goto out;
-    }
-    now = storage_catalog_version(cat);
-    printf("catalog  %s\n", path);
+    now = storage_catalog_version(t.cat);
+    printf("catalog  %s\n", t.catalog_path);
     if (!existed) {
         printf("schema   version %d (created)\n", now);
     } else if (before == now) {
@@ -114,18 +103,11 @@ int cli_cmd_init(cli_global *g, int argc, char **argv)
     } else {
         printf("schema   version %d (migrated)\n", now);
     }
-    if (assign_slots(cat, policy) != 0) {
+    if (assign_slots(t.cat, t.policy) != 0) {
         goto out;
     }
     rc = CLI_EXIT_OK;
 out:
-    if (cat != NULL) {
-        storage_catalog_close(cat);
-    }
-    if (policy != NULL) {
-        rules_policy_free(policy);
-    }
-    free(path);
-    free(policy_path);
+    cli_target_close(&t);
     return rc;
 }

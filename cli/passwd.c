@@ -81,7 +81,7 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         goto out;
     }
     snprintf(what, sizeof(what), "the new PIN of view '%s'", view);
-    if (cli_new_pin_read(&src, t.token, what, &new_pin) != 0) {
+    if (cli_new_pin_read(&src, t.token, what, "nothing changed", &new_pin) != 0) {
         goto out;
     }
     kdf = cli_target_kdf(&t);

@@ -82,17 +82,16 @@ static const char *slot_state(const layers_slot_info *s)
     return s->initialized ? "initialised" : "free";
 }
 
-static void show_module_slots(layers_module *module)
+static void show_module_slots(cli_modules *mods, const char *module_id)
 {
     layers_slot_info *slots = NULL;
+    const char *why = "";
     cli_table t;
     char id[32];
     size_t i, n = 0;
-    CK_RV rv;
 
-    rv = layers_module_slots(module, &slots, &n);
-    if (rv != CKR_OK) {
-        printf("      slots cannot be listed: %s\n", layers_rv_name(rv));
+    if (cli_modules_slots(mods, module_id, &slots, &n, &why) != 0) {
+        printf("      slots cannot be listed: %s\n", why);
         return;
     }
     if (n == 0) {
@@ -138,7 +137,7 @@ static void show_modules(const rules_policy *policy, cli_modules *mods)
             continue;
         }
         printf("  %s  loaded  %s\n", m->id, m->path);
-        show_module_slots(module);
+        show_module_slots(mods, m->id);
     }
 }
 
@@ -461,26 +460,6 @@ static size_t show_attention(const rules_policy *policy, const cli_token_facts *
     return n;
 }
 
-/* Loads the facts of every token, with what the backends show of its
- * provisioned tokens. Returns 0, or -1 (reported). */
-static int load_facts(const rules_policy *policy, cli_modules *mods, storage_catalog *cat,
-                      cli_token_facts *facts)
-{
-    for (size_t i = 0; i < policy->n_tokens; i++) {
-        const char *why = NULL;
-
-        if (cli_facts_load(cat, &policy->tokens[i], &facts[i], &why) != 0) {
-            cli_error("token '%s': the catalog cannot tell its state: %s", policy->tokens[i].label,
-                      why);
-            return -1;
-        }
-        if (cli_facts_load_provisioned(&facts[i], mods, cat) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------------
  * JSON (strata(1), JSON OUTPUT)
  * ------------------------------------------------------------------ */
@@ -625,83 +604,52 @@ static int open_catalog(const char *path, storage_catalog **cat)
     return cli_catalog_open(path, STORAGE_OPEN_READ_ONLY, cat) == STORAGE_OK ? 0 : -1;
 }
 
-enum { OPT_JSON = CLI_OPT_FIRST_LOCAL };
-
 int cli_cmd_status(cli_global *g, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0},
-    };
-    rules_policy *policy = NULL;
-    storage_catalog *cat = NULL;
     cli_modules mods = {NULL, NULL};
     cli_token_facts *facts = NULL;
-    char *policy_path = NULL, *path = NULL;
-    int c, rc = CLI_EXIT_FAIL;
-    bool catalog_ok, json = false;
+    bool catalog_ok;
     size_t attention;
+    cli_target t;
+    cli_opts o;
+    int rc = cli_options(g, "status", argc, argv, CLI_TAKES_JSON, print_help, &o);
 
-    while ((c = cli_getopt(g, "status", argc, argv, options)) != -1) {
-        if (c == CLI_OPT_HELP) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        if (c != OPT_JSON) {
-            return CLI_EXIT_USAGE;
-        }
-        json = true;
+    if (rc != 0 || (rc = cli_operands_none("status", argc, argv)) != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
-    }
-    policy_path = cli_policy_path(g, NULL);
-    if (policy_path == NULL) {
-        goto out;
-    }
-    if (cli_policy_load(policy_path, false, &policy) != 0) {
-        if (!json) {
-            printf("policy   %s (invalid)\n", policy_path);
+    rc = CLI_EXIT_FAIL;
+    if (cli_target_open(g, NULL, NULL, CLI_CATALOG_NONE, &t) != 0) {
+        if (!o.json && t.policy_path != NULL && t.policy == NULL) {
+            printf("policy   %s (invalid)\n", t.policy_path);
         }
         goto out;
     }
-    if (!json) {
-        printf("policy   %s\n", policy_path);
+    if (!o.json) {
+        printf("policy   %s\n", t.policy_path);
     }
-    path = cli_catalog_path(g, policy);
-    if (path == NULL) {
+    catalog_ok =
+        (o.json ? open_catalog(t.catalog_path, &t.cat) : show_catalog(t.catalog_path, &t.cat)) == 0;
+    if (cli_modules_init(&mods, t.policy) != 0 ||
+        (facts = cli_facts_load_all(t.policy, t.cat, NULL, &mods)) == NULL) {
         goto out;
     }
-    catalog_ok = (json ? open_catalog(path, &cat) : show_catalog(path, &cat)) == 0;
-    facts = calloc(policy->n_tokens + 1, sizeof(*facts));
-    if (facts == NULL || cli_modules_init(&mods, policy) != 0 ||
-        load_facts(policy, &mods, cat, facts) != 0) {
-        goto out;
-    }
-    if (json) {
-        attention = print_json(policy, policy_path, path, cat, catalog_ok, &mods, facts);
+    if (o.json) {
+        attention =
+            print_json(t.policy, t.policy_path, t.catalog_path, t.cat, catalog_ok, &mods, facts);
     } else {
-        show_modules(policy, &mods);
-        if (show_layers(policy, &mods, cat) != 0 || show_tokens(policy, cat, facts) != 0 ||
-            show_provisioned(policy, facts) != 0) {
+        show_modules(t.policy, &mods);
+        if (show_layers(t.policy, &mods, t.cat) != 0 || show_tokens(t.policy, t.cat, facts) != 0 ||
+            show_provisioned(t.policy, facts) != 0) {
             goto out;
         }
-        attention = show_attention(policy, facts);
+        attention = show_attention(t.policy, facts);
     }
     rc = catalog_ok && attention == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
-    for (size_t i = 0; facts != NULL && i < policy->n_tokens; i++) {
-        cli_facts_free(&facts[i]);
+    if (t.policy != NULL) {
+        cli_facts_free_all(t.policy, facts);
     }
-    free(facts);
     cli_modules_free(&mods);
-    if (cat != NULL) {
-        storage_catalog_close(cat);
-    }
-    if (policy != NULL) {
-        rules_policy_free(policy);
-    }
-    free(path);
-    free(policy_path);
+    cli_target_close(&t);
     return rc;
 }

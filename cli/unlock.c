@@ -14,7 +14,6 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "identity.h"
 
@@ -40,44 +39,23 @@ static void print_help(void)
            "problem), 2 usage\n");
 }
 
-/* Takes every "--so" out of argv (before a "--"), so that the shared
- * --token/--pin-stdin parser sees the rest. Returns whether there was one. */
-static bool take_so_option(int *argc, char **argv)
-{
-    bool so = false;
-    int out = 1;
-
-    for (int i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            while (i < *argc) {
-                argv[out++] = argv[i++];
-            }
-            break;
-        }
-        if (strcmp(argv[i], "--so") == 0) {
-            so = true;
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    *argc = out;
-    argv[out] = NULL;
-    return so;
-}
-
 int cli_cmd_unlock(cli_global *g, int argc, char **argv)
 {
-    const char *token = NULL;
-    bool from_stdin = false;
-    bool so = take_so_option(&argc, argv);
     unsigned cleared = 0, before = 0;
     storage_pin_kind kind;
     cli_target t;
     storage_rc rc_s;
-    int rc = cli_token_args(g, "unlock", argc, argv, print_help, &token, NULL, &from_stdin);
+    cli_opts o;
+    int rc = cli_options(g, "unlock", argc, argv,
+                         CLI_TAKES_TOKEN | CLI_TAKES_PIN_STDIN | CLI_TAKES_SO, print_help, &o);
+    const char *token = o.token;
+    bool from_stdin = o.pin_stdin, so = o.so;
 
-    if (rc != 0) {
+    if (rc != 0 || (rc = cli_operands_none("unlock", argc, argv)) != 0) {
         return rc == 1 ? CLI_EXIT_OK : rc;
+    }
+    if (token == NULL) {
+        return cli_usage_error("unlock", "--token is required");
     }
     rc = CLI_EXIT_FAIL;
     if (cli_target_open(g, token, NULL, 0, &t) != 0) {

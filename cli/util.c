@@ -375,6 +375,60 @@ void cli_view_layers_text(const rules_view *view, char *buf, size_t size)
     }
 }
 
+/* See cli.h. */
+int cli_target_open(cli_global *g, const char *token, const char *view, unsigned flags,
+                    cli_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    if (storage_crypto_init() != STORAGE_OK) {
+        cli_error("libsodium cannot be initialised");
+        return -1;
+    }
+    t->policy_path = cli_policy_path(g, NULL);
+    if (t->policy_path == NULL || cli_policy_load(t->policy_path, false, &t->policy) != 0) {
+        return -1;
+    }
+    if (token != NULL && (t->token = cli_token_named(t->policy, token)) == NULL) {
+        return -1;
+    }
+    if (view != NULL && t->token != NULL) {
+        t->view = cli_view_named(t->policy, t->token, view);
+        if (t->view == NULL) {
+            return -1;
+        }
+    }
+    t->catalog_path = cli_catalog_path(g, t->policy);
+    if (t->catalog_path == NULL) {
+        return -1;
+    }
+    if (flags & CLI_CATALOG_NONE) {
+        return 0;
+    }
+    if (!(flags & STORAGE_OPEN_CREATE) && !cli_file_exists(t->catalog_path)) {
+        if (flags & CLI_CATALOG_OPTIONAL) {
+            return 0;
+        }
+        cli_error("catalog %s not initialised: run 'strata init' and 'strata enroll'",
+                  t->catalog_path);
+        return -1;
+    }
+    flags &= ~(unsigned)(CLI_CATALOG_OPTIONAL | CLI_CATALOG_NONE);
+    return cli_catalog_open(t->catalog_path, flags, &t->cat) == STORAGE_OK ? 0 : -1;
+}
+
+void cli_target_close(cli_target *t)
+{
+    if (t->cat != NULL) {
+        storage_catalog_close(t->cat);
+    }
+    if (t->policy != NULL) {
+        rules_policy_free(t->policy);
+    }
+    free(t->catalog_path);
+    free(t->policy_path);
+    memset(t, 0, sizeof(*t));
+}
+
 /* ---------------------------------------------------------------------
  * Enrolled views
  * ------------------------------------------------------------------ */

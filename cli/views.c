@@ -32,8 +32,6 @@ static void print_help(void)
         "exit status: 0 listed, 1 the policy, the token or the catalog has a problem, 2 usage\n");
 }
 
-enum { OPT_TOKEN = CLI_OPT_FIRST_LOCAL, OPT_JSON };
-
 /* Prints what to run for each stale credential and a locked token. */
 static void print_hint(void *ctx, const cli_attention *a)
 {
@@ -63,38 +61,6 @@ static int add_token(cli_table *t, const cli_token_facts *f)
     for (j = 0; j < f->n_views; j++) {
         if (rules_token_view(tok, f->views[j].view) == NULL &&
             cli_table_add(t, "", f->views[j].view, "", "enrolled, not in the policy") != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Opens the catalog read-only when it exists. Returns 0 with *cat (NULL
- * when there is no catalog yet), or -1 (reported). */
-static int open_catalog(const char *path, storage_catalog **cat)
-{
-    *cat = NULL;
-    if (!cli_file_exists(path)) {
-        return 0;
-    }
-    return cli_catalog_open(path, STORAGE_OPEN_READ_ONLY, cat) == STORAGE_OK ? 0 : -1;
-}
-
-/* Loads the facts of the tokens asked for (all, or only): into facts
- * (policy->n_tokens entries; unasked ones stay empty). Returns 0, or -1
- * (reported). */
-static int load_facts(const rules_policy *policy, storage_catalog *cat, const char *only,
-                      cli_token_facts *facts)
-{
-    for (size_t i = 0; i < policy->n_tokens; i++) {
-        const rules_token *tok = &policy->tokens[i];
-        const char *why = NULL;
-
-        if (only != NULL && tok != rules_policy_token(policy, only)) {
-            continue;
-        }
-        if (cli_facts_load(cat, tok, &facts[i], &why) != 0) {
-            cli_error("token '%s': cannot read its views' state: %s", tok->label, why);
             return -1;
         }
     }
@@ -155,69 +121,29 @@ static void print_json(const rules_policy *policy, const cli_token_facts *facts,
 
 int cli_cmd_views(cli_global *g, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0},
-    };
-    rules_policy *policy = NULL;
-    storage_catalog *cat = NULL;
     cli_token_facts *facts = NULL;
-    const char *only = NULL;
-    char *policy_path = NULL, *path = NULL;
-    bool json = false;
-    int c, rc = CLI_EXIT_FAIL;
+    cli_target t;
+    cli_opts o;
+    int rc = cli_options(g, "views", argc, argv, CLI_TAKES_TOKEN | CLI_TAKES_JSON, print_help, &o);
 
-    while ((c = cli_getopt(g, "views", argc, argv, options)) != -1) {
-        if (c == CLI_OPT_HELP) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        if (c == OPT_JSON) {
-            json = true;
-            continue;
-        }
-        if (c != OPT_TOKEN) {
-            return CLI_EXIT_USAGE;
-        }
-        only = optarg;
+    if (rc != 0 || (rc = cli_operands_none("views", argc, argv)) != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (optind < argc) {
-        return cli_usage_error("views", "unexpected argument '%s'", argv[optind]);
-    }
-    policy_path = cli_policy_path(g, NULL);
-    if (policy_path == NULL || cli_policy_load(policy_path, false, &policy) != 0) {
+    rc = CLI_EXIT_FAIL;
+    if (cli_target_open(g, o.token, NULL, STORAGE_OPEN_READ_ONLY | CLI_CATALOG_OPTIONAL, &t) != 0 ||
+        (facts = cli_facts_load_all(t.policy, t.cat, t.token, NULL)) == NULL) {
         goto out;
     }
-    if (only != NULL && cli_token_named(policy, only) == NULL) {
-        goto out;
-    }
-    path = cli_catalog_path(g, policy);
-    if (path == NULL || open_catalog(path, &cat) != 0) {
-        goto out;
-    }
-    facts = calloc(policy->n_tokens + 1, sizeof(*facts));
-    if (facts == NULL || load_facts(policy, cat, only, facts) != 0) {
-        goto out;
-    }
-    if (json) {
-        print_json(policy, facts, path, cat != NULL);
-    } else if (print_text(policy, facts, only, path, cat != NULL) != 0) {
+    if (o.json) {
+        print_json(t.policy, facts, t.catalog_path, t.cat != NULL);
+    } else if (print_text(t.policy, facts, o.token, t.catalog_path, t.cat != NULL) != 0) {
         goto out;
     }
     rc = CLI_EXIT_OK;
 out:
-    for (size_t i = 0; facts != NULL && i < policy->n_tokens; i++) {
-        cli_facts_free(&facts[i]);
+    if (t.policy != NULL) {
+        cli_facts_free_all(t.policy, facts);
     }
-    free(facts);
-    if (cat != NULL) {
-        storage_catalog_close(cat);
-    }
-    if (policy != NULL) {
-        rules_policy_free(policy);
-    }
-    free(path);
-    free(policy_path);
+    cli_target_close(&t);
     return rc;
 }

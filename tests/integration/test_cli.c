@@ -141,7 +141,9 @@ Test(cli, version_prints_version)
 
 Test(cli, help_every_command_exits_0)
 {
-    static const char *const commands[] = {"check", "init", "status", "enroll", "views"};
+    static const char *const commands[] = {"check",  "init",   "status",    "enroll",
+                                           "views",  "ls",     "explain",   "passwd",
+                                           "unlock", "forget", "provision", "tokens"};
     char *out = NULL, usage[64];
     size_t i;
 
@@ -156,6 +158,37 @@ Test(cli, help_every_command_exits_0)
         cr_assert(strstr(out, usage) != NULL, "%s", out);
         free(out);
     }
+}
+
+/* The options every command parses with the shared parser (util.c,
+ * cli_options): an unknown one, an option of another command and a
+ * stray operand are usage errors (exit 2) that name the command. */
+Test(cli, every_command_refuses_unknown_options_and_operands)
+{
+    static const char *const commands[] = {"init",   "status", "views",  "tokens",   "enroll",
+                                           "forget", "unlock", "passwd", "provision"};
+    char *out = NULL, want[64];
+
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        snprintf(want, sizeof(want), "strata %s: unknown option '--bogus'", commands[i]);
+        cr_assert_eq(strata(&out, "%s --bogus", commands[i]), 2, "%s", out);
+        cr_assert(strstr(out, want) != NULL, "%s", out);
+        free(out);
+        snprintf(want, sizeof(want), "strata %s: unexpected argument 'extra'", commands[i]);
+        cr_assert_eq(strata(&out, "%s --token Strata --view work extra", commands[i]), 2, "%s",
+                     out);
+        cr_assert(strstr(out, want) != NULL || strstr(out, "unknown option") != NULL, "%s", out);
+        free(out);
+    }
+    cr_assert_eq(strata(&out, "status --token Strata"), 2, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "unlock --so"), 2, "%s", out);
+    cr_assert(strstr(out, "--token is required") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "tokens --json --remove 0123"), 2, "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "enroll --token Strata --so --layer group"), 2, "%s", out);
+    free(out);
 }
 
 Test(cli, main_unknown_command_exits_2)
