@@ -807,3 +807,33 @@ Test(cli, did_you_mean_and_provision_not_enrolled)
     cr_assert(strstr(out, "view 'anon' of token 'Strata' is not enrolled") != NULL, "%s", out);
     free(out);
 }
+
+/* A layer the last login left out for a reason other than a stale
+ * credential (here its token is gone) needs attention until a login
+ * has it again; tokens --token with a typo gets a suggestion. */
+Test(cli, status_left_out_layer_needs_attention)
+{
+    char *out = NULL;
+
+    two_layer_world();
+    enroll_work();
+    cr_assert_eq(world_sh("softhsm2-util --delete-token --token team >/dev/null 2>&1"), 0);
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "ls --token Strata --view work --pin-stdin"), 1,
+                 "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 1, "%s", out);
+    cr_assert(strstr(out, "view 'work': its last login left layer 'group' out") != NULL, "%s", out);
+    free(out);
+    cr_assert(world_json_holds(&w, NULL, "status --json",
+                               "d['needs_attention'] and [(a['kind'], a['view'], a['layer']) for a "
+                               "in d['attention']] == [('left-out', 'work', 'group')]"));
+    cr_assert_eq(world_token(&w, "team", SO_PIN, TEAM_PIN), 0);
+    cr_assert_eq(strata_in(&out, "work-pin-1\n", "ls --token Strata --view work --pin-stdin"), 0,
+                 "%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "status"), 0, "a login had every layer again:\n%s", out);
+    free(out);
+    cr_assert_eq(strata(&out, "tokens --token Strat"), 1, "%s", out);
+    cr_assert(strstr(out, "did you mean 'Strata'?") != NULL, "%s", out);
+    free(out);
+}
