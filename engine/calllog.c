@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "calllog.h"
-#include "internal.h"
+#include "core/core.h"
 
 #define LINE_LEN      4000 /* log.c adds its prefix; its lines hold 4096 */
 #define HEX_SHOWN     32   /* bytes of a public byte string shown in hex */

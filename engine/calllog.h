@@ -26,6 +26,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "core/core.h"
+
 /* What an argument is, hence how (and whether) it is shown. */
 typedef enum {
     CALLLOG_ULONG = 0,        /* a plain number */
@@ -171,13 +173,7 @@ typedef struct {
         "info", (k), 0, (p), NULL                                                                  \
     }
 
-/* True while the call log is on (log.c sets it). */
-extern atomic_bool calllog_active;
-
-static inline bool calllog_on(void)
-{
-    return __builtin_expect(atomic_load_explicit(&calllog_active, memory_order_relaxed), 0);
-}
+/* calllog_active and calllog_on(): core/core.h (log.c sets it). */
 
 /* Starts frame (call number, clock) and writes "#N C_Name(args)" when the
  * call log is on. Keeps the log's destination open until calllog_exit
@@ -187,20 +183,5 @@ void calllog_enter(calllog_frame *frame, const char *fn, const calllog_arg *args
 /* Writes "#N C_Name -> CKR_... (T ms) outputs" (with the arguments too
  * when the entry line was not written: C_Initialize). */
 void calllog_exit(const calllog_frame *frame, CK_RV rv, const calllog_arg *args, size_t n);
-
-/* ---- log.c's side of the call log ----------------------------------- */
-
-/* Keeps the current destination open across an engine_log_close() in this
- * thread until engine_log_release(), so that the result line of the call
- * that closed the log can still be written. */
-void engine_log_hold(void);
-/* Writes one "strata: calls: " line (text without newline) to the log, or
- * to the destination held by this thread when the log closed meanwhile;
- * then ends the hold, closing a held destination. */
-void engine_log_release(const char *text, size_t len);
-/* True when this thread holds a destination the log closed meanwhile. */
-bool engine_log_holding(void);
-/* Writes one "strata: calls: " line when the call log is on. */
-void engine_log_calls_line(const char *text, size_t len);
 
 #endif /* STRATA_ENGINE_CALLLOG_H */

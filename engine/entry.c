@@ -2,7 +2,7 @@
  * entry.c - every PKCS#11 v2.40 entry point of strata-pkcs11.so.
  *
  * Each body checks that the library is initialised in this process and
- * forwards to one family function (internal.h), which validates the
+ * forwards to one family function (ops/ops.h), which validates the
  * arguments and does the work. Keep these one-liners: no logic here.
  * Each also describes its arguments for the call log (calllog.h); that
  * description is built only while STRATA_LOG=calls is on.
@@ -11,7 +11,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "calllog.h"
-#include "internal.h"
+#include "ops/ops.h"
 
 /* Checks the library state and returns call; when the call log is on,
  * logs fn with the described arguments around it (calllog.h). */

@@ -5,7 +5,7 @@
  * writable, closed with the virtual session. A backend session from an
  * older generation of its module (the module was cycled) is dead and is
  * reopened. Everything here runs under the virtual session's lock (S)
- * and a shared hold of the backend gate (lifecycle.h).
+ * and a shared hold of the backend gate (backend.h).
  *
  * A backend answering CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT,
  * CKR_SESSION_HANDLE_INVALID or CKR_DEVICE_ERROR (the last two for a
@@ -16,9 +16,10 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 
-#include "lifecycle.h"
+#include "backend.h"
 
 size_t backend_layer_index(const engine_token *token, const engine_layer *layer)
 {
@@ -158,6 +159,24 @@ unsigned backend_generation(const engine_layer *layer)
     return layers_module_generation(layers_token_module(layer->token));
 }
 
+/* The login replay ops/login.c registers (backend.h), or NULL. */
+static _Atomic(backend_replay_fn *) replay;
+
+void backend_replay_register(backend_replay_fn *fn)
+{
+    atomic_store_explicit(&replay, fn, memory_order_release);
+}
+
+/* Runs the registered login replay for layer, if any. */
+static void replay_login(engine_token *token, engine_layer *layer)
+{
+    backend_replay_fn *fn = atomic_load_explicit(&replay, memory_order_acquire);
+
+    if (fn != NULL) {
+        fn(token, layer);
+    }
+}
+
 /*
  * The backend session of s on token->layers[layer], opened when missing
  * or stale. Returns CKR_OK with *fl and *h; CKR_DEVICE_ERROR when the
@@ -204,7 +223,7 @@ CK_RV backend_session(engine_session *s, size_t layer, CK_FUNCTION_LIST **fl, CK
         }
         b->open = true;
         b->generation = gen;
-        login_replay(s->token, l);
+        replay_login(s->token, l);
     }
     if (!b->open || b->generation != backend_generation(l)) {
         b->open = false;

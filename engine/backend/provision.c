@@ -50,7 +50,7 @@
  *
  * Locks: runs inside C_Login with S, L and a shared hold of the backend
  * gate; every backend change (provision, repair, cycle) runs with the
- * gate exclusive (lifecycle.h). Never under K, H, T or the learn lock.
+ * gate exclusive (backend.h). Never under K, H, T or the learn lock.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -59,7 +59,7 @@
 
 #include <sodium.h>
 
-#include "lifecycle.h"
+#include "backend.h"
 
 #define CLAIM_WAIT_MS 30000 /* longest wait for another process's provisioning */
 #define CLAIM_POLL_MS 25
@@ -402,7 +402,7 @@ static CK_RV wait_claim(const engine_layer *layer, const row_key *k, const stora
     return CKR_OK;
 }
 
-/* See lifecycle.h. */
+/* See backend.h. */
 CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_login *login,
                        bool *available)
 {
@@ -453,7 +453,7 @@ out:
     return rv;
 }
 
-/* See lifecycle.h. */
+/* See backend.h. */
 CK_RV provision_user_pin(const engine_token *token, const engine_layer *layer,
                          const storage_login *login, char *pin, size_t cap, size_t *len)
 {

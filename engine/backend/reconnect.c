@@ -10,7 +10,7 @@
  * every call that reaches it fails and notes another reconnect, so the
  * first call after the backend is back reconnects and goes through.
  * layers_module_cycle wants no other thread inside the module meanwhile,
- * so every call that may reach a backend holds the gate (lifecycle.h)
+ * so every call that may reach a backend holds the gate (backend.h)
  * shared and a cycle holds it exclusively. After a cycle the module's
  * generation is bumped: backend sessions of older generations reopen
  * lazily (backend.c), layer logins are replayed from the credentials kept
@@ -35,7 +35,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "lifecycle.h"
+#include "backend.h"
 
 #ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
 #define GATE_INITIALIZER PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
@@ -147,7 +147,7 @@ static const char *module_id(const layers_module *module)
     return i >= 0 ? engine_lib.policy->modules[i].id : "?";
 }
 
-/* See lifecycle.h. Expects the exclusive gate. */
+/* See backend.h. Expects the exclusive gate. */
 CK_RV reconnect_cycle_inexclusive(layers_module *module, bool *restarted)
 {
     bool real = false;
@@ -168,7 +168,7 @@ CK_RV reconnect_cycle_inexclusive(layers_module *module, bool *restarted)
     return rv;
 }
 
-/* See lifecycle.h. */
+/* See backend.h. */
 void reconnect_note(const engine_layer *layer, CK_RV rv)
 {
     layers_module *module;
@@ -194,7 +194,7 @@ void reconnect_note(const engine_layer *layer, CK_RV rv)
                layer->def->id, layers_rv_name(rv), module_id(module));
 }
 
-/* See lifecycle.h. Expects S, no shared hold. */
+/* See backend.h. Expects S, no shared hold. */
 void reconnect_pending(void)
 {
     unsigned depth;

@@ -10,7 +10,7 @@
  * Each message is one line, "strata: LEVEL: text\n", written with a single
  * write() so that lines of concurrent threads never interleave. The log
  * never formats a secret: callers mask PINs and keys before calling
- * engine_log (see internal.h).
+ * engine_log (see core.h).
  *
  * The state changes only in C_Initialize/C_Finalize, when no other call
  * runs; calls read it through atomics. The call log (calllog.c) writes its
@@ -29,8 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "calllog.h"
-#include "internal.h"
+#include "core.h"
 
 #define LOG_OFF      (-1)
 #define LINE_MAX_LEN 4096

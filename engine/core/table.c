@@ -3,7 +3,7 @@
  * (table_*), and an open-addressing one of 32-bit ids (idtable_*).
  *
  * table: callers embed a table_node in their records and compare the full
- * key themselves (several nodes may share one hash). idtable: see stack.h.
+ * key themselves (several nodes may share one hash). idtable: see core.h.
  * No locking: the owner of a table says which lock guards it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "core.h"
 
 #define TABLE_FIRST_BUCKETS 64
 

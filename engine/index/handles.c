@@ -34,7 +34,7 @@
 
 #include <sodium.h>
 
-#include "lifecycle.h"
+#include "index.h"
 
 /*
  * One object the index knows: 96 bytes, kept in chunks of CHUNK_ENTRIES
@@ -510,25 +510,19 @@ static void prime_inlearn(engine_token *token)
  * Resolving a virtual handle (the hot path)
  * ------------------------------------------------------------------ */
 
-typedef enum {
-    LOOKUP_MISSING, /* no such handle known */
-    LOOKUP_UNMET,   /* known to the catalog, not met (or stale) in this process */
-    LOOKUP_FOUND,
-} lookup_result;
-
-/* Copies what ref needs from the entry of handle. Takes H. */
-static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t view,
-                            object_ref *ref, bool *hidden)
+/* See index.h. Copies what ref needs from the entry of handle. Takes H. */
+handles_lookup_result handles_lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t view,
+                                     object_ref *ref, bool *hidden)
 {
     engine_handles *index = token->handles;
-    lookup_result result = LOOKUP_MISSING;
+    handles_lookup_result result = HANDLES_MISSING;
     uint32_t n;
 
     engine_mutex_lock(index->lock);
     n = by_handle(index, handle);
     if (n != 0) {
         const handle_entry *e = entry_at(index, n);
-        result = LOOKUP_UNMET;
+        result = HANDLES_UNMET;
         if (e->layer != 0 && (e->flags & ENTRY_IN_BACKEND)) {
             ref->handle = handle;
             ref->layer = entry_layer(token, e);
@@ -536,95 +530,22 @@ static lookup_result lookup(engine_token *token, CK_OBJECT_HANDLE handle, size_t
             ref->token_object = (e->flags & ENTRY_TOKEN) != 0;
             memcpy(ref->identity, e->identity, HANDLES_IDENTITY_LEN);
             *hidden = entry_hidden(index, e, n, view);
-            result = e->generation == backend_generation(ref->layer) ? LOOKUP_FOUND : LOOKUP_UNMET;
+            result =
+                e->generation == backend_generation(ref->layer) ? HANDLES_FOUND : HANDLES_UNMET;
         }
     }
     engine_mutex_unlock(index->lock);
     return result;
 }
 
-/* Runs a search over the whole view once per login epoch and per module
- * cycle, so that handles the catalog knows, but this process has not met
- * (or met in a backend generation a reconnect ended), find their objects
- * again by identity. The stamp folds the process's cycle count into the
- * high half of the epoch (the epoch counts logins: it never gets there). */
-static void scan_once(engine_session *s, const session_view_state *st)
+/* See index.h. Takes the learn lock when it primes. */
+void handles_prime(engine_token *token, CK_OBJECT_HANDLE handle)
 {
-    CK_OBJECT_HANDLE *found = NULL;
-    unsigned long stamp = st->epoch ^ ((unsigned long)reconnect_count() << 32);
-    size_t n = 0;
-
-    if (s->scanned_view == st->view && s->scanned_epoch == stamp) {
-        return;
-    }
-    s->scanned_view = st->view;
-    s->scanned_epoch = stamp;
-    if (find_collect(s, st, NULL, 0, &found, &n) == CKR_OK) {
-        free(found);
-    }
-}
-
-/* Whether a backend session of s on layer opens: a handle met before a
- * reconnect that a search could not meet again may live on a layer whose
- * backend is down. Returns CKR_OK, or the code a call on the handle
- * reports meanwhile (CKR_HOST_MEMORY, CKR_DEVICE_MEMORY or
- * CKR_DEVICE_ERROR). Expects S. */
-static CK_RV layer_reachable(engine_session *s, const engine_layer *layer)
-{
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_RV rv = backend_session(s, backend_layer_index(s->token, layer), &fl, &h);
-
-    if (rv == CKR_OK || rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_MEMORY) {
-        return rv;
-    }
-    return CKR_DEVICE_ERROR;
-}
-
-/*
- * Translates handle for the view of st. Returns CKR_OK with *ref;
- * CKR_OBJECT_HANDLE_INVALID for every kind of absence alike; or, for a
- * handle whose object was met on a layer of the view whose backend is
- * down now (after a reconnect), the code of layer_reachable. May run one
- * search of the view (backend calls) when the catalog knows the handle
- * but this process has not met its object yet. Expects S.
- */
-CK_RV handles_resolve(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE handle,
-                      object_ref *ref)
-{
-    engine_token *token = s->token;
-    size_t view;
-    bool hidden = false;
-    lookup_result r;
-
-    if (handle == CK_INVALID_HANDLE || st->view == NULL || token->handles == NULL) {
-        return CKR_OBJECT_HANDLE_INVALID;
-    }
-    view = (size_t)(st->view - token->views);
-    ref->layer = NULL;
     if (!token->handles->primed && handle < HANDLES_SESSION_BASE) {
         engine_mutex_lock(token->handles->learn_lock);
         prime_inlearn(token);
         engine_mutex_unlock(token->handles->learn_lock);
     }
-    r = lookup(token, handle, view, ref, &hidden);
-    if (r == LOOKUP_UNMET) {
-        scan_once(s, st);
-        r = lookup(token, handle, view, ref, &hidden);
-    }
-    if (r == LOOKUP_UNMET && ref->layer != NULL && !hidden &&
-        backend_view_has(st->view, ref->layer) && backend_layer_usable(ref->layer)) {
-        CK_RV rv = layer_reachable(s, ref->layer);
-        if (rv != CKR_OK) {
-            return rv; /* not gone: out of reach for now */
-        }
-    }
-    if (r != LOOKUP_FOUND || hidden || !backend_view_has(st->view, ref->layer) ||
-        !backend_layer_usable(ref->layer)) {
-        return CKR_OBJECT_HANDLE_INVALID;
-    }
-    ref->layer_index = backend_layer_index(token, ref->layer);
-    return CKR_OK;
 }
 
 /* ---------------------------------------------------------------------
@@ -1045,7 +966,7 @@ static CK_RV learn_batch(engine_session *s, size_t layer, CK_FUNCTION_LIST *fl, 
 }
 
 /*
- * Gives each backend object its virtual handle (see stack.h), a batch of
+ * Gives each backend object its virtual handle (see index.h), a batch of
  * LEARN_BATCH at a time so that what it reads stays small whatever n is.
  * Returns CKR_OK, with out[i].handle == CK_INVALID_HANDLE for an object
  * the backend would not describe (it vanished meanwhile); CKR_HOST_MEMORY;
@@ -1300,7 +1221,7 @@ static void unbind_token(engine_handles *index, uint32_t n, const void *arg)
     }
 }
 
-/* See lifecycle.h. Takes the learn lock, then H. */
+/* See index.h. Takes the learn lock, then H. */
 void handles_unbind(engine_token *token)
 {
     engine_handles *index = token->handles;

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "ops.h"
 
 #define DRAIN_LEN 16384
 

@@ -28,7 +28,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "internal.h"
+#include "ops.h"
 
 /* "user" or "SO", for log lines. */
 static const char *kind_name(storage_pin_kind kind)

@@ -1,5 +1,6 @@
 /*
- * library.c - C_Initialize, C_Finalize, C_GetInfo; fork detection; mutexes.
+ * init.c - C_Initialize, C_Finalize, C_GetInfo; fork detection. The state
+ * it builds is held by core/library.c, with the mutexes it chooses.
  *
  * The library is in one of three states (lib_state): OFF, BUSY (a thread
  * is inside C_Initialize or C_Finalize) and READY. library_check(), on the
@@ -36,8 +37,8 @@
  * fails to load is not a policy error: it is logged once, its layers are
  * unavailable (engine_layer.token == NULL) and the tokens stay listed.
  *
- * Locking: C_Initialize's CK_C_INITIALIZE_ARGS decide how engine mutexes
- * are made (PKCS#11 v2.40 section 5.4, C_Initialize):
+ * Locking (the mutexes: core/library.c): C_Initialize's CK_C_INITIALIZE_ARGS decide how engine
+ * mutexes are made (PKCS#11 v2.40 section 5.4, C_Initialize):
  *   - CKF_OS_LOCKING_OK set (with or without callbacks): pthread mutexes;
  *   - callbacks without the flag: the application's callbacks;
  *   - neither: the application is single-threaded; the spec lets the
@@ -57,9 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle.h"
-
-engine_library engine_lib;
+#include "ops.h"
 
 enum {
     LIB_OFF = 0, /* not initialised (or a forked child's inherited state) */
@@ -83,80 +82,6 @@ static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t busy_done = PTHREAD_COND_INITIALIZER;
 static pthread_t busy_owner;
 static bool busy_owned;
-
-/* ---------------------------------------------------------------------
- * Mutexes
- * ------------------------------------------------------------------ */
-
-struct engine_mutex {
-    pthread_mutex_t os; /* used unless is_app */
-    void *app;          /* the application's mutex, when is_app */
-    bool is_app;        /* made by the application's CreateMutex */
-};
-
-/* The application's callbacks, when C_Initialize gave them without
- * CKF_OS_LOCKING_OK; all NULL otherwise. Set before any mutex exists. */
-static CK_C_INITIALIZE_ARGS app_locking;
-
-/*
- * Makes a mutex in the mode C_Initialize chose. Returns CKR_OK,
- * CKR_HOST_MEMORY, or CKR_CANT_LOCK / the application's CreateMutex code.
- */
-CK_RV engine_mutex_new(engine_mutex **out)
-{
-    engine_mutex *mutex = calloc(1, sizeof(*mutex));
-    CK_RV rv = CKR_HOST_MEMORY;
-
-    *out = NULL;
-    if (mutex == NULL) {
-        goto out;
-    }
-    if (app_locking.CreateMutex != NULL) {
-        rv = app_locking.CreateMutex(&mutex->app);
-        mutex->is_app = true;
-    } else {
-        rv = pthread_mutex_init(&mutex->os, NULL) == 0 ? CKR_OK : CKR_CANT_LOCK;
-    }
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    *out = mutex;
-    mutex = NULL;
-out:
-    free(mutex);
-    return rv;
-}
-
-void engine_mutex_free(engine_mutex *mutex)
-{
-    if (mutex == NULL) {
-        return;
-    }
-    if (mutex->is_app) {
-        app_locking.DestroyMutex(mutex->app);
-    } else {
-        pthread_mutex_destroy(&mutex->os);
-    }
-    free(mutex);
-}
-
-void engine_mutex_lock(engine_mutex *mutex)
-{
-    if (mutex->is_app) {
-        app_locking.LockMutex(mutex->app);
-    } else {
-        pthread_mutex_lock(&mutex->os);
-    }
-}
-
-void engine_mutex_unlock(engine_mutex *mutex)
-{
-    if (mutex->is_app) {
-        app_locking.UnlockMutex(mutex->app);
-    } else {
-        pthread_mutex_unlock(&mutex->os);
-    }
-}
 
 /* ---------------------------------------------------------------------
  * Arguments and fork
@@ -221,7 +146,7 @@ static void abandon_inherited(void)
     session_abandon();
     inherited_lib = engine_lib;
     memset(&engine_lib, 0, sizeof(engine_lib));
-    memset(&app_locking, 0, sizeof(app_locking));
+    engine_mutex_use(NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -756,7 +681,8 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
     }
     abandon_inherited();
     gate_reset(); /* the backend gate of reconnects (reconnect.c), fresh */
-    app_locking = locking;
+    backend_replay_register(login_replay);
+    engine_mutex_use(&locking);
     engine_log_open(NULL);
     engine_log(ENGINE_LOG_INFO, "C_Initialize: strata %s, %s locking", STRATA_VERSION,
                locking.CreateMutex != NULL ? "application" : "OS");
@@ -768,7 +694,7 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
         free_state();
         engine_log(ENGINE_LOG_ERROR, "C_Initialize failed: %s", layers_rv_name(rv));
         engine_log_close();
-        memset(&app_locking, 0, sizeof(app_locking));
+        engine_mutex_use(NULL);
         busy_leave(LIB_OFF);
         return rv;
     }
@@ -802,20 +728,9 @@ CK_RV library_finalize(CK_VOID_PTR reserved)
     session_finalize();
     free_state();
     engine_log_close();
-    memset(&app_locking, 0, sizeof(app_locking));
+    engine_mutex_use(NULL);
     busy_leave(LIB_OFF);
     return CKR_OK;
-}
-
-void library_version(CK_VERSION *out)
-{
-    const char *text = STRATA_VERSION;
-    char *end = NULL;
-    unsigned long major = strtoul(text, &end, 10);
-    unsigned long minor = *end == '.' ? strtoul(end + 1, NULL, 10) : 0;
-
-    out->major = (CK_BYTE)(major > 255 ? 255 : major);
-    out->minor = (CK_BYTE)(minor > 255 ? 255 : minor);
 }
 
 /* C_GetInfo. Returns CKR_OK, or CKR_ARGUMENTS_BAD for NULL. */
@@ -833,16 +748,4 @@ CK_RV library_get_info(CK_INFO_PTR info)
                "Strata layered PKCS#11 module");
     library_version(&info->libraryVersion);
     return CKR_OK;
-}
-
-/* The virtual token on slot, or NULL. Reads engine_lib, which does not
- * change between C_Initialize and C_Finalize: no lock. */
-engine_token *library_token(CK_SLOT_ID slot)
-{
-    for (size_t i = 0; i < engine_lib.n_tokens; i++) {
-        if (engine_lib.tokens[i].slot_id == slot) {
-            return &engine_lib.tokens[i];
-        }
-    }
-    return NULL;
 }

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "ops.h"
 
 #define LIST_BATCH 256
 

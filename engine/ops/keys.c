@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "stack.h"
+#include "ops.h"
 
 /* Resolves a key handle (hidden keys do not resolve), answering bad
  * (the call's code for a bad key) instead of CKR_OBJECT_HANDLE_INVALID. */

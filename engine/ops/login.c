@@ -65,7 +65,7 @@
  * Locks: the login lock (L) is held for a whole C_Login/C_Logout, Argon2id
  * and backend logins included, so logins serialise; the token lock (K)
  * only to switch the view. Order: S -> L -> K. L is always taken with
- * gate_lock_login (lifecycle.h), which drops the thread's shared hold of
+ * gate_lock_login (backend/backend.h), which drops the thread's shared hold of
  * the backend gate while it waits.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -76,7 +76,7 @@
 
 #include <sodium.h>
 
-#include "lifecycle.h"
+#include "ops.h"
 
 /* What the security officer sees when the token has no public view: a
  * view with no layer (nothing to find, nothing to use). */
@@ -640,7 +640,7 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
     return rv;
 }
 
-/* See stack.h. Takes L (dropping the shared gate hold while waiting). */
+/* See ops.h. Takes L (dropping the shared gate hold while waiting). */
 void login_replay(engine_token *token, engine_layer *layer)
 {
     const storage_cred *cred;

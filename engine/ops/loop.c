@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "ops.h"
 
 #define LOOP_ENV     "STRATA_LOADING"
 #define LOOP_SLOTS   6    /* processes of one catalog loading modules at once */
@@ -57,7 +57,7 @@
 static int slot_fd = -1; /* <catalog>.loading while a slot is held; C_Initialize only */
 static bool marker_set;  /* this instance set LOOP_ENV */
 
-/* See internal.h. */
+/* See ops.h. */
 CK_RV loop_nested_check(void)
 {
     const char *marker = getenv(LOOP_ENV);
@@ -74,7 +74,7 @@ CK_RV loop_nested_check(void)
     return CKR_GENERAL_ERROR;
 }
 
-/* See internal.h. */
+/* See ops.h. */
 void loop_marker_set(void)
 {
     char pid[24];
@@ -83,7 +83,7 @@ void loop_marker_set(void)
     marker_set = getenv(LOOP_ENV) == NULL && setenv(LOOP_ENV, pid, 0) == 0;
 }
 
-/* See internal.h. */
+/* See ops.h. */
 void loop_marker_clear(void)
 {
     if (marker_set) {
@@ -126,7 +126,7 @@ static void loop_mark_write(int fd)
     }
 }
 
-/* See internal.h. */
+/* See ops.h. */
 uint64_t loop_mark(void)
 {
     uint64_t stamp = 0;
@@ -138,7 +138,7 @@ uint64_t loop_mark(void)
     return stamp;
 }
 
-/* See internal.h. */
+/* See ops.h. */
 bool loop_mark_moved(uint64_t before)
 {
     return slot_fd >= 0 && loop_mark() != before;
@@ -187,7 +187,7 @@ static pid_t peer_loading(int fd)
     return found;
 }
 
-/* See internal.h. */
+/* See ops.h. */
 CK_RV loop_slot_take(const char *catalog)
 {
     char path[4096];
@@ -237,7 +237,7 @@ CK_RV loop_slot_take(const char *catalog)
     return CKR_GENERAL_ERROR;
 }
 
-/* See internal.h. */
+/* See ops.h. */
 void loop_slot_release(void)
 {
     if (slot_fd >= 0) {

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle.h"
+#include "ops.h"
 
 /* ---------------------------------------------------------------------
  * Helpers shared with keys.c
@@ -154,7 +154,7 @@ static CK_RV routed_layer(const session_view_state *st, const rules_object *obj,
     return token_object && (*target)->read_only ? CKR_TOKEN_WRITE_PROTECTED : CKR_OK;
 }
 
-/* See stack.h. Expects S. */
+/* See ops.h. Expects S. */
 CK_RV object_target_layer(engine_session *s, const session_view_state *st,
                           const CK_ATTRIBUTE *templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism,
                           size_t fixed, size_t *layer)
@@ -270,7 +270,7 @@ static bool lock_login_unchanged(engine_session *s, const session_view_state *st
     return false;
 }
 
-/* See stack.h. The backend session opens before L is taken: opening it
+/* See ops.h. The backend session opens before L is taken: opening it
  * replays the login, which takes L. */
 CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
                   const object_maker *make, CK_OBJECT_HANDLE *made)
@@ -310,7 +310,7 @@ CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
     return rv;
 }
 
-/* See stack.h. */
+/* See ops.h. */
 CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG count,
                       CK_MECHANISM_TYPE mechanism, const object_maker *make, CK_OBJECT_HANDLE *made)
 {

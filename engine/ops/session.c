@@ -13,7 +13,7 @@
  * (CKR_SESSION_HANDLE_INVALID). Handles count up from 1 and are never
  * reused within a process.
  *
- * A call holds the backend gate (lifecycle.h) shared from session_acquire
+ * A call holds the backend gate (backend/backend.h) shared from session_acquire
  * to session_release, taken after S; a reconnect noted by an earlier call
  * runs first, in session_acquire, before the gate is taken.
  *
@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle.h"
+#include "ops.h"
 
 static _Atomic(engine_mutex *) table_lock; /* T */
 static table sessions;                     /* T */
@@ -131,11 +131,6 @@ void session_release(engine_session *s)
     gate_leave();
     engine_mutex_unlock(s->lock);
     unref(s);
-}
-
-bool session_is_rw(const engine_session *s)
-{
-    return (s->flags & CKF_RW_SESSION) != 0;
 }
 
 /* Snapshots the token's login state under K. */

@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle.h"
+#include "ops.h"
 
 /* ---------------------------------------------------------------------
  * Slots
@@ -180,7 +180,7 @@ CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
                def->manufacturer != NULL ? def->manufacturer : "Strata");
     engine_pad(info->model, sizeof(info->model), "Strata virtual");
     serial_of(def->label, info->serialNumber);
-    gate_enter(); /* layer_flags asks the backends (lifecycle.h) */
+    gate_enter(); /* layer_flags asks the backends (backend/backend.h) */
     info->flags = CKF_TOKEN_INITIALIZED | login_token_flags(token) | layer_flags(token);
     gate_leave();
     info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
@@ -282,7 +282,7 @@ static CK_RV append_layer_mechanisms(engine_layer *layer, CK_MECHANISM_TYPE **al
     return CKR_OK;
 }
 
-/* See internal.h. Calls the backend: holds no lock. */
+/* See ops.h. Calls the backend: holds no lock. */
 bool slot_layer_offers(engine_layer *layer, CK_MECHANISM_TYPE type)
 {
     CK_MECHANISM_TYPE *list = NULL;
@@ -418,7 +418,7 @@ static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANIS
 }
 
 /* C_GetMechanismList and C_GetMechanismInfo ask the backends: they hold
- * the backend gate shared (lifecycle.h) so no module is cycled under
+ * the backend gate shared (backend/backend.h) so no module is cycled under
  * them. */
 CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {

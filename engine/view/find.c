@@ -1,8 +1,9 @@
 /*
- * find.c - C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal across
- * the layers of the session's view.
+ * find.c - a search across the layers of the session's view (the
+ * C_FindObjects* calls over it are ops/search.c's).
  *
- * A search runs whole at Init and its results are buffered: for each
+ * A search runs whole at C_FindObjectsInit and its results are buffered
+ * in the session (find_state): for each
  * usable layer of the view, top to bottom, the template (minus any
  * attribute a rule rewrites) is pushed down to the layer's backend; the
  * objects found get their virtual handles (handles.c); then an object is
@@ -29,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "view.h"
 
 static const CK_ATTRIBUTE_TYPE default_shadow[] = {CKA_CLASS, CKA_ID};
 
@@ -139,55 +140,6 @@ size_t find_shadow_types(const engine_view *view, const CK_ATTRIBUTE_TYPE **type
     }
     *types = default_shadow;
     return sizeof(default_shadow) / sizeof(default_shadow[0]);
-}
-
-/*
- * Fetches the attributes the view's program reads for one backend object.
- * Returns CKR_OK (out->obj ready, possibly with no attributes), or the
- * backend's code. Expects S.
- */
-CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer,
-                        CK_OBJECT_HANDLE backend, rule_object *out)
-{
-    const CK_ATTRIBUTE_TYPE *types = NULL;
-    size_t n = 0;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_RV rv;
-
-    memset(out, 0, sizeof(*out));
-    out->obj.layer = s->token->layers[layer].def->id;
-    out->obj.view = view->def->id;
-    out->obj.token = s->token->def->label;
-    if (view->def->rules != NULL) {
-        n = rules_program_attributes(view->def->rules, &types);
-    }
-    if (n == 0) {
-        return CKR_OK;
-    }
-    out->attrs = calloc(n, sizeof(*out->attrs));
-    if (out->attrs == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    rv = backend_session(s, layer, &fl, &h);
-    if (rv == CKR_OK) {
-        rv = backend_attrs(&s->token->layers[layer], fl, h, backend, types, n, out->attrs,
-                           &out->buf);
-    }
-    if (rv != CKR_OK) {
-        rule_object_free(out);
-        return backend_rv(s, layer, rv);
-    }
-    out->obj.attrs = out->attrs;
-    out->obj.n_attrs = n;
-    return CKR_OK;
-}
-
-void rule_object_free(rule_object *ro)
-{
-    free(ro->attrs);
-    free(ro->buf);
-    memset(ro, 0, sizeof(*ro));
 }
 
 /* True when the value (p, len) equals the template attribute's. */
@@ -587,112 +539,4 @@ void find_end(engine_session *s)
     if (s->closed) {
         verdict_cache_free(s);
     }
-}
-
-/*
- * C_FindObjectsInit. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
- * CKR_ARGUMENTS_BAD (NULL template with a count);
- * CKR_ATTRIBUTE_VALUE_INVALID (a NULL value with a length);
- * CKR_OPERATION_ACTIVE; CKR_HOST_MEMORY.
- */
-CK_RV object_find_init(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
-{
-    session_view_state st;
-    engine_session *s;
-    CK_OBJECT_HANDLE *found = NULL;
-    size_t n = 0;
-    CK_RV rv;
-
-    rv = session_acquire(session, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    rv = object_check_template(templ, count);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    rv = CKR_OPERATION_ACTIVE;
-    if (s->find.active) {
-        goto out;
-    }
-    session_view(s, &st);
-    rv = find_collect(s, &st, templ, count, &found, &n);
-    if (rv != CKR_OK) {
-        goto out;
-    }
-    s->find.active = true;
-    s->find.epoch = st.epoch;
-    s->find.results = found;
-    s->find.n_results = n;
-    s->find.next = 0;
-out:
-    session_release(s);
-    return rv;
-}
-
-/* True when the session's search began before the current login state. */
-static bool find_stale(engine_session *s)
-{
-    session_view_state st;
-
-    session_view(s, &st);
-    return st.epoch != s->find.epoch;
-}
-
-/*
- * C_FindObjects. Returns CKR_OK with up to max handles; CKR_ARGUMENTS_BAD
- * (NULL objects or count); CKR_OPERATION_NOT_INITIALIZED (no search, or it
- * was ended by a login or logout); CKR_SESSION_HANDLE_INVALID.
- */
-CK_RV object_find(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects, CK_ULONG max,
-                  CK_ULONG_PTR count)
-{
-    engine_session *s;
-    CK_ULONG n = 0;
-    CK_RV rv;
-
-    rv = session_acquire(session, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    rv = CKR_ARGUMENTS_BAD;
-    if (objects == NULL || count == NULL) {
-        goto out;
-    }
-    rv = CKR_OPERATION_NOT_INITIALIZED;
-    if (!s->find.active) {
-        goto out;
-    }
-    if (find_stale(s)) {
-        find_end(s);
-        goto out;
-    }
-    while (n < max && s->find.next < s->find.n_results) {
-        objects[n++] = s->find.results[s->find.next++];
-    }
-    *count = n;
-    rv = CKR_OK;
-out:
-    session_release(s);
-    return rv;
-}
-
-/* C_FindObjectsFinal. Returns CKR_OK; CKR_OPERATION_NOT_INITIALIZED;
- * CKR_SESSION_HANDLE_INVALID. */
-CK_RV object_find_final(CK_SESSION_HANDLE session)
-{
-    engine_session *s;
-    CK_RV rv;
-
-    rv = session_acquire(session, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    rv = CKR_OPERATION_NOT_INITIALIZED;
-    if (s->find.active) {
-        find_end(s);
-        rv = CKR_OK;
-    }
-    session_release(s);
-    return rv;
 }

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack.h"
+#include "view.h"
 
 #define LEN_UNAVAILABLE UINT32_MAX /* the attribute's pValue NULL, length unavailable */
 
@@ -56,6 +56,55 @@ struct verdict_cache {
 };
 
 static atomic_ulong change_stamp = 1;
+
+/*
+ * Fetches the attributes the view's program reads for one backend object.
+ * Returns CKR_OK (out->obj ready, possibly with no attributes), or the
+ * backend's code. Expects S.
+ */
+CK_RV rule_object_fetch(engine_session *s, const engine_view *view, size_t layer,
+                        CK_OBJECT_HANDLE backend, rule_object *out)
+{
+    const CK_ATTRIBUTE_TYPE *types = NULL;
+    size_t n = 0;
+    CK_FUNCTION_LIST *fl;
+    CK_SESSION_HANDLE h;
+    CK_RV rv;
+
+    memset(out, 0, sizeof(*out));
+    out->obj.layer = s->token->layers[layer].def->id;
+    out->obj.view = view->def->id;
+    out->obj.token = s->token->def->label;
+    if (view->def->rules != NULL) {
+        n = rules_program_attributes(view->def->rules, &types);
+    }
+    if (n == 0) {
+        return CKR_OK;
+    }
+    out->attrs = calloc(n, sizeof(*out->attrs));
+    if (out->attrs == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = backend_session(s, layer, &fl, &h);
+    if (rv == CKR_OK) {
+        rv = backend_attrs(&s->token->layers[layer], fl, h, backend, types, n, out->attrs,
+                           &out->buf);
+    }
+    if (rv != CKR_OK) {
+        rule_object_free(out);
+        return backend_rv(s, layer, rv);
+    }
+    out->obj.attrs = out->attrs;
+    out->obj.n_attrs = n;
+    return CKR_OK;
+}
+
+void rule_object_free(rule_object *ro)
+{
+    free(ro->attrs);
+    free(ro->buf);
+    memset(ro, 0, sizeof(*ro));
+}
 
 void verdict_changed(void)
 {
@@ -276,7 +325,7 @@ static CK_RV refresh(engine_session *s, const session_view_state *st, size_t lay
     return rv;
 }
 
-/* See stack.h. Expects S. */
+/* See view.h. Expects S. */
 CK_RV verdict_seed(engine_session *s, const session_view_state *st, size_t layer,
                    CK_OBJECT_HANDLE backend, CK_OBJECT_HANDLE handle, unsigned long stamp,
                    const CK_ATTRIBUTE *attrs)
@@ -298,7 +347,7 @@ CK_RV verdict_seed(engine_session *s, const session_view_state *st, size_t layer
 }
 
 /*
- * See stack.h. A cached answer costs one hash lookup; otherwise one
+ * See view.h. A cached answer costs one hash lookup; otherwise one
  * backend attribute read and one evaluation. Expects S.
  */
 CK_RV verdict_get(engine_session *s, const session_view_state *st, size_t layer,
@@ -327,27 +376,7 @@ CK_RV verdict_get(engine_session *s, const session_view_state *st, size_t layer,
     return rv;
 }
 
-/* See stack.h. Expects S. */
-CK_RV verdict_resolve(engine_session *s, const session_view_state *st, CK_OBJECT_HANDLE handle,
-                      object_ref *ref)
-{
-    const object_rules *r;
-    CK_RV rv = handles_resolve(s, st, handle, ref);
-
-    if (rv == CKR_OK && st->sessions_only && ref->token_object) {
-        return CKR_OBJECT_HANDLE_INVALID; /* public-view="none" before login */
-    }
-    if (rv != CKR_OK || st->view->def->rules == NULL) {
-        return rv;
-    }
-    rv = verdict_get(s, st, ref->layer_index, ref->backend, ref->handle, &r);
-    if (rv == CKR_OK && r->verdict.hidden) {
-        rv = CKR_OBJECT_HANDLE_INVALID;
-    }
-    return rv;
-}
-
-/* See stack.h. Expects S. */
+/* See view.h. Expects S. */
 bool verdict_denies(engine_session *s, const session_view_state *st, const object_ref *ref,
                     rules_op op, CK_MECHANISM_TYPE mechanism)
 {

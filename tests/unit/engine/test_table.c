@@ -14,7 +14,7 @@
 
 #include <criterion/criterion.h>
 
-#include "stack.h"
+#include "core/core.h"
 
 #define IDS 5000
 

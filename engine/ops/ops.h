@@ -1,101 +1,29 @@
 /*
- * internal.h - the engine's private contract between its files.
+ * ops.h - the operations floor: one file per family of PKCS#11 calls,
+ * each a family function that entry.c forwards one C_* to. Each
+ * validates its arguments (exact CKR_* of PKCS#11 v2.40), resolves the
+ * session under its lock and does the work through the floors below
+ * (view/view.h, which includes index/, backend/ and core/). Files of this
+ * floor call each other where one family builds on another (keys.c on
+ * object.c's object_make, session.c on login.c's logout); nothing below
+ * calls up here (the login replay reaches the backend floor as the hook
+ * it registers, backend/backend.h). Not installed, not included outside
+ * engine/.
  *
- * entry.c holds every C_* entry point; each checks the library state and
- * forwards to one family function declared here. Family functions validate
- * their arguments (exact CKR_* of PKCS#11 v2.40), resolve the session under
- * its lock and do the work. Not installed, not included outside engine/.
- *
- * Lock order (never reversed): library lock -> token lock -> session lock.
- * No backend module is ever called while the library lock is held.
+ * Lock order (never reversed, core/core.h lists them all): session lock S
+ * -> login lock L -> token lock K. No backend module is ever called while
+ * the session table lock T is held.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#ifndef STRATA_ENGINE_INTERNAL_H
-#define STRATA_ENGINE_INTERNAL_H
-
-#include <pthread.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <p11-kit/pkcs11.h>
+#ifndef STRATA_ENGINE_OPS_H
+#define STRATA_ENGINE_OPS_H
 
 #include "engine.h"
-#include "layers.h"
-#include "rules.h"
-#include "storage.h"
-
-#define ENGINE_CRYPTOKI_MAJOR 2
-#define ENGINE_CRYPTOKI_MINOR 40
+#include "view/view.h"
 
 /* ---------------------------------------------------------------------
- * Library state, built by C_Initialize (library.c) from the policy
- * ------------------------------------------------------------------ */
-
-typedef struct engine_mutex engine_mutex;
-
-/* One layer's token as a view uses it: the layer definition with its
- * token label expanded for the view ("strata-{view}" -> "strata-work").
- * Views of one virtual token that name the same layer and label share one
- * engine_layer. */
-typedef struct {
-    const rules_layer *def;
-    char label[33]; /* expanded token label */
-    /* The backend token's label: label, or for a lazy layer the one its
-     * catalog row names, with this catalog's mark (storage_provision_label). */
-    char backend_label[33];
-    bool marked;         /* backend_label carries this catalog's mark: only it made such a token */
-    layers_token *token; /* NULL when the layer's module failed to load */
-    bool read_only;      /* access="read-only" */
-    bool login_failed;   /* its backend login failed at the current login (login.c, token lock) */
-    pthread_rwlock_t store; /* object-making calls vs searches (backend_store_*, backend.c) */
-    pthread_rwlock_t state; /* backend login/logout vs reads of objects (backend_state_*) */
-} engine_layer;
-
-typedef struct {
-    const rules_view *def;
-    engine_layer **layers; /* top first, pointing into engine_token.layers */
-    size_t n_layers;
-} engine_view;
-
-typedef struct {
-    const rules_token *def;
-    CK_SLOT_ID slot_id; /* stable, from the catalog */
-    engine_view *views;
-    size_t n_views;
-    engine_layer *layers; /* every distinct (layer, label) its views use */
-    size_t n_layers;
-    engine_view *public_view; /* the view calls use before login (and the SO's): the policy's
-                                 public view, else (public-view="none") the first view */
-    bool public_none;         /* public-view="none": before login public_view holds session
-                                 objects only (session_view's sessions_only) */
-    engine_mutex *lock;       /* guards the login state (login.c) */
-    engine_view *current;     /* the logged-in view; NULL = not logged in */
-    CK_USER_TYPE user;        /* CKU_USER or CKU_SO while logged in */
-    struct engine_handles
-        *handles;              /* virtual object handles, made by the first session (handles.c) */
-    engine_mutex *login_lock;  /* serialises C_Login/C_Logout, made with handles (login.c) */
-    storage_login *login;      /* credentials unwrapped at login, kept for replay (login.c) */
-    unsigned long login_epoch; /* bumped by each login and logout (login.c, token lock) */
-} engine_token;
-
-typedef struct {
-    rules_policy *policy;
-    storage_catalog *catalog;
-    layers_module **modules; /* parallel to policy->modules; NULL = failed to load */
-    engine_token *tokens;    /* parallel to policy->tokens */
-    size_t n_tokens;
-} engine_library;
-
-/* Valid between a successful C_Initialize and C_Finalize in this process. */
-extern engine_library engine_lib;
-
-/* The virtual token on slot, or NULL (CKR_SLOT_ID_INVALID). */
-engine_token *library_token(CK_SLOT_ID slot);
-
-/* ---------------------------------------------------------------------
- * library.c - C_Initialize/C_Finalize, fork detection, locks
+ * init.c - C_Initialize/C_Finalize, C_GetInfo, fork detection
  * ------------------------------------------------------------------ */
 
 /* CKR_OK when C_Initialize succeeded in this very process (a forked child
@@ -104,16 +32,6 @@ CK_RV library_check(void);
 CK_RV library_initialize(CK_VOID_PTR init_args);
 CK_RV library_finalize(CK_VOID_PTR reserved);
 CK_RV library_get_info(CK_INFO_PTR info);
-/* Strata's own version (major.minor of the project version), for
- * CK_INFO, CK_SLOT_INFO and CK_TOKEN_INFO. */
-void library_version(CK_VERSION *out);
-
-/* Mutexes: the application's callbacks when C_Initialize gave them without
- * CKF_OS_LOCKING_OK, else pthread mutexes. */
-CK_RV engine_mutex_new(engine_mutex **out);
-void engine_mutex_free(engine_mutex *mutex);
-void engine_mutex_lock(engine_mutex *mutex);
-void engine_mutex_unlock(engine_mutex *mutex);
 
 /* ---------------------------------------------------------------------
  * loop.c - modules that lead back to Strata (C_Initialize only)
@@ -190,6 +108,18 @@ CK_FLAGS guess_token_flags(engine_token *token);
  * session.c - virtual sessions
  * ------------------------------------------------------------------ */
 
+/* Looks the session up and returns it with its lock held.
+ * CKR_SESSION_HANDLE_INVALID when unknown or closed meanwhile. */
+CK_RV session_acquire(CK_SESSION_HANDLE handle, engine_session **out);
+/* Unlocks a session from session_acquire. */
+void session_release(engine_session *s);
+
+/* Snapshots the token's login state for s under K (session_view_state:
+ * core/core.h). */
+void session_view(engine_session *s, session_view_state *state);
+/* The same for token, without a session (slot.c). Takes K. */
+void session_token_view(engine_token *token, session_view_state *state);
+
 CK_RV session_open(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify,
                    CK_SESSION_HANDLE_PTR session);
 CK_RV session_close(CK_SESSION_HANDLE session);
@@ -215,7 +145,7 @@ CK_RV session_get_function_status(CK_SESSION_HANDLE session);
 CK_RV session_cancel_function(CK_SESSION_HANDLE session);
 
 /* ---------------------------------------------------------------------
- * object.c - objects, attributes, search
+ * object.c - objects and attributes; search.c - C_FindObjects*
  * ------------------------------------------------------------------ */
 
 CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
@@ -237,16 +167,7 @@ CK_RV object_find_final(CK_SESSION_HANDLE session);
  * crypto.c - cryptographic operations, forwarded to the key's layer
  * ------------------------------------------------------------------ */
 
-typedef enum {
-    ENGINE_OP_ENCRYPT = 0,
-    ENGINE_OP_DECRYPT,
-    ENGINE_OP_DIGEST,
-    ENGINE_OP_SIGN,
-    ENGINE_OP_SIGN_RECOVER,
-    ENGINE_OP_VERIFY,
-    ENGINE_OP_VERIFY_RECOVER,
-    ENGINE_OP_COUNT
-} engine_op;
+/* engine_op: core/core.h (each session keeps one operation of each). */
 
 typedef enum {
     ENGINE_DUAL_DIGEST_ENCRYPT = 0,
@@ -297,27 +218,81 @@ CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
 
 /* ---------------------------------------------------------------------
- * log.c - the optional call log (STRATA_LOG), silent by default
+ * crypto.c / login.c / object.c helpers
  * ------------------------------------------------------------------ */
 
-typedef enum {
-    ENGINE_LOG_ERROR = 0,
-    ENGINE_LOG_WARNING,
-    ENGINE_LOG_INFO,
-    ENGINE_LOG_DEBUG,
-    ENGINE_LOG_CALLS, /* debug and one line per C_* call (STRATA_LOG=calls) */
-} engine_log_level;
+/* Ends every crypto operation of s in Strata's state (backend sessions
+ * are closed by the caller). */
+void crypto_reset(engine_session *s);
 
-/* Reads STRATA_LOG / STRATA_LOG_FILE once per C_Initialize; called again
- * with the policy's <log calls="..."> target (NULL when none) once the
- * policy is loaded. The environment wins over the policy. */
-void engine_log_open(const char *policy_target);
-void engine_log_close(void);
-bool engine_log_enabled(engine_log_level level);
-/* printf-style; never pass a secret: mask it before formatting. */
-void engine_log(engine_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs the token out (layers, credentials, view). Takes L and K. */
+void login_logout_token(engine_token *token);
+/* Logs layer in again from the credentials kept at login when its
+ * backend login is gone (the module was cycled). Takes L. */
+void login_replay(engine_token *token, engine_layer *layer);
 
-/* Copies a blank-padded PKCS#11 field from a C string (truncating). */
-void engine_pad(CK_UTF8CHAR *field, size_t field_len, const char *text);
+/* The layer a new object described by templ goes to, checked against
+ * the view's rules: route, else the top writable usable layer; fixed is
+ * SIZE_MAX when Strata chooses (C_CreateObject, C_GenerateKey*), else the
+ * layer that must make it (the key's, for copy/unwrap/derive). mechanism
+ * is the creating mechanism or CK_UNAVAILABLE_INFORMATION. Returns CKR_OK
+ * with *layer; CKR_TOKEN_WRITE_PROTECTED (no writable layer, or a token
+ * object while st is sessions_only); CKR_DEVICE_ERROR (the routed layer is unavailable);
+ * CKR_ATTRIBUTE_VALUE_INVALID (a template value of the wrong size for the
+ * rules); CKR_MECHANISM_INVALID (no writable layer's token offers
+ * mechanism, or the routed layer's does not: logged, naming the layer;
+ * without a route, the top writable layer that offers it is chosen);
+ * CKR_ACTION_PROHIBITED (deny create, or a route to a layer other
+ * than fixed). See docs/strata-rules.7, RETURN CODES. Expects S. */
+CK_RV object_target_layer(engine_session *s, const session_view_state *st,
+                          const CK_ATTRIBUTE *templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism,
+                          size_t fixed, size_t *layer);
+/* CK_TRUE when the template asks for a token object (CKA_TOKEN), else
+ * dflt. */
+bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt);
+/* Checks a template's shape: CKR_ARGUMENTS_BAD for NULL with count > 0,
+ * CKR_ATTRIBUTE_VALUE_INVALID for a NULL value with a length. */
+CK_RV object_check_template(const CK_ATTRIBUTE *templ, CK_ULONG count);
 
-#endif /* STRATA_ENGINE_INTERNAL_H */
+/* A backend call that makes objects (C_CreateObject, C_CopyObject,
+ * C_GenerateKey, C_GenerateKeyPair, C_UnwrapKey, C_DeriveKey) as a
+ * closure: call writes the n backend handles it made (n is 0, 1 or 2;
+ * made is NULL when n is 0). */
+typedef CK_RV object_make_fn(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
+                             CK_OBJECT_HANDLE *made);
+typedef struct {
+    object_make_fn *call;
+    const void *arg;
+    size_t n;
+} object_maker;
+
+/* object_make's answer when the login state changed since st was read:
+ * the caller reads it again and starts over. Never reaches a caller of
+ * the module. */
+#define OBJECT_AGAIN (CKR_VENDOR_DEFINED | 0x5354u)
+
+/*
+ * Runs make on layer's backend through s and gives each object it made
+ * its virtual handle in made[]. The backend call and the registration run
+ * under L with the login state st was read in, so no C_Logout or C_Login
+ * comes between them (a private object made but no longer readable would
+ * be lost); an object that cannot be registered is destroyed in the
+ * backend again. Returns CKR_OK; OBJECT_AGAIN; CKR_HOST_MEMORY;
+ * CKR_GENERAL_ERROR (the backend will not describe what it made); or the
+ * backend's code. Expects S, not L.
+ */
+CK_RV object_make(engine_session *s, const session_view_state *st, size_t layer,
+                  const object_maker *make, CK_OBJECT_HANDLE *made);
+
+/* The new-object calls (C_CreateObject, C_GenerateKey): checks templ's
+ * shape and CKA_TOKEN against the session's RO/RW state, then lets
+ * object_target_layer choose the layer and object_make make the object
+ * there, again when the login state changed meanwhile. mechanism is the
+ * creating mechanism or CK_UNAVAILABLE_INFORMATION. Returns
+ * object_check_template's, CKR_SESSION_READ_ONLY, object_target_layer's
+ * or object_make's codes (never OBJECT_AGAIN). Expects S. */
+CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                      CK_MECHANISM_TYPE mechanism, const object_maker *make,
+                      CK_OBJECT_HANDLE *made);
+
+#endif /* STRATA_ENGINE_OPS_H */
