@@ -16,7 +16,7 @@
 CK_FUNCTION_LIST *engine_function_list(void);
 
 /* ---------------------------------------------------------------------
- * Inspection, for strata ls / strata explain (engine/inspect.c). These
+ * Inspection, for strata ls / strata explain (engine/ops/inspect.c). These
  * work on a session of engine_function_list() after C_Initialize.
  * ------------------------------------------------------------------ */
 

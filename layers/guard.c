@@ -10,7 +10,7 @@
  * user PIN (CKR_TOKEN_NOT_PRESENT, CKR_USER_PIN_NOT_INITIALIZED,
  * CKR_GENERAL_ERROR), and its C_Initialize can even abort on an assertion
  * (SlotManager::insertToken). Inside one process the layer state locks
- * (engine/backend.c) keep logins apart from other calls; between
+ * (engine/backend/backend.c) keep logins apart from other calls; between
  * processes, and `p11-kit server` runs one process per client, only a
  * lock on a file can. Measured: 32 clients of one `p11-kit server`
  * logging in at once lost 1 to 13 logins' layers without the guard, none

@@ -1,7 +1,8 @@
 /*
  * index.h - the handle index floor: the virtual object handles of each
- * virtual token (handles.c: the index itself, lookups and changes;
- * learn.c: teaching it the backend objects a search meets). Uses the
+ * virtual token (handles.c: lookups and changes; learn.c: teaching it the
+ * catalog's handles and the backend objects a search meets; entries.c,
+ * behind the folder's private entries.h: how entries are kept). Uses the
  * backend floor (backend/backend.h) and core/ only; resolving a handle
  * for a view, which may run a search, is the view floor's (view/resolve.c).
  *

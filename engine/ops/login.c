@@ -10,7 +10,7 @@
  * a layer whose backend was cycled can log in again (login_replay).
  * A credential the backend refuses (its PIN changed or locked behind
  * Strata's back) is marked stale in the catalog under a lock shared by
- * every process of the catalog (present_cred), and left out, untried,
+ * every process of the catalog (login_layers.c), and left out, untried,
  * until it is re-enrolled; each login records in the catalog which layers
  * it left out and why (strata status). The
  * login state is the token's, shared by all its sessions (PKCS#11), so a
@@ -83,11 +83,6 @@
 static rules_view so_view_def = {.id = (char *)""};
 static engine_view so_view = {.def = &so_view_def};
 
-static void set_failed(engine_layer *layer, bool failed)
-{
-    __atomic_store_n(&layer->login_failed, failed, __ATOMIC_RELEASE);
-}
-
 /* True when some session on token's slot is read-only. */
 static bool read_only_exists(const engine_token *token)
 {
@@ -119,214 +114,6 @@ static int enrolled_views(engine_token *token)
         return -1;
     }
     return any ? 1 : 0;
-}
-
-/* The backend's C_Login on layer, under its state lock (backend.c). A
- * token that requires no login (p11-kit's trust module: C_Login answers
- * CKR_USER_TYPE_INVALID there) is not logged in to, whatever credential
- * an older enrolment holds for it: CKR_OK, its objects are public. */
-static CK_RV layer_login(engine_layer *layer, const char *pin, size_t len)
-{
-    bool required = true;
-    CK_RV rv;
-
-    if (layers_token_login_required(layer->token, &required) == CKR_OK && !required) {
-        return CKR_OK;
-    }
-    backend_state_write(layer);
-    rv = layers_token_login(layer->token, CKU_USER, pin, len);
-    backend_state_done(layer);
-    return rv;
-}
-
-/* Logs layer in to its backend with the user PIN generated when it was
- * provisioned. Returns layers_token_login's code, CKR_HOST_MEMORY, or
- * provision_user_pin's. Expects L. */
-static CK_RV login_lazy(engine_token *token, engine_layer *layer, const storage_login *login)
-{
-    char *pin = sodium_malloc(STORAGE_GENERATED_PIN_LEN);
-    size_t len = 0;
-    CK_RV rv = CKR_HOST_MEMORY;
-
-    if (pin == NULL) {
-        return rv;
-    }
-    rv = provision_user_pin(token, layer, login, pin, STORAGE_GENERATED_PIN_LEN, &len);
-    if (rv == CKR_OK) {
-        rv = layer_login(layer, pin, len);
-    }
-    sodium_memzero(pin, STORAGE_GENERATED_PIN_LEN);
-    sodium_free(pin);
-    return rv;
-}
-
-static bool is_lazy(const engine_layer *layer)
-{
-    return layer->def->provision == RULES_PROVISION_LAZY;
-}
-
-/* True for a backend answer that says the credential itself is no longer
- * good: presenting it again can only cost another wrong try. */
-static bool refuses_credential(CK_RV rv)
-{
-    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_EXPIRED || rv == CKR_PIN_LOCKED;
-}
-
-#define STALE_REASON "stale credential"
-
-/*
- * Presents the view's enrolled credential to layer's backend under the
- * credential's lock (storage/creds.c), unless the catalog marks it stale;
- * a refusal marks it stale before the lock is let go, so no process
- * presents it again until it is re-enrolled: a PIN changed behind
- * Strata's back costs the backend one wrong try. *stale is set when the
- * credential was not presented or was just refused. Returns CKR_OK or the
- * backend's code (CKR_PIN_INCORRECT, untried, for a stale one). Expects L.
- */
-static CK_RV present_cred(engine_token *token, engine_layer *layer, const char *view,
-                          const storage_cred *cred, bool *stale)
-{
-    const char *label = token->def->label, *id = layer->def->id;
-    storage_cred_guard guard;
-    storage_rc src = storage_cred_lock(engine_lib.catalog, label, view, id, &guard);
-    bool marked = false;
-    CK_RV rv = CKR_PIN_INCORRECT;
-
-    if (src != STORAGE_OK && src != STORAGE_ERR_READ_ONLY) {
-        engine_log(ENGINE_LOG_WARNING, "token \"%s\": layer \"%s\": credential lock: %s", label, id,
-                   storage_strerror(src));
-    }
-    *stale =
-        storage_cred_is_stale(engine_lib.catalog, label, view, id, &marked) == STORAGE_OK && marked;
-    if (*stale) {
-        engine_log(ENGINE_LOG_WARNING,
-                   "token \"%s\": view \"%s\": layer \"%s\" left out: its credential is stale "
-                   "(run 'strata enroll --token %s --view %s --layer %s')",
-                   label, view, id, label, view, id);
-        goto out;
-    }
-    rv = layer_login(layer, cred->pin, cred->pin_len);
-    if (!refuses_credential(rv)) {
-        goto out;
-    }
-    *stale = true;
-    src = storage_cred_mark_stale(engine_lib.catalog, label, view, id, layers_rv_name(rv));
-    engine_log(ENGINE_LOG_WARNING,
-               "token \"%s\": view \"%s\": layer \"%s\" (\"%s\"): the backend refused its "
-               "credential (%s); %s until 'strata enroll --token %s --view %s --layer %s'",
-               label, view, id, layer->label, layers_rv_name(rv),
-               src == STORAGE_OK ? "marked stale, it is not presented again"
-                                 : "it could not be marked stale, it is left out",
-               label, view, id);
-out:
-    storage_cred_unlock(&guard);
-    return rv;
-}
-
-/* Logs in to one layer of the view with its credential (a lazy layer
- * with its generated PIN); a failure is logged and marks the layer down
- * for this login. Returns why the layer is left out (a static text), or
- * NULL when it is not. Expects L. */
-static const char *login_layer(engine_token *token, engine_layer *layer, const storage_login *login)
-{
-    const storage_cred *cred = storage_login_find(login, layer->def->id);
-    bool stale = false;
-    CK_RV rv;
-
-    if (layer->token == NULL) {
-        set_failed(layer, true);
-        return "module not loaded";
-    }
-    set_failed(layer, false);
-    if (is_lazy(layer)) {
-        rv = login_lazy(token, layer, login);
-        if (rv == CKR_USER_PIN_NOT_INITIALIZED) {
-            /* This process's backend loaded the token while another
-             * process was still provisioning it: reconnect and retry. */
-            unsigned depth = gate_exclusive_begin();
-            reconnect_cycle_inexclusive(layers_token_module(layer->token), NULL);
-            gate_exclusive_end(depth);
-            rv = login_lazy(token, layer, login);
-        }
-    } else if (cred == NULL) {
-        return NULL; /* no credential enrolled: the layer shows its public objects */
-    } else {
-        rv = present_cred(token, layer, storage_login_view(login), cred, &stale);
-    }
-    if (rv == CKR_OK) {
-        return NULL;
-    }
-    if (!stale) {
-        engine_log(ENGINE_LOG_WARNING,
-                   "token \"%s\": layer \"%s\" (\"%s\"): backend login failed: %s; the layer is "
-                   "left out until logout",
-                   token->def->label, layer->def->id, layer->label, layers_rv_name(rv));
-    }
-    set_failed(layer, true);
-    return stale ? STALE_REASON : layers_rv_name(rv);
-}
-
-/* Records in the catalog which layers of view this login left out (n_left
- * of left), for strata status. A read-only catalog keeps nothing. */
-static void record_left_out(engine_token *token, const engine_view *view,
-                            const storage_left_out *left, size_t n_left)
-{
-    storage_rc src =
-        storage_login_left_out(engine_lib.catalog, token->def->label, view->def->id, left, n_left);
-
-    if (src != STORAGE_OK && src != STORAGE_ERR_READ_ONLY) {
-        engine_log(ENGINE_LOG_WARNING, "token \"%s\": cannot record the layers left out: %s",
-                   token->def->label, storage_strerror(src));
-    }
-}
-
-/* Logs in to each layer of view and records those left out. Expects L. */
-static void login_layers(engine_token *token, engine_view *view, const storage_login *login)
-{
-    storage_left_out *left = calloc(view->n_layers + 1, sizeof(*left));
-    size_t n_left = 0;
-
-    for (size_t i = 0; i < view->n_layers; i++) {
-        engine_layer *layer = view->layers[i];
-        const char *why = "token not available";
-
-        if (!is_lazy(layer) || backend_layer_usable(layer)) {
-            why = login_layer(token, layer, login);
-        }
-        if (why != NULL && left != NULL) {
-            snprintf(left[n_left].layer, sizeof(left[n_left].layer), "%s", layer->def->id);
-            snprintf(left[n_left].reason, sizeof(left[n_left].reason), "%s", why);
-            n_left++;
-        }
-    }
-    if (left != NULL) {
-        record_left_out(token, view, left, n_left);
-    }
-    free(left);
-}
-
-/*
- * Makes sure every lazy layer of view exists (provision.c). Expects L and
- * a shared gate hold. Returns CKR_OK (a layer that stays invisible is
- * marked down), CKR_DEVICE_MEMORY, CKR_DEVICE_ERROR or CKR_HOST_MEMORY.
- */
-static CK_RV provision_view(engine_token *token, engine_view *view, const storage_login *login)
-{
-    bool available = true;
-    CK_RV rv;
-
-    for (size_t i = 0; i < view->n_layers; i++) {
-        engine_layer *layer = view->layers[i];
-        if (!is_lazy(layer) || layer->token == NULL) {
-            continue;
-        }
-        rv = provision_ensure(token, layer, login, &available);
-        if (rv != CKR_OK) {
-            return rv;
-        }
-        set_failed(layer, !available);
-    }
-    return CKR_OK;
 }
 
 /*
@@ -379,7 +166,7 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
         goto out; /* CKR_PIN_INCORRECT, counted like any PIN that selects no view */
     }
     guess_settle(token, STORAGE_PIN_USER, true);
-    rv = provision_view(token, view, login);
+    rv = login_provision_lazy(token, view, login);
     if (rv != CKR_OK) {
         goto out;
     }
@@ -586,12 +373,13 @@ static void logout_inlock(engine_token *token)
     for (size_t i = 0; i < token->n_layers; i++) {
         engine_layer *layer = &token->layers[i];
         if (layer->token != NULL && token->login != NULL &&
-            (is_lazy(layer) || storage_login_find(token->login, layer->def->id) != NULL)) {
+            (login_layer_is_lazy(layer) ||
+             storage_login_find(token->login, layer->def->id) != NULL)) {
             backend_state_write(layer);
             layers_token_logout(layer->token);
             backend_state_done(layer);
         }
-        set_failed(layer, false);
+        login_layer_set_failed(layer, false);
     }
     storage_login_free(token->login);
     token->login = NULL;
@@ -638,36 +426,6 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
     engine_mutex_unlock(s->token->login_lock);
     session_release(s);
     return rv;
-}
-
-/* See ops.h. Takes L (dropping the shared gate hold while waiting). */
-void login_replay(engine_token *token, engine_layer *layer)
-{
-    const storage_cred *cred;
-    bool stale = false;
-    CK_RV rv;
-
-    if (token->login_lock == NULL || layer->token == NULL) {
-        return;
-    }
-    gate_lock_login(token);
-    if (token->login != NULL && backend_view_has(token->current, layer) &&
-        backend_layer_usable(layer) && !layers_token_logged_in(layer->token)) {
-        cred = storage_login_find(token->login, layer->def->id);
-        if (is_lazy(layer)) {
-            rv = login_lazy(token, layer, token->login);
-        } else {
-            rv = cred != NULL
-                     ? present_cred(token, layer, storage_login_view(token->login), cred, &stale)
-                     : CKR_OK;
-        }
-        if (rv != CKR_OK) {
-            engine_log(ENGINE_LOG_WARNING, "layer \"%s\": replayed login failed: %s",
-                       layer->def->id, layers_rv_name(rv));
-            set_failed(layer, true);
-        }
-    }
-    engine_mutex_unlock(token->login_lock);
 }
 
 /*

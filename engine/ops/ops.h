@@ -227,8 +227,25 @@ void crypto_reset(engine_session *s);
 
 /* Logs the token out (layers, credentials, view). Takes L and K. */
 void login_logout_token(engine_token *token);
+
+/* login_layers.c - the backend logins of a view's layers (expect L, but
+ * login_replay) */
+
+/* Logs in to each layer of view with login's credentials and records in
+ * the catalog those left out. */
+void login_layers(engine_token *token, engine_view *view, const storage_login *login);
+/* Makes sure every lazy layer of view exists (backend/provision.c).
+ * Expects a shared gate hold too. Returns CKR_OK (a layer that stays
+ * invisible is marked down), CKR_DEVICE_MEMORY, CKR_DEVICE_ERROR or
+ * CKR_HOST_MEMORY. */
+CK_RV login_provision_lazy(engine_token *token, engine_view *view, const storage_login *login);
+/* Marks layer down (or up) for the current login. */
+void login_layer_set_failed(engine_layer *layer, bool failed);
+/* True for a lazily provisioned layer (provision="lazy"). */
+bool login_layer_is_lazy(const engine_layer *layer);
 /* Logs layer in again from the credentials kept at login when its
- * backend login is gone (the module was cycled). Takes L. */
+ * backend login is gone (the module was cycled): the backend floor's
+ * replay hook, registered by C_Initialize. Takes L. */
 void login_replay(engine_token *token, engine_layer *layer);
 
 /* The layer a new object described by templ goes to, checked against
