@@ -5,9 +5,8 @@
  * layers (whiteouts, shadowing, rules) and teaches the index what it
  * meets; resolve.c turns a virtual handle into the object a call on the
  * view may use. Inside the floor each file uses only those listed before
- * it. Uses index/, backend/ and core/ only. Every function here expects
- * the session lock S of the session it is given, and takes the index's
- * locks (index/index.h) itself.
+ * it. Uses index/, backend/ and core/ only. A function given a session
+ * expects its lock S; the index's locks (index/index.h) are taken inside.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
