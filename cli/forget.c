@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "identity.h"
 
@@ -73,6 +74,117 @@ int cli_cmd_forget(cli_global *g, int argc, char **argv)
                "sealed under the forgotten PIN\n",
                kept, kept == 1 ? " is" : "s are", kept == 1 ? "it" : "them");
     }
+    rc = CLI_EXIT_OK;
+out:
+    cli_target_close(&t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * strata forget-layer --token T LAYER: the catalog's rows of a layer no
+ * view of the token stacks any more (storage_layer_forget), after a
+ * migration took its objects elsewhere.
+ * ------------------------------------------------------------------ */
+
+static void print_layer_help(void)
+{
+    printf("usage: strata forget-layer --token LABEL [--pin-stdin] LAYER\n"
+           "\n"
+           "Remove from the catalog what it holds about layer LAYER of virtual token\n"
+           "LABEL once no view of the token stacks it any more (after 'strata migrate'\n"
+           "and taking the layer out of the views in the policy): its sealed PIN in every\n"
+           "view's enrolment, its objects' identities and handles, its whiteouts, the\n"
+           "journal of moves out of it, and what logins recorded about it. Nothing on\n"
+           "the layer's token changes. A layer some view of the policy still stacks is\n"
+           "refused (run 'strata check' after editing the policy). When the token has an\n"
+           "SO PIN (strata enroll --so), it is asked for first.\n"
+           "\n"
+           "options:\n"
+           "  --token LABEL  the virtual token (its label in the policy)\n"
+           "  --pin-stdin    read the SO PIN from standard input\n"
+           "\n"
+           "exit status: 0 forgotten, 1 nothing changed (a view uses it, nothing names it,\n"
+           "wrong SO PIN, catalog problem), 2 usage\n");
+}
+
+/* Takes the one operand (the layer) out of argv, leaving the options for
+ * the shared parser. Returns it, or NULL when there is not exactly one. */
+static const char *take_operand(int *argc, char **argv)
+{
+    const char *layer = NULL;
+    int out = 1, seen = 0;
+
+    for (int i = 1; i < *argc; i++) {
+        bool takes_value = strcmp(argv[i], "--token") == 0 || strcmp(argv[i], "--policy") == 0 ||
+                           strcmp(argv[i], "--catalog") == 0;
+        if (argv[i][0] != '-') {
+            layer = argv[i];
+            seen++;
+            continue;
+        }
+        argv[out++] = argv[i];
+        if (takes_value && i + 1 < *argc) {
+            argv[out++] = argv[++i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return seen == 1 ? layer : NULL;
+}
+
+/* Whether some view of tok stacks layer; reports the first one. */
+static bool layer_in_use(const rules_token *tok, const char *layer)
+{
+    for (size_t v = 0; v < tok->n_views; v++) {
+        if (cli_view_has_layer(&tok->views[v], layer, false)) {
+            cli_error("view '%s' of token '%s' still stacks layer '%s': take it out of the "
+                      "view's layers in the policy first, then run 'strata check'",
+                      tok->views[v].id, tok->label, layer);
+            return true;
+        }
+    }
+    return false;
+}
+
+int cli_cmd_forget_layer(cli_global *g, int argc, char **argv)
+{
+    const char *token = NULL, *layer = take_operand(&argc, argv);
+    bool from_stdin = false, help = false;
+    storage_layer_forgotten n;
+    cli_target t;
+    storage_rc rc_s;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    }
+    rc = cli_token_args(g, "forget-layer", argc, argv, print_layer_help, &token, NULL, &from_stdin);
+    if (rc != 0) {
+        return rc == 1 ? CLI_EXIT_OK : rc;
+    }
+    if (layer == NULL && !help) {
+        return cli_usage_error("forget-layer", "name one layer");
+    }
+    rc = CLI_EXIT_FAIL;
+    if (cli_target_open(g, token, NULL, 0, &t) != 0 || layer_in_use(t.token, layer) ||
+        cli_so_check(&t, from_stdin, "forget-layer") != 0) {
+        goto out;
+    }
+    rc_s = storage_layer_forget(t.cat, t.token->label, layer, &n);
+    if (rc_s == STORAGE_ERR_NOT_FOUND) {
+        cli_error("the catalog holds nothing about layer '%s' of token '%s'", layer,
+                  t.token->label);
+        goto out;
+    }
+    if (rc_s != STORAGE_OK) {
+        cli_error("layer '%s' not forgotten: %s", layer, storage_strerror(rc_s));
+        goto out;
+    }
+    printf("layer '%s' of token '%s' forgotten: %u sealed credential%s, %u object "
+           "identit%s, %u whiteout%s, %u journal row%s removed\n",
+           layer, t.token->label, n.creds, n.creds == 1 ? "" : "s", n.objects,
+           n.objects == 1 ? "y" : "ies", n.whiteouts, n.whiteouts == 1 ? "" : "s", n.moves,
+           n.moves == 1 ? "" : "s");
     rc = CLI_EXIT_OK;
 out:
     cli_target_close(&t);

@@ -14,6 +14,7 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv);
 int cli_cmd_unlock(cli_global *g, int argc, char **argv);
 int cli_cmd_provision(cli_global *g, int argc, char **argv);
 int cli_cmd_forget(cli_global *g, int argc, char **argv);
+int cli_cmd_forget_layer(cli_global *g, int argc, char **argv);
 
 /* Reserves one guess of kind on t's token before a PIN given to the
  * command is checked (storage_guess_reserve, as the module does), so that

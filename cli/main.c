@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "identity.h"
+#include "migrate.h"
 
 typedef struct {
     const char *name;
@@ -28,6 +29,8 @@ static const command commands[] = {
     {"provision", cli_cmd_provision, "provision a view's lazy tokens ahead of its first login"},
     {"forget", cli_cmd_forget, "remove a view's enrolment and sealed credentials"},
     {"tokens", cli_cmd_tokens, "list the tokens this catalog provisioned, remove its orphans"},
+    {"migrate", cli_cmd_migrate, "move a view's objects off a layer (a legacy token)"},
+    {"forget-layer", cli_cmd_forget_layer, "remove a retired layer's credentials and rows"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -43,7 +46,7 @@ static void print_help(void)
            "\n"
            "commands:\n");
     for (i = 0; i < N_COMMANDS; i++) {
-        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-12s %s\n", commands[i].name, commands[i].summary);
     }
     printf("\n"
            "options:\n"

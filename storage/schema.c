@@ -162,9 +162,26 @@ static const char *const schema_v5[] = {
     NULL,
 };
 
+/* Version 6 (issue 15): the journal of strata migrate, one row per object
+ * moved from one layer to another for one view (storage/moves.c), so that
+ * a run killed at any point resumes and a second run moves nothing. */
+static const char *const schema_v6[] = {
+    "CREATE TABLE moves ("
+    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+    " view TEXT NOT NULL,"
+    " from_layer TEXT NOT NULL,"
+    " to_layer TEXT NOT NULL,"
+    " source BLOB NOT NULL," /* digest of the source object's identifying attributes */
+    " state TEXT NOT NULL,"  /* copying, done */
+    " summary TEXT NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (token_id, view, from_layer, to_layer, source))",
+    NULL,
+};
+
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

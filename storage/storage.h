@@ -604,6 +604,66 @@ storage_rc storage_whiteouts_load(storage_catalog *cat, const char *token, const
                                   storage_object_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------------
+ * The journal of strata migrate (moves.c), and forgetting a layer
+ * ------------------------------------------------------------------ */
+
+/* One object moved between two layers for one view, named by a digest of
+ * the source object (at most 64 bytes; never a secret). */
+typedef struct {
+    const char *token; /* the virtual token's label */
+    const char *view;
+    const char *from; /* layer ids */
+    const char *to;
+    const void *source;
+    size_t source_len;
+} storage_move_key;
+
+/* The states of a move, in order (see moves.c for what each promises). */
+typedef enum {
+    STORAGE_MOVE_COPYING = 0, /* a copy may exist on the target, unverified */
+    STORAGE_MOVE_DONE,        /* the copy is in place and verified */
+} storage_move_state;
+
+typedef struct {
+    storage_move_state state;
+    char summary[160]; /* "certificate 'label'", for the audit row (never a secret) */
+} storage_move;
+
+/* "copying", "done". */
+const char *storage_move_state_name(storage_move_state state);
+
+/* The journal row of key into *out. STORAGE_OK; STORAGE_ERR_NOT_FOUND
+ * (never moved, or an unknown token); STORAGE_ERR_ARGS;
+ * STORAGE_ERR_NOT_CATALOG (a state this code does not know); the read's
+ * failure. Works read-only. */
+storage_rc storage_move_get(storage_catalog *cat, const storage_move_key *key, storage_move *out);
+
+/* Writes the row of key (adding it, or replacing its state and summary) in one transaction;
+ * reaching STORAGE_MOVE_DONE also audits "migrate". STORAGE_OK; STORAGE_ERR_ARGS;
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_FULL; STORAGE_ERR_BUSY. */
+storage_rc storage_move_set(storage_catalog *cat, const storage_move_key *key,
+                            const storage_move *row);
+
+/* What storage_layer_forget removed. */
+typedef struct {
+    unsigned creds;     /* sealed layer credentials (one per view) */
+    unsigned objects;   /* object identities and their handles */
+    unsigned whiteouts; /* whiteouts of the layer's objects */
+    unsigned moves;     /* journal rows of moves out of it */
+    unsigned other;     /* what logins recorded about it (left out) */
+} storage_layer_forgotten;
+
+/* strata forget-layer: removes every row of token that names layer (its
+ * sealed credentials in every view, object identities, whiteouts, moves
+ * out of it, left-out marks) in one transaction audited "forget-layer".
+ * Provisioning rows (lazy layers) are kept. Whether a view of the policy
+ * still uses the layer is the caller's to check. STORAGE_OK;
+ * STORAGE_ERR_NOT_FOUND (nothing names it); STORAGE_ERR_ARGS;
+ * STORAGE_ERR_READ_ONLY; STORAGE_ERR_BUSY. */
+storage_rc storage_layer_forget(storage_catalog *cat, const char *token, const char *layer,
+                                storage_layer_forgotten *counts);
+
+/* ---------------------------------------------------------------------
  * Audit trail of administrative changes (never a secret)
  * ------------------------------------------------------------------ */
 

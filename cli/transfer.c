@@ -1,0 +1,963 @@
+/*
+ * transfer.c - moving one object from one backend token to another, for
+ * strata migrate: its attributes, its match on the target, a copy by
+ * attributes or a wrapped transfer, and the verification of the copy.
+ *
+ * Keys travel wrapped and never in clear outside a backend: one transient
+ * AES-256 key is generated on the source per run and carried to the
+ * target under a transient RSA-OAEP key pair made on the target (its
+ * public half imported on the source as a session object); each private
+ * or secret key is then wrapped on the source with CKM_AES_KEY_WRAP_PAD
+ * (RFC 5649, which carries an integrity check) and unwrapped on the
+ * target with the key's copyable attributes. Both transient keys are
+ * session objects, sensitive, and destroyed at the end. SoftHSM2 2.6.1
+ * offers all of it (pkcs11-tool -M: AES-KEY-WRAP, mechtype-0x210A,
+ * RSA-PKCS-OAEP with wrap and unwrap; OAEP with SHA-1 and MGF1-SHA1 only).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "migrate.h"
+
+/* ---------------------------------------------------------------------
+ * Attributes
+ * ------------------------------------------------------------------ */
+
+const CK_ATTRIBUTE_TYPE mig_head_types[] = {
+    /* the engine's identity attributes, in its order (engine/handles.c) */
+    CKA_CLASS,
+    CKA_ID,
+    CKA_LABEL,
+    CKA_KEY_TYPE,
+    CKA_CERTIFICATE_TYPE,
+    CKA_SERIAL_NUMBER,
+    CKA_ISSUER,
+    /* what decides how it moves */
+    CKA_TOKEN,
+    CKA_SENSITIVE,
+    CKA_EXTRACTABLE,
+    CKA_WRAP_WITH_TRUSTED,
+    CKA_APPLICATION,
+    CKA_OBJECT_ID,
+    CKA_SIGN,
+    CKA_DECRYPT,
+    CKA_ENCRYPT,
+    CKA_ALWAYS_AUTHENTICATE,
+};
+const size_t mig_n_head_types = sizeof(mig_head_types) / sizeof(mig_head_types[0]);
+
+/* What a copy carries, per class: every attribute a C_CreateObject or
+ * C_UnwrapKey template may hold (PKCS#11 v2.40 §4), never one the token
+ * computes (CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_KEY_GEN_MECHANISM, ...)
+ * nor CKA_TRUSTED, which only the SO may set. Keys that travel wrapped get
+ * their value and public components from the wrapped blob. */
+static const CK_ATTRIBUTE_TYPE copy_common[] = {
+    CKA_CLASS, CKA_PRIVATE, CKA_MODIFIABLE, CKA_LABEL, CKA_COPYABLE, CKA_DESTROYABLE,
+};
+static const CK_ATTRIBUTE_TYPE copy_data[] = {CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE};
+static const CK_ATTRIBUTE_TYPE copy_certificate[] = {
+    CKA_CERTIFICATE_TYPE,
+    CKA_CERTIFICATE_CATEGORY,
+    CKA_START_DATE,
+    CKA_END_DATE,
+    CKA_SUBJECT,
+    CKA_ID,
+    CKA_ISSUER,
+    CKA_SERIAL_NUMBER,
+    CKA_VALUE,
+    CKA_URL,
+    CKA_HASH_OF_SUBJECT_PUBLIC_KEY,
+    CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+    CKA_JAVA_MIDP_SECURITY_DOMAIN,
+};
+static const CK_ATTRIBUTE_TYPE copy_public[] = {
+    CKA_KEY_TYPE,  CKA_ID,       CKA_START_DATE,     CKA_END_DATE, CKA_DERIVE,  CKA_SUBJECT,
+    CKA_ENCRYPT,   CKA_VERIFY,   CKA_VERIFY_RECOVER, CKA_WRAP,     CKA_MODULUS, CKA_PUBLIC_EXPONENT,
+    CKA_EC_PARAMS, CKA_EC_POINT, CKA_PRIME,          CKA_SUBPRIME, CKA_BASE,    CKA_VALUE,
+};
+static const CK_ATTRIBUTE_TYPE copy_private[] = {
+    CKA_KEY_TYPE,
+    CKA_ID,
+    CKA_START_DATE,
+    CKA_END_DATE,
+    CKA_DERIVE,
+    CKA_SUBJECT,
+    CKA_SENSITIVE,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_SIGN_RECOVER,
+    CKA_UNWRAP,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_AUTHENTICATE,
+    CKA_WRAP_WITH_TRUSTED,
+};
+static const CK_ATTRIBUTE_TYPE copy_secret[] = {
+    CKA_KEY_TYPE,    CKA_ID,
+    CKA_START_DATE,  CKA_END_DATE,
+    CKA_DERIVE,      CKA_SENSITIVE,
+    CKA_ENCRYPT,     CKA_DECRYPT,
+    CKA_SIGN,        CKA_VERIFY,
+    CKA_WRAP,        CKA_UNWRAP,
+    CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED,
+};
+
+CK_RV mig_attrs_read(const mig_side *side, CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *types,
+                     size_t n, mig_attrs *out)
+{
+    size_t total = 0;
+    unsigned char *p;
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    memset(out, 0, sizeof(*out));
+    out->attrs = calloc(n > 0 ? n : 1, sizeof(*out->attrs));
+    if (out->attrs == NULL) {
+        goto out;
+    }
+    out->n = n;
+    for (size_t i = 0; i < n; i++) {
+        out->attrs[i].type = types[i];
+    }
+    rv = side->p11->C_GetAttributeValue(side->session, object, out->attrs, (CK_ULONG)n);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out->attrs[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) {
+            total += out->attrs[i].ulValueLen;
+        }
+    }
+    rv = CKR_HOST_MEMORY;
+    out->values = p = malloc(total > 0 ? total : 1);
+    if (p == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out->attrs[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) {
+            out->attrs[i].pValue = p;
+            p += out->attrs[i].ulValueLen;
+        }
+    }
+    rv = side->p11->C_GetAttributeValue(side->session, object, out->attrs, (CK_ULONG)n);
+    if (rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+        rv = CKR_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out->attrs[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+            out->attrs[i].pValue = NULL;
+        }
+    }
+out:
+    if (rv != CKR_OK) {
+        mig_attrs_free(out);
+    }
+    return rv;
+}
+
+void mig_attrs_free(mig_attrs *a)
+{
+    free(a->attrs);
+    free(a->values);
+    memset(a, 0, sizeof(*a));
+}
+
+const CK_ATTRIBUTE *mig_attr(const mig_attrs *a, CK_ATTRIBUTE_TYPE type)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->attrs[i].type == type) {
+            return a->attrs[i].pValue != NULL ? &a->attrs[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
+CK_ULONG mig_attr_ulong(const mig_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt)
+{
+    const CK_ATTRIBUTE *at = mig_attr(a, type);
+    CK_ULONG v;
+
+    if (at == NULL || at->ulValueLen != sizeof(v)) {
+        return dflt;
+    }
+    memcpy(&v, at->pValue, sizeof(v));
+    return v;
+}
+
+bool mig_attr_bool(const mig_attrs *a, CK_ATTRIBUTE_TYPE type, bool dflt)
+{
+    const CK_ATTRIBUTE *at = mig_attr(a, type);
+
+    if (at == NULL || at->ulValueLen != sizeof(CK_BBOOL)) {
+        return dflt;
+    }
+    return *(const CK_BBOOL *)at->pValue == CK_TRUE;
+}
+
+/* Whether both attributes are present and hold the same bytes. */
+static bool attr_equal(const CK_ATTRIBUTE *a, const CK_ATTRIBUTE *b)
+{
+    return a != NULL && b != NULL && a->ulValueLen == b->ulValueLen &&
+           (a->ulValueLen == 0 || memcmp(a->pValue, b->pValue, a->ulValueLen) == 0);
+}
+
+/* Reads types from s on source and t on target and says whether every one
+ * is present on both and equal. */
+static CK_RV compare_attrs(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                           CK_OBJECT_HANDLE t, const CK_ATTRIBUTE_TYPE *types, size_t n, bool *same)
+{
+    mig_attrs a, b;
+    CK_RV rv = mig_attrs_read(source, s, types, n, &a);
+
+    *same = false;
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = mig_attrs_read(target, t, types, n, &b);
+    if (rv == CKR_OK) {
+        *same = true;
+        for (size_t i = 0; i < n; i++) {
+            *same = *same && attr_equal(mig_attr(&a, types[i]), mig_attr(&b, types[i]));
+        }
+        mig_attrs_free(&b);
+    }
+    mig_attrs_free(&a);
+    return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Planning
+ * ------------------------------------------------------------------ */
+
+mig_how mig_classify(const mig_attrs *head, const char **why)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+
+    *why = NULL;
+    switch (cls) {
+    case CKO_CERTIFICATE:
+    case CKO_PUBLIC_KEY:
+    case CKO_DATA:
+        return MIG_COPY;
+    case CKO_PRIVATE_KEY:
+    case CKO_SECRET_KEY:
+        if (!mig_attr_bool(head, CKA_EXTRACTABLE, false)) {
+            *why = mig_attr_bool(head, CKA_SENSITIVE, true) ? "sensitive and not extractable"
+                                                            : "not extractable";
+            return MIG_CANNOT;
+        }
+        if (mig_attr_bool(head, CKA_WRAP_WITH_TRUSTED, false)) {
+            *why = "CKA_WRAP_WITH_TRUSTED: only a key the SO marked trusted may wrap it";
+            return MIG_CANNOT;
+        }
+        return MIG_TRANSFER;
+    default:
+        *why = "objects of this class are not moved";
+        return MIG_CANNOT;
+    }
+}
+
+/* Appends head's attribute of type to templ (when present) and says
+ * whether it was. */
+static bool add_from(CK_ATTRIBUTE *templ, CK_ULONG *n, const mig_attrs *head,
+                     CK_ATTRIBUTE_TYPE type)
+{
+    const CK_ATTRIBUTE *a = mig_attr(head, type);
+
+    if (a == NULL) {
+        return false;
+    }
+    templ[(*n)++] = *a;
+    return true;
+}
+
+CK_RV mig_find_match(const mig_side *target, const mig_attrs *head, CK_OBJECT_HANDLE *found,
+                     size_t max, size_t *n)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[8] = {{CKA_TOKEN, &yes, sizeof(yes)}};
+    CK_ULONG count = 1, got = 0;
+    const CK_ATTRIBUTE *id = mig_attr(head, CKA_ID);
+    CK_RV rv;
+
+    *n = 0;
+    add_from(templ, &count, head, CKA_CLASS);
+    if (cls == CKO_DATA) {
+        add_from(templ, &count, head, CKA_APPLICATION);
+        add_from(templ, &count, head, CKA_OBJECT_ID);
+        add_from(templ, &count, head, CKA_LABEL);
+    } else {
+        add_from(templ, &count, head, cls == CKO_CERTIFICATE ? CKA_CERTIFICATE_TYPE : CKA_KEY_TYPE);
+        add_from(templ, &count, head, CKA_ID);
+        if (cls == CKO_CERTIFICATE) {
+            add_from(templ, &count, head, CKA_SERIAL_NUMBER);
+            add_from(templ, &count, head, CKA_ISSUER);
+        }
+        if (id == NULL || id->ulValueLen == 0) {
+            add_from(templ, &count, head, CKA_LABEL);
+        }
+    }
+    rv = target->p11->C_FindObjectsInit(target->session, templ, count);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = target->p11->C_FindObjects(target->session, found, (CK_ULONG)max, &got);
+    target->p11->C_FindObjectsFinal(target->session);
+    *n = got;
+    return rv;
+}
+
+/* The attribute without which an object of class (and key type) is
+ * nothing: a certificate's or data object's value, a key's public
+ * material or length. */
+static CK_ATTRIBUTE_TYPE essential(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
+{
+    if (cls == CKO_SECRET_KEY) {
+        return CKA_VALUE_LEN;
+    }
+    if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY) {
+        return kt == CKK_RSA ? CKA_MODULUS : kt == CKK_EC ? CKA_EC_PARAMS : CKA_VALUE;
+    }
+    return CKA_VALUE;
+}
+
+/* Whether object o of target is a shell of an object of class (key type
+ * kt): no class at all (not one attribute could be written), or that
+ * class with no label, no id, and its essential attribute absent or
+ * empty (zero for a length). */
+static bool shell(const mig_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
+{
+    CK_ATTRIBUTE_TYPE value = essential(cls, kt);
+    CK_ATTRIBUTE_TYPE types[5] = {CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, value};
+    CK_OBJECT_CLASS got = 0;
+    CK_ATTRIBUTE class_attr = {CKA_CLASS, &got, sizeof(got)};
+    const CK_ATTRIBUTE *a;
+    bool empty;
+    mig_attrs at;
+    CK_RV rv = target->p11->C_GetAttributeValue(target->session, o, &class_attr, 1);
+
+    /* SoftHSM2 answers CKR_ATTRIBUTE_VALUE_INVALID for every attribute of
+     * an object whose file holds none. */
+    if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+        return true;
+    }
+    if (rv != CKR_OK || mig_attrs_read(target, o, types, 5, &at) != CKR_OK) {
+        return false;
+    }
+    empty = false;
+    if (mig_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
+        mig_attr_ulong(&at, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) == kt) {
+        empty = true;
+        for (int i = 2; i < 4; i++) {
+            a = mig_attr(&at, types[i]);
+            empty = empty && (a == NULL || a->ulValueLen == 0);
+        }
+        a = mig_attr(&at, value);
+        empty = empty && (value == CKA_VALUE_LEN ? mig_attr_ulong(&at, value, 0) == 0
+                                                 : a == NULL || a->ulValueLen == 0);
+    }
+    mig_attrs_free(&at);
+    return empty;
+}
+
+CK_RV mig_find_blank(const mig_side *target, const mig_attrs *head, CK_OBJECT_HANDLE *found,
+                     size_t max, size_t *n)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_HANDLE all[64];
+    CK_ULONG got = 0;
+    CK_RV rv;
+
+    *n = 0;
+    /* Every object: a shell may hold no CKA_CLASS for a template to match. */
+    rv = target->p11->C_FindObjectsInit(target->session, NULL, 0);
+    while (rv == CKR_OK && *n < max) {
+        rv = target->p11->C_FindObjects(target->session, all, 64, &got);
+        if (rv != CKR_OK || got == 0) {
+            break;
+        }
+        for (CK_ULONG i = 0; i < got && *n < max; i++) {
+            if (shell(target, all[i], cls, kt)) {
+                found[(*n)++] = all[i];
+            }
+        }
+    }
+    target->p11->C_FindObjectsFinal(target->session);
+    return rv;
+}
+
+/* The attributes that say two public keys (or an RSA private key and a
+ * key pair) are the same key. */
+static size_t public_types(CK_KEY_TYPE kt, bool private_key, CK_ATTRIBUTE_TYPE types[2])
+{
+    if (kt == CKK_RSA) {
+        types[0] = CKA_MODULUS;
+        types[1] = CKA_PUBLIC_EXPONENT;
+        return 2;
+    }
+    if (private_key) {
+        return 0; /* an EC or DSA private key does not show its public half */
+    }
+    if (kt == CKK_EC) {
+        types[0] = CKA_EC_PARAMS;
+        types[1] = CKA_EC_POINT;
+        return 2;
+    }
+    types[0] = CKA_VALUE;
+    return 1;
+}
+
+CK_RV mig_same(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+               CK_OBJECT_HANDLE t, const mig_attrs *head, bool *same, const char **how)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_ATTRIBUTE_TYPE types[2] = {CKA_VALUE, CKA_VALUE};
+    size_t n = 1;
+    char err[128];
+    CK_RV rv;
+
+    *how = "the same value";
+    if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY) {
+        n = public_types(kt, cls == CKO_PRIVATE_KEY, types);
+        *how = "the same public key";
+    }
+    if (cls == CKO_SECRET_KEY || n == 0) {
+        rv = mig_verify(source, s, target, t, head, how, err, sizeof(err));
+        *same = rv == CKR_OK;
+        return rv == CKR_SIGNATURE_INVALID ? CKR_OK : rv;
+    }
+    return compare_attrs(source, s, target, t, types, n, same);
+}
+
+/* ---------------------------------------------------------------------
+ * Transport
+ * ------------------------------------------------------------------ */
+
+/* Whether side's token offers mechanism with flag. */
+static bool offers(const mig_side *side, CK_MECHANISM_TYPE mechanism, CK_FLAGS flag)
+{
+    CK_SESSION_INFO si;
+    CK_MECHANISM_INFO mi;
+
+    return side->p11->C_GetSessionInfo(side->session, &si) == CKR_OK &&
+           side->p11->C_GetMechanismInfo(si.slotID, mechanism, &mi) == CKR_OK &&
+           (mi.flags & flag) == flag;
+}
+
+bool mig_transport_possible(const mig_side *source, const mig_side *target, const char **why)
+{
+    *why = NULL;
+    if (!offers(source, CKM_AES_KEY_GEN, CKF_GENERATE) ||
+        !offers(source, CKM_AES_KEY_WRAP_PAD, CKF_WRAP) ||
+        !offers(source, CKM_RSA_PKCS_OAEP, CKF_WRAP)) {
+        *why = "no common wrapping mechanism: the source cannot wrap with "
+               "CKM_AES_KEY_WRAP_PAD under an RSA-OAEP transported key";
+    } else if (!offers(target, CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR) ||
+               !offers(target, CKM_RSA_PKCS_OAEP, CKF_UNWRAP) ||
+               !offers(target, CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP)) {
+        *why = "no common wrapping mechanism: the target cannot unwrap "
+               "CKM_AES_KEY_WRAP_PAD under an RSA-OAEP transported key";
+    }
+    return *why == NULL;
+}
+
+static CK_RSA_PKCS_OAEP_PARAMS oaep_params = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL,
+                                              0};
+
+/* Wraps key with wrapping on source into *blob (malloc'd, *len). */
+static CK_RV wrap(const mig_side *source, CK_MECHANISM *mech, CK_OBJECT_HANDLE wrapping,
+                  CK_OBJECT_HANDLE key, unsigned char **blob, CK_ULONG *len)
+{
+    CK_RV rv = source->p11->C_WrapKey(source->session, mech, wrapping, key, NULL, len);
+
+    *blob = NULL;
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *blob = malloc(*len > 0 ? *len : 1);
+    if (*blob == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = source->p11->C_WrapKey(source->session, mech, wrapping, key, *blob, len);
+    if (rv != CKR_OK) {
+        free(*blob);
+        *blob = NULL;
+    }
+    return rv;
+}
+
+static void blob_free(unsigned char *blob, CK_ULONG len)
+{
+    if (blob != NULL) {
+        sodium_memzero(blob, len);
+        free(blob);
+    }
+}
+
+/* Step 1: the RSA pair on the target, its public half on the source. */
+static CK_RV transport_rsa(mig_transport *tr, const mig_side *source, const mig_side *target,
+                           const char **step)
+{
+    CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG bits = 2048;
+    CK_BYTE exponent[] = {0x01, 0x00, 0x01};
+    CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE rsa = CKK_RSA;
+    CK_ATTRIBUTE pub_t[] = {
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_WRAP, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+        {CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)},
+    };
+    CK_ATTRIBUTE priv_t[] = {
+        {CKA_TOKEN, &no, sizeof(no)},       {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_UNWRAP, &yes, sizeof(yes)},    {CKA_DECRYPT, &yes, sizeof(yes)},
+    };
+    static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
+    mig_attrs a;
+    CK_RV rv;
+
+    *step = "generating the transport key pair on the target";
+    rv = target->p11->C_GenerateKeyPair(target->session, &gen, pub_t, 5, priv_t, 6,
+                                        &tr->target_public, &tr->target_private);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *step = "reading the transport public key";
+    rv = mig_attrs_read(target, tr->target_public, parts, 2, &a);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (mig_attr(&a, CKA_MODULUS) == NULL || mig_attr(&a, CKA_PUBLIC_EXPONENT) == NULL) {
+        mig_attrs_free(&a);
+        return CKR_GENERAL_ERROR;
+    }
+    {
+        CK_ATTRIBUTE imp[] = {
+            {CKA_CLASS, &pub, sizeof(pub)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+            {CKA_TOKEN, &no, sizeof(no)},   {CKA_WRAP, &yes, sizeof(yes)},
+            *mig_attr(&a, CKA_MODULUS),     *mig_attr(&a, CKA_PUBLIC_EXPONENT),
+        };
+        *step = "importing the transport public key on the source";
+        rv = source->p11->C_CreateObject(source->session, imp, 6, &tr->source_public);
+    }
+    mig_attrs_free(&a);
+    return rv;
+}
+
+/* Step 2: the AES key on the source, carried to the target under OAEP. */
+static CK_RV transport_aes(mig_transport *tr, const mig_side *source, const mig_side *target,
+                           const char **step)
+{
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG len32 = 32, blob_len = 0;
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ATTRIBUTE gen_t[] = {
+        {CKA_CLASS, &secret, sizeof(secret)},   {CKA_KEY_TYPE, &aes, sizeof(aes)},
+        {CKA_TOKEN, &no, sizeof(no)},           {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_WRAP, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},     {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+    };
+    CK_ATTRIBUTE unwrap_t[] = {
+        {CKA_CLASS, &secret, sizeof(secret)}, {CKA_KEY_TYPE, &aes, sizeof(aes)},
+        {CKA_TOKEN, &no, sizeof(no)},         {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_UNWRAP, &yes, sizeof(yes)},      {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+    };
+    unsigned char *blob = NULL;
+    CK_RV rv;
+
+    *step = "generating the transient AES key on the source";
+    rv = source->p11->C_GenerateKey(source->session, &gen, gen_t, 8, &tr->source_aes);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *step = "wrapping the transient AES key with RSA-OAEP on the source";
+    rv = wrap(source, &oaep, tr->source_public, tr->source_aes, &blob, &blob_len);
+    if (rv == CKR_OK) {
+        *step = "unwrapping the transient AES key on the target";
+        rv = target->p11->C_UnwrapKey(target->session, &oaep, tr->target_private, blob, blob_len,
+                                      unwrap_t, 7, &tr->target_aes);
+    }
+    blob_free(blob, blob_len);
+    return rv;
+}
+
+CK_RV mig_transport_open(mig_transport *tr, const mig_side *source, const mig_side *target,
+                         char *err, size_t errsize)
+{
+    const char *step = "";
+    CK_RV rv;
+
+    if (tr->ready) {
+        return CKR_OK;
+    }
+    rv = transport_rsa(tr, source, target, &step);
+    if (rv == CKR_OK) {
+        rv = transport_aes(tr, source, target, &step);
+    }
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "%s: %s", step, layers_rv_name(rv));
+        mig_transport_close(tr, source, target);
+        return rv;
+    }
+    tr->ready = true;
+    return CKR_OK;
+}
+
+static void destroy(const mig_side *side, CK_OBJECT_HANDLE *h)
+{
+    if (*h != CK_INVALID_HANDLE) {
+        side->p11->C_DestroyObject(side->session, *h);
+        *h = CK_INVALID_HANDLE;
+    }
+}
+
+void mig_transport_close(mig_transport *tr, const mig_side *source, const mig_side *target)
+{
+    destroy(target, &tr->target_aes);
+    destroy(target, &tr->target_private);
+    destroy(target, &tr->target_public);
+    destroy(source, &tr->source_aes);
+    destroy(source, &tr->source_public);
+    tr->ready = false;
+}
+
+/* ---------------------------------------------------------------------
+ * Copy and transfer
+ * ------------------------------------------------------------------ */
+
+/* The class's copy list after copy_common (NULL for another class). */
+static const CK_ATTRIBUTE_TYPE *class_types(CK_OBJECT_CLASS cls, size_t *n)
+{
+#define LIST(a) (*n = sizeof(a) / sizeof(a[0]), a)
+    switch (cls) {
+    case CKO_DATA:
+        return LIST(copy_data);
+    case CKO_CERTIFICATE:
+        return LIST(copy_certificate);
+    case CKO_PUBLIC_KEY:
+        return LIST(copy_public);
+    case CKO_PRIVATE_KEY:
+        return LIST(copy_private);
+    case CKO_SECRET_KEY:
+        return LIST(copy_secret);
+    default:
+        *n = 0;
+        return NULL;
+    }
+#undef LIST
+}
+
+/* Reads what a copy of s carries into *a and builds the template in
+ * templ (room for every type): present attributes, CKA_TOKEN true, and
+ * CKA_DESTROYABLE only when true. Empty values are left out but for the
+ * label (an empty CKA_ID or date is the default anyway). */
+static CK_RV copy_template(const mig_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
+                           mig_attrs *a, CK_ATTRIBUTE **templ, CK_ULONG *count)
+{
+    static CK_BBOOL yes = CK_TRUE;
+    size_t n_class = 0, n;
+    const CK_ATTRIBUTE_TYPE *more = class_types(cls, &n_class);
+    CK_ATTRIBUTE_TYPE types[64];
+    CK_RV rv;
+
+    n = sizeof(copy_common) / sizeof(copy_common[0]);
+    memcpy(types, copy_common, sizeof(copy_common));
+    memcpy(types + n, more, n_class * sizeof(*more));
+    n += n_class;
+    rv = mig_attrs_read(source, s, types, n, a);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *templ = calloc(n + 1, sizeof(**templ));
+    if (*templ == NULL) {
+        mig_attrs_free(a);
+        return CKR_HOST_MEMORY;
+    }
+    *count = 0;
+    (*templ)[(*count)++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
+    for (size_t i = 0; i < a->n; i++) {
+        const CK_ATTRIBUTE *at = &a->attrs[i];
+        if (at->pValue == NULL || (at->ulValueLen == 0 && at->type != CKA_LABEL) ||
+            (at->type == CKA_DESTROYABLE && !mig_attr_bool(a, CKA_DESTROYABLE, true))) {
+            continue;
+        }
+        (*templ)[(*count)++] = *at;
+    }
+    return CKR_OK;
+}
+
+CK_RV mig_copy(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+               const mig_attrs *head, CK_OBJECT_HANDLE *out, char *err, size_t errsize)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_ATTRIBUTE *templ = NULL;
+    CK_ULONG count = 0;
+    mig_attrs a;
+    CK_RV rv = copy_template(source, s, cls, &a, &templ, &count);
+
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
+        return rv;
+    }
+    rv = target->p11->C_CreateObject(target->session, templ, count, out);
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "creating the copy: %s", layers_rv_name(rv));
+    }
+    free(templ);
+    mig_attrs_free(&a);
+    return rv;
+}
+
+CK_RV mig_transfer(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                   const mig_transport *tr, const mig_attrs *head, CK_OBJECT_HANDLE *out, char *err,
+                   size_t errsize)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_ATTRIBUTE *templ = NULL;
+    CK_ULONG count = 0, blob_len = 0;
+    unsigned char *blob = NULL;
+    mig_attrs a;
+    CK_RV rv = copy_template(source, s, cls, &a, &templ, &count);
+
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
+        return rv;
+    }
+    rv = wrap(source, &kwp, tr->source_aes, s, &blob, &blob_len);
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "wrapping it on the source: %s", layers_rv_name(rv));
+        goto out;
+    }
+    rv = target->p11->C_UnwrapKey(target->session, &kwp, tr->target_aes, blob, blob_len, templ,
+                                  count, out);
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "unwrapping it on the target: %s", layers_rv_name(rv));
+    }
+out:
+    blob_free(blob, blob_len);
+    free(templ);
+    mig_attrs_free(&a);
+    return rv;
+}
+
+CK_RV mig_finish(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                 CK_OBJECT_HANDLE t)
+{
+    static const CK_ATTRIBUTE_TYPE type = CKA_DESTROYABLE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE set = {CKA_DESTROYABLE, &no, sizeof(no)};
+    mig_attrs a;
+    CK_RV rv = mig_attrs_read(source, s, &type, 1, &a);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!mig_attr_bool(&a, CKA_DESTROYABLE, true)) {
+        rv = target->p11->C_SetAttributeValue(target->session, t, &set, 1);
+    }
+    mig_attrs_free(&a);
+    return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Verification
+ * ------------------------------------------------------------------ */
+
+static const unsigned char probe[32] = "strata migrate: a test of a key.";
+
+/* A session public key on the source that verifies for key pair of
+ * private key s: made from s's modulus (RSA), else from the source's
+ * public key object with the same CKA_ID. CKR_OK with *pub;
+ * CKR_KEY_HANDLE_INVALID when there is nothing to make it from. */
+static CK_RV source_public(const mig_side *source, CK_OBJECT_HANDLE s, const mig_attrs *head,
+                           CK_OBJECT_HANDLE *pub)
+{
+    static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
+                                              CKA_EC_POINT};
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE templ[6] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_VERIFY, &yes, sizeof(yes)},
+    };
+    CK_ULONG count = 4;
+    CK_OBJECT_HANDLE from = s;
+    mig_attrs a;
+    CK_RV rv;
+
+    if (kt == CKK_EC) {
+        CK_ATTRIBUTE find[3] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}};
+        CK_ULONG n_find = 2, got = 0;
+        if (!add_from(find, &n_find, head, CKA_ID) || mig_attr(head, CKA_ID)->ulValueLen == 0) {
+            return CKR_KEY_HANDLE_INVALID;
+        }
+        rv = source->p11->C_FindObjectsInit(source->session, find, n_find);
+        if (rv == CKR_OK) {
+            rv = source->p11->C_FindObjects(source->session, &from, 1, &got);
+            source->p11->C_FindObjectsFinal(source->session);
+        }
+        if (rv != CKR_OK || got == 0) {
+            return rv != CKR_OK ? rv : CKR_KEY_HANDLE_INVALID;
+        }
+    } else if (kt != CKK_RSA) {
+        return CKR_KEY_HANDLE_INVALID;
+    }
+    rv = mig_attrs_read(source, from, kt == CKK_RSA ? parts : parts + 2, 2, &a);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (a.attrs[0].pValue == NULL || a.attrs[1].pValue == NULL) {
+        rv = CKR_KEY_HANDLE_INVALID;
+    } else {
+        templ[count++] = a.attrs[0];
+        templ[count++] = a.attrs[1];
+        rv = source->p11->C_CreateObject(source->session, templ, count, pub);
+    }
+    mig_attrs_free(&a);
+    return rv;
+}
+
+/* Signs probe with target's t and verifies with source's pub. */
+static CK_RV sign_check(const mig_side *source, CK_OBJECT_HANDLE pub, const mig_side *target,
+                        CK_OBJECT_HANDLE t, CK_KEY_TYPE kt)
+{
+    CK_MECHANISM mech = {kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
+    unsigned char sig[1024];
+    CK_ULONG len = sizeof(sig);
+    CK_RV rv = target->p11->C_SignInit(target->session, &mech, t);
+
+    if (rv == CKR_OK) {
+        rv = target->p11->C_Sign(target->session, (CK_BYTE_PTR)probe, sizeof(probe), sig, &len);
+    }
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = source->p11->C_VerifyInit(source->session, &mech, pub);
+    if (rv == CKR_OK) {
+        rv = source->p11->C_Verify(source->session, (CK_BYTE_PTR)probe, sizeof(probe), sig, len);
+    }
+    return rv;
+}
+
+static CK_RV verify_private(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                            CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how)
+{
+    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_ATTRIBUTE_TYPE types[2];
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
+    bool same = true;
+    size_t n = public_types(kt, true, types);
+    CK_RV rv = CKR_OK;
+
+    if (n > 0) {
+        *how = "the same public key";
+        rv = compare_attrs(source, s, target, t, types, n, &same);
+        if (rv != CKR_OK || !same) {
+            return rv != CKR_OK ? rv : CKR_SIGNATURE_INVALID;
+        }
+    }
+    if (!mig_attr_bool(head, CKA_SIGN, false) ||
+        mig_attr_bool(head, CKA_ALWAYS_AUTHENTICATE, false)) {
+        *how = n > 0 ? "the same public key (the key does not sign)"
+                     : "unwrapped intact (the key does not sign and shows no public key)";
+        return CKR_OK;
+    }
+    rv = source_public(source, s, head, &pub);
+    if (rv == CKR_KEY_HANDLE_INVALID) {
+        *how = n > 0 ? "the same public key (no source public key to check a signature)"
+                     : "unwrapped intact (no source public key to check a signature)";
+        return CKR_OK;
+    }
+    if (rv == CKR_OK) {
+        rv = sign_check(source, pub, target, t, kt);
+        *how = "a signature by the copy verified with the source's public key";
+    }
+    destroy(source, &pub);
+    return rv;
+}
+
+static CK_RV verify_secret(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                           CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how)
+{
+    static const CK_ATTRIBUTE_TYPE kcv = CKA_CHECK_VALUE;
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    unsigned char a[16], b[16];
+    CK_ULONG la = sizeof(a), lb = sizeof(b);
+    bool same = false;
+    CK_RV rv = compare_attrs(source, s, target, t, &kcv, 1, &same);
+
+    if (rv == CKR_OK && same) {
+        *how = "the same check value (CKA_CHECK_VALUE)";
+        return CKR_OK;
+    }
+    if (mig_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_AES ||
+        !mig_attr_bool(head, CKA_ENCRYPT, false)) {
+        *how = "unwrapped intact (AES key wrap checks integrity; the key shows no check value)";
+        return CKR_OK;
+    }
+    rv = source->p11->C_EncryptInit(source->session, &ecb, s);
+    if (rv == CKR_OK) {
+        rv = source->p11->C_Encrypt(source->session, (CK_BYTE_PTR)probe, 16, a, &la);
+    }
+    if (rv == CKR_OK) {
+        rv = target->p11->C_EncryptInit(target->session, &ecb, t);
+    }
+    if (rv == CKR_OK) {
+        rv = target->p11->C_Encrypt(target->session, (CK_BYTE_PTR)probe, 16, b, &lb);
+    }
+    *how = "the same ciphertext of one block";
+    if (rv == CKR_OK && (la != lb || memcmp(a, b, la) != 0)) {
+        rv = CKR_SIGNATURE_INVALID;
+    }
+    return rv;
+}
+
+CK_RV mig_verify(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+                 CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how, char *err,
+                 size_t errsize)
+{
+    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_ATTRIBUTE_TYPE types[2] = {CKA_VALUE, CKA_VALUE};
+    size_t n = 1;
+    bool same = false;
+    CK_RV rv;
+
+    *how = "the same bytes";
+    if (cls == CKO_PRIVATE_KEY) {
+        rv = verify_private(source, s, target, t, head, how);
+    } else if (cls == CKO_SECRET_KEY) {
+        rv = verify_secret(source, s, target, t, head, how);
+    } else {
+        if (cls == CKO_PUBLIC_KEY) {
+            n = public_types(kt, false, types);
+            *how = "the same public key";
+        }
+        rv = compare_attrs(source, s, target, t, types, n, &same);
+        if (rv == CKR_OK && !same) {
+            rv = CKR_SIGNATURE_INVALID;
+        }
+    }
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "%s: %s", rv == CKR_SIGNATURE_INVALID ? "the copy differs" : *how,
+                 rv == CKR_SIGNATURE_INVALID ? *how : layers_rv_name(rv));
+    }
+    return rv;
+}

@@ -1,0 +1,522 @@
+/*
+ * test_migrate.c - strata migrate and strata forget-layer (cli/migrate.c,
+ * cli/transfer.c, storage/moves.c), run as an administrator would: the
+ * built command over real SoftHSM2 tokens in an isolated world, the
+ * result read back from the tokens directly (pkcs11-tool) and through the
+ * built module.
+ *
+ * The world: a legacy token (read-only layer "legacy", user PIN 1111)
+ * holding an extractable RSA and EC key pair, a non-extractable RSA key
+ * pair, an extractable AES key, a certificate and a data object, under a
+ * personal token (layer "personal", 2222), both in view "work".
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "world.h"
+
+#define VIEW_PIN "work-pin-1"
+#define MIGRATE  "migrate --token Strata --view work --from legacy --to personal --pin-stdin"
+
+static const char policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <layer id=\"legacy\" module=\"soft\" token=\"legacy\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal legacy\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+/* The policy once the legacy layer is dropped from the view. */
+static const char policy_without_legacy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <layer id=\"legacy\" module=\"soft\" token=\"legacy\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static world w;
+
+/* pkcs11-tool on SoftHSM2 directly, logged in to token with pin. */
+#define TOOL "pkcs11-tool --module '%s' --token-label '%s' --login --pin '%s' "
+
+static void legacy_objects(void)
+{
+    static const char *const make[] = {
+        "--keypairgen --key-type rsa:2048 --id 01 --label rsa-x --extractable --usage-sign",
+        "--keypairgen --key-type EC:prime256v1 --id 02 --label ec-x --extractable --usage-sign",
+        "--keypairgen --key-type rsa:2048 --id 03 --label rsa-nx --usage-sign",
+        "--keygen --key-type AES:32 --id 04 --label aes-x --extractable --sensitive",
+    };
+
+    for (size_t i = 0; i < sizeof(make) / sizeof(make[0]); i++) {
+        cr_assert_eq(
+            world_sh(TOOL "%s >/dev/null 2>&1", world_softhsm_module(), "legacy", "1111", make[i]),
+            0, "%s", make[i]);
+    }
+    cr_assert_eq(world_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem "
+                          "-subj /CN=legacy -days 3 -outform DER -out cert.der 2>/dev/null && "
+                          "printf 'legacy data' > data.bin",
+                          w.dir),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--write-object '%s/cert.der' --type cert --id 01 --label cert-x "
+                               ">/dev/null 2>&1",
+                          world_softhsm_module(), "legacy", "1111", w.dir),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--write-object '%s/data.bin' --type data --label data-x "
+                               "--application-label app >/dev/null 2>&1",
+                          world_softhsm_module(), "legacy", "1111", w.dir),
+                 0);
+}
+
+static void setup(void)
+{
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "legacy", "12345678", "1111"), 0);
+    cr_assert_eq(world_token(&w, "personal", "12345678", "2222"), 0);
+    legacy_objects();
+    cr_assert_eq(world_policy(&w, policy), 0);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s 2222 1111 | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null",
+                          VIEW_PIN, world_strata_cli()),
+                 0);
+}
+
+static void teardown(void)
+{
+    world_teardown(&w);
+}
+
+TestSuite(migrate, .init = setup, .fini = teardown, .timeout = 180);
+
+/* Runs "strata ARGS" with the view's PIN on standard input, stderr merged
+ * into *out; returns the exit status. */
+static int strata(char **out, const char *args)
+{
+    int rc =
+        world_sh_out(out, "printf '%%s\\n' %s | '%s' %s 2>&1", VIEW_PIN, world_strata_cli(), args);
+
+    cr_assert(*out != NULL);
+    return rc;
+}
+
+/* What pkcs11-tool lists of token's objects (malloc'd). */
+static char *listing(const char *token, const char *pin)
+{
+    char *out = NULL;
+
+    cr_assert_eq(
+        world_sh_out(&out, TOOL "--list-objects 2>/dev/null", world_softhsm_module(), token, pin),
+        0);
+    return out;
+}
+
+/* How many times needle occurs in text. */
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* How many objects of class (pkcs11-tool's "Private Key Object; RSA")
+ * token holds with label (a line of the object's indented block). */
+static int count_objects(const char *list, const char *class_line, const char *label)
+{
+    char want[128];
+    int n = 0;
+
+    snprintf(want, sizeof(want), "  label:      %s\n", label);
+    for (const char *p = strstr(list, class_line); p != NULL; p = strstr(p + 1, class_line)) {
+        const char *end = strchr(p, '\n');
+        while (end != NULL && end[1] == ' ') {
+            end = strchr(end + 1, '\n');
+        }
+        for (const char *q = strstr(p, want); q != NULL && (end == NULL || q < end); q = NULL) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The personal token holds exactly one copy of each movable object and no
+ * copy of the key that cannot move. */
+static void assert_one_copy_each(const char *list)
+{
+    cr_expect_eq(count_objects(list, "Certificate Object;", "cert-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Private Key Object; RSA", "rsa-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Private Key Object; EC", "ec-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; EC", "ec-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Secret Key Object; AES", "aes-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-nx"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Private Key Object; RSA", "rsa-nx"), 0, "%s", list);
+    cr_expect_eq(occurrences(list, "'data-x'"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "Object;"), 7, "%s", list);
+}
+
+Test(migrate, dry_run_changes_nothing)
+{
+    char *before_p = listing("personal", "2222"), *before_l = listing("legacy", "1111");
+    char *out = NULL, *after_p, *after_l, *moves = NULL;
+
+    cr_assert_eq(strata(&out, MIGRATE " --dry-run"), 0, "%s", out);
+    cr_expect(strstr(out, "copy     certificate      'cert-x' id 01") != NULL, "%s", out);
+    cr_expect(strstr(out, "transfer private-key rsa  'rsa-x' id 01") != NULL, "%s", out);
+    cr_expect(strstr(out, "transfer secret-key  aes  'aes-x' id 04") != NULL, "%s", out);
+    cr_expect(strstr(out, "cannot   private-key rsa  'rsa-nx' id 03") != NULL, "%s", out);
+    cr_expect(strstr(out, "5 to copy, 3 to transfer wrapped") != NULL, "%s", out);
+    after_p = listing("personal", "2222");
+    after_l = listing("legacy", "1111");
+    cr_expect_str_eq(after_p, before_p);
+    cr_expect_str_eq(after_l, before_l);
+    cr_assert_eq(world_sh_out(&moves, "sqlite3 '%s' 'SELECT count(*) FROM moves'", w.catalog), 0);
+    cr_expect_str_eq(moves, "0\n");
+    free(moves);
+    free(out);
+    free(before_p);
+    free(before_l);
+    free(after_p);
+    free(after_l);
+}
+
+Test(migrate, moves_verifies_and_leaves_what_cannot_move)
+{
+    char *out = NULL, *list, *legacy;
+
+    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_expect(strstr(out, "moved    private-key rsa  'rsa-x' id 01: wrapped, verified: a "
+                          "signature by the copy verified with the source's public key") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    private-key ec   'ec-x' id 02: wrapped, verified: a "
+                          "signature") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    certificate      'cert-x' id 01: copied, verified: the same "
+                          "bytes") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    data             'data-x'") != NULL, "%s", out);
+    cr_expect(strstr(out, "moved    secret-key  aes  'aes-x' id 04: wrapped, verified") != NULL,
+              "%s", out);
+    /* The key that cannot move: reported with what to do, left in place. */
+    cr_expect(strstr(out, "cannot   private-key rsa  'rsa-nx' id 03: sensitive and not "
+                          "extractable; re-key on the target: pkcs11-tool --module "
+                          "strata-pkcs11.so --login --keypairgen --key-type rsa:2048 --label "
+                          "'rsa-nx' --id NEW-ID") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "certificate re-issued") != NULL, "%s", out);
+    cr_expect(strstr(out, "moved 8, already there 0, cannot move 1, failed 0") != NULL, "%s", out);
+    list = listing("personal", "2222");
+    assert_one_copy_each(list);
+    /* Keys arrive sensitive, as they left. */
+    cr_expect(strstr(list, "Access:     sensitive, extractable") != NULL, "%s", list);
+    legacy = listing("legacy", "1111");
+    cr_expect_eq(count_objects(legacy, "Private Key Object; RSA", "rsa-nx"), 1, "%s", legacy);
+    cr_expect_eq(occurrences(legacy, "Object;"), 8, "%s", legacy);
+    free(legacy);
+    free(list);
+    free(out);
+}
+
+Test(migrate, moved_rsa_key_signs_what_the_legacy_public_key_verifies)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_assert_eq(world_sh("printf 'to be signed' > '%s/msg'", w.dir), 0);
+    /* Signed through the view (the personal copy shadows the original)... */
+    cr_assert_eq(world_sh("pkcs11-tool --module '%s' --login --pin '%s' --sign --id 01 "
+                          "-m SHA256-RSA-PKCS --input-file '%s/msg' --output-file '%s/sig' "
+                          ">/dev/null 2>&1",
+                          world_strata_module(), VIEW_PIN, w.dir, w.dir),
+                 0);
+    /* ...and on the personal token itself, by the moved key... */
+    cr_assert_eq(world_sh(TOOL "--sign --id 01 -m SHA256-RSA-PKCS --input-file '%s/msg' "
+                               "--output-file '%s/sig2' >/dev/null 2>&1",
+                          world_softhsm_module(), "personal", "2222", w.dir, w.dir),
+                 0);
+    /* ...both verified with the legacy token's public key. */
+    cr_expect_eq(world_sh(TOOL "--verify --id 01 -m SHA256-RSA-PKCS --input-file '%s/msg' "
+                               "--signature-file '%s/sig' 2>&1 | grep -q 'Signature is valid'",
+                          world_softhsm_module(), "legacy", "1111", w.dir, w.dir),
+                 0);
+    cr_expect_eq(world_sh(TOOL "--verify --id 01 -m SHA256-RSA-PKCS --input-file '%s/msg' "
+                               "--signature-file '%s/sig2' 2>&1 | grep -q 'Signature is valid'",
+                          world_softhsm_module(), "legacy", "1111", w.dir, w.dir),
+                 0);
+    /* A signature by another key is not (the check can fail). */
+    cr_assert_eq(world_sh(TOOL "--sign --id 03 -m SHA256-RSA-PKCS --input-file '%s/msg' "
+                               "--output-file '%s/sig3' >/dev/null 2>&1",
+                          world_softhsm_module(), "legacy", "1111", w.dir, w.dir),
+                 0);
+    cr_expect_neq(world_sh(TOOL "--verify --id 01 -m SHA256-RSA-PKCS --input-file '%s/msg' "
+                                "--signature-file '%s/sig3' 2>&1 | grep -q 'Signature is valid'",
+                           world_softhsm_module(), "legacy", "1111", w.dir, w.dir),
+                  0);
+    free(out);
+}
+
+Test(migrate, second_run_moves_nothing)
+{
+    char *out = NULL, *first, *second, *audit = NULL;
+
+    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    free(out);
+    first = listing("personal", "2222");
+    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_expect(strstr(out, "moved 0, already there 8, cannot move 1, failed 0") != NULL, "%s", out);
+    cr_expect(strstr(out, "present  private-key ec   'ec-x' id 02: already on layer "
+                          "'personal'") != NULL,
+              "%s", out);
+    second = listing("personal", "2222");
+    cr_expect_str_eq(second, first);
+    /* One audit row per object moved, none for finding it there again. */
+    cr_assert_eq(world_sh_out(&audit,
+                              "sqlite3 '%s' \"SELECT count(*) FROM audit WHERE action = "
+                              "'migrate'\"",
+                              w.catalog),
+                 0);
+    cr_expect_str_eq(audit, "8\n");
+    free(audit);
+    free(first);
+    free(second);
+    free(out);
+}
+
+/* A strata migrate started with the PIN on its standard input, its
+ * standard output a pipe read here. */
+typedef struct {
+    pid_t pid;
+    int out; /* read end; closed by finish (never before: a closed pipe would kill it) */
+} child;
+
+/* Starts strata migrate and returns once it printed its first line: both
+ * tokens are logged in by then. (SoftHSM2 rewrites its token file in
+ * place at each C_Login, so a process killed inside a login can leave the
+ * token's file empty: the token is gone. Kills here land after the
+ * logins: see docs/migration.md.) */
+static child start_migrate(const char *pin_file)
+{
+    int out[2];
+    char c = 0;
+    child ch;
+
+    cr_assert_eq(pipe(out), 0);
+    ch.pid = fork();
+    cr_assert(ch.pid >= 0);
+    if (ch.pid == 0) {
+        int in = open(pin_file, O_RDONLY), null = open("/dev/null", O_WRONLY);
+        if (in < 0 || null < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(null, 2) < 0) {
+            _exit(127);
+        }
+        close(out[0]);
+        execl(world_strata_cli(), "strata", "migrate", "--token", "Strata", "--view", "work",
+              "--from", "legacy", "--to", "personal", "--pin-stdin", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    ch.out = out[0];
+    while (c != '\n' && read(ch.out, &c, 1) == 1) {
+    }
+    return ch;
+}
+
+/* Waits for the child (its output drained meanwhile); returns its status. */
+static int finish(child *ch)
+{
+    char buf[4096];
+    int st = 0;
+
+    while (read(ch->out, buf, sizeof(buf)) > 0) {
+    }
+    cr_assert_eq(waitpid(ch->pid, &st, 0), ch->pid);
+    close(ch->out);
+    return st;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs strata migrate to its end; returns how long it took after its
+ * first line (seconds). */
+static double run_to_end(const char *pin_file)
+{
+    child ch = start_migrate(pin_file);
+    double t0 = now();
+    int st = finish(&ch);
+
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    return now() - t0;
+}
+
+/* Wipes the personal token (same label and PINs) and the journal, so a
+ * round starts from nothing moved. */
+static void start_over(void)
+{
+    cr_assert_eq(world_sh("softhsm2-util --init-token --token personal --label personal "
+                          "--so-pin 12345678 --pin 2222 >/dev/null 2>&1"),
+                 0);
+    cr_assert_eq(world_sh("sqlite3 '%s' 'DELETE FROM moves'", w.catalog), 0);
+}
+
+Test(migrate, sigkill_anywhere_then_rerun_leaves_one_copy_each)
+{
+    char pin_file[sizeof(w.dir) + 8];
+    double full;
+    unsigned kills = 0;
+
+    snprintf(pin_file, sizeof(pin_file), "%s/pin", w.dir);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s > '%s'", VIEW_PIN, pin_file), 0);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    full = run_to_end(pin_file);
+    /* Rounds from nothing moved: two kills at random points of the run,
+     * then a run to the end, until six runs were killed inside (a run
+     * under a loaded machine may finish before its kill: not counted) or
+     * ten seconds passed. */
+    for (double t0 = now(); kills < 6 && now() - t0 < 10.0;) {
+        char *list;
+        start_over();
+        for (int k = 0; k < 2; k++) {
+            useconds_t delay = (useconds_t)((double)rand() / RAND_MAX * full * 1e6);
+            child ch = start_migrate(pin_file);
+            int st;
+            usleep(delay);
+            kill(ch.pid, SIGKILL);
+            st = finish(&ch);
+            kills += WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+        }
+        run_to_end(pin_file);
+        list = listing("personal", "2222");
+        assert_one_copy_each(list);
+        free(list);
+    }
+    cr_log_info("%u runs killed (a full run: %.2f s)", kills, full);
+    cr_expect_geq(kills, 3);
+}
+
+Test(migrate, retire_whites_out_the_originals)
+{
+    char *out = NULL;
+
+    cr_assert_eq(strata(&out, MIGRATE " --retire"), 0, "%s", out);
+    cr_expect(strstr(out, "8 originals whited out in view 'work'") != NULL, "%s", out);
+    free(out);
+    /* The data object has no CKA_ID, so nothing shadows it: without the
+     * whiteout the view would show both copies. */
+    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_expect_eq(occurrences(out, "data-x"), 1, "%s", out);
+    cr_expect_eq(occurrences(out, "\nlegacy "), 1, "%s", out); /* rsa-nx's private key only */
+    cr_expect(strstr(out, "legacy    private-key  rsa-nx") != NULL, "%s", out);
+    free(out);
+    /* Destroying the personal copy directly does not bring the original
+     * back: the whiteout names the original itself. */
+    cr_assert_eq(world_sh(TOOL "--delete-object --type data --label data-x >/dev/null 2>&1",
+                          world_softhsm_module(), "personal", "2222"),
+                 0);
+    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_expect_eq(occurrences(out, "data-x"), 0, "%s", out);
+    free(out);
+}
+
+Test(migrate, only_selects_by_rule_expression)
+{
+    char *out = NULL, *list;
+
+    cr_assert_eq(strata(&out, MIGRATE " --only 'class == certificate or label == \"data-x\"'"), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "moved 2, already there 0, cannot move 0, failed 0") != NULL, "%s", out);
+    free(out);
+    list = listing("personal", "2222");
+    cr_expect_eq(occurrences(list, "Object;"), 1, "%s", list);
+    free(list);
+    cr_expect_eq(strata(&out, MIGRATE " --only 'class =='"), 1, "%s", out);
+    cr_expect(strstr(out, "--only:1:") != NULL, "%s", out);
+    free(out);
+}
+
+Test(migrate, refuses_bad_layers_and_a_wrong_pin)
+{
+    char *out = NULL;
+
+    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from personal --to legacy "
+                              "--pin-stdin"),
+                 1, "%s", out);
+    cr_expect(strstr(out, "layer 'legacy' is read-only") != NULL, "%s", out);
+    free(out);
+    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from legacy --to legasy "
+                              "--pin-stdin"),
+                 1, "%s", out);
+    cr_expect(strstr(out, "view 'work' has no layer 'legasy'") != NULL, "%s", out);
+    free(out);
+    cr_expect_eq(
+        world_sh_out(&out, "printf 'wrong-pin\\n' | '%s' " MIGRATE " 2>&1", world_strata_cli()), 1,
+        "%s", out);
+    cr_expect(strstr(out, "not the PIN of view 'work'") != NULL, "%s", out);
+    free(out);
+    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from legacy --to legacy"), 2,
+                 "%s", out);
+    free(out);
+}
+
+Test(migrate, forget_layer_after_the_policy_drops_it)
+{
+    char *out = NULL, *rows = NULL;
+
+    cr_assert_eq(strata(&out, MIGRATE " --retire"), 0, "%s", out);
+    cr_expect(strstr(out, "strata forget-layer --token Strata legacy") == NULL, "%s",
+              out); /* rsa-nx could not move: not everything is on personal */
+    free(out);
+    cr_expect_eq(strata(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
+    cr_expect(strstr(out, "view 'work' of token 'Strata' still stacks layer 'legacy'") != NULL,
+              "%s", out);
+    free(out);
+    cr_assert_eq(world_policy(&w, policy_without_legacy), 0);
+    cr_assert_eq(strata(&out, "forget-layer --token Strata legacy"), 0, "%s", out);
+    cr_expect(strstr(out, "layer 'legacy' of token 'Strata' forgotten: 1 sealed credential, ") !=
+                  NULL,
+              "%s", out);
+    cr_expect(strstr(out, "8 whiteouts, 8 journal rows removed") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(world_sh_out(&rows,
+                              "sqlite3 '%s' \"SELECT (SELECT count(*) FROM creds WHERE layer = "
+                              "'legacy') + (SELECT count(*) FROM whiteouts) + (SELECT count(*) "
+                              "FROM moves) + (SELECT count(*) FROM objects WHERE layer = "
+                              "'legacy')\"",
+                              w.catalog),
+                 0);
+    cr_expect_str_eq(rows, "0\n");
+    free(rows);
+    cr_expect_eq(strata(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
+    cr_expect(strstr(out, "holds nothing about layer 'legacy'") != NULL, "%s", out);
+    free(out);
+    /* The view still logs in and shows what moved. */
+    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_expect(strstr(out, "personal  certificate  cert-x") != NULL, "%s", out);
+    free(out);
+}
