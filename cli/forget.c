@@ -107,31 +107,6 @@ static void print_layer_help(void)
            "wrong SO PIN, catalog problem), 2 usage\n");
 }
 
-/* Takes the one operand (the layer) out of argv, leaving the options for
- * the shared parser. Returns it, or NULL when there is not exactly one. */
-static const char *take_operand(int *argc, char **argv)
-{
-    const char *layer = NULL;
-    int out = 1, seen = 0;
-
-    for (int i = 1; i < *argc; i++) {
-        bool takes_value = strcmp(argv[i], "--token") == 0 || strcmp(argv[i], "--policy") == 0 ||
-                           strcmp(argv[i], "--catalog") == 0;
-        if (argv[i][0] != '-') {
-            layer = argv[i];
-            seen++;
-            continue;
-        }
-        argv[out++] = argv[i];
-        if (takes_value && i + 1 < *argc) {
-            argv[out++] = argv[++i];
-        }
-    }
-    *argc = out;
-    argv[out] = NULL;
-    return seen == 1 ? layer : NULL;
-}
-
 /* Whether some view of tok stacks layer; reports the first one. */
 static bool layer_in_use(const rules_token *tok, const char *layer)
 {
@@ -148,26 +123,27 @@ static bool layer_in_use(const rules_token *tok, const char *layer)
 
 int cli_cmd_forget_layer(cli_global *g, int argc, char **argv)
 {
-    const char *token = NULL, *layer = take_operand(&argc, argv);
-    bool from_stdin = false, help = false;
+    const char *layer;
     storage_layer_forgotten n;
     cli_target t;
+    cli_opts o;
     storage_rc rc_s;
-    int rc;
+    int rc = cli_options(g, "forget-layer", argc, argv, CLI_TAKES_TOKEN | CLI_TAKES_PIN_STDIN,
+                         print_layer_help, &o);
 
-    for (int i = 1; i < argc; i++) {
-        help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-    }
-    rc = cli_token_args(g, "forget-layer", argc, argv, print_layer_help, &token, NULL, &from_stdin);
     if (rc != 0) {
         return rc == 1 ? CLI_EXIT_OK : rc;
     }
-    if (layer == NULL && !help) {
+    if (o.token == NULL) {
+        return cli_usage_error("forget-layer", "--token is required");
+    }
+    if (optind + 1 != argc) {
         return cli_usage_error("forget-layer", "name one layer");
     }
+    layer = argv[optind];
     rc = CLI_EXIT_FAIL;
-    if (cli_target_open(g, token, NULL, 0, &t) != 0 || layer_in_use(t.token, layer) ||
-        cli_so_check(&t, from_stdin, "forget-layer") != 0) {
+    if (cli_target_open(g, o.token, NULL, 0, &t) != 0 || layer_in_use(t.token, layer) ||
+        cli_so_check(&t, o.pin_stdin, "forget-layer") != 0) {
         goto out;
     }
     rc_s = storage_layer_forget(t.cat, t.token->label, layer, &n);
