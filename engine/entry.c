@@ -6,32 +6,13 @@
  * arguments and does the work. Keep these one-liners: no logic here.
  * Each also describes its arguments for the call log (calllog.h); that
  * description is built only while STRATA_LOG=calls is on.
- * Static functions: only C_GetFunctionList is exported from the module.
+ * Static functions: only C_GetFunctionList is exported from the module
+ * (and iface.c's C_GetInterfaceList / C_GetInterface; the 3.0 entry
+ * points are entry_v3.c's).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "calllog.h"
-#include "ops/ops.h"
-
-/* Checks the library state and returns call; when the call log is on,
- * logs fn with the described arguments around it (calllog.h). */
-#define FORWARD(fn, call, ...)                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = library_check();                                                               \
-        if (rv_ != CKR_OK) {                                                                       \
-            return rv_;                                                                            \
-        }                                                                                          \
-        if (calllog_on()) {                                                                        \
-            const calllog_arg args_[] = {__VA_ARGS__};                                             \
-            const size_t n_ = sizeof(args_) / sizeof(args_[0]);                                    \
-            calllog_frame frame_;                                                                  \
-            calllog_enter(&frame_, #fn, args_, n_);                                                \
-            rv_ = (call);                                                                          \
-            calllog_exit(&frame_, rv_, args_, n_);                                                 \
-            return rv_;                                                                            \
-        }                                                                                          \
-        return (call);                                                                             \
-    } while (0)
+#include "entry.h"
 
 /* The log opens inside C_Initialize: the call is always framed, and
  * logged once it returns if the log is on by then. */
@@ -518,7 +499,7 @@ static CK_RV C_CancelFunction_entry(CK_SESSION_HANDLE session)
 
 static CK_RV C_WaitForSlotEvent_entry(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)
 {
-    FORWARD(C_WaitForSlotEvent, slot_wait_for_event(flags, slot, reserved), CL_WAIT_FLAGS(flags),
+    FORWARD(C_WaitForSlotEvent, wait_for_event(flags, slot, reserved), CL_WAIT_FLAGS(flags),
             CL_ULONG_OUT("slot", slot), CL_PRESENT("reserved", reserved));
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential meson ninja-build pkg-config clang clang-format libclang-rt-dev
   libcriterion-dev libsqlite3-dev libsodium-dev libxml2-dev libxml2-utils
-  libp11-kit-dev p11-kit p11-kit-modules softhsm2 sqlite3
+  libp11-kit-dev libnss3-dev p11-kit p11-kit-modules softhsm2 sqlite3
   opensc gnutls-bin libnss3-tools python3 python3-pykcs11
   libengine-pkcs11-openssl openssl openssh-client man-db
   opencryptoki libtpm2-pkcs11-1 swtpm

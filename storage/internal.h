@@ -220,6 +220,14 @@ char *views_subject(const char *token, const char *view);
 storage_rc views_find_by_tag_locked(storage_catalog *cat, int64_t token_id,
                                     const unsigned char tag[SECRETS_TAG_BYTES], int64_t *view_id,
                                     char **name);
+/* The same for the view of token_id named name (name_len bytes, not
+ * terminated) only: its tag alone is
+ * compared with tag (constant time); an unknown name is compared with a
+ * tag no PIN derives, so it costs the same and answers the same:
+ * STORAGE_ERR_PIN_INCORRECT. Expects the lock held. */
+storage_rc views_find_named_locked(storage_catalog *cat, int64_t token_id, const char *name,
+                                   size_t name_len, const unsigned char tag[SECRETS_TAG_BYTES],
+                                   int64_t *view_id, char **name_out);
 
 /* ---- login.c: a successful login --------------------------------------- */
 

@@ -21,6 +21,8 @@ typedef struct {
 struct login_ctx {
     int64_t token_id;
     const unsigned char *tag;
+    const char *named; /* the view the caller names (NULL: whichever the tag selects) */
+    size_t named_len;
     char *view;     /* malloc'd name of the matching view */
     cred_row *rows; /* its sealed credentials, in enrolment order */
     size_t n;
@@ -63,7 +65,10 @@ static storage_rc login_fetch_txn(storage_catalog *cat, void *ctx)
     int64_t view_id = 0;
     size_t cap = 0;
     int step;
-    storage_rc rc = views_find_by_tag_locked(cat, c->token_id, c->tag, &view_id, &c->view);
+    storage_rc rc = c->named != NULL
+                        ? views_find_named_locked(cat, c->token_id, c->named, c->named_len, c->tag,
+                                                  &view_id, &c->view)
+                        : views_find_by_tag_locked(cat, c->token_id, c->tag, &view_id, &c->view);
 
     if (rc != STORAGE_OK) {
         goto out;
@@ -168,8 +173,17 @@ static storage_rc kdf_params_read(storage_catalog *cat, kdf_params *params)
 storage_rc storage_view_login(storage_catalog *cat, const char *token, const char *pin,
                               size_t pin_len, storage_login **out)
 {
+    return storage_view_login_as(cat, token, NULL, 0, pin, pin_len, out);
+}
+
+/* See storage.h. As storage_view_login, with the view lookup limited to
+ * view when it is not NULL. */
+storage_rc storage_view_login_as(storage_catalog *cat, const char *token, const char *view,
+                                 size_t view_len, const char *pin, size_t pin_len,
+                                 storage_login **out)
+{
     kdf_params params = {.token = token};
-    struct login_ctx c = {0};
+    struct login_ctx c = {.named = view, .named_len = view_len};
     secrets_keys *keys = NULL;
     storage_rc rc = STORAGE_ERR_ARGS;
 

@@ -150,6 +150,15 @@ typedef struct storage_login storage_login;
  * (and when the token has no enrolment at all, after the same work). */
 storage_rc storage_view_login(storage_catalog *cat, const char *token, const char *pin,
                               size_t pin_len, storage_login **out);
+/* The same, when the caller names the view (view_len bytes, C_LoginUser):
+ * the same one Argon2id run, then only view's tag is compared with the
+ * PIN's. A PIN of
+ * another view, or a view that does not exist, answers
+ * STORAGE_ERR_PIN_INCORRECT after the same work as a wrong PIN. view NULL
+ * is storage_view_login. */
+storage_rc storage_view_login_as(storage_catalog *cat, const char *token, const char *view,
+                                 size_t view_len, const char *pin, size_t pin_len,
+                                 storage_login **out);
 const char *storage_login_view(const storage_login *login);
 /* Whether pin selects the view of login (*match), at a cost that does not
  * depend on the answer: one read of the token's KDF parameters, one

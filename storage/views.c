@@ -11,6 +11,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,53 @@ storage_rc views_find_by_tag_locked(storage_catalog *cat, int64_t token_id,
     if (name != NULL) {
         *name = strdup((const char *)sqlite3_column_text(st, 1));
         rc = *name != NULL ? STORAGE_OK : STORAGE_ERR_NOMEM;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* See internal.h. */
+storage_rc views_find_named_locked(storage_catalog *cat, int64_t token_id, const char *name,
+                                   size_t name_len, const unsigned char tag[SECRETS_TAG_BYTES],
+                                   int64_t *view_id, char **name_out)
+{
+    static const unsigned char none[SECRETS_TAG_BYTES]; /* compared when no view has the name */
+    const unsigned char *stored = none;
+    sqlite3_stmt *st = NULL;
+    storage_rc rc = catalog_prepare_locked(
+        cat, "SELECT id, tag FROM views WHERE token_id = ?1 AND name = ?2", &st);
+    bool match;
+    int step;
+
+    if (rc != STORAGE_OK) {
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, token_id);
+    /* the exact bytes: a name with a NUL inside names no view */
+    sqlite3_bind_text(st, 2, name_len > 0 ? name : "", (int)(name_len < INT_MAX ? name_len : 0),
+                      SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = catalog_rc(step);
+        goto out;
+    }
+    if (name_len >= INT_MAX) {
+        step = SQLITE_DONE; /* no name is that long */
+    }
+    if (step == SQLITE_ROW && sqlite3_column_bytes(st, 1) == (int)SECRETS_TAG_BYTES) {
+        stored = sqlite3_column_blob(st, 1);
+    }
+    match = storage_equal(stored, tag, SECRETS_TAG_BYTES) && stored != none;
+    rc = STORAGE_ERR_PIN_INCORRECT;
+    if (!match) {
+        goto out;
+    }
+    *view_id = sqlite3_column_int64(st, 0);
+    rc = STORAGE_OK;
+    if (name_out != NULL) {
+        *name_out = strndup(name, name_len);
+        rc = *name_out != NULL ? STORAGE_OK : STORAGE_ERR_NOMEM;
     }
 out:
     sqlite3_finalize(st);

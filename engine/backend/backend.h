@@ -162,4 +162,21 @@ CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_l
 CK_RV provision_user_pin(const engine_token *token, const engine_layer *layer,
                          const storage_login *login, char *pin, size_t cap, size_t *len);
 
+/* ---------------------------------------------------------------------
+ * wait.c - slot events, C_WaitForSlotEvent
+ * ------------------------------------------------------------------ */
+
+/* C_WaitForSlotEvent. Takes the wait lock W (a leaf) and, to look at the
+ * backends, the gate shared. */
+CK_RV wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
+/* An event of slot: a lazily provisioned token of it is ready. Takes W;
+ * calls no backend. */
+void wait_note(CK_SLOT_ID slot);
+/* C_Initialize, engine_lib built: the slots' events start anew (the
+ * first look takes the baseline). */
+void wait_reset(void);
+/* C_Finalize, first: releases every C_WaitForSlotEvent with
+ * CKR_CRYPTOKI_NOT_INITIALIZED and returns once none is inside. */
+void wait_finalize(void);
+
 #endif /* STRATA_ENGINE_BACKEND_H */

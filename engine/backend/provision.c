@@ -445,6 +445,9 @@ CK_RV provision_ensure(engine_token *token, engine_layer *layer, const storage_l
     depth = gate_exclusive_begin();
     rv = settle(layer, &k, p, available);
     gate_exclusive_end(depth);
+    if (rv == CKR_OK && *available) {
+        wait_note(token->slot_id); /* a slot event: the lazy token is ready (wait.c) */
+    }
 out:
     if (won) { /* advance dropped it on success; a failure leaves it to drop */
         storage_provision_release(engine_lib.catalog, k.token, k.view, k.layer);

@@ -699,6 +699,14 @@ CK_RV crypto_generate_random(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULON
     return random_call(session, out, out_len, false);
 }
 
+/* Ends op of s, in the backend too (drain), if it is active. Expects S. */
+void crypto_cancel(engine_session *s, engine_op op)
+{
+    if (s->ops[op].active) {
+        drain(s, op);
+    }
+}
+
 /* Forgets every operation of s (its backend sessions are being closed). */
 void crypto_reset(engine_session *s)
 {

@@ -698,6 +698,7 @@ CK_RV library_initialize(CK_VOID_PTR init_args)
         busy_leave(LIB_OFF);
         return rv;
     }
+    wait_reset(); /* slot events start anew (backend/wait.c) */
     busy_leave(LIB_READY);
     return CKR_OK;
 }
@@ -725,6 +726,7 @@ CK_RV library_finalize(CK_VOID_PTR reserved)
     busy_owned = true;
     pthread_mutex_unlock(&busy_lock);
     engine_log(ENGINE_LOG_INFO, "C_Finalize");
+    wait_finalize(); /* blocked C_WaitForSlotEvent calls return first (backend/wait.c) */
     session_finalize();
     free_state();
     engine_log_close();

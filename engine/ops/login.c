@@ -78,6 +78,12 @@
 
 #include "ops.h"
 
+/* The view a C_LoginUser names: its username, not terminated. */
+typedef struct {
+    const char *text;
+    size_t len;
+} login_name;
+
 /* What the security officer sees when the token has no public view: a
  * view with no layer (nothing to find, nothing to use). */
 static rules_view so_view_def = {.id = (char *)""};
@@ -123,9 +129,12 @@ static int enrolled_views(engine_token *token)
  * CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; CKR_PIN_INCORRECT;
  * CKR_DEVICE_ERROR (the guess could not be recorded); CKR_GENERAL_ERROR
  * (no usable catalog); CKR_HOST_MEMORY; and CKR_DEVICE_MEMORY /
- * CKR_DEVICE_ERROR from lazy provisioning.
+ * CKR_DEVICE_ERROR from lazy provisioning. name (C_LoginUser) limits the
+ * views to the one it names: any other answers as a wrong PIN does, after
+ * the same work (storage_view_login_as).
  */
-static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
+static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len,
+                        const login_name *name)
 {
     const rules_token *def = token->def;
     storage_login *login = NULL;
@@ -148,7 +157,8 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len)
     if (pin_len < def->min_pin_len || pin_len > def->max_pin_len) {
         goto out; /* counted */
     }
-    src = storage_view_login(engine_lib.catalog, def->label, pin, pin_len, &login);
+    src = storage_view_login_as(engine_lib.catalog, def->label, name != NULL ? name->text : NULL,
+                                name != NULL ? name->len : 0, pin, pin_len, &login);
     if (src == STORAGE_ERR_PIN_INCORRECT) {
         goto out; /* counted */
     }
@@ -300,16 +310,18 @@ out:
 }
 
 /*
- * C_Login. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * C_Login, and C_LoginUser when name is not NULL (CKU_USER: the view it
+ * names). Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
  * CKR_USER_TYPE_INVALID; CKR_ARGUMENTS_BAD (a NULL pin, whatever its
- * length: Strata has no protected authentication path; nothing counted);
+ * length: Strata has no protected authentication path; a NULL username;
+ * nothing counted);
  * CKR_USER_ALREADY_LOGGED_IN; CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
  * CKR_SESSION_READ_ONLY_EXISTS (SO with read-only sessions open);
  * CKR_PIN_INCORRECT; CKR_PIN_LOCKED; CKR_USER_PIN_NOT_INITIALIZED; and the
  * codes of login_context.
  */
-CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
-                  CK_ULONG pin_len)
+static CK_RV login_as(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
+                      CK_ULONG pin_len, const login_name *name)
 {
     engine_session *s;
     engine_token *token;
@@ -327,7 +339,7 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
         goto out;
     }
     rv = CKR_ARGUMENTS_BAD;
-    if (pin == NULL) {
+    if (pin == NULL || (name != NULL && name->text == NULL)) {
         goto out;
     }
     gate_lock_login(token);
@@ -351,13 +363,37 @@ CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR
                                      : login_so(token, (const char *)pin, pin_len);
         goto unlock;
     }
-    rv = login_user(token, (const char *)pin, pin_len);
+    rv = login_user(token, (const char *)pin, pin_len, name);
 unlock:
     storage_kdf_leave(turn);
     engine_mutex_unlock(token->login_lock);
 out:
     session_release(s);
     return rv;
+}
+
+CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
+                  CK_ULONG pin_len)
+{
+    return login_as(session, user_type, pin, pin_len, NULL);
+}
+
+/*
+ * C_LoginUser (PKCS#11 3.0). For CKU_USER the username is the id of the
+ * view to log in to: only that view's tag is compared with the PIN's, and
+ * a username that names no view, or another view than the PIN's, answers
+ * CKR_PIN_INCORRECT with the guess counted, after the same work as a
+ * wrong PIN. For CKU_SO and CKU_CONTEXT_SPECIFIC the username is not
+ * looked at: there is one SO, and the context login is for the logged-in
+ * view. Returns C_Login's codes; CKR_ARGUMENTS_BAD also for a NULL
+ * username (nothing counted).
+ */
+CK_RV login_login_user(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
+                       CK_ULONG pin_len, CK_UTF8CHAR_PTR username, CK_ULONG username_len)
+{
+    login_name name = {(const char *)username, username_len};
+
+    return login_as(session, user_type, pin, pin_len, user_type == CKU_USER ? &name : NULL);
 }
 
 /* Logs token out. Expects L. Switches to the public view first, so new

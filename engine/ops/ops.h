@@ -62,7 +62,6 @@ bool loop_mark_moved(uint64_t before);
 CK_RV slot_get_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
 CK_RV slot_get_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info);
 CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info);
-CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
 CK_RV slot_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
 CK_RV slot_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
 /* True when layer's token lists type among its mechanisms, or when that
@@ -83,6 +82,9 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
 CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                   CK_ULONG pin_len);
 CK_RV login_logout(CK_SESSION_HANDLE session);
+/* C_LoginUser (PKCS#11 3.0): C_Login whose username names the view. */
+CK_RV login_login_user(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
+                       CK_ULONG pin_len, CK_UTF8CHAR_PTR username, CK_ULONG username_len);
 /* The login-related CK_TOKEN_INFO flags of token (CKF_LOGIN_REQUIRED,
  * CKF_USER_PIN_INITIALIZED when some view is enrolled, CKF_USER_PIN_* /
  * CKF_SO_PIN_* counters). Takes no library lock; may read the catalog. */
@@ -143,6 +145,14 @@ void session_finalize(void);
 void session_abandon(void);
 CK_RV session_get_function_status(CK_SESSION_HANDLE session);
 CK_RV session_cancel_function(CK_SESSION_HANDLE session);
+/* C_SessionCancel (PKCS#11 3.0): ends the session's active crypto
+ * operations among crypto_ops (bits 1 << engine_op), its search when
+ * find, and its message operations among message_kinds (bits
+ * 1 << message_kind). CKR_OK or CKR_SESSION_HANDLE_INVALID. */
+CK_RV session_cancel(CK_SESSION_HANDLE session, unsigned crypto_ops, bool find,
+                     unsigned message_kinds);
+/* The session checks of any call, then CKR_FUNCTION_NOT_SUPPORTED. */
+CK_RV session_function_not_supported(CK_SESSION_HANDLE session);
 
 /* ---------------------------------------------------------------------
  * object.c - objects and attributes; search.c - C_FindObjects*
@@ -200,6 +210,59 @@ CK_RV crypto_seed_random(CK_SESSION_HANDLE session, CK_BYTE_PTR seed, CK_ULONG s
 CK_RV crypto_generate_random(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG out_len);
 
 /* ---------------------------------------------------------------------
+ * message.c - message-based encryption and signing (PKCS#11 3.0),
+ * emulated over the 2.40 functions of crypto.c
+ * ------------------------------------------------------------------ */
+
+typedef enum {
+    MESSAGE_ENCRYPT = 0,
+    MESSAGE_DECRYPT,
+    MESSAGE_SIGN,
+    MESSAGE_VERIFY,
+    MESSAGE_KINDS
+} message_kind;
+
+typedef enum {
+    MESSAGE_IV_GIVEN = 0, /* CKG_NO_GENERATE: the caller's IV */
+    MESSAGE_IV_RANDOM,    /* CKG_GENERATE_RANDOM: the bits after the fixed ones drawn */
+    MESSAGE_IV_OTHER,     /* a generator Strata does not emulate */
+} message_iv;
+
+/* One message's AEAD parameters (a CK_GCM_MESSAGE_PARAMS taken apart). */
+typedef struct {
+    unsigned char *iv;
+    CK_ULONG iv_len;
+    CK_ULONG iv_fixed_bits;
+    message_iv generator;
+    unsigned char *tag; /* out for encryption, in for decryption */
+    CK_ULONG tag_bits;
+} message_aead;
+
+CK_RV message_init(CK_SESSION_HANDLE session, message_kind kind, CK_MECHANISM_PTR mechanism,
+                   CK_OBJECT_HANDLE key);
+/* aead NULL: no parameter; param_ok false: not a CK_GCM_MESSAGE_PARAMS. */
+CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
+                       bool param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR in,
+                       CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+CK_RV message_sign(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
+                   CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+CK_RV message_verify(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
+                     CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len);
+CK_RV message_begin(CK_SESSION_HANDLE session, message_kind kind, CK_VOID_PTR param,
+                    CK_ULONG param_len);
+CK_RV message_sign_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
+                        CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+CK_RV message_verify_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
+                          CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len);
+CK_RV message_final(CK_SESSION_HANDLE session, message_kind kind);
+/* The session is ending: its message operations go. Takes the message
+ * lock M (a leaf). */
+void message_forget(CK_SESSION_HANDLE session);
+/* C_SessionCancel: the session's message operation of kind ends (and a
+ * message under way its 2.40 operation). Takes M, then the session. */
+void message_cancel(CK_SESSION_HANDLE session, message_kind kind);
+
+/* ---------------------------------------------------------------------
  * keys.c - key management that creates objects
  * ------------------------------------------------------------------ */
 
@@ -224,6 +287,8 @@ CK_RV key_derive(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJEC
 /* Ends every crypto operation of s in Strata's state (backend sessions
  * are closed by the caller). */
 void crypto_reset(engine_session *s);
+/* C_SessionCancel: ends op of s in the backend too, if active. Expects S. */
+void crypto_cancel(engine_session *s, engine_op op);
 
 /* Logs the token out (layers, credentials, view). Takes L and K. */
 void login_logout_token(engine_token *token);

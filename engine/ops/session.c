@@ -287,6 +287,7 @@ static void session_end(engine_session *s)
     backend_close_all(s);
     gate_leave();
     engine_mutex_unlock(s->lock);
+    message_forget(handle);
     handles_drop_session(token, handle);
     unref(s);
 }
@@ -449,6 +450,47 @@ CK_RV session_get_function_status(CK_SESSION_HANDLE session)
 CK_RV session_cancel_function(CK_SESSION_HANDLE session)
 {
     return validated(session, CKR_FUNCTION_NOT_PARALLEL);
+}
+
+/*
+ * C_SessionCancel (PKCS#11 3.0): ends the session's active operations
+ * that crypto_ops (bits 1 << engine_op), find and message_kinds (bits
+ * 1 << message_kind) name. A cryptographic one ends in its backend
+ * session too, as a logout ends it (crypto_cancel: Strata drives its
+ * backends through their 2.40 functions); a message-based one holds no
+ * backend state between messages (message.c). Naming an operation that
+ * is not active is not an error. Returns CKR_OK;
+ * CKR_SESSION_HANDLE_INVALID.
+ */
+CK_RV session_cancel(CK_SESSION_HANDLE session, unsigned crypto_ops, bool find,
+                     unsigned message_kinds)
+{
+    engine_session *s;
+    CK_RV rv = session_acquire(session, &s);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    for (int op = 0; op < ENGINE_OP_COUNT; op++) {
+        if (crypto_ops & (1u << op)) {
+            crypto_cancel(s, (engine_op)op);
+        }
+    }
+    if (find && s->find.active) {
+        find_end(s);
+    }
+    session_release(s);
+    for (int kind = 0; kind < MESSAGE_KINDS; kind++) {
+        if (message_kinds & (1u << kind)) {
+            message_cancel(session, (message_kind)kind);
+        }
+    }
+    return CKR_OK;
+}
+
+CK_RV session_function_not_supported(CK_SESSION_HANDLE session)
+{
+    return validated(session, CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 /* Open sessions on slot (and read-write ones). Takes T; no backend. */

@@ -200,22 +200,6 @@ CK_RV slot_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 }
 
 /*
- * C_WaitForSlotEvent. Virtual slots never change, so a non-blocking call
- * answers CKR_NO_EVENT; blocking is not offered (CKR_FUNCTION_NOT_SUPPORTED).
- * CKR_ARGUMENTS_BAD for a NULL slot pointer or a non-NULL reserved.
- */
-CK_RV slot_wait_for_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)
-{
-    if (slot == NULL || reserved != NULL) {
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (flags & CKF_DONT_BLOCK) {
-        return CKR_NO_EVENT;
-    }
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-/*
  * C_InitToken. The virtual token is administered with the strata command
  * (strata init, enroll, provision): a client cannot re-initialise it, as
  * that would have to wipe every layer of every view. Returns

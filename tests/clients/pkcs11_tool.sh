@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 42
+plan 44
 world_setup || exit 1
 W=$WORLD
 
@@ -27,6 +27,14 @@ test_steps() {
 
 # error_lines: the error lines of a run (stderr on stdin).
 error_lines() { grep -E '^error:|failed|rv = ' | sed 's/[[:space:]]*$//'; }
+
+# ---- the PKCS#11 3.0 door ------------------------------------------------------------
+# pkcs11-tool asks C_GetInterface("PKCS 11") first and takes what it gets:
+# with Strata, the 3.0 list, so every check below runs through it.
+
+check "--list-interfaces through Strata" p11s --list-interfaces
+compare "the 3.0 interface first, then 2.40" "PKCS 11 3.0
+PKCS 11 2.40" "$(awk '/^Interface/ { gsub(/\047/, ""); name = $2 " " $3 } /version:/ { print name " " $2 }' <<<"$out")"
 
 # ---- tokens and views --------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 # p11-kit integration: `meson install` into a DESTDIR puts the module into
 # p11-kit's module directory, strata.module into its module config
 # directory, the strata command and the manual pages under the prefix; the
-# installed module exports only C_GetFunctionList; p11-kit, given a private
+# installed module exports only the PKCS#11 entry points (C_GetFunctionList,
+# C_GetInterface, C_GetInterfaceList); p11-kit, given a private
 # configuration naming the DESTDIR module, lists Strata's token; and
 # p11-kit-proxy.so serves Strata next to its own backend (SoftHSM2, also
 # configured): both listed, login and signing through the proxy work, and
@@ -64,7 +65,8 @@ compare "bash completion installed as bash-completion/completions/strata" "strat
 compare "systemd user units installed" "strata-server.socket strata-server@.service" \
     "$(find "$dest" -path '*/systemd/user/*' -type f -printf '%f\n' | sort | tr '\n' ' ' |
         sed 's/ $//')"
-compare "the installed module exports only C_GetFunctionList" "C_GetFunctionList" \
+compare "the installed module exports only the PKCS#11 entry points" \
+    "$(printf '%s\n' C_GetFunctionList C_GetInterface C_GetInterfaceList | sort)" \
     "$(nm -D --defined-only "$module" 2>&1 | awk '$2 ~ /^[TtDdBbRrVvWwi]$/ {print $3}' | sort)"
 
 # A private p11-kit configuration: the installed strata.module with its

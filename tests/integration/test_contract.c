@@ -792,8 +792,6 @@ static CK_C_INITIALIZE_ARGS reserved_args = {.pReserved = (void *)1};
     X(C_DeriveKey, bad_base_key, L_USER, CKR_KEY_HANDLE_INVALID,                                   \
       P->C_DeriveKey(S, &m_ecdh, BAD_OBJ, NULL, 0, &c->len))                                       \
     /* --- more states, handles and buffers --- */                                                 \
-    X(C_WaitForSlotEvent, blocking_unsupported, L_INIT, CKR_FUNCTION_NOT_SUPPORTED,                \
-      P->C_WaitForSlotEvent(0, &c->slot, NULL))                                                    \
     X(C_GetMechanismList, zero_count, L_INIT, CKR_BUFFER_TOO_SMALL, zero_mech_list(c))             \
     X(C_Login, context_specific_no_operation, L_USER, CKR_OPERATION_NOT_INITIALIZED,               \
       P->C_Login(S, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)WORK_PIN, strlen(WORK_PIN)))              \

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend_control.h"
 #include "stack_world.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -52,30 +53,6 @@ static const char faults_policy[] = "<strata version=\"1\">\n"
                                     "    <view id=\"work\" layers=\"ta tb\"/>\n"
                                     "  </token>\n"
                                     "</strata>\n";
-
-static char control_path[PATH_MAX + 16];
-static unsigned control_generation;
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
-}
-
-/* Replaces backend A's control file at once (a reader never sees half of
- * it); each content is new, so fault counts start again. */
-static void control(const char *text)
-{
-    char tmp[PATH_MAX + 32], body[1024];
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", control_path);
-    snprintf(body, sizeof(body), "gen = %u\n%s", ++control_generation, text);
-    write_file(tmp, body);
-    cr_assert_eq(rename(tmp, control_path), 0);
-}
 
 /* Copies text to out, with the first "@X@" replaced by path. */
 static void put_path(char *xml, size_t size, const char *mark, const char *path)

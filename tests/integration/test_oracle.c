@@ -4,7 +4,9 @@
  * C_Login(CKU_CONTEXT_SPECIFIC) or C_Login(CKU_USER) take the same code
  * path, measured with the storage counters rather than a clock: the same
  * number of Argon2id runs, of catalog transactions and of sealed values
- * opened (none). This binary links the engine statically, as
+ * opened (none). The same for C_LoginUser (PKCS#11 3.0, issue 16): a
+ * username that names another view, or no view, costs and answers what a
+ * wrong PIN does. This binary links the engine statically, as
  * test_isolation.c does, to read those counters.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -12,6 +14,7 @@
 #include "engine.h"
 #include "identity_world.h"
 #include "storage.h"
+#include "v3.h"
 
 TestSuite(oracle, .init = identity_setup, .fini = identity_teardown, .timeout = 120);
 
@@ -106,5 +109,48 @@ Test(oracle, user_wrong_pin_and_other_views_pin_same_work)
     cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
     cr_assert_eq(wrong.kdf, 1);
     cr_assert_eq(wrong.unseal, 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* C_LoginUser(CKU_USER, pin, name) on s (entry.c's entry point, which the
+ * 3.0 list holds); its answer in *rv and its cost. */
+static work login_user_work(CK_SESSION_HANDLE s, const char *pin, const char *name, CK_RV *rv)
+{
+    work before = work_now(), after;
+
+    *rv = entry_login_user(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)name,
+                           strlen(name));
+    after = work_now();
+    return (work){after.kdf - before.kdf, after.unseal - before.unseal, after.txn - before.txn};
+}
+
+/* A wrong PIN for alice, alice's PIN for bob's view, alice's PIN for a
+ * view that does not exist: one answer, one cost, each counted (three
+ * lock the token: max-failed-logins 3). */
+Test(oracle, login_user_other_or_unknown_view_same_work)
+{
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_RV rv_wrong, rv_other, rv_unknown;
+    CK_SESSION_HANDLE s;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    work wrong, other, unknown;
+
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    wrong = login_user_work(s, "wrong-pin-1", "alice", &rv_wrong);
+    other = login_user_work(s, ALICE_PIN, "bob", &rv_other);
+    unknown = login_user_work(s, ALICE_PIN, "mallory", &rv_unknown);
+    cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_other, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_unknown, CKR_PIN_INCORRECT);
+    cr_assert_eq(wrong.kdf, 1);
+    cr_assert_eq(wrong.unseal, 0, "nothing is opened for a PIN that selects no view");
+    assert_same_work(wrong, other, "wrong PIN / another view's name");
+    assert_same_work(wrong, unknown, "wrong PIN / an unknown name");
+    cr_assert_eq(entry_login_user(s, CKU_USER, (CK_UTF8CHAR_PTR)ALICE_PIN, strlen(ALICE_PIN),
+                                  (CK_UTF8CHAR_PTR) "alice", 5),
+                 CKR_PIN_LOCKED, "each of the three was counted");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }

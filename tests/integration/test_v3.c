@@ -1,0 +1,699 @@
+/*
+ * test_v3.c - the PKCS#11 3.0 door (engine/iface.c, issue 16), driven
+ * like a 3.0 client: dlopen, C_GetInterface, then the 3.0 function list.
+ * Built against NSS's 3.0 declarations, as iface.c is.
+ *
+ * The world: SoftHSM2 tokens "personal" (user PIN 1111, an EC key pair
+ * "p-ec") and "other" (3333, "o-ec"); the virtual token "Strata" with the
+ * views work = personal and anon = other, max-failed-logins 3.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <nss/pkcs11.h>
+
+#include "world.h"
+
+#define WORK_PIN "work-pin-1"
+#define ANON_PIN "anon-pin-1"
+
+static world w;
+
+static const char v3_policy[] = "<strata version=\"1\">\n"
+                                "  <catalog path=\"@CATALOG@\"/>\n"
+                                "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+                                "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+                                "  <layer id=\"other\" module=\"soft\" token=\"other\"/>\n"
+                                "  <token label=\"Strata\" max-failed-logins=\"3\">\n"
+                                "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+                                "    <view id=\"work\" layers=\"personal\"/>\n"
+                                "    <view id=\"anon\" layers=\"other\"/>\n"
+                                "  </token>\n"
+                                "</strata>\n";
+
+static int enroll(const char *view, const char *pins)
+{
+    return world_sh("printf '%%s\\n' %s | '%s' enroll --token Strata --view %s --pin-stdin "
+                    ">/dev/null",
+                    pins, world_strata_cli(), view);
+}
+
+static void v3_setup(void)
+{
+    world_setup(&w);
+    cr_assert_eq(world_token(&w, "personal", "12345678", "1111"), 0);
+    cr_assert_eq(world_token(&w, "other", "12345678", "3333"), 0);
+    cr_assert_eq(world_keypair(&w, "personal", "1111", "EC:prime256v1", "p-ec", "01"), 0);
+    cr_assert_eq(world_keypair(&w, "other", "3333", "EC:prime256v1", "o-ec", "09"), 0);
+    cr_assert_eq(world_policy(&w, v3_policy), 0);
+    cr_assert_eq(enroll("work", WORK_PIN " 1111"), 0);
+    cr_assert_eq(enroll("anon", ANON_PIN " 3333"), 0);
+}
+
+static void v3_teardown(void)
+{
+    world_teardown(&w);
+}
+
+TestSuite(v3, .init = v3_setup, .fini = v3_teardown, .timeout = 120);
+
+typedef CK_RV (*get_interface_fn)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
+typedef CK_RV (*get_interface_list_fn)(CK_INTERFACE_PTR, CK_ULONG_PTR);
+
+static void *module(void)
+{
+    void *handle = dlopen(world_strata_module(), RTLD_NOW | RTLD_LOCAL);
+
+    cr_assert(handle != NULL, "dlopen: %s", dlerror());
+    return handle;
+}
+
+static get_interface_fn get_interface(void)
+{
+    get_interface_fn fn;
+
+    *(void **)&fn = dlsym(module(), "C_GetInterface");
+    cr_assert(fn != NULL, "the module exports C_GetInterface");
+    return fn;
+}
+
+static get_interface_list_fn get_interface_list(void)
+{
+    get_interface_list_fn fn;
+
+    *(void **)&fn = dlsym(module(), "C_GetInterfaceList");
+    cr_assert(fn != NULL, "the module exports C_GetInterfaceList");
+    return fn;
+}
+
+/* The 3.0 list (C_GetInterface("PKCS 11", 3.0)), not initialised. */
+static CK_FUNCTION_LIST_3_0 *list_v3(void)
+{
+    CK_VERSION v = {3, 0};
+    CK_INTERFACE *iface = NULL;
+
+    cr_assert_eq(get_interface()((CK_UTF8CHAR_PTR) "PKCS 11", &v, &iface, 0), CKR_OK);
+    return iface->pFunctionList;
+}
+
+/* The 3.0 list, initialised, and a R/W session on the virtual token. */
+static CK_FUNCTION_LIST_3_0 *session_v3(CK_SESSION_HANDLE *s)
+{
+    CK_FUNCTION_LIST_3_0 *p11 = list_v3();
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s),
+                 CKR_OK);
+    return p11;
+}
+
+static CK_RV login_user(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, const char *pin,
+                        const char *name, size_t name_len)
+{
+    return p11->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)name,
+                            name_len);
+}
+
+/* The private keys labelled label the session sees (up to max) into h;
+ * returns how many. */
+static CK_ULONG find_keys(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, const char *label,
+                          CK_OBJECT_HANDLE *h, CK_ULONG max)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, t, 2), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, h, max, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    return n;
+}
+
+static CK_ULONG count_keys(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, const char *label)
+{
+    CK_OBJECT_HANDLE h[4];
+
+    return find_keys(p11, s, label, h, 4);
+}
+
+static CK_OBJECT_HANDLE find_key(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, const char *label)
+{
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+    cr_assert_eq(find_keys(p11, s, label, &h, 1), 1, "key %s", label);
+    return h;
+}
+
+/* ---------------------------------------------------------------------
+ * C_GetInterfaceList / C_GetInterface
+ * ------------------------------------------------------------------ */
+
+Test(v3, interface_list_offers_3_0_then_2_40)
+{
+    get_interface_list_fn list = get_interface_list();
+    CK_INTERFACE ifaces[3];
+    CK_ULONG n = 0;
+
+    cr_assert_eq(list(NULL, &n), CKR_OK, "a NULL list asks for the count");
+    cr_assert_eq(n, 2);
+    n = 3;
+    cr_assert_eq(list(ifaces, &n), CKR_OK);
+    cr_assert_eq(n, 2);
+    for (int i = 0; i < 2; i++) {
+        const CK_VERSION *v = ifaces[i].pFunctionList;
+        cr_assert_str_eq((const char *)ifaces[i].pInterfaceName, "PKCS 11");
+        cr_assert_eq(ifaces[i].flags, 0, "not fork-safe: a child must call C_Initialize");
+        cr_assert_eq(v->major, i == 0 ? 3 : 2);
+        cr_assert_eq(v->minor, i == 0 ? 0 : 40);
+    }
+}
+
+Test(v3, interface_list_bad_arguments)
+{
+    get_interface_list_fn list = get_interface_list();
+    CK_INTERFACE ifaces[2];
+    CK_ULONG n = 1;
+
+    cr_assert_eq(list(ifaces, NULL), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(list(NULL, NULL), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(list(ifaces, &n), CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(n, 2, "the count is reported");
+    n = 0;
+    cr_assert_eq(list(ifaces, &n), CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(n, 2);
+}
+
+Test(v3, get_interface_default_name_version)
+{
+    get_interface_fn get = get_interface();
+    CK_FUNCTION_LIST_PTR v2 = NULL;
+    CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
+    CK_VERSION v240 = {2, 40};
+    CK_INTERFACE *iface = NULL;
+
+    cr_assert_eq(get(NULL, NULL, &iface, 0), CKR_OK, "NULL name and version: the default");
+    cr_assert_eq(((CK_VERSION *)iface->pFunctionList)->major, 3);
+    iface = NULL;
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &iface, 0), CKR_OK);
+    cr_assert_eq(((CK_VERSION *)iface->pFunctionList)->major, 3);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11", &v240, &iface, 0), CKR_OK);
+    *(void **)&get_list = dlsym(module(), "C_GetFunctionList");
+    cr_assert_eq(get_list(&v2), CKR_OK);
+    cr_assert_eq(iface->pFunctionList, v2, "2.40 is what C_GetFunctionList returns");
+    cr_assert_eq(v2->version.major, 2);
+    cr_assert_eq(v2->version.minor, 40);
+}
+
+Test(v3, get_interface_bad_arguments)
+{
+    get_interface_fn get = get_interface();
+    CK_VERSION v31 = {3, 1}, v211 = {2, 11};
+    CK_INTERFACE *iface = NULL;
+
+    cr_assert_eq(get(NULL, NULL, NULL, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "Vendor NSS", NULL, &iface, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11 ", NULL, &iface, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11", &v31, &iface, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11", &v211, &iface, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(get(NULL, NULL, &iface, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD,
+                 "no interface is fork-safe");
+    cr_assert_null(iface, "nothing written on failure");
+}
+
+/* The 3.0 list holds the 2.40 functions, then the 3.0 ones; before
+ * C_Initialize each answers CKR_CRYPTOKI_NOT_INITIALIZED. */
+Test(v3, list_v3_before_initialize)
+{
+    CK_FUNCTION_LIST_3_0 *p11 = list_v3();
+    CK_INTERFACE *iface = NULL;
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->version.major, 3);
+    cr_assert_eq(p11->version.minor, 0);
+    cr_assert_eq(p11->C_GetInterfaceList(NULL, &n), CKR_OK);
+    cr_assert_eq(p11->C_GetInterface(NULL, NULL, &iface, 0), CKR_OK);
+    cr_assert_eq(iface->pFunctionList, p11);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    cr_assert_eq(
+        p11->C_LoginUser(1, CKU_USER, (CK_UTF8CHAR_PTR) "x", 1, (CK_UTF8CHAR_PTR) "work", 4),
+        CKR_CRYPTOKI_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_SessionCancel(1, CKF_SIGN), CKR_CRYPTOKI_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_MessageEncryptFinal(1), CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
+/* ---------------------------------------------------------------------
+ * C_LoginUser
+ * ------------------------------------------------------------------ */
+
+Test(v3, login_user_names_the_view)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    cr_assert_eq(count_keys(p11, s, "p-ec"), 1);
+    cr_assert_eq(count_keys(p11, s, "o-ec"), 0);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login_user(p11, s, ANON_PIN, "anon", 4), CKR_OK);
+    cr_assert_eq(count_keys(p11, s, "o-ec"), 1);
+    cr_assert_eq(count_keys(p11, s, "p-ec"), 0);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Another view's name, an unknown name, a name with a NUL inside, an
+ * empty name: each answers what a wrong PIN answers and is counted, so
+ * three of them lock the token (max-failed-logins 3). */
+Test(v3, login_user_other_or_unknown_name_is_a_wrong_pin)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+
+    cr_assert_eq(login_user(p11, s, "wrong-pin", "work", 4), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "anon", 4), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "nosuch", 6), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_PIN_LOCKED,
+                 "each failure was counted");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+Test(v3, login_user_odd_names_are_counted)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work\0x", 6), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "", 0), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "wor", 3), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_PIN_LOCKED);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+Test(v3, login_user_bad_arguments)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+
+    cr_assert_eq(
+        p11->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR_PTR)WORK_PIN, strlen(WORK_PIN), NULL, 4),
+        CKR_ARGUMENTS_BAD, "NULL username");
+    cr_assert_eq(p11->C_LoginUser(s, CKU_USER, NULL, 4, (CK_UTF8CHAR_PTR) "work", 4),
+                 CKR_ARGUMENTS_BAD, "NULL PIN");
+    cr_assert_eq(p11->C_LoginUser(s, 7, (CK_UTF8CHAR_PTR)WORK_PIN, strlen(WORK_PIN),
+                                  (CK_UTF8CHAR_PTR) "work", 4),
+                 CKR_USER_TYPE_INVALID);
+    cr_assert_eq(p11->C_LoginUser(s + 100, CKU_USER, (CK_UTF8CHAR_PTR)WORK_PIN, strlen(WORK_PIN),
+                                  (CK_UTF8CHAR_PTR) "work", 4),
+                 CKR_SESSION_HANDLE_INVALID);
+    /* none of them was counted (max-failed-logins 3): two wrong names, then
+     * the right one still logs in */
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "anon", 4), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "x", 1), CKR_PIN_INCORRECT);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_USER_ALREADY_LOGGED_IN);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* C_Login keeps choosing the view by PIN alone. */
+Test(v3, login_still_chooses_by_pin)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+
+    cr_assert_eq(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)ANON_PIN, strlen(ANON_PIN)), CKR_OK);
+    cr_assert_eq(count_keys(p11, s, "o-ec"), 1);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * C_SessionCancel
+ * ------------------------------------------------------------------ */
+
+/* A cancelled signature ends in the backend too: a new C_SignInit works
+ * (SoftHSM2 would answer CKR_OPERATION_ACTIVE to one whose operation
+ * Strata only forgot) and signs. */
+Test(v3, session_cancel_ends_a_signature)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_BYTE hash[32] = {1}, sig[128];
+    CK_ULONG sig_len = sizeof(sig);
+    CK_OBJECT_HANDLE key;
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    key = find_key(p11, s, "p-ec");
+    cr_assert_eq(p11->C_SignInit(s, &mech, key), CKR_OK);
+    cr_assert_eq(p11->C_SignInit(s, &mech, key), CKR_OPERATION_ACTIVE);
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_SIGN), CKR_OK);
+    cr_assert_eq(p11->C_Sign(s, hash, sizeof(hash), sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_SignInit(s, &mech, key), CKR_OK);
+    cr_assert_eq(p11->C_Sign(s, hash, sizeof(hash), sig, &sig_len), CKR_OK);
+    cr_assert_eq(sig_len, 64);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Only the named operations end; naming one that is not active is not an
+ * error. */
+Test(v3, session_cancel_ends_only_what_it_names)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+    CK_OBJECT_HANDLE h[4];
+    CK_BYTE digest[32];
+    CK_ULONG n = 0, len = sizeof(digest);
+
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_ENCRYPT | CKF_FIND_OBJECTS), CKR_OK);
+    cr_assert_eq(p11->C_DigestInit(s, &sha), CKR_OK);
+    cr_assert_eq(p11->C_DigestUpdate(s, (CK_BYTE_PTR) "abc", 3), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsInit(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_FIND_OBJECTS), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, h, 4, &n), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_DigestUpdate(s, (CK_BYTE_PTR) "def", 3), CKR_OK, "digest untouched");
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_DIGEST), CKR_OK);
+    cr_assert_eq(p11->C_DigestFinal(s, digest, &len), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_DigestInit(s, &sha), CKR_OK, "the backend's digest ended too");
+    cr_assert_eq(p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, digest, &len), CKR_OK);
+    cr_assert_eq(digest[0], 0xba, "SHA-256(abc)");
+    cr_assert_eq(p11->C_FindObjectsInit(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_SessionCancel(s + 100, CKF_SIGN), CKR_SESSION_HANDLE_INVALID);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * Message-based functions (engine/message.c)
+ * ------------------------------------------------------------------ */
+
+/* An AES-256 public session key in the work view (logged in): public, so
+ * that it outlives a logout (SoftHSM2 destroys private session objects
+ * at C_Logout). */
+static CK_OBJECT_HANDLE aes_key(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s)
+{
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &yes, sizeof(yes)},   {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},     {CKA_LABEL, "aes", 3},
+    };
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    cr_assert_eq(p11->C_GenerateKey(s, &gen, t, sizeof(t) / sizeof(t[0]), &key), CKR_OK);
+    return key;
+}
+
+static CK_GCM_MESSAGE_PARAMS gcm_message(CK_BYTE *iv, CK_BYTE *tag)
+{
+    CK_GCM_MESSAGE_PARAMS p = {iv, 12, 0, CKG_NO_GENERATE, tag, 128};
+
+    return p;
+}
+
+static CK_BYTE plain[37] = "a message of thirty-seven bytes long";
+static CK_BYTE aad[] = "header";
+
+/* The emulation over SoftHSM2's 2.40 functions gives what the 2.40 path
+ * gives on the same key, IV and AAD: the same ciphertext and tag; and it
+ * decrypts them, refusing a changed tag. */
+Test(v3, message_gcm_equals_the_2_40_path)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_BYTE iv[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    CK_GCM_PARAMS gcm = {iv, 12, 96, aad, sizeof(aad), 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)}, msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE both[64], ct[64], tag[16], back[64];
+    CK_ULONG both_len = sizeof(both), ct_len = sizeof(ct), back_len = sizeof(back);
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag);
+    CK_RV rv;
+
+    cr_assert_eq(p11->C_EncryptInit(s, &mech, key), CKR_OK);
+    cr_assert_eq(p11->C_Encrypt(s, plain, sizeof(plain), both, &both_len), CKR_OK);
+    cr_assert_eq(both_len, sizeof(plain) + 16);
+
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), NULL, &ct_len),
+                 CKR_OK, "a NULL output asks for the length");
+    cr_assert_eq(ct_len, sizeof(plain));
+    ct_len = 10;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), ct, &ct_len),
+                 CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(ct_len, sizeof(plain));
+    ct_len = sizeof(ct);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(ct_len, sizeof(plain));
+    cr_assert_arr_eq(ct, both, sizeof(plain), "the same ciphertext");
+    cr_assert_arr_eq(tag, both + sizeof(plain), 16, "the same tag");
+    cr_assert_eq(p11->C_MessageEncryptFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), ct, &ct_len),
+                 CKR_OPERATION_NOT_INITIALIZED, "ended by its Final");
+
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len,
+                                       back, &back_len),
+                 CKR_OK);
+    cr_assert_eq(back_len, sizeof(plain));
+    cr_assert_arr_eq(back, plain, sizeof(plain));
+    tag[0] ^= 1;
+    back_len = sizeof(back);
+    rv = p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len, back,
+                               &back_len);
+    cr_assert_eq(rv, CKR_GENERAL_ERROR, "a changed tag is refused (SoftHSM2 2.6.1's code): %#lx",
+                 rv);
+    tag[0] ^= 1;
+    back_len = sizeof(back);
+    cr_assert_eq(p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len,
+                                       back, &back_len),
+                 CKR_OK, "the operation goes on after a refused message");
+    cr_assert_eq(p11->C_MessageDecryptFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* CKG_GENERATE_RANDOM: the IV bits after the fixed ones are drawn and
+ * written back; the message decrypts with that IV. */
+Test(v3, message_gcm_random_iv)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12] = {0xfe, 0xed, 0xfa, 0xce}, zero[8] = {0}, tag[16], ct[64], back[64];
+    CK_ULONG ct_len = sizeof(ct), back_len = sizeof(back);
+    CK_GCM_MESSAGE_PARAMS params = {iv, 12, 32, CKG_GENERATE_RANDOM, tag, 128};
+
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain),
+                                       ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(iv[0], 0xfe, "the fixed bits are kept");
+    cr_assert_eq(iv[3], 0xce);
+    cr_assert_arr_neq(iv + 4, zero, 8, "the rest is drawn");
+    params.ivGenerator = CKG_NO_GENERATE;
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(
+        p11->C_DecryptMessage(s, &params, sizeof(params), NULL, 0, ct, ct_len, back, &back_len),
+        CKR_OK);
+    cr_assert_arr_eq(back, plain, sizeof(plain));
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+Test(v3, message_bad_arguments)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM gcm = {CKM_AES_GCM, NULL, 0}, cbc = {CKM_AES_CBC_PAD, NULL, 0};
+    CK_BYTE iv[12] = {0}, tag[16], ct[64];
+    CK_ULONG ct_len = sizeof(ct);
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag);
+    CK_GCM_PARAMS g240 = {iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM m240 = {CKM_AES_GCM, &g240, sizeof(g240)};
+
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_MessageEncryptFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, NULL, key), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &cbc, key), CKR_MECHANISM_INVALID,
+                 "only AES-GCM is one 2.40 operation per message");
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &gcm, 0x7fff0000), CKR_KEY_HANDLE_INVALID);
+    cr_assert_eq(p11->C_MessageEncryptInit(s + 100, &gcm, key), CKR_SESSION_HANDLE_INVALID);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &gcm, key), CKR_OK);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &gcm, key), CKR_OPERATION_ACTIVE);
+    cr_assert_eq(p11->C_EncryptMessage(s, NULL, 0, NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params) - 1, NULL, 0, plain, 1, ct, &ct_len),
+        CKR_MECHANISM_PARAM_INVALID);
+    params.ivGenerator = CKG_GENERATE_COUNTER;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID, "a counter needs state Strata does not keep");
+    params.ivGenerator = CKG_NO_GENERATE;
+    params.ulTagBits = 12;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID);
+    params.ulTagBits = 128;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, NULL),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OPERATION_ACTIVE, "the session's C_EncryptInit is active");
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_ENCRYPT), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_MESSAGE_ENCRYPT), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OPERATION_NOT_INITIALIZED, "C_SessionCancel ended it");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A logout ends the message operations begun before it. */
+Test(v3, message_logout_ends_it)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM gcm = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12] = {0}, tag[16], ct[64];
+    CK_ULONG ct_len = sizeof(ct);
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag);
+
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &gcm, key), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &gcm, key), CKR_OK, "begun again");
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ECDSA per message: each C_SignMessage is C_SignInit + C_Sign; the
+ * signature verifies through C_VerifyMessage and through 2.40's C_Verify. */
+Test(v3, message_sign_verify_ecdsa)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_CLASS pub_cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE pub_t[] = {{CKA_CLASS, &pub_cls, sizeof(pub_cls)}, {CKA_LABEL, "p-ec", 4}};
+    CK_BYTE hash[32] = {7}, sig[128];
+    CK_ULONG sig_len = 0, n = 0;
+    CK_OBJECT_HANDLE priv, pub;
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    priv = find_key(p11, s, "p-ec");
+    cr_assert_eq(p11->C_FindObjectsInit(s, pub_t, 2), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, &pub, 1, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(p11->C_MessageSignInit(s, &ecdsa, priv), CKR_OK);
+    cr_assert_eq(p11->C_SignMessage(s, NULL, 0, hash, sizeof(hash), NULL, &sig_len), CKR_OK);
+    cr_assert_eq(sig_len, 64);
+    cr_assert_eq(p11->C_SignMessage(s, hash, 1, hash, sizeof(hash), sig, &sig_len),
+                 CKR_ARGUMENTS_BAD, "ECDSA messages carry no parameter");
+    cr_assert_eq(p11->C_SignMessage(s, NULL, 0, hash, sizeof(hash), sig, &sig_len), CKR_OK);
+    cr_assert_eq(p11->C_SignInit(s, &ecdsa, priv), CKR_OK, "no 2.40 operation left behind");
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_SIGN), CKR_OK);
+    cr_assert_eq(p11->C_MessageSignFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_MessageVerifyInit(s, &ecdsa, pub), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessage(s, NULL, 0, hash, sizeof(hash), sig, sig_len), CKR_OK);
+    hash[0] ^= 1;
+    cr_assert_eq(p11->C_VerifyMessage(s, NULL, 0, hash, sizeof(hash), sig, sig_len),
+                 CKR_SIGNATURE_INVALID);
+    hash[0] ^= 1;
+    cr_assert_eq(p11->C_MessageVerifyFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+    cr_assert_eq(p11->C_Verify(s, hash, sizeof(hash), sig, sig_len), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* An HMAC key (SHA-256), public, in the work view (logged in). */
+static CK_OBJECT_HANDLE hmac_key(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s)
+{
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_VERIFY, &yes, sizeof(yes)},    {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    cr_assert_eq(p11->C_GenerateKey(s, &gen, t, sizeof(t) / sizeof(t[0]), &key), CKR_OK);
+    return key;
+}
+
+/* A message signed in parts gives what C_Sign gives over the whole (HMAC
+ * is deterministic); a size query or a short buffer on the last part
+ * keeps that part; the parts verify. */
+Test(v3, message_sign_in_parts_equals_c_sign)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = hmac_key(p11, s);
+    CK_MECHANISM hmac = {CKM_SHA256_HMAC, NULL, 0};
+    CK_BYTE whole[32], parts[32], single[32];
+    CK_ULONG whole_len = sizeof(whole), len = 0, single_len = sizeof(single);
+
+    cr_assert_eq(p11->C_SignInit(s, &hmac, key), CKR_OK);
+    cr_assert_eq(p11->C_Sign(s, (CK_BYTE_PTR) "abcdef", 6, whole, &whole_len), CKR_OK);
+    cr_assert_eq(whole_len, 32);
+
+    cr_assert_eq(p11->C_MessageSignInit(s, &hmac, key), CKR_OK);
+    cr_assert_eq(p11->C_SignMessageNext(s, NULL, 0, (CK_BYTE_PTR) "abc", 3, NULL, NULL),
+                 CKR_OPERATION_NOT_INITIALIZED, "no message begun");
+    cr_assert_eq(p11->C_SignMessageBegin(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_SignMessageBegin(s, NULL, 0), CKR_OPERATION_ACTIVE);
+    cr_assert_eq(p11->C_SignMessage(s, NULL, 0, (CK_BYTE_PTR) "x", 1, single, &single_len),
+                 CKR_OPERATION_ACTIVE, "a message is under way");
+    cr_assert_eq(p11->C_SignMessageNext(s, NULL, 0, (CK_BYTE_PTR) "abc", 3, NULL, NULL), CKR_OK);
+    cr_assert_eq(p11->C_SignMessageNext(s, NULL, 0, (CK_BYTE_PTR) "def", 3, NULL, &len), CKR_OK);
+    cr_assert_eq(len, 32, "a size query");
+    len = 4;
+    cr_assert_eq(p11->C_SignMessageNext(s, NULL, 0, (CK_BYTE_PTR) "def", 3, parts, &len),
+                 CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(len, 32);
+    len = sizeof(parts);
+    cr_assert_eq(p11->C_SignMessageNext(s, NULL, 0, (CK_BYTE_PTR) "def", 3, parts, &len), CKR_OK);
+    cr_assert_eq(len, 32);
+    cr_assert_arr_eq(parts, whole, 32, "the parts sign as the whole");
+    cr_assert_eq(p11->C_SignMessage(s, NULL, 0, (CK_BYTE_PTR) "abcdef", 6, single, &single_len),
+                 CKR_OK);
+    cr_assert_arr_eq(single, whole, 32, "and as one message");
+    cr_assert_eq(p11->C_MessageSignFinal(s), CKR_OK);
+
+    cr_assert_eq(p11->C_MessageVerifyInit(s, &hmac, key), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageBegin(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageNext(s, NULL, 0, (CK_BYTE_PTR) "abc", 3, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageNext(s, NULL, 0, (CK_BYTE_PTR) "def", 3, whole, 32), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageBegin(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageNext(s, NULL, 0, (CK_BYTE_PTR) "abd", 3, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_VerifyMessageNext(s, NULL, 0, (CK_BYTE_PTR) "ef", 2, whole, 32),
+                 CKR_SIGNATURE_INVALID);
+    cr_assert_eq(p11->C_VerifyMessageBegin(s, NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_MessageVerifyFinal(s), CKR_OK, "Final ends a message under way");
+    cr_assert_eq(p11->C_VerifyInit(s, &hmac, key), CKR_OK, "and its 2.40 operation");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
