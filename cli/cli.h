@@ -52,6 +52,7 @@ int cli_cmd_views(cli_global *g, int argc, char **argv);
 int cli_cmd_ls(cli_global *g, int argc, char **argv);
 int cli_cmd_explain(cli_global *g, int argc, char **argv);
 int cli_cmd_tokens(cli_global *g, int argc, char **argv);
+int cli_cmd_migrate(cli_global *g, int argc, char **argv);
 
 /* ---------------------------------------------------------------------
  * Messages and option parsing (util.c)

@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "identity.h"
-#include "migrate.h"
 
 typedef struct {
     const char *name;

@@ -32,7 +32,6 @@
 #include <sodium.h>
 
 #include "identity.h"
-#include "migrate.h"
 
 #define ID_LEN 32 /* an engine identity (HANDLES_IDENTITY_LEN) */
 
@@ -104,7 +103,7 @@ static const char *const outcome_words[] = {
 /* One source object the view shows. */
 typedef struct {
     CK_OBJECT_HANDLE handle;
-    mig_attrs head;
+    layers_attrs head;
     unsigned char identity[ID_LEN];
     bool journaled;           /* the journal has a row for it */
     storage_move_state state; /* its state, when journaled */
@@ -120,8 +119,8 @@ typedef struct {
     const rules_layer *layer[2]; /* 0: from, 1: to */
     char label[2][33];           /* the layers' labels in the policy, expanded */
     layers_token *tok[2];
-    mig_side side[2];
-    mig_transport tr;
+    layers_side side[2];
+    layers_transport tr;
     storage_cred_guard guard; /* one migration of (token, view, to) at a time */
     mig_item *items;
     size_t n_items;
@@ -375,7 +374,6 @@ static int open_side(migrate_run *r, int i)
         goto out;
     }
     r->side[i].p11 = layers_module_functions(module);
-    r->side[i].layer = l->id;
     rc = 0;
 out:
     storage_provision_free(p);
@@ -385,7 +383,7 @@ out:
 static void close_sides(migrate_run *r)
 {
     if (r->side[0].p11 != NULL && r->side[1].p11 != NULL) {
-        mig_transport_close(&r->tr, &r->side[0], &r->side[1]);
+        layers_transport_close(&r->tr, &r->side[0], &r->side[1]);
     }
     for (int i = 0; i < 2; i++) {
         if (r->tok[i] != NULL) {
@@ -405,14 +403,15 @@ static void close_sides(migrate_run *r)
 /* The engine identity of an object of layer i without its ordinal
  * (engine/handles.c, read_object and hash_attr: the same digest, so that
  * a whiteout recorded here hides what the engine shows). */
-static void identity_base(const migrate_run *r, const mig_attrs *head, crypto_generichash_state *st)
+static void identity_base(const migrate_run *r, const layers_attrs *head,
+                          crypto_generichash_state *st)
 {
     crypto_generichash_init(st, NULL, 0, ID_LEN);
     crypto_generichash_update(st, (const unsigned char *)"strata-identity-1", 18);
     crypto_generichash_update(st, (const unsigned char *)r->layer[0]->id,
                               strlen(r->layer[0]->id) + 1);
     crypto_generichash_update(st, (const unsigned char *)r->label[0], strlen(r->label[0]) + 1);
-    for (size_t i = 0; i < MIG_N_IDENTITY; i++) {
+    for (size_t i = 0; i < LAYERS_N_IDENTITY; i++) {
         const CK_ATTRIBUTE *a = &head->attrs[i];
         uint64_t type = a->type, len = a->pValue != NULL ? a->ulValueLen : UINT64_MAX;
         crypto_generichash_update(st, (const unsigned char *)&type, sizeof(type));
@@ -443,7 +442,7 @@ static void identity_of(const migrate_run *r, size_t k, unsigned char (*bases)[I
 }
 
 /* Whether program hides the object (a NULL program hides nothing). */
-static bool hides(const migrate_run *r, const rules_program *program, const mig_attrs *a)
+static bool hides(const migrate_run *r, const rules_program *program, const layers_attrs *a)
 {
     rules_object obj = {r->o.from, r->o.view, r->t.token->label, a->attrs, a->n};
     rules_verdict verdict;
@@ -459,7 +458,7 @@ static bool hides(const migrate_run *r, const rules_program *program, const mig_
 static CK_RV read_types(const migrate_run *r, CK_ATTRIBUTE_TYPE **types, size_t *n)
 {
     const rules_program *progs[2] = {r->t.view->rules, r->only};
-    size_t cap = mig_n_head_types;
+    size_t cap = layers_n_head_types;
 
     for (int p = 0; p < 2; p++) {
         const CK_ATTRIBUTE_TYPE *more;
@@ -469,8 +468,8 @@ static CK_RV read_types(const migrate_run *r, CK_ATTRIBUTE_TYPE **types, size_t 
     if (*types == NULL) {
         return CKR_HOST_MEMORY;
     }
-    memcpy(*types, mig_head_types, mig_n_head_types * sizeof(**types));
-    *n = mig_n_head_types;
+    memcpy(*types, layers_head_types, layers_n_head_types * sizeof(**types));
+    *n = layers_n_head_types;
     for (int p = 0; p < 2; p++) {
         const CK_ATTRIBUTE_TYPE *more = NULL;
         size_t m = progs[p] != NULL ? rules_program_attributes(progs[p], &more) : 0;
@@ -488,7 +487,7 @@ static CK_RV read_types(const migrate_run *r, CK_ATTRIBUTE_TYPE **types, size_t 
 }
 
 /* Lists the source's token objects into *handles (malloc'd). */
-static CK_RV list_source(const mig_side *src, CK_OBJECT_HANDLE **handles, size_t *n)
+static CK_RV list_source(const layers_side *src, CK_OBJECT_HANDLE **handles, size_t *n)
 {
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ = {CKA_TOKEN, &yes, sizeof(yes)};
@@ -539,7 +538,7 @@ static int collect(migrate_run *r)
     }
     for (size_t i = 0; i < n && rv == CKR_OK; i++) {
         mig_item *it = &r->items[r->n_items];
-        rv = mig_attrs_read(&r->side[0], handles[i], types, n_types, &it->head);
+        rv = layers_attrs_read(&r->side[0], handles[i], types, n_types, &it->head);
         if (rv != CKR_OK) {
             break;
         }
@@ -558,7 +557,7 @@ static int collect(migrate_run *r)
         mig_item *it = &r->items[i];
         if (hides(r, r->t.view->rules, &it->head) ||
             (r->only != NULL && !hides(r, r->only, &it->head))) {
-            mig_attrs_free(&it->head);
+            layers_attrs_free(&it->head);
             continue;
         }
         r->items[n++] = *it;
@@ -577,15 +576,15 @@ out:
  * ------------------------------------------------------------------ */
 
 /* "private-key rsa 'label' id 01" of an object into buf. */
-static void describe(const mig_attrs *head, bool pad, char *buf, size_t size)
+static void describe(const layers_attrs *head, bool pad, char *buf, size_t size)
 {
-    const CK_ATTRIBUTE *label = mig_attr(head, CKA_LABEL), *id = mig_attr(head, CKA_ID);
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    const CK_ATTRIBUTE *label = layers_attr(head, CKA_LABEL), *id = layers_attr(head, CKA_ID);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     const char *kname =
         kt != CK_UNAVAILABLE_INFORMATION ? rules_attribute_value_name(CKA_KEY_TYPE, kt) : NULL;
     char cls[32], idhex[65], key[24] = "";
-    const char *cname = cli_class_name(mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION),
-                                       cls, sizeof(cls));
+    const char *cname = cli_class_name(
+        layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION), cls, sizeof(cls));
 
     if (kname != NULL && strncmp(kname, "CKK_", 4) == 0) {
         for (size_t i = 0; kname[4 + i] != '\0' && i + 1 < sizeof(key); i++) {
@@ -600,22 +599,22 @@ static void describe(const mig_attrs *head, bool pad, char *buf, size_t size)
 
 /* The pkcs11-tool options that make a replacement of a key that cannot
  * move: its key type and size. */
-static void rekey_hint(const mig_side *src, const mig_item *it, char *buf, size_t size)
+static void rekey_hint(const layers_side *src, const mig_item *it, char *buf, size_t size)
 {
     static const CK_ATTRIBUTE_TYPE types[] = {CKA_MODULUS, CKA_EC_PARAMS, CKA_VALUE_LEN};
     static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
                                          0xce, 0x3d, 0x03, 0x01, 0x07};
     static const unsigned char p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-    CK_KEY_TYPE kt = mig_attr_ulong(&it->head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
-    const CK_ATTRIBUTE *label = mig_attr(&it->head, CKA_LABEL), *a;
+    CK_KEY_TYPE kt = layers_attr_ulong(&it->head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    const CK_ATTRIBUTE *label = layers_attr(&it->head, CKA_LABEL), *a;
     char kind[64] = "--keypairgen --key-type TYPE";
-    mig_attrs k;
+    layers_attrs k;
 
-    if (mig_attrs_read(src, it->handle, types, 3, &k) == CKR_OK) {
-        if (kt == CKK_RSA && (a = mig_attr(&k, CKA_MODULUS)) != NULL) {
+    if (layers_attrs_read(src, it->handle, types, 3, &k) == CKR_OK) {
+        if (kt == CKK_RSA && (a = layers_attr(&k, CKA_MODULUS)) != NULL) {
             snprintf(kind, sizeof(kind), "--keypairgen --key-type rsa:%lu",
                      (unsigned long)a->ulValueLen * 8);
-        } else if (kt == CKK_EC && (a = mig_attr(&k, CKA_EC_PARAMS)) != NULL) {
+        } else if (kt == CKK_EC && (a = layers_attr(&k, CKA_EC_PARAMS)) != NULL) {
             bool is256 =
                 a->ulValueLen == sizeof(p256) && memcmp(a->pValue, p256, sizeof(p256)) == 0;
             bool is384 =
@@ -626,9 +625,9 @@ static void rekey_hint(const mig_side *src, const mig_item *it, char *buf, size_
                              : "CURVE");
         } else if (kt == CKK_AES) {
             snprintf(kind, sizeof(kind), "--keygen --key-type AES:%lu",
-                     mig_attr_ulong(&k, CKA_VALUE_LEN, 32));
+                     layers_attr_ulong(&k, CKA_VALUE_LEN, 32));
         }
-        mig_attrs_free(&k);
+        layers_attrs_free(&k);
     }
     snprintf(buf, size,
              "re-key on the target: pkcs11-tool --module strata-pkcs11.so --login %s "
@@ -636,7 +635,7 @@ static void rekey_hint(const mig_side *src, const mig_item *it, char *buf, size_
              "retired)%s",
              kind, label != NULL ? (int)label->ulValueLen : 0,
              label != NULL ? (const char *)label->pValue : "",
-             mig_attr_ulong(&it->head, CKA_CLASS, 0) == CKO_PRIVATE_KEY
+             layers_attr_ulong(&it->head, CKA_CLASS, 0) == CKO_PRIVATE_KEY
                  ? ", and have its certificate re-issued for the new key"
                  : "");
 }
@@ -697,7 +696,7 @@ static int journal(migrate_run *r, mig_item *it, storage_move_state state)
  * what answers its identity on the target (the unverified copy: the
  * target held nothing with that identity when the copy began) and the
  * blank shells of its class a backend killed while creating it leaves
- * (mig_find_blank). *redo says whether that was the case. Returns CKR_OK
+ * (layers_find_shells). *redo says whether that was the case. Returns CKR_OK
  * or a backend code. */
 static CK_RV clean_interrupted(migrate_run *r, mig_item *it, bool *redo)
 {
@@ -714,8 +713,8 @@ static CK_RV clean_interrupted(migrate_run *r, mig_item *it, bool *redo)
         return CKR_OK;
     }
     for (int pass = 0; pass < 2; pass++) {
-        rv = pass == 0 ? mig_find_match(&r->side[1], &it->head, found, 16, &n)
-                       : mig_find_blank(&r->side[1], &it->head, found, 16, &n);
+        rv = pass == 0 ? layers_find_match(&r->side[1], &it->head, found, 16, &n)
+                       : layers_find_shells(&r->side[1], &it->head, found, 16, &n);
         for (size_t i = 0; i < n && rv == CKR_OK; i++) {
             rv = r->side[1].p11->C_DestroyObject(r->side[1].session, found[i]);
         }
@@ -729,9 +728,9 @@ static CK_RV clean_interrupted(migrate_run *r, mig_item *it, bool *redo)
 /* Creates the copy (copy or transfer), verifies it, and finishes it; a
  * copy that fails verification is destroyed. Returns the outcome, with a
  * note into note. */
-static outcome move(migrate_run *r, mig_item *it, mig_how how, char *note, size_t size)
+static outcome move(migrate_run *r, mig_item *it, layers_how how, char *note, size_t size)
 {
-    const mig_side *src = &r->side[0], *dst = &r->side[1];
+    const layers_side *src = &r->side[0], *dst = &r->side[1];
     CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
     const char *checked = "";
     char err[200] = "";
@@ -741,21 +740,22 @@ static outcome move(migrate_run *r, mig_item *it, mig_how how, char *note, size_
         snprintf(note, size, "the catalog cannot record it");
         return OUT_FAILED;
     }
-    if (how == MIG_TRANSFER) {
-        rv = mig_transport_open(&r->tr, src, dst, err, sizeof(err));
+    if (how == LAYERS_TRANSFER) {
+        rv = layers_transport_open(&r->tr, src, dst, err, sizeof(err));
         if (rv == CKR_OK) {
-            rv = mig_transfer(src, it->handle, dst, &r->tr, &it->head, &copy, err, sizeof(err));
+            rv = layers_transfer(src, it->handle, dst, &r->tr, &it->head, NULL, 0, &copy, err,
+                                 sizeof(err));
         }
     } else {
-        rv = mig_copy(src, it->handle, dst, &it->head, &copy, err, sizeof(err));
+        rv = layers_copy(src, it->handle, dst, &it->head, NULL, 0, &copy, err, sizeof(err));
     }
     if (rv == CKR_OK) {
-        rv = mig_verify(src, it->handle, dst, copy, &it->head, &checked, err, sizeof(err));
+        rv = layers_verify(src, it->handle, dst, copy, &it->head, &checked, err, sizeof(err));
         if (rv != CKR_OK) {
             dst->p11->C_DestroyObject(dst->session, copy);
         }
     }
-    if (rv == CKR_OK && mig_finish(src, it->handle, dst, copy) != CKR_OK) {
+    if (rv == CKR_OK && layers_finish(src, it->handle, dst, copy) != CKR_OK) {
         snprintf(err, sizeof(err), "copied, but CKA_DESTROYABLE false could not be set on it");
     }
     if (rv != CKR_OK) {
@@ -766,7 +766,7 @@ static outcome move(migrate_run *r, mig_item *it, mig_how how, char *note, size_
         snprintf(note, size, "verified, but the catalog cannot record it (run again)");
         return OUT_FAILED;
     }
-    snprintf(note, size, "%s, verified: %s%s%s", how == MIG_TRANSFER ? "wrapped" : "copied",
+    snprintf(note, size, "%s, verified: %s%s%s", how == LAYERS_TRANSFER ? "wrapped" : "copied",
              checked, err[0] != '\0' ? "; " : "", err);
     return OUT_MOVED;
 }
@@ -781,7 +781,7 @@ static outcome already(migrate_run *r, mig_item *it, const CK_OBJECT_HANDLE *fou
     CK_RV rv = CKR_OK;
 
     for (size_t i = 0; i < n && rv == CKR_OK && !same; i++) {
-        rv = mig_same(&r->side[0], it->handle, &r->side[1], found[i], &it->head, &same, &how);
+        rv = layers_same(&r->side[0], it->handle, &r->side[1], found[i], &it->head, &same, &how);
     }
     if (rv != CKR_OK) {
         snprintf(note, size, "comparing it with the target's: %s", layers_rv_name(rv));
@@ -812,25 +812,28 @@ static void process(migrate_run *r, size_t k)
     char note[600] = "";
     size_t n = 0;
     bool redo = false;
-    mig_how how = mig_classify(&it->head, &why);
+    layers_how how = layers_classify(&it->head, &why);
     CK_RV rv;
 
     progress(r, k, r->o.dry_run ? "planning" : "moving");
     rv = clean_interrupted(r, it, &redo);
     if (rv == CKR_OK) {
-        rv = mig_find_match(&r->side[1], &it->head, found, 16, &n);
+        rv = layers_find_match(&r->side[1], &it->head, found, 16, &n);
     }
     if (rv != CKR_OK) {
         snprintf(note, sizeof(note), "on layer '%s': %s", r->o.to, layers_rv_name(rv));
         it->result = OUT_FAILED;
     } else if (n > 0 && !(redo && r->o.dry_run)) {
         it->result = already(r, it, found, n, note, sizeof(note));
-    } else if (how == MIG_CANNOT) {
+    } else if (how == LAYERS_CANNOT) {
         it->result = OUT_CANNOT;
-    } else if (how == MIG_TRANSFER && !mig_transport_possible(&r->side[0], &r->side[1], &why)) {
+    } else if (how == LAYERS_TRANSFER &&
+               !layers_transport_possible(&r->side[0], &r->side[1], &why)) {
         it->result = OUT_CANNOT;
     } else if (r->o.dry_run) {
-        it->result = redo ? OUT_PLAN_REDO : how == MIG_TRANSFER ? OUT_PLAN_TRANSFER : OUT_PLAN_COPY;
+        it->result = redo                     ? OUT_PLAN_REDO
+                     : how == LAYERS_TRANSFER ? OUT_PLAN_TRANSFER
+                                              : OUT_PLAN_COPY;
         if (redo) {
             snprintf(note, sizeof(note), "an interrupted move is done again");
         }
@@ -839,7 +842,7 @@ static void process(migrate_run *r, size_t k)
     }
     if (it->result == OUT_CANNOT && note[0] == '\0') {
         char hint[400] = "";
-        if (how == MIG_CANNOT && mig_attr_ulong(&it->head, CKA_CLASS, 0) != CKO_DATA) {
+        if (how == LAYERS_CANNOT && layers_attr_ulong(&it->head, CKA_CLASS, 0) != CKO_DATA) {
             rekey_hint(&r->side[0], it, hint, sizeof(hint));
         }
         snprintf(note, sizeof(note), "%s%s%s", why, hint[0] != '\0' ? "; " : "", hint);
@@ -929,7 +932,7 @@ static void run_free(migrate_run *r)
     close_sides(r);
     storage_cred_unlock(&r->guard);
     for (size_t k = 0; k < r->n_items; k++) {
-        mig_attrs_free(&r->items[k].head);
+        layers_attrs_free(&r->items[k].head);
     }
     free(r->items);
     rules_program_free(r->only);

@@ -234,6 +234,147 @@ CK_RV layers_token_reinit(layers_token *token, const char *label, const char *so
                           size_t errsize);
 
 /* ---------------------------------------------------------------------
+ * Objects moved between two tokens (transfer.c): strata migrate, and the
+ * engine's copy-up. Each function talks to the two backends through the
+ * sessions given (the caller holds whatever locks the backends need);
+ * none prints; failures are CK_RV with, where a person must read it, a
+ * reason in the caller's buffer.
+ * ------------------------------------------------------------------ */
+
+/* One side of a transfer: a backend session on a token. */
+typedef struct {
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE session;
+} layers_side;
+
+/* A set of attributes read from one object: present ones only have a
+ * value (possibly empty); absent ones have pValue NULL and ulValueLen
+ * CK_UNAVAILABLE_INFORMATION. One allocation holds every value. */
+typedef struct {
+    CK_ATTRIBUTE *attrs;
+    size_t n;
+    void *values;
+} layers_attrs;
+
+/* Reads types from object (one size query, one read). A sensitive or
+ * unknown attribute is absent, not an error. CKR_OK; CKR_HOST_MEMORY; the
+ * backend's code. Free with layers_attrs_free. */
+CK_RV layers_attrs_read(const layers_side *side, CK_OBJECT_HANDLE object,
+                        const CK_ATTRIBUTE_TYPE *types, size_t n, layers_attrs *out);
+void layers_attrs_free(layers_attrs *a);
+/* The attribute of type, or NULL when absent. */
+const CK_ATTRIBUTE *layers_attr(const layers_attrs *a, CK_ATTRIBUTE_TYPE type);
+/* A CK_ULONG / CK_BBOOL attribute's value, or dflt when absent. */
+CK_ULONG layers_attr_ulong(const layers_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt);
+bool layers_attr_bool(const layers_attrs *a, CK_ATTRIBUTE_TYPE type, bool dflt);
+
+/* The attributes to read first from an object to be moved: its identity
+ * (the first LAYERS_N_IDENTITY: class, id, label, key type, certificate
+ * type, serial number, issuer, the attributes Strata's handle index
+ * identifies objects by, in that order) and what decides how it moves. */
+extern const CK_ATTRIBUTE_TYPE layers_head_types[];
+extern const size_t layers_n_head_types;
+#define LAYERS_N_IDENTITY 7 /* the first LAYERS_N_IDENTITY of layers_head_types */
+
+/* How an object can move. */
+typedef enum {
+    LAYERS_COPY,     /* by its attributes (certificate, public key, data object) */
+    LAYERS_TRANSFER, /* wrapped (private and secret keys) */
+    LAYERS_CANNOT,   /* why says why */
+} layers_how;
+
+/* How the object whose head attributes are head moves, with the reason
+ * when it cannot (a static text) into *why. */
+layers_how layers_classify(const layers_attrs *head, const char **why);
+
+/* Finds on target the objects that answer the source object's identity
+ * (class and CKA_ID and key or certificate type; a data object: its
+ * application and label; CKA_LABEL too when CKA_ID is empty), up to max
+ * into found (*n). CKR_OK or the backend's code. */
+CK_RV layers_find_match(const layers_side *target, const layers_attrs *head,
+                        CK_OBJECT_HANDLE *found, size_t max, size_t *n);
+
+/* Finds on target the shells a backend killed inside C_CreateObject or
+ * C_UnwrapKey leaves (SoftHSM2 creates the object's file before it writes
+ * its attributes, in place): objects without a readable CKA_CLASS, and
+ * objects of the source object's class and key type with no label, no id
+ * and no value (a certificate's or data object's CKA_VALUE, a key's
+ * modulus, EC parameters or length), which no real object of these
+ * classes lacks. Up to max into found (*n). CKR_OK or the backend's
+ * code. */
+CK_RV layers_find_shells(const layers_side *target, const layers_attrs *head,
+                         CK_OBJECT_HANDLE *found, size_t max, size_t *n);
+
+/* Whether target's object t holds what source's object s does: value
+ * bytes for certificates and data objects, the public key for public and
+ * private keys, and for keys whose value cannot be read a test of the
+ * pair (layers_verify). *same; *how (a static text) says what was compared.
+ * CKR_OK or a backend code. */
+CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                  CK_OBJECT_HANDLE t, const layers_attrs *head, bool *same, const char **how);
+
+/* A transient RSA-OAEP key pair made on the target, whose public half is
+ * imported on the source, to carry one transient AES key per run from the
+ * source to the target (see transfer.c). */
+typedef struct {
+    bool ready;
+    CK_OBJECT_HANDLE target_private; /* session objects */
+    CK_OBJECT_HANDLE target_public;
+    CK_OBJECT_HANDLE source_public;
+    CK_OBJECT_HANDLE source_aes; /* the transient AES key on the source */
+    CK_OBJECT_HANDLE target_aes; /* the same key, unwrapped on the target */
+} layers_transport;
+
+/* Whether both backends offer what a wrapped transfer needs; *why names
+ * the missing mechanism otherwise. */
+bool layers_transport_possible(const layers_side *source, const layers_side *target,
+                               const char **why);
+
+/* Makes the transport (once; a ready one is kept). CKR_OK or the failing
+ * step's code, err naming the step. */
+CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
+                            const layers_side *target, char *err, size_t errsize);
+/* Destroys the transient objects on both sides. */
+void layers_transport_close(layers_transport *tr, const layers_side *source,
+                            const layers_side *target);
+
+/* Copies source object s to target, with every attribute a
+ * C_CreateObject template may carry for its class, over's (n_over, may
+ * be NULL) replacing the source's of the same type as a C_CopyObject
+ * template would; a token object unless over says otherwise.
+ * CKA_DESTROYABLE false is applied by layers_finish, after a
+ * verification, so that an interrupted copy can be destroyed. CKR_OK
+ * with *out; the backend's code, err naming the step. */
+CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                  const layers_attrs *head, const CK_ATTRIBUTE *over, CK_ULONG n_over,
+                  CK_OBJECT_HANDLE *out, char *err, size_t errsize);
+
+/* Transports key s wrapped (layers_transport_open first): wrapped under
+ * the transient AES key on the source, unwrapped on the target with the
+ * key's copyable attributes, over's replacing them as for layers_copy.
+ * The key is never in clear outside the backends. CKR_OK with *out; the
+ * backend's code, err naming the step. */
+CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                      const layers_transport *tr, const layers_attrs *head,
+                      const CK_ATTRIBUTE *over, CK_ULONG n_over, CK_OBJECT_HANDLE *out, char *err,
+                      size_t errsize);
+
+/* Verifies target's copy t of source's s: bytes equal (certificates, data
+ * objects), the public key equal (public keys; RSA private keys), a
+ * signature made by the copy checked with the source's public key
+ * (private keys that sign), the same ciphertext of one block (secret
+ * keys that encrypt). *how says what was checked. CKR_OK when it holds;
+ * CKR_SIGNATURE_INVALID (or another code) when not, err saying what
+ * differed. */
+CK_RV layers_verify(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                    CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how, char *err,
+                    size_t errsize);
+
+/* Applies what layers_copy left for last (CKA_DESTROYABLE false). */
+CK_RV layers_finish(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                    CK_OBJECT_HANDLE t);
+
+/* ---------------------------------------------------------------------
  * Return values
  * ------------------------------------------------------------------ */
 

@@ -1,7 +1,8 @@
 /*
- * transfer.c - moving one object from one backend token to another, for
- * strata migrate: its attributes, its match on the target, a copy by
- * attributes or a wrapped transfer, and the verification of the copy.
+ * transfer.c - moving one object from one backend token to another (strata
+ * migrate, and the engine's copy-up for C_CopyObject): its attributes, its
+ * match on the target, a copy by attributes or a wrapped transfer, and the
+ * verification of the copy.
  *
  * Keys travel wrapped and never in clear outside a backend: one transient
  * AES-256 key is generated on the source per run and carried to the
@@ -16,18 +17,17 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
-#include "migrate.h"
+#include "layers.h"
 
 /* ---------------------------------------------------------------------
  * Attributes
  * ------------------------------------------------------------------ */
 
-const CK_ATTRIBUTE_TYPE mig_head_types[] = {
+const CK_ATTRIBUTE_TYPE layers_head_types[] = {
     /* the engine's identity attributes, in its order (engine/handles.c) */
     CKA_CLASS,
     CKA_ID,
@@ -48,7 +48,7 @@ const CK_ATTRIBUTE_TYPE mig_head_types[] = {
     CKA_ENCRYPT,
     CKA_ALWAYS_AUTHENTICATE,
 };
-const size_t mig_n_head_types = sizeof(mig_head_types) / sizeof(mig_head_types[0]);
+const size_t layers_n_head_types = sizeof(layers_head_types) / sizeof(layers_head_types[0]);
 
 /* What a copy carries, per class: every attribute a C_CreateObject or
  * C_UnwrapKey template may hold (PKCS#11 v2.40 §4), never one the token
@@ -105,8 +105,8 @@ static const CK_ATTRIBUTE_TYPE copy_secret[] = {
     CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED,
 };
 
-CK_RV mig_attrs_read(const mig_side *side, CK_OBJECT_HANDLE object, const CK_ATTRIBUTE_TYPE *types,
-                     size_t n, mig_attrs *out)
+CK_RV layers_attrs_read(const layers_side *side, CK_OBJECT_HANDLE object,
+                        const CK_ATTRIBUTE_TYPE *types, size_t n, layers_attrs *out)
 {
     size_t total = 0;
     unsigned char *p;
@@ -152,19 +152,19 @@ CK_RV mig_attrs_read(const mig_side *side, CK_OBJECT_HANDLE object, const CK_ATT
     }
 out:
     if (rv != CKR_OK) {
-        mig_attrs_free(out);
+        layers_attrs_free(out);
     }
     return rv;
 }
 
-void mig_attrs_free(mig_attrs *a)
+void layers_attrs_free(layers_attrs *a)
 {
     free(a->attrs);
     free(a->values);
     memset(a, 0, sizeof(*a));
 }
 
-const CK_ATTRIBUTE *mig_attr(const mig_attrs *a, CK_ATTRIBUTE_TYPE type)
+const CK_ATTRIBUTE *layers_attr(const layers_attrs *a, CK_ATTRIBUTE_TYPE type)
 {
     for (size_t i = 0; i < a->n; i++) {
         if (a->attrs[i].type == type) {
@@ -174,9 +174,9 @@ const CK_ATTRIBUTE *mig_attr(const mig_attrs *a, CK_ATTRIBUTE_TYPE type)
     return NULL;
 }
 
-CK_ULONG mig_attr_ulong(const mig_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt)
+CK_ULONG layers_attr_ulong(const layers_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt)
 {
-    const CK_ATTRIBUTE *at = mig_attr(a, type);
+    const CK_ATTRIBUTE *at = layers_attr(a, type);
     CK_ULONG v;
 
     if (at == NULL || at->ulValueLen != sizeof(v)) {
@@ -186,9 +186,9 @@ CK_ULONG mig_attr_ulong(const mig_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG dfl
     return v;
 }
 
-bool mig_attr_bool(const mig_attrs *a, CK_ATTRIBUTE_TYPE type, bool dflt)
+bool layers_attr_bool(const layers_attrs *a, CK_ATTRIBUTE_TYPE type, bool dflt)
 {
-    const CK_ATTRIBUTE *at = mig_attr(a, type);
+    const CK_ATTRIBUTE *at = layers_attr(a, type);
 
     if (at == NULL || at->ulValueLen != sizeof(CK_BBOOL)) {
         return dflt;
@@ -205,25 +205,25 @@ static bool attr_equal(const CK_ATTRIBUTE *a, const CK_ATTRIBUTE *b)
 
 /* Reads types from s on source and t on target and says whether every one
  * is present on both and equal. */
-static CK_RV compare_attrs(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
+static CK_RV compare_attrs(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                            CK_OBJECT_HANDLE t, const CK_ATTRIBUTE_TYPE *types, size_t n, bool *same)
 {
-    mig_attrs a, b;
-    CK_RV rv = mig_attrs_read(source, s, types, n, &a);
+    layers_attrs a, b;
+    CK_RV rv = layers_attrs_read(source, s, types, n, &a);
 
     *same = false;
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = mig_attrs_read(target, t, types, n, &b);
+    rv = layers_attrs_read(target, t, types, n, &b);
     if (rv == CKR_OK) {
         *same = true;
         for (size_t i = 0; i < n; i++) {
-            *same = *same && attr_equal(mig_attr(&a, types[i]), mig_attr(&b, types[i]));
+            *same = *same && attr_equal(layers_attr(&a, types[i]), layers_attr(&b, types[i]));
         }
-        mig_attrs_free(&b);
+        layers_attrs_free(&b);
     }
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
@@ -231,40 +231,40 @@ static CK_RV compare_attrs(const mig_side *source, CK_OBJECT_HANDLE s, const mig
  * Planning
  * ------------------------------------------------------------------ */
 
-mig_how mig_classify(const mig_attrs *head, const char **why)
+layers_how layers_classify(const layers_attrs *head, const char **why)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
 
     *why = NULL;
     switch (cls) {
     case CKO_CERTIFICATE:
     case CKO_PUBLIC_KEY:
     case CKO_DATA:
-        return MIG_COPY;
+        return LAYERS_COPY;
     case CKO_PRIVATE_KEY:
     case CKO_SECRET_KEY:
-        if (!mig_attr_bool(head, CKA_EXTRACTABLE, false)) {
-            *why = mig_attr_bool(head, CKA_SENSITIVE, true) ? "sensitive and not extractable"
-                                                            : "not extractable";
-            return MIG_CANNOT;
+        if (!layers_attr_bool(head, CKA_EXTRACTABLE, false)) {
+            *why = layers_attr_bool(head, CKA_SENSITIVE, true) ? "sensitive and not extractable"
+                                                               : "not extractable";
+            return LAYERS_CANNOT;
         }
-        if (mig_attr_bool(head, CKA_WRAP_WITH_TRUSTED, false)) {
+        if (layers_attr_bool(head, CKA_WRAP_WITH_TRUSTED, false)) {
             *why = "CKA_WRAP_WITH_TRUSTED: only a key the SO marked trusted may wrap it";
-            return MIG_CANNOT;
+            return LAYERS_CANNOT;
         }
-        return MIG_TRANSFER;
+        return LAYERS_TRANSFER;
     default:
         *why = "objects of this class are not moved";
-        return MIG_CANNOT;
+        return LAYERS_CANNOT;
     }
 }
 
 /* Appends head's attribute of type to templ (when present) and says
  * whether it was. */
-static bool add_from(CK_ATTRIBUTE *templ, CK_ULONG *n, const mig_attrs *head,
+static bool add_from(CK_ATTRIBUTE *templ, CK_ULONG *n, const layers_attrs *head,
                      CK_ATTRIBUTE_TYPE type)
 {
-    const CK_ATTRIBUTE *a = mig_attr(head, type);
+    const CK_ATTRIBUTE *a = layers_attr(head, type);
 
     if (a == NULL) {
         return false;
@@ -273,14 +273,14 @@ static bool add_from(CK_ATTRIBUTE *templ, CK_ULONG *n, const mig_attrs *head,
     return true;
 }
 
-CK_RV mig_find_match(const mig_side *target, const mig_attrs *head, CK_OBJECT_HANDLE *found,
-                     size_t max, size_t *n)
+CK_RV layers_find_match(const layers_side *target, const layers_attrs *head,
+                        CK_OBJECT_HANDLE *found, size_t max, size_t *n)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[8] = {{CKA_TOKEN, &yes, sizeof(yes)}};
     CK_ULONG count = 1, got = 0;
-    const CK_ATTRIBUTE *id = mig_attr(head, CKA_ID);
+    const CK_ATTRIBUTE *id = layers_attr(head, CKA_ID);
     CK_RV rv;
 
     *n = 0;
@@ -328,7 +328,8 @@ static CK_ATTRIBUTE_TYPE essential(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
  * kt): no class at all (not one attribute could be written), or that
  * class with no label, no id, and its essential attribute absent or
  * empty (zero for a length). */
-static bool shell(const mig_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
+static bool shell(const layers_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls,
+                  CK_KEY_TYPE kt)
 {
     CK_ATTRIBUTE_TYPE value = essential(cls, kt);
     CK_ATTRIBUTE_TYPE types[5] = {CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, value};
@@ -336,7 +337,7 @@ static bool shell(const mig_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cl
     CK_ATTRIBUTE class_attr = {CKA_CLASS, &got, sizeof(got)};
     const CK_ATTRIBUTE *a;
     bool empty;
-    mig_attrs at;
+    layers_attrs at;
     CK_RV rv = target->p11->C_GetAttributeValue(target->session, o, &class_attr, 1);
 
     /* SoftHSM2 answers CKR_ATTRIBUTE_VALUE_INVALID for every attribute of
@@ -344,30 +345,30 @@ static bool shell(const mig_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cl
     if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
         return true;
     }
-    if (rv != CKR_OK || mig_attrs_read(target, o, types, 5, &at) != CKR_OK) {
+    if (rv != CKR_OK || layers_attrs_read(target, o, types, 5, &at) != CKR_OK) {
         return false;
     }
     empty = false;
-    if (mig_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
-        mig_attr_ulong(&at, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) == kt) {
+    if (layers_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
+        layers_attr_ulong(&at, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) == kt) {
         empty = true;
         for (int i = 2; i < 4; i++) {
-            a = mig_attr(&at, types[i]);
+            a = layers_attr(&at, types[i]);
             empty = empty && (a == NULL || a->ulValueLen == 0);
         }
-        a = mig_attr(&at, value);
-        empty = empty && (value == CKA_VALUE_LEN ? mig_attr_ulong(&at, value, 0) == 0
+        a = layers_attr(&at, value);
+        empty = empty && (value == CKA_VALUE_LEN ? layers_attr_ulong(&at, value, 0) == 0
                                                  : a == NULL || a->ulValueLen == 0);
     }
-    mig_attrs_free(&at);
+    layers_attrs_free(&at);
     return empty;
 }
 
-CK_RV mig_find_blank(const mig_side *target, const mig_attrs *head, CK_OBJECT_HANDLE *found,
-                     size_t max, size_t *n)
+CK_RV layers_find_shells(const layers_side *target, const layers_attrs *head,
+                         CK_OBJECT_HANDLE *found, size_t max, size_t *n)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_OBJECT_HANDLE all[64];
     CK_ULONG got = 0;
     CK_RV rv;
@@ -411,11 +412,11 @@ static size_t public_types(CK_KEY_TYPE kt, bool private_key, CK_ATTRIBUTE_TYPE t
     return 1;
 }
 
-CK_RV mig_same(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-               CK_OBJECT_HANDLE t, const mig_attrs *head, bool *same, const char **how)
+CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                  CK_OBJECT_HANDLE t, const layers_attrs *head, bool *same, const char **how)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_ATTRIBUTE_TYPE types[2] = {CKA_VALUE, CKA_VALUE};
     size_t n = 1;
     char err[128];
@@ -427,7 +428,7 @@ CK_RV mig_same(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *targe
         *how = "the same public key";
     }
     if (cls == CKO_SECRET_KEY || n == 0) {
-        rv = mig_verify(source, s, target, t, head, how, err, sizeof(err));
+        rv = layers_verify(source, s, target, t, head, how, err, sizeof(err));
         *same = rv == CKR_OK;
         return rv == CKR_SIGNATURE_INVALID ? CKR_OK : rv;
     }
@@ -439,7 +440,7 @@ CK_RV mig_same(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *targe
  * ------------------------------------------------------------------ */
 
 /* Whether side's token offers mechanism with flag. */
-static bool offers(const mig_side *side, CK_MECHANISM_TYPE mechanism, CK_FLAGS flag)
+static bool offers(const layers_side *side, CK_MECHANISM_TYPE mechanism, CK_FLAGS flag)
 {
     CK_SESSION_INFO si;
     CK_MECHANISM_INFO mi;
@@ -449,7 +450,8 @@ static bool offers(const mig_side *side, CK_MECHANISM_TYPE mechanism, CK_FLAGS f
            (mi.flags & flag) == flag;
 }
 
-bool mig_transport_possible(const mig_side *source, const mig_side *target, const char **why)
+bool layers_transport_possible(const layers_side *source, const layers_side *target,
+                               const char **why)
 {
     *why = NULL;
     if (!offers(source, CKM_AES_KEY_GEN, CKF_GENERATE) ||
@@ -470,7 +472,7 @@ static CK_RSA_PKCS_OAEP_PARAMS oaep_params = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA
                                               0};
 
 /* Wraps key with wrapping on source into *blob (malloc'd, *len). */
-static CK_RV wrap(const mig_side *source, CK_MECHANISM *mech, CK_OBJECT_HANDLE wrapping,
+static CK_RV wrap(const layers_side *source, CK_MECHANISM *mech, CK_OBJECT_HANDLE wrapping,
                   CK_OBJECT_HANDLE key, unsigned char **blob, CK_ULONG *len)
 {
     CK_RV rv = source->p11->C_WrapKey(source->session, mech, wrapping, key, NULL, len);
@@ -491,17 +493,21 @@ static CK_RV wrap(const mig_side *source, CK_MECHANISM *mech, CK_OBJECT_HANDLE w
     return rv;
 }
 
+/* Frees a wrapped key (ciphertext, but wiped all the same: layers/ does
+ * not link libsodium, so through a volatile pointer). */
 static void blob_free(unsigned char *blob, CK_ULONG len)
 {
-    if (blob != NULL) {
-        sodium_memzero(blob, len);
-        free(blob);
+    volatile unsigned char *p = blob;
+
+    for (CK_ULONG i = 0; p != NULL && i < len; i++) {
+        p[i] = 0;
     }
+    free(blob);
 }
 
 /* Step 1: the RSA pair on the target, its public half on the source. */
-static CK_RV transport_rsa(mig_transport *tr, const mig_side *source, const mig_side *target,
-                           const char **step)
+static CK_RV transport_rsa(layers_transport *tr, const layers_side *source,
+                           const layers_side *target, const char **step)
 {
     CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -522,7 +528,7 @@ static CK_RV transport_rsa(mig_transport *tr, const mig_side *source, const mig_
         {CKA_UNWRAP, &yes, sizeof(yes)},    {CKA_DECRYPT, &yes, sizeof(yes)},
     };
     static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
-    mig_attrs a;
+    layers_attrs a;
     CK_RV rv;
 
     *step = "generating the transport key pair on the target";
@@ -532,30 +538,30 @@ static CK_RV transport_rsa(mig_transport *tr, const mig_side *source, const mig_
         return rv;
     }
     *step = "reading the transport public key";
-    rv = mig_attrs_read(target, tr->target_public, parts, 2, &a);
+    rv = layers_attrs_read(target, tr->target_public, parts, 2, &a);
     if (rv != CKR_OK) {
         return rv;
     }
-    if (mig_attr(&a, CKA_MODULUS) == NULL || mig_attr(&a, CKA_PUBLIC_EXPONENT) == NULL) {
-        mig_attrs_free(&a);
+    if (layers_attr(&a, CKA_MODULUS) == NULL || layers_attr(&a, CKA_PUBLIC_EXPONENT) == NULL) {
+        layers_attrs_free(&a);
         return CKR_GENERAL_ERROR;
     }
     {
         CK_ATTRIBUTE imp[] = {
             {CKA_CLASS, &pub, sizeof(pub)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
             {CKA_TOKEN, &no, sizeof(no)},   {CKA_WRAP, &yes, sizeof(yes)},
-            *mig_attr(&a, CKA_MODULUS),     *mig_attr(&a, CKA_PUBLIC_EXPONENT),
+            *layers_attr(&a, CKA_MODULUS),  *layers_attr(&a, CKA_PUBLIC_EXPONENT),
         };
         *step = "importing the transport public key on the source";
         rv = source->p11->C_CreateObject(source->session, imp, 6, &tr->source_public);
     }
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
 /* Step 2: the AES key on the source, carried to the target under OAEP. */
-static CK_RV transport_aes(mig_transport *tr, const mig_side *source, const mig_side *target,
-                           const char **step)
+static CK_RV transport_aes(layers_transport *tr, const layers_side *source,
+                           const layers_side *target, const char **step)
 {
     CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
     CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
@@ -594,8 +600,8 @@ static CK_RV transport_aes(mig_transport *tr, const mig_side *source, const mig_
     return rv;
 }
 
-CK_RV mig_transport_open(mig_transport *tr, const mig_side *source, const mig_side *target,
-                         char *err, size_t errsize)
+CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
+                            const layers_side *target, char *err, size_t errsize)
 {
     const char *step = "";
     CK_RV rv;
@@ -609,14 +615,14 @@ CK_RV mig_transport_open(mig_transport *tr, const mig_side *source, const mig_si
     }
     if (rv != CKR_OK) {
         snprintf(err, errsize, "%s: %s", step, layers_rv_name(rv));
-        mig_transport_close(tr, source, target);
+        layers_transport_close(tr, source, target);
         return rv;
     }
     tr->ready = true;
     return CKR_OK;
 }
 
-static void destroy(const mig_side *side, CK_OBJECT_HANDLE *h)
+static void destroy(const layers_side *side, CK_OBJECT_HANDLE *h)
 {
     if (*h != CK_INVALID_HANDLE) {
         side->p11->C_DestroyObject(side->session, *h);
@@ -624,7 +630,8 @@ static void destroy(const mig_side *side, CK_OBJECT_HANDLE *h)
     }
 }
 
-void mig_transport_close(mig_transport *tr, const mig_side *source, const mig_side *target)
+void layers_transport_close(layers_transport *tr, const layers_side *source,
+                            const layers_side *target)
 {
     destroy(target, &tr->target_aes);
     destroy(target, &tr->target_private);
@@ -660,12 +667,26 @@ static const CK_ATTRIBUTE_TYPE *class_types(CK_OBJECT_CLASS cls, size_t *n)
 #undef LIST
 }
 
+/* Whether templ[0..n) holds type. */
+static bool has_type(const CK_ATTRIBUTE *templ, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
+{
+    for (CK_ULONG i = 0; templ != NULL && i < n; i++) {
+        if (templ[i].type == type) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Reads what a copy of s carries into *a and builds the template in
- * templ (room for every type): present attributes, CKA_TOKEN true, and
- * CKA_DESTROYABLE only when true. Empty values are left out but for the
- * label (an empty CKA_ID or date is the default anyway). */
-static CK_RV copy_template(const mig_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
-                           mig_attrs *a, CK_ATTRIBUTE **templ, CK_ULONG *count)
+ * *templ (malloc'd): over's attributes first (the caller's changes, as a
+ * C_CopyObject template), then the source's present attributes that over
+ * does not name, CKA_TOKEN true unless over sets it, and CKA_DESTROYABLE
+ * only when true. Empty values are left out but for the label (an empty
+ * CKA_ID or date is the default anyway). */
+static CK_RV copy_template(const layers_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
+                           const CK_ATTRIBUTE *over, CK_ULONG n_over, layers_attrs *a,
+                           CK_ATTRIBUTE **templ, CK_ULONG *count)
 {
     static CK_BBOOL yes = CK_TRUE;
     size_t n_class = 0, n;
@@ -677,21 +698,27 @@ static CK_RV copy_template(const mig_side *source, CK_OBJECT_HANDLE s, CK_OBJECT
     memcpy(types, copy_common, sizeof(copy_common));
     memcpy(types + n, more, n_class * sizeof(*more));
     n += n_class;
-    rv = mig_attrs_read(source, s, types, n, a);
+    rv = layers_attrs_read(source, s, types, n, a);
     if (rv != CKR_OK) {
         return rv;
     }
-    *templ = calloc(n + 1, sizeof(**templ));
+    *templ = calloc(n + n_over + 1, sizeof(**templ));
     if (*templ == NULL) {
-        mig_attrs_free(a);
+        layers_attrs_free(a);
         return CKR_HOST_MEMORY;
     }
     *count = 0;
-    (*templ)[(*count)++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
+    for (CK_ULONG i = 0; i < n_over; i++) {
+        (*templ)[(*count)++] = over[i];
+    }
+    if (!has_type(over, n_over, CKA_TOKEN)) {
+        (*templ)[(*count)++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
+    }
     for (size_t i = 0; i < a->n; i++) {
         const CK_ATTRIBUTE *at = &a->attrs[i];
         if (at->pValue == NULL || (at->ulValueLen == 0 && at->type != CKA_LABEL) ||
-            (at->type == CKA_DESTROYABLE && !mig_attr_bool(a, CKA_DESTROYABLE, true))) {
+            has_type(over, n_over, at->type) ||
+            (at->type == CKA_DESTROYABLE && !layers_attr_bool(a, CKA_DESTROYABLE, true))) {
             continue;
         }
         (*templ)[(*count)++] = *at;
@@ -699,14 +726,15 @@ static CK_RV copy_template(const mig_side *source, CK_OBJECT_HANDLE s, CK_OBJECT
     return CKR_OK;
 }
 
-CK_RV mig_copy(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-               const mig_attrs *head, CK_OBJECT_HANDLE *out, char *err, size_t errsize)
+CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                  const layers_attrs *head, const CK_ATTRIBUTE *over, CK_ULONG n_over,
+                  CK_OBJECT_HANDLE *out, char *err, size_t errsize)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
     CK_ATTRIBUTE *templ = NULL;
     CK_ULONG count = 0;
-    mig_attrs a;
-    CK_RV rv = copy_template(source, s, cls, &a, &templ, &count);
+    layers_attrs a;
+    CK_RV rv = copy_template(source, s, cls, over, n_over, &a, &templ, &count);
 
     if (rv != CKR_OK) {
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
@@ -717,21 +745,22 @@ CK_RV mig_copy(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *targe
         snprintf(err, errsize, "creating the copy: %s", layers_rv_name(rv));
     }
     free(templ);
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
-CK_RV mig_transfer(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-                   const mig_transport *tr, const mig_attrs *head, CK_OBJECT_HANDLE *out, char *err,
-                   size_t errsize)
+CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                      const layers_transport *tr, const layers_attrs *head,
+                      const CK_ATTRIBUTE *over, CK_ULONG n_over, CK_OBJECT_HANDLE *out, char *err,
+                      size_t errsize)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
     CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
     CK_ATTRIBUTE *templ = NULL;
     CK_ULONG count = 0, blob_len = 0;
     unsigned char *blob = NULL;
-    mig_attrs a;
-    CK_RV rv = copy_template(source, s, cls, &a, &templ, &count);
+    layers_attrs a;
+    CK_RV rv = copy_template(source, s, cls, over, n_over, &a, &templ, &count);
 
     if (rv != CKR_OK) {
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
@@ -750,26 +779,26 @@ CK_RV mig_transfer(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *t
 out:
     blob_free(blob, blob_len);
     free(templ);
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
-CK_RV mig_finish(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-                 CK_OBJECT_HANDLE t)
+CK_RV layers_finish(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                    CK_OBJECT_HANDLE t)
 {
     static const CK_ATTRIBUTE_TYPE type = CKA_DESTROYABLE;
     CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE set = {CKA_DESTROYABLE, &no, sizeof(no)};
-    mig_attrs a;
-    CK_RV rv = mig_attrs_read(source, s, &type, 1, &a);
+    layers_attrs a;
+    CK_RV rv = layers_attrs_read(source, s, &type, 1, &a);
 
     if (rv != CKR_OK) {
         return rv;
     }
-    if (!mig_attr_bool(&a, CKA_DESTROYABLE, true)) {
+    if (!layers_attr_bool(&a, CKA_DESTROYABLE, true)) {
         rv = target->p11->C_SetAttributeValue(target->session, t, &set, 1);
     }
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
@@ -783,13 +812,13 @@ static const unsigned char probe[32] = "strata migrate: a test of a key.";
  * private key s: made from s's modulus (RSA), else from the source's
  * public key object with the same CKA_ID. CKR_OK with *pub;
  * CKR_KEY_HANDLE_INVALID when there is nothing to make it from. */
-static CK_RV source_public(const mig_side *source, CK_OBJECT_HANDLE s, const mig_attrs *head,
+static CK_RV source_public(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
                            CK_OBJECT_HANDLE *pub)
 {
     static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
                                               CKA_EC_POINT};
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE templ[6] = {
         {CKA_CLASS, &cls, sizeof(cls)},
@@ -799,13 +828,13 @@ static CK_RV source_public(const mig_side *source, CK_OBJECT_HANDLE s, const mig
     };
     CK_ULONG count = 4;
     CK_OBJECT_HANDLE from = s;
-    mig_attrs a;
+    layers_attrs a;
     CK_RV rv;
 
     if (kt == CKK_EC) {
         CK_ATTRIBUTE find[3] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}};
         CK_ULONG n_find = 2, got = 0;
-        if (!add_from(find, &n_find, head, CKA_ID) || mig_attr(head, CKA_ID)->ulValueLen == 0) {
+        if (!add_from(find, &n_find, head, CKA_ID) || layers_attr(head, CKA_ID)->ulValueLen == 0) {
             return CKR_KEY_HANDLE_INVALID;
         }
         rv = source->p11->C_FindObjectsInit(source->session, find, n_find);
@@ -819,7 +848,7 @@ static CK_RV source_public(const mig_side *source, CK_OBJECT_HANDLE s, const mig
     } else if (kt != CKK_RSA) {
         return CKR_KEY_HANDLE_INVALID;
     }
-    rv = mig_attrs_read(source, from, kt == CKK_RSA ? parts : parts + 2, 2, &a);
+    rv = layers_attrs_read(source, from, kt == CKK_RSA ? parts : parts + 2, 2, &a);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -830,12 +859,12 @@ static CK_RV source_public(const mig_side *source, CK_OBJECT_HANDLE s, const mig
         templ[count++] = a.attrs[1];
         rv = source->p11->C_CreateObject(source->session, templ, count, pub);
     }
-    mig_attrs_free(&a);
+    layers_attrs_free(&a);
     return rv;
 }
 
 /* Signs probe with target's t and verifies with source's pub. */
-static CK_RV sign_check(const mig_side *source, CK_OBJECT_HANDLE pub, const mig_side *target,
+static CK_RV sign_check(const layers_side *source, CK_OBJECT_HANDLE pub, const layers_side *target,
                         CK_OBJECT_HANDLE t, CK_KEY_TYPE kt)
 {
     CK_MECHANISM mech = {kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
@@ -856,10 +885,11 @@ static CK_RV sign_check(const mig_side *source, CK_OBJECT_HANDLE pub, const mig_
     return rv;
 }
 
-static CK_RV verify_private(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-                            CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how)
+static CK_RV verify_private(const layers_side *source, CK_OBJECT_HANDLE s,
+                            const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
+                            const char **how)
 {
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_ATTRIBUTE_TYPE types[2];
     CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
     bool same = true;
@@ -873,8 +903,8 @@ static CK_RV verify_private(const mig_side *source, CK_OBJECT_HANDLE s, const mi
             return rv != CKR_OK ? rv : CKR_SIGNATURE_INVALID;
         }
     }
-    if (!mig_attr_bool(head, CKA_SIGN, false) ||
-        mig_attr_bool(head, CKA_ALWAYS_AUTHENTICATE, false)) {
+    if (!layers_attr_bool(head, CKA_SIGN, false) ||
+        layers_attr_bool(head, CKA_ALWAYS_AUTHENTICATE, false)) {
         *how = n > 0 ? "the same public key (the key does not sign)"
                      : "unwrapped intact (the key does not sign and shows no public key)";
         return CKR_OK;
@@ -893,8 +923,8 @@ static CK_RV verify_private(const mig_side *source, CK_OBJECT_HANDLE s, const mi
     return rv;
 }
 
-static CK_RV verify_secret(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-                           CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how)
+static CK_RV verify_secret(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                           CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how)
 {
     static const CK_ATTRIBUTE_TYPE kcv = CKA_CHECK_VALUE;
     CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
@@ -907,8 +937,8 @@ static CK_RV verify_secret(const mig_side *source, CK_OBJECT_HANDLE s, const mig
         *how = "the same check value (CKA_CHECK_VALUE)";
         return CKR_OK;
     }
-    if (mig_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_AES ||
-        !mig_attr_bool(head, CKA_ENCRYPT, false)) {
+    if (layers_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_AES ||
+        !layers_attr_bool(head, CKA_ENCRYPT, false)) {
         *how = "unwrapped intact (AES key wrap checks integrity; the key shows no check value)";
         return CKR_OK;
     }
@@ -929,12 +959,12 @@ static CK_RV verify_secret(const mig_side *source, CK_OBJECT_HANDLE s, const mig
     return rv;
 }
 
-CK_RV mig_verify(const mig_side *source, CK_OBJECT_HANDLE s, const mig_side *target,
-                 CK_OBJECT_HANDLE t, const mig_attrs *head, const char **how, char *err,
-                 size_t errsize)
+CK_RV layers_verify(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                    CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how, char *err,
+                    size_t errsize)
 {
-    CK_OBJECT_CLASS cls = mig_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
-    CK_KEY_TYPE kt = mig_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_ATTRIBUTE_TYPE types[2] = {CKA_VALUE, CKA_VALUE};
     size_t n = 1;
     bool same = false;
