@@ -338,6 +338,18 @@ CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
 void layers_transport_close(layers_transport *tr, const layers_side *source,
                             const layers_side *target);
 
+/* Reads what a copy of source object s (of class cls) carries into *a
+ * and builds the template of the copy in *templ (malloc'd; its values
+ * point into *a): over's attributes first (the caller's changes, as a
+ * C_CopyObject template), then the source's present attributes that over
+ * does not name, CKA_TOKEN true unless over sets it, and CKA_DESTROYABLE
+ * only when true. Empty values are left out but for the label (an empty
+ * CKA_ID or date is the default anyway). CKR_OK; CKR_HOST_MEMORY; the
+ * backend's code. Free *templ, then *a. */
+CK_RV layers_copy_template(const layers_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
+                           const CK_ATTRIBUTE *over, CK_ULONG n_over, layers_attrs *a,
+                           CK_ATTRIBUTE **templ, CK_ULONG *count);
+
 /* Copies source object s to target, with every attribute a
  * C_CreateObject template may carry for its class, over's (n_over, may
  * be NULL) replacing the source's of the same type as a C_CopyObject

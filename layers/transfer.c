@@ -678,13 +678,7 @@ static bool has_type(const CK_ATTRIBUTE *templ, CK_ULONG n, CK_ATTRIBUTE_TYPE ty
     return false;
 }
 
-/* Reads what a copy of s carries into *a and builds the template in
- * *templ (malloc'd): over's attributes first (the caller's changes, as a
- * C_CopyObject template), then the source's present attributes that over
- * does not name, CKA_TOKEN true unless over sets it, and CKA_DESTROYABLE
- * only when true. Empty values are left out but for the label (an empty
- * CKA_ID or date is the default anyway). */
-static CK_RV copy_template(const layers_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
+CK_RV layers_copy_template(const layers_side *source, CK_OBJECT_HANDLE s, CK_OBJECT_CLASS cls,
                            const CK_ATTRIBUTE *over, CK_ULONG n_over, layers_attrs *a,
                            CK_ATTRIBUTE **templ, CK_ULONG *count)
 {
@@ -734,7 +728,7 @@ CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_si
     CK_ATTRIBUTE *templ = NULL;
     CK_ULONG count = 0;
     layers_attrs a;
-    CK_RV rv = copy_template(source, s, cls, over, n_over, &a, &templ, &count);
+    CK_RV rv = layers_copy_template(source, s, cls, over, n_over, &a, &templ, &count);
 
     if (rv != CKR_OK) {
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
@@ -760,7 +754,7 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
     CK_ULONG count = 0, blob_len = 0;
     unsigned char *blob = NULL;
     layers_attrs a;
-    CK_RV rv = copy_template(source, s, cls, over, n_over, &a, &templ, &count);
+    CK_RV rv = layers_copy_template(source, s, cls, over, n_over, &a, &templ, &count);
 
     if (rv != CKR_OK) {
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));

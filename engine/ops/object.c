@@ -20,10 +20,8 @@
  *     readonly, deny destroy/set-attribute/copy and deny create give
  *     CKR_ACTION_PROHIBITED; the attributes set and readonly rules rewrite
  *     read their rewritten values (docs/strata-rules.7, RETURN CODES);
- *   - C_CopyObject copies within the object's layer: PKCS#11 cannot move
- *     an object between tokens (a sensitive key never leaves its token),
- *     so a token copy of an object of a read-only layer is
- *     CKR_ACTION_PROHIBITED rather than a copy to another layer.
+ *   - C_CopyObject (copy.c) makes the copy where new objects go, copying
+ *     it up from another layer when needed.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -334,9 +332,8 @@ CK_RV object_make_new(engine_session *s, const CK_ATTRIBUTE *templ, CK_ULONG cou
     return rv;
 }
 
-/* True when the view's rules forbid op on the object: a deny rule, or
- * (for set-attribute and destroy) a readonly rule. Fails closed. */
-static bool denied(engine_session *s, const session_view_state *st, const object_ref *ref,
+/* See ops.h. */
+bool object_denied(engine_session *s, const session_view_state *st, const object_ref *ref,
                    rules_op op)
 {
     const object_rules *r;
@@ -377,11 +374,10 @@ static CK_RV begin(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, engine_se
  * Entry points
  * ------------------------------------------------------------------ */
 
-/* C_CreateObject's and C_CopyObject's arguments, for object_make. */
+/* C_CreateObject's arguments, for object_make. */
 typedef struct {
     CK_ATTRIBUTE_PTR templ;
     CK_ULONG count;
-    CK_OBJECT_HANDLE source; /* C_CopyObject's, in the backend */
 } create_args;
 
 static CK_RV call_create(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
@@ -390,14 +386,6 @@ static CK_RV call_create(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *
     const create_args *a = arg;
 
     return fl->C_CreateObject(h, a->templ, a->count, made);
-}
-
-static CK_RV call_copy(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *arg,
-                       CK_OBJECT_HANDLE *made)
-{
-    const create_args *a = arg;
-
-    return fl->C_CopyObject(h, a->source, a->templ, a->count, made);
 }
 
 /*
@@ -410,7 +398,7 @@ static CK_RV call_copy(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, const void *ar
 CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                     CK_OBJECT_HANDLE_PTR object)
 {
-    create_args args = {templ, count, CK_INVALID_HANDLE};
+    create_args args = {templ, count};
     object_maker make = {call_create, &args, 1};
     engine_session *s;
     CK_RV rv;
@@ -423,100 +411,6 @@ CK_RV object_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG 
     if (object != NULL) {
         rv = object_make_new(s, templ, count, CK_UNAVAILABLE_INFORMATION, &make, object);
     }
-    session_release(s);
-    return rv;
-}
-
-/*
- * Checks a copy of ref with templ against the create and route rules, the
- * copy seen as the source's attributes overridden by templ. Returns
- * CKR_OK; CKR_HOST_MEMORY; or object_target_layer's refusals. Expects S.
- */
-static CK_RV copy_allowed(engine_session *s, const session_view_state *st, const object_ref *ref,
-                          const CK_ATTRIBUTE *templ, CK_ULONG count)
-{
-    const object_rules *r;
-    CK_ATTRIBUTE *merged;
-    size_t layer, n = 0;
-    CK_RV rv;
-
-    if (st->view->def->rules == NULL) {
-        return CKR_OK;
-    }
-    rv = verdict_get(s, st, ref->layer_index, ref->backend, ref->handle, &r);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    merged = calloc(count + r->obj->n_attrs + 1, sizeof(*merged));
-    if (merged == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    for (CK_ULONG i = 0; i < count; i++) {
-        merged[n++] = templ[i]; /* first: the evaluator reads the first of a type */
-    }
-    for (size_t i = 0; i < r->obj->n_attrs; i++) {
-        merged[n++] = r->obj->attrs[i];
-    }
-    rv = object_target_layer(s, st, merged, (CK_ULONG)n, CK_UNAVAILABLE_INFORMATION,
-                             ref->layer_index, &layer);
-    free(merged);
-    return rv;
-}
-
-/* The checks of C_CopyObject on a resolved source: CKR_OK;
- * CKR_SESSION_READ_ONLY; CKR_ACTION_PROHIBITED; or copy_allowed's codes.
- * Expects S. */
-static CK_RV copy_checked(engine_session *s, const session_view_state *st, const object_ref *ref,
-                          const CK_ATTRIBUTE *templ, CK_ULONG count)
-{
-    bool token_object = object_template_token(templ, count, ref->token_object);
-
-    if (token_object && !session_is_rw(s)) {
-        return CKR_SESSION_READ_ONLY;
-    }
-    if ((token_object && ref->layer->read_only) || denied(s, st, ref, RULES_OP_COPY)) {
-        return CKR_ACTION_PROHIBITED;
-    }
-    return copy_allowed(s, st, ref, templ, count);
-}
-
-/*
- * C_CopyObject, within the object's layer (see the file comment). Returns
- * CKR_OK with *new_object; CKR_SESSION_HANDLE_INVALID; CKR_ARGUMENTS_BAD;
- * CKR_ATTRIBUTE_VALUE_INVALID; CKR_OBJECT_HANDLE_INVALID;
- * CKR_SESSION_READ_ONLY; CKR_ACTION_PROHIBITED; or the backend's code.
- */
-CK_RV object_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
-                  CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object)
-{
-    create_args args = {templ, count, CK_INVALID_HANDLE};
-    object_maker make = {call_copy, &args, 1};
-    session_view_state st;
-    engine_session *s;
-    object_ref ref;
-    CK_RV rv;
-
-    rv = session_acquire(session, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    do {
-        session_view(s, &st);
-        rv = verdict_resolve(s, &st, object, &ref);
-        if (rv == CKR_OK && new_object == NULL) {
-            rv = CKR_ARGUMENTS_BAD;
-        }
-        if (rv == CKR_OK) {
-            rv = object_check_template(templ, count);
-        }
-        if (rv == CKR_OK) {
-            rv = copy_checked(s, &st, &ref, templ, count);
-        }
-        if (rv == CKR_OK) {
-            args.source = ref.backend;
-            rv = object_make(s, &st, ref.layer_index, &make, new_object);
-        }
-    } while (rv == OBJECT_AGAIN);
     session_release(s);
     return rv;
 }
@@ -565,7 +459,7 @@ CK_RV object_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
         goto out;
     }
     rv = CKR_ACTION_PROHIBITED;
-    if (denied(s, &st, &ref, RULES_OP_DESTROY)) {
+    if (object_denied(s, &st, &ref, RULES_OP_DESTROY)) {
         goto out;
     }
     if (ref.token_object && ref.layer->read_only) {
@@ -771,7 +665,7 @@ CK_RV object_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     }
     rv = CKR_ACTION_PROHIBITED;
     if ((ref.token_object && ref.layer->read_only) ||
-        denied(s, &st, &ref, RULES_OP_SET_ATTRIBUTE)) {
+        object_denied(s, &st, &ref, RULES_OP_SET_ATTRIBUTE)) {
         goto out;
     }
     rv = backend_session(s, ref.layer_index, &fl, &h);

@@ -332,6 +332,12 @@ CK_RV object_target_layer(engine_session *s, const session_view_state *st,
 /* CK_TRUE when the template asks for a token object (CKA_TOKEN), else
  * dflt. */
 bool object_template_token(const CK_ATTRIBUTE *templ, CK_ULONG count, bool dflt);
+/* True when the view's rules forbid op on the object: a deny rule, or
+ * (for set-attribute and destroy) a readonly rule. Fails closed. Expects
+ * S. */
+bool object_denied(engine_session *s, const session_view_state *st, const object_ref *ref,
+                   rules_op op);
+
 /* Checks a template's shape: CKR_ARGUMENTS_BAD for NULL with count > 0,
  * CKR_ATTRIBUTE_VALUE_INVALID for a NULL value with a length. */
 CK_RV object_check_template(const CK_ATTRIBUTE *templ, CK_ULONG count);

@@ -62,4 +62,20 @@ static inline CK_RV login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char
     return p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
 }
 
+/* The one object of class labelled label that the session finds (fails
+ * the test when there is not exactly one). */
+static inline CK_OBJECT_HANDLE find_labelled(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s,
+                                             CK_OBJECT_CLASS cls, const char *label)
+{
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, t, 2), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, found, 2, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    cr_assert_eq(n, 1, "%lu objects labelled %s", (unsigned long)n, label);
+    return found[0];
+}
+
 #endif /* STRATA_TEST_P11_CLIENT_H */

@@ -408,15 +408,7 @@ static void stack_setup(void)
 static CK_OBJECT_HANDLE find_one(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
                                  const char *label)
 {
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-
-    cr_assert_eq(p11->C_FindObjectsInit(s, t, 2), CKR_OK);
-    cr_assert_eq(p11->C_FindObjects(s, found, 2, &n), CKR_OK);
-    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
-    cr_assert_eq(n, 1, "%lu objects labelled %s", (unsigned long)n, label);
-    return found[0];
+    return find_labelled(p11, s, cls, label);
 }
 
 static const char sign_data[] = "strata over four backends";

@@ -24,6 +24,7 @@
 
 #include <criterion/criterion.h>
 
+#include "p11_client.h"
 #include "world.h"
 
 #define VIEW_PIN "work-pin-1"
@@ -110,7 +111,7 @@ TestSuite(migrate, .init = setup, .fini = teardown, .timeout = 180);
 
 /* Runs "strata ARGS" with the view's PIN on standard input, stderr merged
  * into *out; returns the exit status. */
-static int strata(char **out, const char *args)
+static int run_cli(char **out, const char *args)
 {
     int rc =
         world_sh_out(out, "printf '%%s\\n' %s | '%s' %s 2>&1", VIEW_PIN, world_strata_cli(), args);
@@ -182,7 +183,7 @@ Test(migrate, dry_run_changes_nothing)
     char *before_p = listing("personal", "2222"), *before_l = listing("legacy", "1111");
     char *out = NULL, *after_p, *after_l, *moves = NULL;
 
-    cr_assert_eq(strata(&out, MIGRATE " --dry-run"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE " --dry-run"), 0, "%s", out);
     cr_expect(strstr(out, "copy     certificate      'cert-x' id 01") != NULL, "%s", out);
     cr_expect(strstr(out, "transfer private-key rsa  'rsa-x' id 01") != NULL, "%s", out);
     cr_expect(strstr(out, "transfer secret-key  aes  'aes-x' id 04") != NULL, "%s", out);
@@ -206,7 +207,7 @@ Test(migrate, moves_verifies_and_leaves_what_cannot_move)
 {
     char *out = NULL, *list, *legacy;
 
-    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
     cr_expect(strstr(out, "moved    private-key rsa  'rsa-x' id 01: wrapped, verified: a "
                           "signature by the copy verified with the source's public key") != NULL,
               "%s", out);
@@ -243,7 +244,7 @@ Test(migrate, moved_rsa_key_signs_what_the_legacy_public_key_verifies)
 {
     char *out = NULL;
 
-    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
     cr_assert_eq(world_sh("printf 'to be signed' > '%s/msg'", w.dir), 0);
     /* Signed through the view (the personal copy shadows the original)... */
     cr_assert_eq(world_sh("pkcs11-tool --module '%s' --login --pin '%s' --sign --id 01 "
@@ -281,10 +282,10 @@ Test(migrate, second_run_moves_nothing)
 {
     char *out = NULL, *first, *second, *audit = NULL;
 
-    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
     free(out);
     first = listing("personal", "2222");
-    cr_assert_eq(strata(&out, MIGRATE), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
     cr_expect(strstr(out, "moved 0, already there 8, cannot move 1, failed 0") != NULL, "%s", out);
     cr_expect(strstr(out, "present  private-key ec   'ec-x' id 02: already on layer "
                           "'personal'") != NULL,
@@ -424,12 +425,12 @@ Test(migrate, retire_whites_out_the_originals)
 {
     char *out = NULL;
 
-    cr_assert_eq(strata(&out, MIGRATE " --retire"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE " --retire"), 0, "%s", out);
     cr_expect(strstr(out, "8 originals whited out in view 'work'") != NULL, "%s", out);
     free(out);
     /* The data object has no CKA_ID, so nothing shadows it: without the
      * whiteout the view would show both copies. */
-    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
     cr_expect_eq(occurrences(out, "data-x"), 1, "%s", out);
     cr_expect_eq(occurrences(out, "\nlegacy "), 1, "%s", out); /* rsa-nx's private key only */
     cr_expect(strstr(out, "legacy    private-key  rsa-nx") != NULL, "%s", out);
@@ -439,7 +440,7 @@ Test(migrate, retire_whites_out_the_originals)
     cr_assert_eq(world_sh(TOOL "--delete-object --type data --label data-x >/dev/null 2>&1",
                           world_softhsm_module(), "personal", "2222"),
                  0);
-    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
     cr_expect_eq(occurrences(out, "data-x"), 0, "%s", out);
     free(out);
 }
@@ -448,14 +449,14 @@ Test(migrate, only_selects_by_rule_expression)
 {
     char *out = NULL, *list;
 
-    cr_assert_eq(strata(&out, MIGRATE " --only 'class == certificate or label == \"data-x\"'"), 0,
+    cr_assert_eq(run_cli(&out, MIGRATE " --only 'class == certificate or label == \"data-x\"'"), 0,
                  "%s", out);
     cr_expect(strstr(out, "moved 2, already there 0, cannot move 0, failed 0") != NULL, "%s", out);
     free(out);
     list = listing("personal", "2222");
     cr_expect_eq(occurrences(list, "Object;"), 1, "%s", list);
     free(list);
-    cr_expect_eq(strata(&out, MIGRATE " --only 'class =='"), 1, "%s", out);
+    cr_expect_eq(run_cli(&out, MIGRATE " --only 'class =='"), 1, "%s", out);
     cr_expect(strstr(out, "--only:1:") != NULL, "%s", out);
     free(out);
 }
@@ -464,13 +465,13 @@ Test(migrate, refuses_bad_layers_and_a_wrong_pin)
 {
     char *out = NULL;
 
-    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from personal --to legacy "
-                              "--pin-stdin"),
+    cr_expect_eq(run_cli(&out, "migrate --token Strata --view work --from personal --to legacy "
+                               "--pin-stdin"),
                  1, "%s", out);
     cr_expect(strstr(out, "layer 'legacy' is read-only") != NULL, "%s", out);
     free(out);
-    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from legacy --to legasy "
-                              "--pin-stdin"),
+    cr_expect_eq(run_cli(&out, "migrate --token Strata --view work --from legacy --to legasy "
+                               "--pin-stdin"),
                  1, "%s", out);
     cr_expect(strstr(out, "view 'work' has no layer 'legasy'") != NULL, "%s", out);
     free(out);
@@ -479,7 +480,7 @@ Test(migrate, refuses_bad_layers_and_a_wrong_pin)
         "%s", out);
     cr_expect(strstr(out, "not the PIN of view 'work'") != NULL, "%s", out);
     free(out);
-    cr_expect_eq(strata(&out, "migrate --token Strata --view work --from legacy --to legacy"), 2,
+    cr_expect_eq(run_cli(&out, "migrate --token Strata --view work --from legacy --to legacy"), 2,
                  "%s", out);
     free(out);
 }
@@ -488,16 +489,16 @@ Test(migrate, forget_layer_after_the_policy_drops_it)
 {
     char *out = NULL, *rows = NULL;
 
-    cr_assert_eq(strata(&out, MIGRATE " --retire"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, MIGRATE " --retire"), 0, "%s", out);
     cr_expect(strstr(out, "strata forget-layer --token Strata legacy") == NULL, "%s",
               out); /* rsa-nx could not move: not everything is on personal */
     free(out);
-    cr_expect_eq(strata(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
+    cr_expect_eq(run_cli(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
     cr_expect(strstr(out, "view 'work' of token 'Strata' still stacks layer 'legacy'") != NULL,
               "%s", out);
     free(out);
     cr_assert_eq(world_policy(&w, policy_without_legacy), 0);
-    cr_assert_eq(strata(&out, "forget-layer --token Strata legacy"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, "forget-layer --token Strata legacy"), 0, "%s", out);
     cr_expect(strstr(out, "layer 'legacy' of token 'Strata' forgotten: 1 sealed credential, ") !=
                   NULL,
               "%s", out);
@@ -512,11 +513,62 @@ Test(migrate, forget_layer_after_the_policy_drops_it)
                  0);
     cr_expect_str_eq(rows, "0\n");
     free(rows);
-    cr_expect_eq(strata(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
+    cr_expect_eq(run_cli(&out, "forget-layer --token Strata legacy"), 1, "%s", out);
     cr_expect(strstr(out, "holds nothing about layer 'legacy'") != NULL, "%s", out);
     free(out);
     /* The view still logs in and shows what moved. */
-    cr_assert_eq(strata(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
     cr_expect(strstr(out, "personal  certificate  cert-x") != NULL, "%s", out);
     free(out);
+}
+
+/* ---------------------------------------------------------------------
+ * C_CopyObject through the view: copy-up (engine/ops/copy.c)
+ * ------------------------------------------------------------------ */
+
+Test(migrate, copy_object_of_a_legacy_certificate_lands_in_the_personal_layer)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_ATTRIBUTE rename = {CKA_LABEL, "cert-copy", 9};
+    CK_OBJECT_HANDLE cert, copy = CK_INVALID_HANDLE, key;
+    char label[16] = "";
+    CK_ATTRIBUTE read = {CKA_LABEL, label, sizeof(label)};
+    char *personal, *legacy, *der = NULL, *copied = NULL;
+
+    cr_assert_eq(login(p11, s, VIEW_PIN), CKR_OK);
+    cert = find_labelled(p11, s, CKO_CERTIFICATE, "cert-x");
+    cr_assert_eq(p11->C_CopyObject(s, cert, &rename, 1, &copy), CKR_OK);
+    cr_assert_neq(copy, CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_GetAttributeValue(s, copy, &read, 1), CKR_OK);
+    cr_expect_eq(read.ulValueLen, 9);
+    cr_expect_eq(memcmp(label, "cert-copy", 9), 0);
+    cr_expect_eq(find_labelled(p11, s, CKO_CERTIFICATE, "cert-copy"), copy);
+    /* A key does not leave its layer this way (strata migrate moves it),
+     * whether it could be wrapped or not. */
+    key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-nx");
+    cr_expect_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_ACTION_PROHIBITED);
+    key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-x");
+    cr_expect_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_ACTION_PROHIBITED);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The copy is on the personal token, with the certificate's bytes and
+     * id; the legacy token is as it was. */
+    personal = listing("personal", "2222");
+    legacy = listing("legacy", "1111");
+    cr_expect_eq(count_objects(personal, "Certificate Object;", "cert-copy"), 1, "%s", personal);
+    cr_expect_eq(occurrences(personal, "Object;"), 1, "%s", personal);
+    cr_expect_eq(occurrences(legacy, "Object;"), 8, "%s", legacy);
+    cr_expect(strstr(personal, "ID:         01") != NULL, "%s", personal);
+    cr_assert_eq(world_sh(TOOL "--read-object --type cert --label cert-copy -o '%s/copy.der' "
+                               ">/dev/null 2>&1",
+                          world_softhsm_module(), "personal", "2222", w.dir),
+                 0);
+    cr_assert_eq(world_sh_out(&der, "sha256sum < '%s/cert.der'", w.dir), 0);
+    cr_assert_eq(world_sh_out(&copied, "sha256sum < '%s/copy.der'", w.dir), 0);
+    cr_expect_str_eq(copied, der);
+    free(der);
+    free(copied);
+    free(personal);
+    free(legacy);
 }
