@@ -13,6 +13,11 @@
 #
 #   tests/bench/served.py [--build DIR] [--clients "1 8 32 128"]
 #       [--signs 20] [--md FILE] [--keep]
+#   tests/bench/served.py --pairs 6 [--clients "1 8"] [--signs 400]
+#       signing only: rounds that serve SoftHSM2 and Strata (one view at the
+#       minimum Argon2id) one after the other, the order swapped each
+#       round, so that both see the same machine; reports each round's
+#       ratio Strata/SoftHSM2 of signs/s and the median per client count
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import argparse
@@ -230,6 +235,36 @@ def table(rows):
     return "\n".join(lines)
 
 
+def paired(world, env, plan, counts, rounds, signs):
+    """Rounds of SoftHSM2 and Strata/min served one after the other (the
+    order swapped every round); prints each round's signs/s ratio and the
+    median ratio per client count. Failures of the served SoftHSM2 (its
+    own race) leave fewer signers in its row, noted beside the ratio."""
+    softhsm = plan[0][0]
+    strata = [t for t, _ in plan if t[0] == "strata/min"][0]
+    for n in counts:
+        ratios = []
+        for r in range(rounds):
+            order = (softhsm, strata) if r % 2 == 0 else (strata, softhsm)
+            got = {t[0]: one_row(world, env, t, n, signs) for t in order}
+            base, ours = got["softhsm2"], got["strata/min"]
+            if "signs_s" not in base or "signs_s" not in ours:
+                print("clients %d round %d: no signatures (%s / %s)" %
+                      (n, r, base["errors"], ours["errors"]), flush=True)
+                continue
+            ratio = ours["signs_s"] / base["signs_s"]
+            ratios.append(ratio)
+            print("clients %d round %d: softhsm2 %.0f signs/s (%d failed), strata %.0f "
+                  "signs/s (%d failed), ratio %.3f" %
+                  (n, r, base["signs_s"], base["failures"], ours["signs_s"],
+                   ours["failures"], ratio), flush=True)
+        if ratios:
+            print("clients %d: median ratio %.3f over %d rounds (min %.3f, max %.3f)" %
+                  (n, statistics.median(ratios), len(ratios), min(ratios), max(ratios)),
+                  flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -239,6 +274,8 @@ def main():
                     help="client counts for the non-default Argon2id settings")
     ap.add_argument("--md", default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--pairs", type=int, default=0,
+                    help="interleaved signing rounds SoftHSM2 / Strata instead of the table")
     args = ap.parse_args()
     module = os.path.join(args.build, "engine", "strata-pkcs11.so")
     world, env = make_world(args.build, args.keep)
@@ -249,6 +286,12 @@ def main():
         target = ("strata/" + name, module, "Strata", VIEW_PIN,
                   "%s/strata-%s.xml" % (world, name))
         plan.append((target, counts if name == "default" else kdf_counts))
+    if args.pairs:
+        try:
+            return paired(world, env, plan, counts, args.pairs, args.signs)
+        finally:
+            if not args.keep:
+                shutil.rmtree(world, ignore_errors=True)
     rows = []
     try:
         for target, ns in plan:
