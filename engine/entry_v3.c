@@ -78,22 +78,6 @@ CK_RV entry_session_cancel(CK_SESSION_HANDLE session, CK_ULONG flags, unsigned o
             CL_SESSION(session), CL_ULONG("flags", flags));
 }
 
-/* Like FORWARD, for the functions that share this body (name logged). */
-CK_RV entry_message_unsupported(CK_SESSION_HANDLE session, const char *name)
-{
-    const calllog_arg args[] = {CL_SESSION(session)};
-    calllog_frame frame;
-    CK_RV rv = library_check();
-
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    calllog_enter(&frame, name, args, 1);
-    rv = session_function_not_supported(session);
-    calllog_exit(&frame, rv, args, 1);
-    return rv;
-}
-
 /* v3.h's message kinds -> ops.h's. */
 static const message_kind msg_kind[ENGINE_MSG_KINDS] = {MESSAGE_ENCRYPT, MESSAGE_DECRYPT,
                                                         MESSAGE_SIGN, MESSAGE_VERIFY};
@@ -145,6 +129,31 @@ CK_RV entry_aead_message(CK_SESSION_HANDLE session, engine_msg_kind kind, const 
                   CL_SESSION(session), CL_PRESENT("parameter", aead),
                   CL_DATA("associated_data", aad, aad_len), CL_DATA("in", in, in_len),
                   CL_OUT("out", out, out_len));
+}
+
+CK_RV entry_aead_begin(CK_SESSION_HANDLE session, engine_msg_kind kind, const engine_aead *aead,
+                       int param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len)
+{
+    message_aead ops_aead;
+
+    FORWARD_NAMED(kind == ENGINE_MSG_ENCRYPT ? "C_EncryptMessageBegin" : "C_DecryptMessageBegin",
+                  message_aead_begin(session, msg_kind[kind], aead_of(aead, &ops_aead),
+                                     param_ok != 0, aad, aad_len),
+                  CL_SESSION(session), CL_PRESENT("parameter", aead),
+                  CL_DATA("associated_data", aad, aad_len));
+}
+
+CK_RV entry_aead_next(CK_SESSION_HANDLE session, engine_msg_kind kind, const engine_aead *aead,
+                      int param_ok, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                      CK_ULONG_PTR out_len, int last)
+{
+    message_aead ops_aead;
+
+    FORWARD_NAMED(kind == ENGINE_MSG_ENCRYPT ? "C_EncryptMessageNext" : "C_DecryptMessageNext",
+                  message_aead_next(session, msg_kind[kind], aead_of(aead, &ops_aead),
+                                    param_ok != 0, in, in_len, out, out_len, last != 0),
+                  CL_SESSION(session), CL_PRESENT("parameter", aead), CL_DATA("in", in, in_len),
+                  CL_OUT("out", out, out_len), CL_ULONG("last", (CK_ULONG)last));
 }
 
 CK_RV entry_sign_message(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,

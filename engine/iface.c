@@ -6,10 +6,8 @@
  *
  * The 3.0 list is the 2.40 list's functions followed by the 3.0 ones:
  * C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel and the
- * message-based functions (message.c emulates them over the backends'
- * 2.40 functions; multi-part encryption and decryption, Begin/Next,
- * answer CKR_FUNCTION_NOT_SUPPORTED, which the spec allows for any
- * function, after the checks every call makes).
+ * message-based functions (message.c and message_parts.c emulate them
+ * over the backends' 2.40 functions).
  *
  * No interface carries CKF_INTERFACE_FORK_SAFE: after fork() the child
  * must call C_Initialize again (every other call answers
@@ -104,26 +102,56 @@ static engine_iv_generator iv_generator(CK_GENERATOR_FUNCTION generator)
     }
 }
 
-/* Reads a message's CK_GCM_MESSAGE_PARAMS into aead and hands the call
- * to entry_aead_message (which answers for a NULL or malformed one). */
+/* Reads a message's CK_GCM_MESSAGE_PARAMS into aead: 1 if it is one, 0
+ * if not (aead left zero). */
+static int read_gcm(CK_VOID_PTR param, CK_ULONG param_len, engine_aead *aead)
+{
+    const CK_GCM_MESSAGE_PARAMS *gcm = param;
+
+    memset(aead, 0, sizeof(*aead));
+    if (param == NULL || param_len != sizeof(*gcm)) {
+        return 0;
+    }
+    aead->iv = gcm->pIv;
+    aead->iv_len = gcm->ulIvLen;
+    aead->iv_fixed_bits = gcm->ulIvFixedBits;
+    aead->generator = iv_generator(gcm->ivGenerator);
+    aead->tag = gcm->pTag;
+    aead->tag_bits = gcm->ulTagBits;
+    return 1;
+}
+
+/* Hands a single-part message to entry_aead_message (which answers for a
+ * NULL or malformed parameter). */
 static CK_RV aead_message(CK_SESSION_HANDLE session, engine_msg_kind kind, CK_VOID_PTR param,
                           CK_ULONG param_len, CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR in,
                           CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    const CK_GCM_MESSAGE_PARAMS *gcm = param;
-    engine_aead aead = {0};
-    int ok = param != NULL && param_len == sizeof(*gcm);
+    engine_aead aead;
+    int ok = read_gcm(param, param_len, &aead);
 
-    if (ok) {
-        aead.iv = gcm->pIv;
-        aead.iv_len = gcm->ulIvLen;
-        aead.iv_fixed_bits = gcm->ulIvFixedBits;
-        aead.generator = iv_generator(gcm->ivGenerator);
-        aead.tag = gcm->pTag;
-        aead.tag_bits = gcm->ulTagBits;
-    }
     return entry_aead_message(session, kind, param != NULL ? &aead : NULL, ok, aad, aad_len, in,
                               in_len, out, out_len);
+}
+
+static CK_RV aead_begin(CK_SESSION_HANDLE session, engine_msg_kind kind, CK_VOID_PTR param,
+                        CK_ULONG param_len, CK_BYTE_PTR aad, CK_ULONG aad_len)
+{
+    engine_aead aead;
+    int ok = read_gcm(param, param_len, &aead);
+
+    return entry_aead_begin(session, kind, param != NULL ? &aead : NULL, ok, aad, aad_len);
+}
+
+static CK_RV aead_next(CK_SESSION_HANDLE session, engine_msg_kind kind, CK_VOID_PTR param,
+                       CK_ULONG param_len, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                       CK_ULONG_PTR out_len, CK_FLAGS flags)
+{
+    engine_aead aead;
+    int ok = read_gcm(param, param_len, &aead);
+
+    return entry_aead_next(session, kind, param != NULL ? &aead : NULL, ok, in, in_len, out,
+                           out_len, (flags & CKF_END_OF_MESSAGE) != 0);
 }
 
 static CK_RV message_encrypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
@@ -143,14 +171,15 @@ static CK_RV encrypt_message(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_UL
 static CK_RV encrypt_message_begin(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                                    CK_BYTE_PTR aad, CK_ULONG aad_len)
 {
-    return entry_message_unsupported(session, "C_EncryptMessageBegin");
+    return aead_begin(session, ENGINE_MSG_ENCRYPT, param, param_len, aad, aad_len);
 }
 
 static CK_RV encrypt_message_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                                   CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                                   CK_ULONG_PTR out_len, CK_FLAGS flags)
 {
-    return entry_message_unsupported(session, "C_EncryptMessageNext");
+    return aead_next(session, ENGINE_MSG_ENCRYPT, param, param_len, in, in_len, out, out_len,
+                     flags);
 }
 
 static CK_RV message_encrypt_final(CK_SESSION_HANDLE session)
@@ -175,14 +204,15 @@ static CK_RV decrypt_message(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_UL
 static CK_RV decrypt_message_begin(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                                    CK_BYTE_PTR aad, CK_ULONG aad_len)
 {
-    return entry_message_unsupported(session, "C_DecryptMessageBegin");
+    return aead_begin(session, ENGINE_MSG_DECRYPT, param, param_len, aad, aad_len);
 }
 
 static CK_RV decrypt_message_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                                   CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                                   CK_ULONG_PTR out_len, CK_FLAGS flags)
 {
-    return entry_message_unsupported(session, "C_DecryptMessageNext");
+    return aead_next(session, ENGINE_MSG_DECRYPT, param, param_len, in, in_len, out, out_len,
+                     flags);
 }
 
 static CK_RV message_decrypt_final(CK_SESSION_HANDLE session)

@@ -49,10 +49,6 @@ CK_RV entry_login_user(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF
 /* C_SessionCancel with the ENGINE_CANCEL_* bits of its flags
  * (session.c: session_cancel). */
 CK_RV entry_session_cancel(CK_SESSION_HANDLE session, CK_ULONG flags, unsigned operations);
-/* The message-based functions Strata does not offer (multi-part
- * encryption and decryption): the library and session checks of any
- * call, then CKR_FUNCTION_NOT_SUPPORTED. */
-CK_RV entry_message_unsupported(CK_SESSION_HANDLE session, const char *name);
 
 /* The four kinds of message-based operation (message.c). */
 typedef enum {
@@ -90,6 +86,15 @@ CK_RV entry_message_init(CK_SESSION_HANDLE session, engine_msg_kind kind, int ha
 CK_RV entry_aead_message(CK_SESSION_HANDLE session, engine_msg_kind kind, const engine_aead *aead,
                          int param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR in,
                          CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* C_EncryptMessageBegin / C_DecryptMessageBegin (aead, param_ok: as
+ * entry_aead_message). */
+CK_RV entry_aead_begin(CK_SESSION_HANDLE session, engine_msg_kind kind, const engine_aead *aead,
+                       int param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len);
+/* C_EncryptMessageNext / C_DecryptMessageNext; last: CKF_END_OF_MESSAGE
+ * was in flags. */
+CK_RV entry_aead_next(CK_SESSION_HANDLE session, engine_msg_kind kind, const engine_aead *aead,
+                      int param_ok, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                      CK_ULONG_PTR out_len, int last);
 /* C_SignMessage. */
 CK_RV entry_sign_message(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                          CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig,

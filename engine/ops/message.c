@@ -25,9 +25,9 @@
  * Signing and verification also take a message in parts:
  * C_SignMessageBegin is C_SignInit, each C_SignMessageNext C_SignUpdate,
  * the last one C_SignUpdate + C_SignFinal (its room checked first, so a
- * short buffer or a size query leaves the part to be given again). The
- * multi-part encryption functions are not offered yet (iface.c:
- * CKR_FUNCTION_NOT_SUPPORTED).
+ * short buffer or a size query leaves the part to be given again).
+ * AES-GCM messages in parts are message_parts.c's, on this file's state
+ * (message_part_get/message_part_set).
  *
  * Each message runs the session's 2.40 operation of its kind, so a
  * session with C_EncryptInit active answers CKR_OPERATION_ACTIVE to
@@ -57,7 +57,10 @@ typedef struct message_op {
     CK_MECHANISM mechanism; /* pParameter: a copy, owned */
     CK_OBJECT_HANDLE key;   /* virtual */
     unsigned long epoch;    /* the login epoch it began in */
-    bool in_message;        /* signing/verifying: between Begin and the last Next */
+    bool in_message;        /* between Begin and the last Next */
+    CK_ULONG fed;           /* AEAD in parts: input given in this message */
+    CK_ULONG released;      /* AEAD in parts: output handed back in this message */
+    CK_ULONG tag_bits;      /* AEAD in parts: the tag length given at Begin */
 } message_op;
 
 static pthread_mutex_t message_lock = PTHREAD_MUTEX_INITIALIZER; /* M */
@@ -267,6 +270,51 @@ static void end_2_40(CK_SESSION_HANDLE session, message_kind kind)
     (void)session_cancel(session, 1u << kind_op[kind], false, 0);
 }
 
+/* See ops.h. */
+void message_end_2_40(CK_SESSION_HANDLE session, message_kind kind)
+{
+    end_2_40(session, kind);
+}
+
+/* See ops.h. */
+CK_RV message_part_get(CK_SESSION_HANDLE session, message_kind kind, message_part *part)
+{
+    CK_MECHANISM mechanism;
+    message_op **p;
+    CK_RV rv = active(session, kind, &mechanism, &part->key, &part->in_message);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    pthread_mutex_lock(&message_lock);
+    p = find_inlock(session, kind);
+    if (p != NULL) {
+        part->fed = (*p)->fed;
+        part->released = (*p)->released;
+        part->tag_bits = (*p)->tag_bits;
+    } else {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    }
+    pthread_mutex_unlock(&message_lock);
+    return rv;
+}
+
+/* See ops.h. */
+void message_part_set(CK_SESSION_HANDLE session, message_kind kind, const message_part *part)
+{
+    message_op **p;
+
+    pthread_mutex_lock(&message_lock);
+    p = find_inlock(session, kind);
+    if (p != NULL) {
+        (*p)->in_message = part->in_message;
+        (*p)->fed = part->fed;
+        (*p)->released = part->released;
+        (*p)->tag_bits = part->tag_bits;
+    }
+    pthread_mutex_unlock(&message_lock);
+}
+
 /* Fills the IV bits after the fixed ones for CKG_GENERATE_RANDOM.
  * CKR_OK or CKR_MECHANISM_PARAM_INVALID (the fixed bits are not whole
  * bytes inside the IV). */
@@ -281,11 +329,31 @@ static CK_RV random_iv(const message_aead *aead)
     return CKR_OK;
 }
 
+/* See ops.h. */
+CK_RV message_gcm_params(const message_aead *aead, CK_BYTE_PTR aad, CK_ULONG aad_len,
+                         CK_GCM_PARAMS *gcm)
+{
+    if (aead->generator == MESSAGE_IV_RANDOM) {
+        CK_RV rv = random_iv(aead);
+
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    gcm->pIv = aead->iv;
+    gcm->ulIvLen = aead->iv_len;
+    gcm->ulIvBits = aead->iv_len * 8;
+    gcm->pAAD = aad;
+    gcm->ulAADLen = aad_len;
+    gcm->ulTagBits = aead->tag_bits;
+    return CKR_OK;
+}
+
 /* Checks one message's AEAD parameters. CKR_OK; CKR_ARGUMENTS_BAD (no
  * parameter, no IV or no tag buffer); CKR_MECHANISM_PARAM_INVALID
  * (malformed; a tag length not in whole bytes; a generator Strata does not
  * emulate, or any generator when decrypting other than the caller's IV). */
-static CK_RV aead_check(message_kind kind, const message_aead *aead, bool param_ok)
+CK_RV message_aead_check(message_kind kind, const message_aead *aead, bool param_ok)
 {
     if (aead == NULL) {
         return CKR_ARGUMENTS_BAD;
@@ -394,7 +462,10 @@ CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const messa
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = aead_check(kind, aead, param_ok);
+    if (in_message) {
+        return CKR_OPERATION_ACTIVE;
+    }
+    rv = message_aead_check(kind, aead, param_ok);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -406,18 +477,10 @@ CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const messa
         *out_len = in_len;
         return rv;
     }
-    if (aead->generator == MESSAGE_IV_RANDOM) {
-        rv = random_iv(aead);
-        if (rv != CKR_OK) {
-            return rv;
-        }
+    rv = message_gcm_params(aead, aad, aad_len, &gcm);
+    if (rv != CKR_OK) {
+        return rv;
     }
-    gcm.pIv = aead->iv;
-    gcm.ulIvLen = aead->iv_len;
-    gcm.ulIvBits = aead->iv_len * 8;
-    gcm.pAAD = aad;
-    gcm.ulAADLen = aad_len;
-    gcm.ulTagBits = aead->tag_bits;
     if (kind == MESSAGE_ENCRYPT) {
         rv = gcm_encrypt(session, key, aead, &gcm, in, in_len, out);
         if (rv == CKR_OK) {

@@ -255,6 +255,35 @@ CK_RV message_sign_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG p
 CK_RV message_verify_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                           CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len);
 CK_RV message_final(CK_SESSION_HANDLE session, message_kind kind);
+/* C_EncryptMessageBegin / C_DecryptMessageBegin (message_parts.c). */
+CK_RV message_aead_begin(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
+                         bool param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len);
+/* C_EncryptMessageNext / C_DecryptMessageNext; last: CKF_END_OF_MESSAGE. */
+CK_RV message_aead_next(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
+                        bool param_ok, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                        CK_ULONG_PTR out_len, bool last);
+/* What message.c keeps of a message given in parts, for message_parts.c. */
+typedef struct {
+    CK_OBJECT_HANDLE key; /* virtual, from the Init */
+    bool in_message;      /* between Begin and the last Next */
+    CK_ULONG fed;         /* input given to the backend in this message */
+    CK_ULONG released;    /* output handed back in this message */
+    CK_ULONG tag_bits;    /* the tag length given at Begin */
+} message_part;
+/* The active (session, kind) operation's part state: CKR_OK;
+ * CKR_SESSION_HANDLE_INVALID; CKR_OPERATION_NOT_INITIALIZED. Takes M. */
+CK_RV message_part_get(CK_SESSION_HANDLE session, message_kind kind, message_part *part);
+/* Stores part into the (session, kind) record, if it is still there. */
+void message_part_set(CK_SESSION_HANDLE session, message_kind kind, const message_part *part);
+/* One message's AEAD parameters checked (message.c's rules). */
+CK_RV message_aead_check(message_kind kind, const message_aead *aead, bool param_ok);
+/* The 2.40 CK_GCM_PARAMS of one message (aead checked; for
+ * CKG_GENERATE_RANDOM the IV bits after the fixed ones drawn first).
+ * CKR_OK or CKR_MECHANISM_PARAM_INVALID. */
+CK_RV message_gcm_params(const message_aead *aead, CK_BYTE_PTR aad, CK_ULONG aad_len,
+                         CK_GCM_PARAMS *gcm);
+/* Ends whatever 2.40 operation of kind a message left active. */
+void message_end_2_40(CK_SESSION_HANDLE session, message_kind kind);
 /* The session is ending: its message operations go. Takes the message
  * lock M (a leaf). */
 void message_forget(CK_SESSION_HANDLE session);

@@ -551,8 +551,6 @@ Test(v3, message_bad_arguments)
     params.ulTagBits = 128;
     cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, NULL),
                  CKR_ARGUMENTS_BAD);
-    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
-                 CKR_FUNCTION_NOT_SUPPORTED);
     cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OK);
     cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
                  CKR_OPERATION_ACTIVE, "the session's C_EncryptInit is active");
@@ -562,6 +560,216 @@ Test(v3, message_bad_arguments)
     cr_assert_eq(p11->C_SessionCancel(s, CKF_MESSAGE_ENCRYPT), CKR_OK);
     cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
                  CKR_OPERATION_NOT_INITIALIZED, "C_SessionCancel ended it");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The next part of a message in parts: in into out + *off, *off moved on. */
+static CK_RV next_part(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, bool encrypt,
+                       CK_GCM_MESSAGE_PARAMS *params, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
+                       CK_ULONG *off, CK_ULONG room, CK_FLAGS flags)
+{
+    CK_ULONG len = room - *off;
+    CK_RV rv = encrypt ? p11->C_EncryptMessageNext(s, params, sizeof(*params), in, in_len,
+                                                   out + *off, &len, flags)
+                       : p11->C_DecryptMessageNext(s, params, sizeof(*params), in, in_len,
+                                                   out + *off, &len, flags);
+
+    if (rv == CKR_OK) {
+        *off += len;
+    }
+    return rv;
+}
+
+/* A message encrypted in three parts gives exactly the ciphertext and tag
+ * of the single-part C_EncryptMessage and of 2.40's C_Encrypt on the same
+ * key, IV and AAD; size queries and short buffers keep their part; the
+ * message decrypts in parts; Next after the end of the message needs a
+ * new Begin. */
+Test(v3, message_gcm_in_parts_equals_single_and_2_40)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_BYTE iv[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
+    CK_GCM_PARAMS gcm = {iv, 12, 96, aad, sizeof(aad), 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)}, msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE both[64], one[64], one_tag[16], ct[64], tag[16], back[64];
+    CK_ULONG both_len = sizeof(both), one_len = sizeof(one), off = 0, len;
+    CK_GCM_MESSAGE_PARAMS single = gcm_message(iv, one_tag), params = gcm_message(iv, tag);
+
+    cr_assert_eq(p11->C_EncryptInit(s, &mech, key), CKR_OK);
+    cr_assert_eq(p11->C_Encrypt(s, plain, sizeof(plain), both, &both_len), CKR_OK);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &single, sizeof(single), aad, sizeof(aad), plain,
+                                       sizeof(plain), one, &one_len),
+                 CKR_OK);
+
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)),
+                 CKR_OPERATION_ACTIVE, "a message is under way");
+    len = sizeof(one);
+    cr_assert_eq(p11->C_EncryptMessage(s, &single, sizeof(single), aad, sizeof(aad), plain,
+                                       sizeof(plain), one, &len),
+                 CKR_OPERATION_ACTIVE);
+    cr_assert_eq(next_part(p11, s, true, &params, plain, 10, ct, &off, sizeof(ct), 0), CKR_OK);
+    cr_assert_eq(
+        p11->C_EncryptMessageNext(s, &params, sizeof(params), plain + 10, 20, NULL, &len, 0),
+        CKR_OK, "a size query");
+    cr_assert_eq(len, 20);
+    len = 5;
+    cr_assert_eq(
+        p11->C_EncryptMessageNext(s, &params, sizeof(params), plain + 10, 20, ct + off, &len, 0),
+        CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(len, 20, "the length needed");
+    cr_assert_eq(next_part(p11, s, true, &params, plain + 10, 20, ct, &off, sizeof(ct), 0), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain + 30, 7, NULL, &len,
+                                           CKF_END_OF_MESSAGE),
+                 CKR_OK);
+    cr_assert_eq(len, sizeof(plain) - off, "the last part's size query");
+    len = 1;
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain + 30, 7, ct + off,
+                                           &len, CKF_END_OF_MESSAGE),
+                 CKR_BUFFER_TOO_SMALL);
+    cr_assert_eq(len, sizeof(plain) - off);
+    cr_assert_eq(
+        next_part(p11, s, true, &params, plain + 30, 7, ct, &off, sizeof(ct), CKF_END_OF_MESSAGE),
+        CKR_OK);
+    cr_assert_eq(off, sizeof(plain));
+    cr_assert_arr_eq(ct, both, sizeof(plain), "the ciphertext of C_Encrypt");
+    cr_assert_arr_eq(tag, both + sizeof(plain), 16, "the tag of C_Encrypt");
+    cr_assert_arr_eq(ct, one, sizeof(plain), "the ciphertext of C_EncryptMessage");
+    cr_assert_arr_eq(tag, one_tag, 16, "the tag of C_EncryptMessage");
+    len = sizeof(back);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, back, &len, 0),
+                 CKR_OPERATION_NOT_INITIALIZED, "the message ended");
+    cr_assert_eq(p11->C_EncryptInit(s, &mech, key), CKR_OK, "no 2.40 operation left behind");
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_ENCRYPT), CKR_OK);
+    cr_assert_eq(p11->C_MessageEncryptFinal(s), CKR_OK);
+
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)), CKR_OK);
+    off = 0;
+    cr_assert_eq(next_part(p11, s, false, &params, ct, 15, back, &off, sizeof(back), 0), CKR_OK);
+    cr_assert_eq(next_part(p11, s, false, &params, ct + 15, 15, back, &off, sizeof(back), 0),
+                 CKR_OK);
+    cr_assert_eq(p11->C_DecryptMessageNext(s, &params, sizeof(params), ct + 30, 7, NULL, &len,
+                                           CKF_END_OF_MESSAGE),
+                 CKR_OK);
+    cr_assert_eq(len, sizeof(plain) - off, "what the message still owes");
+    cr_assert_eq(
+        next_part(p11, s, false, &params, ct + 30, 7, back, &off, sizeof(back), CKF_END_OF_MESSAGE),
+        CKR_OK);
+    cr_assert_eq(off, sizeof(plain));
+    cr_assert_arr_eq(back, plain, sizeof(plain), "decrypted in parts");
+    cr_assert_eq(p11->C_MessageDecryptFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A wrong tag, or a changed ciphertext part, fails at the last part and
+ * hands back no plaintext there; the message is over, a new Begin works. */
+Test(v3, message_gcm_in_parts_wrong_tag)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12] = {3}, ct[64], tag[16], back[64], fill[64];
+    CK_ULONG ct_len = sizeof(ct), off = 0, len = sizeof(back);
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag);
+    CK_RV rv;
+
+    memset(fill, 0xa5, sizeof(fill));
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
+    for (int round = 0; round < 2; round++) {
+        CK_BYTE *bad = round == 0 ? tag : ct + 20;
+
+        *bad ^= 1;
+        memcpy(back, fill, sizeof(back));
+        off = 0;
+        cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)),
+                     CKR_OK);
+        cr_assert_eq(next_part(p11, s, false, &params, ct, 30, back, &off, sizeof(back), 0),
+                     CKR_OK);
+        len = sizeof(back) - off;
+        rv = p11->C_DecryptMessageNext(s, &params, sizeof(params), ct + 30, 7, back + off, &len,
+                                       CKF_END_OF_MESSAGE);
+        cr_assert_eq(rv, CKR_GENERAL_ERROR, "refused at the last part (SoftHSM2's code): %#lx", rv);
+        cr_assert_arr_eq(back + off, fill + off, sizeof(back) - off, "no plaintext handed back");
+        cr_assert_eq(next_part(p11, s, false, &params, ct + 30, 7, back, &off, sizeof(back),
+                               CKF_END_OF_MESSAGE),
+                     CKR_OPERATION_NOT_INITIALIZED, "the failed message is over");
+        *bad ^= 1;
+    }
+    off = 0;
+    cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)), CKR_OK);
+    cr_assert_eq(
+        next_part(p11, s, false, &params, ct, 37, back, &off, sizeof(back), CKF_END_OF_MESSAGE),
+        CKR_OK, "a new message after the failed ones");
+    cr_assert_arr_eq(back, plain, sizeof(plain));
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Messages in parts: the state rules and bad arguments. */
+Test(v3, message_gcm_in_parts_bad_arguments)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12] = {4}, ct[64], tag[16];
+    CK_GCM_PARAMS g240 = {iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM m240 = {CKM_AES_GCM, &g240, sizeof(g240)};
+    CK_ULONG len = sizeof(ct), off = 0;
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag), no_tag = gcm_message(iv, NULL);
+
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_OPERATION_NOT_INITIALIZED, "no C_MessageEncryptInit");
+    cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, ct, &len, 0),
+                 CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, ct, &len,
+                                           CKF_END_OF_MESSAGE),
+                 CKR_OPERATION_NOT_INITIALIZED, "no message begun");
+    cr_assert_eq(p11->C_EncryptMessageBegin(s + 100, &params, sizeof(params), NULL, 0),
+                 CKR_SESSION_HANDLE_INVALID);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, NULL, 0, NULL, 0), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params) - 1, NULL, 0),
+                 CKR_MECHANISM_PARAM_INVALID);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 3), CKR_ARGUMENTS_BAD,
+                 "AAD length without AAD");
+    cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_OPERATION_ACTIVE, "the session's C_EncryptInit is active");
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_ENCRYPT), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OPERATION_ACTIVE,
+                 "the message runs the session's encryption");
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, ct, NULL, 0),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), NULL, 1, ct, &len, 0),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, NULL, 0, plain, 1, ct, &len, CKF_END_OF_MESSAGE),
+                 CKR_ARGUMENTS_BAD, "the last part needs the parameter for the tag");
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &no_tag, sizeof(no_tag), plain, 1, ct, &len,
+                                           CKF_END_OF_MESSAGE),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, 3, plain, 1, ct, &len, CKF_END_OF_MESSAGE),
+                 CKR_MECHANISM_PARAM_INVALID);
+    cr_assert_eq(next_part(p11, s, true, &params, plain, sizeof(plain), ct, &off, sizeof(ct),
+                           CKF_END_OF_MESSAGE),
+                 CKR_OK, "bad arguments did not end the message");
+    cr_assert_eq(off, sizeof(plain));
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_SessionCancel(s, CKF_MESSAGE_ENCRYPT), CKR_OK);
+    cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OK, "the cancel ended the 2.40 operation");
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_OPERATION_NOT_INITIALIZED, "and the message operation");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
