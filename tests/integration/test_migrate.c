@@ -24,6 +24,7 @@
 
 #include <criterion/criterion.h>
 
+#include "backends_world.h"
 #include "p11_client.h"
 #include "world.h"
 
@@ -571,4 +572,89 @@ Test(migrate, copy_object_of_a_legacy_certificate_lands_in_the_personal_layer)
     free(copied);
     free(personal);
     free(legacy);
+}
+
+/* ---------------------------------------------------------------------
+ * Another backend: a legacy openCryptoki software token (a sandbox of
+ * its own: backends_world.h) moved to a SoftHSM2 token
+ * ------------------------------------------------------------------ */
+
+static ock_sandbox ock;
+
+static const char ock_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <module id=\"ock\" path=\"@OCK@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <layer id=\"legacy\" module=\"ock\" token=\"ock-legacy\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal legacy\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static void ock_setup(void)
+{
+    char *xml;
+
+    world_setup(&w);
+    ock_start(&w, &ock);
+    ock_token(&ock, "ock-legacy", "4321");
+    cr_assert_eq(world_token(&w, "personal", "12345678", "2222"), 0);
+    cr_assert_eq(world_sh(TOOL "--keypairgen --key-type rsa:2048 --id 01 --label rsa-x "
+                               "--extractable --usage-sign >/dev/null 2>&1",
+                          ock.module, "ock-legacy", "4321"),
+                 0);
+    cr_assert_eq(world_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem "
+                          "-subj /CN=legacy -days 3 -outform DER -out cert.der 2>/dev/null",
+                          w.dir),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--write-object '%s/cert.der' --type cert --id 01 --label cert-x "
+                               ">/dev/null 2>&1",
+                          ock.module, "ock-legacy", "4321", w.dir),
+                 0);
+    xml = backends_replace(ock_policy, "@OCK@", ock.module);
+    cr_assert_eq(world_policy(&w, xml), 0);
+    free(xml);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s 2222 4321 | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null",
+                          VIEW_PIN, world_strata_cli()),
+                 0);
+}
+
+static void ock_teardown(void)
+{
+    ock_stop(&ock);
+    world_teardown(&w);
+}
+
+Test(migrate_ock, from_opencryptoki_moves_what_it_can_wrap, .init = ock_setup, .fini = ock_teardown,
+     .timeout = 180)
+{
+    char *out = NULL;
+
+    char *list, *mechs = NULL;
+
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
+    /* Measured: openCryptoki's soft token lists no CKM_AES_KEY_WRAP_PAD,
+     * so its private key cannot travel wrapped; the rest moves. */
+    cr_assert_eq(world_sh_out(&mechs, "pkcs11-tool --module '%s' -M 2>/dev/null", ock.module), 0);
+    cr_log_info("openCryptoki wraps with: %s", mechs);
+    cr_expect(strstr(mechs, "0x210A") == NULL && strstr(mechs, "AES-KEY-WRAP-PAD") == NULL, "%s",
+              mechs);
+    cr_expect(strstr(out, "cannot   private-key rsa  'rsa-x' id 01: no common wrapping "
+                          "mechanism") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    certificate      'cert-x' id 01: copied, verified: the same "
+                          "bytes") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved 2, already there 0, cannot move 1, failed 0") != NULL, "%s", out);
+    list = listing("personal", "2222");
+    cr_expect_eq(count_objects(list, "Certificate Object;", "cert-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-x"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "Object;"), 2, "%s", list);
+    free(list);
+    free(mechs);
+    free(out);
 }
