@@ -216,7 +216,7 @@ static CK_RV next_check(const message_part *part, const message_aead *aead, bool
     if (last && (aead == NULL || (param_ok && aead->tag == NULL))) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (last && !param_ok) {
+    if (last && (!param_ok || aead->tag_bits != part->tag_bits)) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
     if (in_len > ULONG_MAX - part->fed) {
@@ -230,7 +230,8 @@ static CK_RV next_check(const message_part *part, const message_aead *aead, bool
  * A NULL out asks for the length and keeps the part. Returns CKR_OK;
  * CKR_SESSION_HANDLE_INVALID; CKR_OPERATION_NOT_INITIALIZED (no message
  * begun, or it ended); CKR_ARGUMENTS_BAD; CKR_MECHANISM_PARAM_INVALID (the
- * last part's parameter not a CK_GCM_MESSAGE_PARAMS); CKR_DATA_LEN_RANGE;
+ * last part's parameter not a CK_GCM_MESSAGE_PARAMS, or its tag length not
+ * Begin's); CKR_DATA_LEN_RANGE;
  * CKR_BUFFER_TOO_SMALL (*out_len set); CKR_HOST_MEMORY; or the backend's
  * code (a wrong tag: CKR_GENERAL_ERROR on SoftHSM2 2.6.1).
  */

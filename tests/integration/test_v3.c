@@ -761,6 +761,11 @@ Test(v3, message_gcm_in_parts_bad_arguments)
                  CKR_ARGUMENTS_BAD);
     cr_assert_eq(p11->C_EncryptMessageNext(s, &params, 3, plain, 1, ct, &len, CKF_END_OF_MESSAGE),
                  CKR_MECHANISM_PARAM_INVALID);
+    params.ulTagBits = 96;
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, ct, &len,
+                                           CKF_END_OF_MESSAGE),
+                 CKR_MECHANISM_PARAM_INVALID, "the tag length is Begin's");
+    params.ulTagBits = 128;
     cr_assert_eq(next_part(p11, s, true, &params, plain, sizeof(plain), ct, &off, sizeof(ct),
                            CKF_END_OF_MESSAGE),
                  CKR_OK, "bad arguments did not end the message");
