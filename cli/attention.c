@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -48,6 +49,29 @@ static void add_left(void *ctx, const storage_left_out *item)
     f->failed |= append((void **)&f->left, &f->n_left, item, sizeof(*item)) != 0;
 }
 
+/* Reads the users' counter of f->token (expired failures off), whether it
+ * locks the token, and when the lock lifts: the failures above
+ * max-failed-logins - 1 expire one per failed-login-recovery seconds. */
+static storage_rc load_counter(storage_catalog *cat, cli_token_facts *f)
+{
+    const rules_token *tok = f->token;
+    storage_pin_count c;
+    storage_rc rc =
+        storage_pin_counter(cat, tok->label, STORAGE_PIN_USER, tok->failed_login_recovery, &c);
+
+    if (rc != STORAGE_OK) {
+        return rc;
+    }
+    f->failed_logins = c.failures;
+    f->locked = c.failures >= tok->max_failed_logins;
+    f->clock_behind = c.clock_behind;
+    if (f->locked && c.next_expiry > 0) {
+        f->unlocks_at = c.next_expiry + (int64_t)(c.failures - tok->max_failed_logins) *
+                                            (int64_t)tok->failed_login_recovery;
+    }
+    return STORAGE_OK;
+}
+
 int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts *f,
                    const char **why)
 {
@@ -67,7 +91,7 @@ int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts
         rc = storage_left_out_list(cat, tok->label, add_left, f);
     }
     if (rc == STORAGE_OK) {
-        rc = storage_login_failures(cat, tok->label, &f->failed_logins);
+        rc = load_counter(cat, f);
     }
     if (rc == STORAGE_OK) {
         rc = storage_token_kdf(cat, tok->label, &f->enrolled_kdf, &f->kdf_known);
@@ -82,7 +106,6 @@ int cli_facts_load(storage_catalog *cat, const rules_token *tok, cli_token_facts
         cli_facts_free(f);
         return -1;
     }
-    f->locked = tok->max_failed_logins > 0 && f->failed_logins >= tok->max_failed_logins;
     return 0;
 }
 
@@ -202,6 +225,33 @@ static bool left_counts(const storage_left_out *item)
     return strcmp(item->reason, "stale credential") != 0;
 }
 
+/* What a locked token's attention item says: the count, and when the next
+ * login may be tried (UTC), or that only strata unlock helps. */
+static void locked_message(const cli_token_facts *f, char *out, size_t size)
+{
+    const rules_token *tok = f->token;
+    char when[64] = "";
+    struct tm tm;
+    time_t at = (time_t)f->unlocks_at;
+
+    if (f->unlocks_at > 0 && gmtime_r(&at, &tm) != NULL) {
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    }
+    if (when[0] != '\0') {
+        snprintf(out, size,
+                 "locked: %u failed logins (max-failed-logins %u); every login answers "
+                 "CKR_PIN_LOCKED until %s (one failed login expires every %u s)%s",
+                 f->failed_logins, tok->max_failed_logins, when, tok->failed_login_recovery,
+                 f->clock_behind ? "; the clock was set back: expiry waits for it" : "");
+    } else {
+        snprintf(out, size,
+                 "locked: %u failed logins (max-failed-logins %u); every login answers "
+                 "CKR_PIN_LOCKED until unlocked (failed-login-recovery=\"0\": failures "
+                 "never expire)",
+                 f->failed_logins, tok->max_failed_logins);
+    }
+}
+
 /* Calls fn with item filled in; counts it. */
 static void emit(cli_attention *item, size_t *n, void (*fn)(void *, const cli_attention *),
                  void *ctx)
@@ -292,10 +342,7 @@ size_t cli_facts_attention(const cli_token_facts *f,
     if (f->locked) {
         memset(&a, 0, sizeof(a));
         a.kind = "locked";
-        snprintf(a.message, sizeof(a.message),
-                 "locked: %u failed logins (max-failed-logins %u); every login answers "
-                 "CKR_PIN_LOCKED",
-                 f->failed_logins, f->token->max_failed_logins);
+        locked_message(f, a.message, sizeof(a.message));
         snprintf(a.run, sizeof(a.run), "strata unlock --token %s", label);
         emit(&a, &n, fn, ctx);
     }
@@ -378,6 +425,10 @@ void cli_facts_json(cli_json *j, const cli_token_facts *f)
     cli_json_bool(j, "locked", f->locked);
     cli_json_int(j, "failed_logins", f->failed_logins);
     cli_json_int(j, "max_failed_logins", tok->max_failed_logins);
+    cli_json_int(j, "failed_login_recovery", tok->failed_login_recovery);
+    if (f->locked) {
+        cli_json_int(j, "unlocks_at", f->unlocks_at);
+    }
     cli_json_open(j, "views", '[');
     for (size_t i = 0; i < tok->n_views; i++) {
         json_view(j, f, tok->views[i].id, &tok->views[i]);

@@ -398,8 +398,11 @@ typedef struct {
     size_t n_creds;
     storage_left_out *left; /* layers each view's last login left out */
     size_t n_left;
-    unsigned failed_logins;
+    unsigned failed_logins;   /* expired failures taken off */
     bool locked;              /* failed_logins reached max-failed-logins */
+    int64_t unlocks_at;       /* locked: Unix time the next guess is allowed; 0: never
+                                 (failed-login-recovery="0") */
+    bool clock_behind;        /* the clock reads earlier than the counter's stamp */
     bool kdf_known;           /* the token has enrolled views: enrolled_kdf is set */
     storage_kdf enrolled_kdf; /* the cost its views were enrolled with */
     storage_kdf policy_kdf;   /* the policy's, defaults resolved */

@@ -59,14 +59,16 @@ int cli_target_guess(const cli_target *t, storage_pin_kind kind)
 {
     const char *who = kind == STORAGE_PIN_SO ? "the SO PIN of token" : "token";
     storage_rc rc =
-        storage_guess_reserve(t->cat, t->token->label, kind, t->token->max_failed_logins, NULL);
+        storage_guess_reserve(t->cat, t->token->label, kind, t->token->max_failed_logins,
+                              t->token->failed_login_recovery, NULL);
 
     if (rc == STORAGE_OK) {
         return 0;
     }
     if (rc == STORAGE_ERR_LOCKED) {
-        cli_error("%s '%s' is locked after %u failed logins: run 'strata unlock --token %s%s'", who,
-                  t->token->label, t->token->max_failed_logins, t->token->label,
+        cli_error("%s '%s' is locked after %u failed logins (one expires every "
+                  "failed-login-recovery seconds): run 'strata unlock --token %s%s'",
+                  who, t->token->label, t->token->max_failed_logins, t->token->label,
                   kind == STORAGE_PIN_SO ? " --so" : "");
     } else {
         cli_error("cannot record the PIN attempt, so the PIN is not tried: %s",
@@ -102,7 +104,7 @@ int cli_so_check(cli_target *t, bool from_stdin, const char *action)
     }
     rc_s = storage_so_check(t->cat, t->token->label, pin.buf, pin.len);
     if (rc_s == STORAGE_OK) {
-        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, true);
+        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_SO, false);
         rc = 0;
     } else if (rc_s == STORAGE_ERR_PIN_INCORRECT || rc_s == STORAGE_ERR_ARGS) {
         storage_audit(t->cat, action, t->token->label, "refused: wrong SO PIN");

@@ -95,7 +95,7 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         cli_error("the PIN was not changed: %s", storage_strerror(rc_s));
         goto out;
     }
-    (void)storage_guess_settle(t.cat, t.token->label, STORAGE_PIN_USER, true);
+    (void)storage_guess_settle(t.cat, t.token->label, STORAGE_PIN_USER, false);
     printf("PIN of view '%s' of token '%s' changed%s\n", view, t.token->label,
            kdf_applied ? "; the policy's <kdf> now applies to the token" : "");
     rc = CLI_EXIT_OK;

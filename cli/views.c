@@ -36,7 +36,9 @@ static void print_help(void)
 static void print_hint(void *ctx, const cli_attention *a)
 {
     (void)ctx;
-    if (strcmp(a->kind, "stale-credential") == 0 || strcmp(a->kind, "locked") == 0) {
+    if (strcmp(a->kind, "locked") == 0) {
+        printf("token: %s; run '%s' to unlock now\n", a->message, a->run); /* when it lifts */
+    } else if (strcmp(a->kind, "stale-credential") == 0) {
         printf("%s%s%s: run '%s'\n", a->view[0] != '\0' ? "view '" : "token",
                a->view[0] != '\0' ? a->view : "", a->view[0] != '\0' ? "'" : "", a->run);
     }

@@ -366,6 +366,7 @@ static int build_kdf(loader *ld, xmlNodePtr node, rules_token *token)
 static void build_token_limits(loader *ld, xmlNodePtr node, rules_token *token)
 {
     unsigned long long max_failed = 10;
+    unsigned long long recovery = RULES_DEFAULT_RECOVERY;
     unsigned long long min_pin = 4;
     unsigned long long max_pin = PIN_LEN_LIMIT;
     unsigned line = loader_line(node);
@@ -373,6 +374,7 @@ static void build_token_limits(loader *ld, xmlNodePtr node, rules_token *token)
     if (get_number(ld, node, "max-failed-logins", UINT_MAX, &max_failed) == 0 && max_failed == 0) {
         loader_error(ld, line, "max-failed-logins=\"0\" is not allowed; expected 1 or more");
     }
+    (void)get_number(ld, node, "failed-login-recovery", RULES_MAX_RECOVERY, &recovery);
     int min_ok = get_number(ld, node, "min-pin-len", PIN_LEN_LIMIT, &min_pin) == 0;
     int max_ok = get_number(ld, node, "max-pin-len", PIN_LEN_LIMIT, &max_pin) == 0;
     if (min_ok && min_pin == 0) {
@@ -388,6 +390,7 @@ static void build_token_limits(loader *ld, xmlNodePtr node, rules_token *token)
                      max_pin);
     }
     token->max_failed_logins = (unsigned)max_failed;
+    token->failed_login_recovery = (unsigned)recovery;
     token->min_pin_len = (unsigned)min_pin;
     token->max_pin_len = (unsigned)max_pin;
 }

@@ -116,14 +116,21 @@ typedef struct {
     unsigned line;
 } rules_view;
 
+/* failed-login-recovery: its default (15 minutes) and largest value (a
+ * year), in seconds. */
+#define RULES_DEFAULT_RECOVERY 900
+#define RULES_MAX_RECOVERY     31536000
+
 typedef struct {
-    char *label;                /* token label, <= 32 bytes UTF-8 */
-    char *manufacturer;         /* optional, default "Strata" */
-    unsigned max_failed_logins; /* default 10 */
-    unsigned min_pin_len;       /* default 4 */
-    unsigned max_pin_len;       /* default 255 */
-    unsigned long long kdf_ops; /* Argon2id opslimit; 0 = libsodium interactive */
-    size_t kdf_mem;             /* Argon2id memlimit in bytes; 0 = interactive */
+    char *label;                    /* token label, <= 32 bytes UTF-8 */
+    char *manufacturer;             /* optional, default "Strata" */
+    unsigned max_failed_logins;     /* default 10 */
+    unsigned failed_login_recovery; /* seconds for one failed login to expire;
+                                       default RULES_DEFAULT_RECOVERY, 0: never */
+    unsigned min_pin_len;           /* default 4 */
+    unsigned max_pin_len;           /* default 255 */
+    unsigned long long kdf_ops;     /* Argon2id opslimit; 0 = libsodium interactive */
+    size_t kdf_mem;                 /* Argon2id memlimit in bytes; 0 = interactive */
     rules_view *views;
     size_t n_views;
     char *public_attr;             /* public-view="" as written, or NULL */

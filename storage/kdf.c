@@ -124,12 +124,22 @@ static int take_file_slot(const char *path, unsigned limit, unsigned turn)
  */
 int storage_kdf_enter(void)
 {
+    return storage_kdf_enter_max(0);
+}
+
+/* See storage.h. A caller with a smaller bound waits while as many turns
+ * as its bound are held, whoever holds them. */
+int storage_kdf_enter_max(unsigned most)
+{
     unsigned limit = storage_kdf_limit(), turn;
     char *path = NULL;
     int fd;
 
     if (kdf_depth++ > 0) {
         return KDF_NESTED;
+    }
+    if (most > 0 && most < limit) {
+        limit = most;
     }
     pthread_mutex_lock(&kdf_lock);
     while (kdf_running >= limit) {

@@ -26,6 +26,8 @@ struct login_ctx {
     char *view;     /* malloc'd name of the matching view */
     cred_row *rows; /* its sealed credentials, in enrolment order */
     size_t n;
+    storage_view_known_fn known; /* NULL: every enrolled view */
+    void *known_ctx;
 };
 
 static void rows_free(cred_row *rows, size_t n)
@@ -71,6 +73,10 @@ static storage_rc login_fetch_txn(storage_catalog *cat, void *ctx)
                         : views_find_by_tag_locked(cat, c->token_id, c->tag, &view_id, &c->view);
 
     if (rc != STORAGE_OK) {
+        goto out;
+    }
+    if (c->known != NULL && !c->known(c->view, c->known_ctx)) {
+        rc = STORAGE_ERR_PIN_INCORRECT; /* no further read: a wrong PIN's work */
         goto out;
     }
     rc = catalog_prepare_locked(
@@ -182,8 +188,16 @@ storage_rc storage_view_login_as(storage_catalog *cat, const char *token, const 
                                  size_t view_len, const char *pin, size_t pin_len,
                                  storage_login **out)
 {
+    return storage_view_login_known(cat, token, view, view_len, pin, pin_len, NULL, NULL, out);
+}
+
+/* See storage.h. */
+storage_rc storage_view_login_known(storage_catalog *cat, const char *token, const char *view,
+                                    size_t view_len, const char *pin, size_t pin_len,
+                                    storage_view_known_fn known, void *ctx, storage_login **out)
+{
     kdf_params params = {.token = token};
-    struct login_ctx c = {.named = view, .named_len = view_len};
+    struct login_ctx c = {.named = view, .named_len = view_len, .known = known, .known_ctx = ctx};
     secrets_keys *keys = NULL;
     storage_rc rc = STORAGE_ERR_ARGS;
 

@@ -179,9 +179,23 @@ static const char *const schema_v6[] = {
     NULL,
 };
 
+/* Version 7 (issue 12): failed logins expire one per recovery interval
+ * instead of being cleared by a correct login. failed_at / so_failed_at
+ * hold the time (Unix seconds) the next expiry is counted from; a counter
+ * carried over from an older file starts its interval now. */
+static const char *const schema_v7[] = {
+    "ALTER TABLE tokens ADD COLUMN failed_at INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tokens ADD COLUMN so_failed_at INTEGER NOT NULL DEFAULT 0",
+    "UPDATE tokens SET failed_at = CAST(strftime('%s', 'now') AS INTEGER)"
+    " WHERE failed_logins > 0",
+    "UPDATE tokens SET so_failed_at = CAST(strftime('%s', 'now') AS INTEGER)"
+    " WHERE so_failed_logins > 0",
+    NULL,
+};
+
 /* migrations[i] brings a file from version i to version i + 1. */
 static const char *const *const migrations[] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -159,6 +160,18 @@ storage_rc storage_view_login(storage_catalog *cat, const char *token, const cha
 storage_rc storage_view_login_as(storage_catalog *cat, const char *token, const char *view,
                                  size_t view_len, const char *pin, size_t pin_len,
                                  storage_login **out);
+
+/* Whether the policy still has the view named view (ctx: the caller's). */
+typedef bool (*storage_view_known_fn)(const char *view, void *ctx);
+
+/* storage_view_login_as for the views known() accepts: a PIN that selects
+ * a view known() refuses (enrolled, since removed from the policy) answers
+ * STORAGE_ERR_PIN_INCORRECT after exactly the work of a wrong PIN (one
+ * Argon2id run, the same catalog reads, nothing unsealed). known NULL:
+ * every enrolled view. */
+storage_rc storage_view_login_known(storage_catalog *cat, const char *token, const char *view,
+                                    size_t view_len, const char *pin, size_t pin_len,
+                                    storage_view_known_fn known, void *ctx, storage_login **out);
 const char *storage_login_view(const storage_login *login);
 /* Whether pin selects the view of login (*match), at a cost that does not
  * depend on the answer: one read of the token's KDF parameters, one
@@ -214,11 +227,15 @@ typedef enum {
 } storage_pin_kind;
 
 /* Reserves one guess of kind before a PIN is evaluated: in ONE write
- * transaction (BEGIN IMMEDIATE) reads the counter and, when it is below
- * max (>= 1), adds one; *count (may be NULL) receives the value read or
- * written. Processes racing each other therefore never evaluate more than
- * max wrong PINs. The reservation stays a failure unless the caller gives
- * it back with storage_guess_settle once the PIN proved right.
+ * transaction (BEGIN IMMEDIATE) reads the counter, takes off the failures
+ * that expired (one per recovery seconds since the counter's stamp; none
+ * when recovery is 0 or the clock reads earlier than the stamp) and, when
+ * it is below max (>= 1), adds one; *count (may be NULL) receives the
+ * value read or written. Processes racing each other therefore never
+ * evaluate more than max wrong PINs per recovery interval. The
+ * reservation stays a failure unless the caller gives it back with
+ * storage_guess_settle once the PIN proved right (a right PIN clears
+ * nothing else).
  *   STORAGE_OK;
  *   STORAGE_ERR_LOCKED     the counter is at max; nothing written;
  *   STORAGE_ERR_READ_ONLY, STORAGE_ERR_IO (full disk), STORAGE_ERR_BUSY:
@@ -226,7 +243,7 @@ typedef enum {
  *                          must not evaluate the PIN (fail closed);
  *   STORAGE_ERR_ARGS, STORAGE_ERR_NOMEM. */
 storage_rc storage_guess_reserve(storage_catalog *cat, const char *token, storage_pin_kind kind,
-                                 unsigned max, unsigned *count);
+                                 unsigned max, unsigned recovery, unsigned *count);
 
 /* Gives back the caller's reserved guess after its PIN proved right: takes
  * one from the counter (never below zero), or with clear sets it to zero
@@ -237,9 +254,25 @@ storage_rc storage_guess_reserve(storage_catalog *cat, const char *token, storag
 storage_rc storage_guess_settle(storage_catalog *cat, const char *token, storage_pin_kind kind,
                                 bool clear);
 
-/* The counter of kind (0 for a token never seen). */
+/* The stored counter of kind (0 for a token never seen), before any
+ * failure expires. */
 storage_rc storage_pin_failures(storage_catalog *cat, const char *token, storage_pin_kind kind,
                                 unsigned *count);
+
+/* A counter as the next guess would find it. */
+typedef struct {
+    unsigned failures;   /* expired failures taken off */
+    int64_t next_expiry; /* Unix time the next failure expires; 0: none will */
+    int64_t now;         /* the clock these were computed at */
+    bool clock_behind;   /* the clock reads earlier than the counter's stamp
+                            (set back): nothing expires until it catches up */
+} storage_pin_count;
+
+/* Reads the counter of kind with failures expiring one per recovery
+ * seconds (0: never) into *out; one read transaction, nothing written.
+ * STORAGE_OK; STORAGE_ERR_ARGS; STORAGE_ERR_BUSY. */
+storage_rc storage_pin_counter(storage_catalog *cat, const char *token, storage_pin_kind kind,
+                               unsigned recovery, storage_pin_count *out);
 
 /* The administrator's unlock of kind: clears that counter in one write
  * transaction and always audits it ("unlock" for the user PINs,
@@ -716,6 +749,10 @@ unsigned storage_kdf_peak(void);
  * derivation's own is a no-op. */
 #define STORAGE_KDF_NONE (-3)
 int storage_kdf_enter(void);
+/* storage_kdf_enter, with at most `most` (>= 1; 0: no further bound)
+ * turns taken at once: in this process, and across processes the first
+ * `most` slots of the shared file only. */
+int storage_kdf_enter_max(unsigned most);
 void storage_kdf_leave(int held);
 
 /* How many sealed values this process has opened (secrets_open), and how

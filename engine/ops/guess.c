@@ -13,10 +13,15 @@
  *     lock held past the busy timeout) is never evaluated: the call
  *     answers CKR_DEVICE_ERROR, the right PIN included (fail closed);
  *   - at the limit the call answers CKR_PIN_LOCKED without evaluating.
- * A PIN that proves right gives its reservation back (guess_settle): a
- * successful C_Login clears the counter of its PIN kind, a successful
- * CKU_CONTEXT_SPECIFIC login only gives back its own guess. C_SetPIN keeps
- * its reservation whatever the outcome: the new PIN is compared with every
+ * A PIN that proves right gives its own reservation back (guess_settle)
+ * and nothing else: a correct login does NOT clear the failures before
+ * it. Otherwise whoever holds one view's PIN could guess another view's
+ * without bound (two wrong PINs, one right login that clears them,
+ * again). Failures expire instead, one per the policy's
+ * failed-login-recovery seconds (storage/failures.c: a TPM-style
+ * dictionary-attack counter; a clock set back delays expiry, never resets
+ * the counter); `strata unlock` clears them at once. C_SetPIN keeps its
+ * reservation whatever the outcome: the new PIN is compared with every
  * other view's, and that comparison is a guess too (login.c).
  *
  * The user PINs (every view's) share one counter; the SO PIN has its own,
@@ -51,7 +56,8 @@ CK_RV guess_reserve(engine_token *token, storage_pin_kind kind)
         return CKR_GENERAL_ERROR;
     }
     src = storage_guess_reserve(engine_lib.catalog, token->def->label, kind,
-                                token->def->max_failed_logins, NULL);
+                                token->def->max_failed_logins, token->def->failed_login_recovery,
+                                NULL);
     switch (src) {
     case STORAGE_OK:
         return CKR_OK;
@@ -68,20 +74,28 @@ CK_RV guess_reserve(engine_token *token, storage_pin_kind kind)
 }
 
 /*
- * Gives back the guess reserved for a PIN that proved right: with clear
- * (a successful C_Login), the counter of kind goes to zero; else only the
- * caller's own reservation is taken off. A failure to write is logged and
- * leaves the reservation counted (the safe side). Expects L.
+ * Gives back the guess reserved for a PIN that proved right, and only
+ * that one. A failure to write is logged and leaves the reservation
+ * counted (the safe side). Expects L.
  */
-void guess_settle(engine_token *token, storage_pin_kind kind, bool clear)
+void guess_settle(engine_token *token, storage_pin_kind kind)
 {
-    storage_rc src = storage_guess_settle(engine_lib.catalog, token->def->label, kind, clear);
+    storage_rc src = storage_guess_settle(engine_lib.catalog, token->def->label, kind, false);
 
     if (src != STORAGE_OK) {
         engine_log(ENGINE_LOG_ERROR,
                    "token \"%s\": a right %s PIN stays counted as a failed login: %s",
                    token->def->label, kind_name(kind), storage_strerror(src));
     }
+}
+
+/* See internal.h. Guesses are reserved while the turn is held, so the
+ * reservations pending at once stay at most max-failed-logins: with no
+ * failure recorded, right PINs logging in together never lock one
+ * another out. */
+int guess_turn_enter(const engine_token *token)
+{
+    return storage_kdf_enter_max(token->def->max_failed_logins);
 }
 
 /* The CK_TOKEN_INFO flags of a counter at failures under limit max:
@@ -99,30 +113,34 @@ static CK_FLAGS counter_flags(unsigned failures, unsigned max, CK_FLAGS count_lo
     return count_low | (failures + 1 == max ? final_try : 0);
 }
 
+/* The flags of counter kind of token as the next guess would find it
+ * (expired failures off); none when it cannot be read. */
+static CK_FLAGS kind_flags(engine_token *token, storage_pin_kind kind, CK_FLAGS count_low,
+                           CK_FLAGS final_try, CK_FLAGS locked)
+{
+    storage_pin_count c;
+
+    if (storage_pin_counter(engine_lib.catalog, token->def->label, kind,
+                            token->def->failed_login_recovery, &c) != STORAGE_OK) {
+        return 0;
+    }
+    return counter_flags(c.failures, token->def->max_failed_logins, count_low, final_try, locked);
+}
+
 /*
  * The PIN counter flags of CK_TOKEN_INFO: CKF_USER_PIN_COUNT_LOW /
  * _FINAL_TRY / _LOCKED from the user PINs' counter, CKF_SO_PIN_COUNT_LOW /
- * _FINAL_TRY / _LOCKED from the SO PIN's. A counter that cannot be read
- * sets no flag. Reads the catalog; takes no lock.
+ * _FINAL_TRY / _LOCKED from the SO PIN's, both as the next guess would
+ * find them (so a lock that expired no longer shows). A counter that
+ * cannot be read sets no flag. Reads the catalog; takes no lock.
  */
 CK_FLAGS guess_token_flags(engine_token *token)
 {
-    unsigned max = token->def->max_failed_logins;
-    unsigned user = 0, so = 0;
-    CK_FLAGS flags = 0;
-
     if (engine_lib.catalog == NULL) {
         return 0;
     }
-    if (storage_pin_failures(engine_lib.catalog, token->def->label, STORAGE_PIN_USER, &user) ==
-        STORAGE_OK) {
-        flags |= counter_flags(user, max, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY,
-                               CKF_USER_PIN_LOCKED);
-    }
-    if (storage_pin_failures(engine_lib.catalog, token->def->label, STORAGE_PIN_SO, &so) ==
-        STORAGE_OK) {
-        flags |=
-            counter_flags(so, max, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
-    }
-    return flags;
+    return kind_flags(token, STORAGE_PIN_USER, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY,
+                      CKF_USER_PIN_LOCKED) |
+           kind_flags(token, STORAGE_PIN_SO, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY,
+                      CKF_SO_PIN_LOCKED);
 }

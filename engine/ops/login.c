@@ -109,6 +109,12 @@ static engine_view *view_named(engine_token *token, const char *id)
     return NULL;
 }
 
+/* storage_view_known_fn: whether the policy of token (ctx) has view. */
+static bool policy_has_view(const char *view, void *ctx)
+{
+    return view_named(ctx, view) != NULL;
+}
+
 /* 1 when token has an enrolled view, 0 when none, -1 on a catalog error.
  * Constant cost: C_Login asks it every time. */
 static int enrolled_views(engine_token *token)
@@ -157,8 +163,12 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len,
     if (pin_len < def->min_pin_len || pin_len > def->max_pin_len) {
         goto out; /* counted */
     }
-    src = storage_view_login_as(engine_lib.catalog, def->label, name != NULL ? name->text : NULL,
-                                name != NULL ? name->len : 0, pin, pin_len, &login);
+    /* A view enrolled but since removed from the policy is refused inside
+     * storage, before its credentials are read or opened: its PIN does a
+     * wrong PIN's work, so timing does not tell it was ever enrolled. */
+    src = storage_view_login_known(engine_lib.catalog, def->label, name != NULL ? name->text : NULL,
+                                   name != NULL ? name->len : 0, pin, pin_len, policy_has_view,
+                                   token, &login);
     if (src == STORAGE_ERR_PIN_INCORRECT) {
         goto out; /* counted */
     }
@@ -175,7 +185,7 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len,
                    def->label, storage_login_view(login));
         goto out; /* CKR_PIN_INCORRECT, counted like any PIN that selects no view */
     }
-    guess_settle(token, STORAGE_PIN_USER, true);
+    guess_settle(token, STORAGE_PIN_USER);
     rv = login_provision_lazy(token, view, login);
     if (rv != CKR_OK) {
         goto out;
@@ -221,7 +231,7 @@ static CK_RV login_so(engine_token *token, const char *pin, size_t pin_len)
                    storage_strerror(src));
         return CKR_GENERAL_ERROR;
     }
-    guess_settle(token, STORAGE_PIN_SO, true);
+    guess_settle(token, STORAGE_PIN_SO);
     engine_mutex_lock(token->lock);
     token->current = token->public_view != NULL ? token->public_view : &so_view;
     token->user = CKU_SO;
@@ -290,7 +300,7 @@ static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
     if (rv != CKR_OK) {
         goto out;
     }
-    guess_settle(token, STORAGE_PIN_USER, false);
+    guess_settle(token, STORAGE_PIN_USER);
     cred = storage_login_find(token->login, token->layers[op->layer].def->id);
     if (cred == NULL) {
         goto out;
@@ -344,11 +354,11 @@ static CK_RV login_as(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8
     }
     gate_lock_login(token);
     /* One Argon2id turn (storage/kdf.c) held across the whole evaluation,
-     * the guess reservation included: the guesses in flight at once stay
-     * below the turns (one per processor), so many clients logging in
-     * together with right PINs never fill max-failed-logins with their
-     * pending reservations and lock one another out. */
-    turn = storage_kdf_enter();
+     * the guess reservation included, and at most max-failed-logins turns
+     * at once (guess_turn_enter): many clients logging in together with
+     * right PINs never fill the counter with their pending reservations
+     * and lock one another out. */
+    turn = guess_turn_enter(token);
     if (user_type == CKU_CONTEXT_SPECIFIC) {
         rv = login_context(s, (const char *)pin, pin_len);
         goto unlock;
@@ -609,7 +619,7 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
         if (st.logged_in && st.user == CKU_SO) {
             rv = CKR_FUNCTION_NOT_SUPPORTED;
         } else {
-            int turn = storage_kdf_enter(); /* as in login_login */
+            int turn = guess_turn_enter(s->token); /* as in login_login */
 
             rv = set_pin_inlock(s->token, &st, (const char *)old_pin, old_len,
                                 (const char *)new_pin, new_len);

@@ -99,9 +99,15 @@ CK_FLAGS login_token_flags(engine_token *token);
  * PIN must not be evaluated); CKR_HOST_MEMORY; CKR_GENERAL_ERROR (no
  * catalog). Expects L. */
 CK_RV guess_reserve(engine_token *token, storage_pin_kind kind);
-/* Gives back the guess of a PIN that proved right (clear: the whole
- * counter, after a successful C_Login). Logs a failure. Expects L. */
-void guess_settle(engine_token *token, storage_pin_kind kind, bool clear);
+/* Gives back the guess of a PIN that proved right, and only that one (a
+ * right PIN clears no earlier failure: they expire). Logs a failure.
+ * Expects L. */
+void guess_settle(engine_token *token, storage_pin_kind kind);
+/* Takes a turn to evaluate PINs on token (storage_kdf_enter_max): at most
+ * as many at once as the processors and as token's max-failed-logins, so
+ * the reservations of right PINs in flight never fill the counter by
+ * themselves. Returns what storage_kdf_leave gives back. */
+int guess_turn_enter(const engine_token *token);
 /* CKF_USER_PIN_COUNT_LOW/FINAL_TRY/LOCKED and CKF_SO_PIN_* from the
  * counters. Takes no lock; reads the catalog. */
 CK_FLAGS guess_token_flags(engine_token *token);

@@ -3,7 +3,10 @@
  * engine/login.c, storage/failures.c; issue 12, items 1-6): C_SetPIN
  * collisions, CKU_CONTEXT_SPECIFIC under the lockout, 32 processes in
  * lock-step, an unwritable catalog (read-only file; a full or read-only
- * tmpfs when run as root), NULL PINs, the SO's own counter.
+ * tmpfs when run as root), NULL PINs, the SO's own counter; a right login
+ * clears no failure, so wrong and right PINs alternated from many
+ * processes stay bounded; failures expire one per failed-login-recovery
+ * seconds, and a clock set back expires nothing.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -96,7 +99,7 @@ Test(guess, set_pin_collisions_are_counted_and_lock)
     const char *candidates[] = {"guess-pin-1", ALICE_PIN,     "guess-pin-2", CAROL_PIN,
                                 "guess-pin-3", "guess-pin-4", "guess-pin-5", "guess-pin-6"};
     const char *current = BOB_PIN;
-    int evaluated = 0;
+    int evaluated = 1; /* the first collision below: a right login clears nothing */
 
     cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK);
     cr_assert_eq(set_pin(p11, s, BOB_PIN, ALICE_PIN), CKR_PIN_INCORRECT);
@@ -190,71 +193,81 @@ Test(guess, context_specific_right_pin_gives_its_guess_back)
 
 #define RACERS 32
 
-/* One racer: its own module instance, ready, wait for go, two wrong PINs;
- * writes both answers to out. Never returns. */
-static void racer(int id, int ready, int go, int out)
+/* A racer's work once every racer is ready: returns its exit status. */
+typedef int (*race_fn)(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id);
+
+/* Runs n processes in lock-step: each loads its own module instance and
+ * opens a session, then all run fn at once. Their exit statuses (each
+ * must exit normally) go to status[]. */
+static void lockstep(int n, race_fn fn, int *status)
 {
-    CK_SLOT_ID slot;
-    CK_FUNCTION_LIST *p11 = strata(&slot);
-    CK_SESSION_HANDLE s = open_rw(p11, slot);
-    CK_RV rv[2];
-    char pin[32];
+    int ready[2], go[2];
+    pid_t pids[RACERS];
     char c = 'r';
 
-    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 0) {
-        _exit(3);
+    cr_assert_leq(n, RACERS);
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        cr_assert_neq(pids[i], -1);
+        if (pids[i] == 0) {
+            CK_SLOT_ID slot;
+            CK_FUNCTION_LIST *p11 = strata(&slot);
+            CK_SESSION_HANDLE s = open_rw(p11, slot);
+            close(go[1]);
+            if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 0) {
+                _exit(99);
+            }
+            int rc = fn(p11, s, i);
+            p11->C_Finalize(NULL);
+            _exit(rc);
+        }
     }
+    close(ready[1]);
+    close(go[0]);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(read(ready[0], &c, 1), 1, "racer %d not ready", i);
+    }
+    close(go[1]); /* every racer's read returns: go */
+    for (int i = 0; i < n; i++) {
+        int st = 0;
+        cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+        cr_assert(WIFEXITED(st), "racer %d: status %d", i, st);
+        status[i] = WEXITSTATUS(st);
+    }
+    close(ready[0]);
+}
+
+/* Two wrong PINs: bit 2i set when the i-th was evaluated
+ * (CKR_PIN_INCORRECT), bit 2i+1 when locked out; 16 for any other answer. */
+static int two_wrong_pins(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    char pin[32];
+    int bits = 0;
+
     for (int i = 0; i < 2; i++) {
         snprintf(pin, sizeof(pin), "racer-%02d-%d", id, i);
-        rv[i] = login(p11, s, pin);
+        CK_RV rv = login(p11, s, pin);
+        bits |= rv == CKR_PIN_INCORRECT ? 1 << (2 * i)
+                : rv == CKR_PIN_LOCKED  ? 1 << (2 * i + 1)
+                                        : 16;
     }
-    if (write(out, rv, sizeof(rv)) != (ssize_t)sizeof(rv)) {
-        _exit(4);
-    }
-    p11->C_Finalize(NULL);
-    _exit(0);
+    return bits;
 }
 
 /* At most max-failed-logins wrong PINs are evaluated, whatever the number
  * of processes racing: the guess is reserved before Argon2id runs. */
 Test(guess, racing_processes_never_pass_the_limit)
 {
-    int ready[2], go[2], out[2];
-    pid_t pids[RACERS];
+    int status[RACERS];
     int evaluated = 0, locked = 0;
-    char c;
 
-    cr_assert_eq(pipe(ready), 0);
-    cr_assert_eq(pipe(go), 0);
-    cr_assert_eq(pipe(out), 0);
+    lockstep(RACERS, two_wrong_pins, status);
     for (int i = 0; i < RACERS; i++) {
-        pids[i] = fork();
-        cr_assert_neq(pids[i], -1);
-        if (pids[i] == 0) {
-            close(go[1]);
-            racer(i, ready[1], go[0], out[1]);
-        }
-    }
-    close(ready[1]);
-    close(go[0]);
-    close(out[1]);
-    for (int i = 0; i < RACERS; i++) {
-        cr_assert_eq(read(ready[0], &c, 1), 1, "racer %d not ready", i);
-    }
-    close(go[1]); /* every racer's read returns: go */
-    for (int i = 0; i < RACERS; i++) {
-        CK_RV rv[2];
-        cr_assert_eq(read(out[0], rv, sizeof(rv)), (ssize_t)sizeof(rv));
-        for (int j = 0; j < 2; j++) {
-            cr_assert(rv[j] == CKR_PIN_INCORRECT || rv[j] == CKR_PIN_LOCKED, "0x%lx", rv[j]);
-            evaluated += rv[j] == CKR_PIN_INCORRECT;
-            locked += rv[j] == CKR_PIN_LOCKED;
-        }
-    }
-    for (int i = 0; i < RACERS; i++) {
-        int status = 0;
-        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "racer %d: status %d", i, status);
+        cr_assert_lt(status[i], 16, "racer %d: an answer other than incorrect/locked", i);
+        evaluated += (status[i] & 1) + ((status[i] >> 2) & 1);
+        locked += ((status[i] >> 1) & 1) + ((status[i] >> 3) & 1);
     }
     cr_assert_eq(evaluated, LIMIT, "%d wrong PINs evaluated, %d locked out", evaluated, locked);
     cr_assert_eq(counter("failed_logins"), LIMIT);
@@ -270,15 +283,23 @@ Test(guess, racing_processes_never_pass_the_limit)
  * Item 6: the SO PIN has its own counter
  * ------------------------------------------------------------------ */
 
+/* An SO PIN set (strata enroll --so), then the module and a R/W session. */
+static CK_FUNCTION_LIST *so_enrolled(CK_SLOT_ID *slot, CK_SESSION_HANDLE *s)
+{
+    CK_FUNCTION_LIST *p11;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(slot);
+    *s = open_rw(p11, *slot);
+    return p11;
+}
+
 Test(guess, so_pin_counted_and_locked_apart)
 {
     CK_SLOT_ID slot;
-    CK_FUNCTION_LIST *p11;
     CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = so_enrolled(&slot, &s);
 
-    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
-    p11 = strata(&slot);
-    s = open_rw(p11, slot);
     cr_assert_eq(so_login(p11, s, "wrong-so-1"), CKR_PIN_INCORRECT);
     cr_assert_eq(flags_of(p11, slot) & (CKF_SO_PIN_COUNT_LOW | CKF_USER_PIN_COUNT_LOW),
                  CKF_SO_PIN_COUNT_LOW);
@@ -301,7 +322,7 @@ Test(guess, so_pin_counted_and_locked_apart)
     cr_assert_eq(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, 0);
     cr_assert_eq(so_login(p11, s, "wrong-so-4"), CKR_PIN_INCORRECT);
     cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
-    cr_assert_eq(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, 0, "a right SO PIN clears it");
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, "a right SO PIN clears nothing");
     cr_assert_eq(p11->C_Logout(s), CKR_OK);
     /* And the users' lockout does not lock the SO out. */
     for (int i = 0; i < LIMIT; i++) {
@@ -458,5 +479,221 @@ Test(guess, strata_unlock_counts_the_so_pin)
     cr_assert_eq(strata_cli("", "unlock --token Strata --so"), 0);
     cr_assert_eq(counter("so_failed_logins"), 0);
     cr_assert_eq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0);
-    cr_assert_eq(counter("so_failed_logins"), 0, "a right SO PIN clears it");
+    cr_assert_eq(counter("so_failed_logins"), 0, "a right SO PIN gives its own guess back");
+}
+
+/* ---------------------------------------------------------------------
+ * A right PIN clears nothing; failures expire with time instead
+ * ------------------------------------------------------------------ */
+
+/* One round of the attack, in a fresh process: a wrong guess for another
+ * view's PIN, then a login with the PIN the attacker holds (which used to
+ * clear the counter). Exits with bit 0 set when the guess was evaluated
+ * (CKR_PIN_INCORRECT) and bit 1 when the own login worked. */
+static void alternate_round(int round)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    char pin[32];
+    int bits = 0;
+
+    snprintf(pin, sizeof(pin), "guess-%02d-pin", round);
+    bits |= login(p11, s, pin) == CKR_PIN_INCORRECT ? 1 : 0;
+    bits |= login(p11, s, ALICE_PIN) == CKR_OK ? 2 : 0;
+    p11->C_Finalize(NULL);
+    _exit(bits);
+}
+
+/* Issue 12: the holder of alice's PIN alternates wrong guesses and right
+ * logins, each round in its own process. Before, every right login
+ * cleared the counter and all 12 guesses were evaluated; now at most
+ * max-failed-logins are, and then alice is locked out too. */
+Test(guess, alternating_wrong_and_right_pins_stay_bounded)
+{
+    int evaluated = 0, own_ok = 0;
+
+    for (int round = 0; round < 12; round++) {
+        int status = 0;
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            alternate_round(round);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status), "round %d: status %d", round, status);
+        evaluated += WEXITSTATUS(status) & 1;
+        own_ok += (WEXITSTATUS(status) & 2) != 0;
+    }
+    cr_assert_eq(evaluated, LIMIT, "%d guesses evaluated in 12 rounds", evaluated);
+    cr_assert_eq(own_ok, LIMIT - 1, "%d right logins worked", own_ok);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
+}
+
+/* Moves the stamp of column (failed_at, so_failed_at) by delta seconds:
+ * negative, as if that much time went by; positive, as if the clock had
+ * been set back by that much. */
+static void shift_stamp(const char *column, long delta)
+{
+    cr_assert_eq(world_sh("sqlite3 '%s' 'UPDATE tokens SET %s = %s + (%ld)'", w.catalog, column,
+                          column, delta),
+                 0);
+}
+
+/* Locks the users' counter with LIMIT wrong PINs on s. */
+static void lock_users(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s)
+{
+    for (int i = 0; i < LIMIT; i++) {
+        cr_assert_eq(login(p11, s, "wrong-pin-l"), CKR_PIN_INCORRECT);
+    }
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+}
+
+#define RECOVERY 900 /* failed-login-recovery's default */
+
+/* One failure expires per recovery interval (the default, 900 s, here
+ * simulated by moving the stored stamp back): one more guess each time,
+ * CKR_PIN_LOCKED again after it, and the token flags and strata views
+ * follow. */
+Test(guess, failures_expire_one_per_interval)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    char *out = NULL;
+
+    lock_users(p11, s);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_LOCKED);
+    cr_assert_eq(world_sh_out(&out, "'%s' views", world_strata_cli()), 0);
+    cr_assert_not_null(strstr(out, "until 2"), "the lift time is shown: %s", out);
+    free(out);
+    shift_stamp("failed_at", -(RECOVERY - 30));
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED, "not yet");
+    shift_stamp("failed_at", -60);
+    cr_assert_eq(flags_of(p11, slot) & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_FINAL_TRY),
+                 CKF_USER_PIN_FINAL_TRY, "one failure expired");
+    cr_assert_eq(login(p11, s, "wrong-pin-m"), CKR_PIN_INCORRECT, "one guess came back");
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED, "and only one");
+    shift_stamp("failed_at", -(RECOVERY + 1));
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(counter("failed_logins"), LIMIT - 1, "the right PIN cleared nothing");
+    shift_stamp("failed_at", -3 * RECOVERY);
+    cr_assert_eq(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, 0, "all expired");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A clock set back (the stored stamp now ahead of the clock) expires
+ * nothing, however far it goes; strata unlock still clears the counter. */
+Test(guess, clock_set_back_does_not_reset_the_counter)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    char *out = NULL;
+
+    lock_users(p11, s);
+    shift_stamp("failed_at", 365L * 86400);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_LOCKED);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
+    cr_assert_eq(world_sh_out(&out, "'%s' views", world_strata_cli()), 0);
+    cr_assert_not_null(strstr(out, "set back"), "%s", out);
+    free(out);
+    shift_stamp("failed_at", -(364L * 86400));
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED, "still a day ahead");
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The SO counter expires the same way, and a clock set back stops it. */
+Test(guess, so_failures_expire_and_ignore_a_clock_set_back)
+{
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = so_enrolled(&slot, &s);
+
+    for (int i = 0; i < LIMIT; i++) {
+        cr_assert_eq(so_login(p11, s, "wrong-so-e"), CKR_PIN_INCORRECT);
+    }
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_PIN_LOCKED);
+    shift_stamp("so_failed_at", 86400);
+    shift_stamp("so_failed_at", -(RECOVERY + 1));
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_PIN_LOCKED, "clock behind: nothing expires");
+    shift_stamp("so_failed_at", -86400);
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_FINAL_TRY);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(counter("so_failed_logins"), LIMIT - 1);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The identity policy with failed-login-recovery="1". */
+static void recovery_1_setup(void)
+{
+    const char *at = strstr(identity_policy, "max-failed-logins=");
+    char policy[sizeof(identity_policy) + 64];
+
+    cr_assert_not_null(at);
+    snprintf(policy, sizeof(policy), "%.*sfailed-login-recovery=\"1\" %s",
+             (int)(at - identity_policy), identity_policy, at);
+    identity_setup_policy(policy);
+}
+
+/* The real clock, with a one-second interval: after a lock, waiting two
+ * seconds brings the right PIN back (before: locked until strata unlock). */
+Test(guess, recovery_runs_on_the_real_clock, .init = recovery_1_setup)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+    CK_RV rv = CKR_PIN_LOCKED;
+
+    for (int i = 0; i < LIMIT; i++) {
+        (void)login(p11, s, "wrong-pin-r");
+    }
+    usleep(2100 * 1000);
+    rv = login(p11, s, ALICE_PIN);
+    cr_assert_eq(rv, CKR_OK, "0x%lx", rv);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* max-failed-logins="1": right PINs logging in together from many
+ * processes hold at most one reservation at a time (guess_turn_enter), so
+ * none of them finds the counter filled by the others' pending ones. */
+static void limit_1_setup(void)
+{
+    const char *at = strstr(identity_policy, "max-failed-logins=\"3\"");
+    char policy[sizeof(identity_policy) + 64];
+
+    cr_assert_not_null(at);
+    snprintf(policy, sizeof(policy), "%.*smax-failed-logins=\"1\"%s", (int)(at - identity_policy),
+             identity_policy, at + strlen("max-failed-logins=\"3\""));
+    identity_setup_policy(policy);
+}
+
+#define RIGHT_RACERS 8
+
+/* Carol's (right) PIN: 0 when the login worked, 1 when locked out, 2
+ * otherwise. */
+static int right_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    CK_RV rv = login(p11, s, CAROL_PIN);
+
+    (void)id;
+    return rv == CKR_OK ? 0 : rv == CKR_PIN_LOCKED ? 1 : 2;
+}
+
+Test(guess, right_pins_in_flight_never_lock_each_other_out, .init = limit_1_setup)
+{
+    int status[RIGHT_RACERS];
+    int locked = 0;
+
+    lockstep(RIGHT_RACERS, right_pin, status);
+    for (int i = 0; i < RIGHT_RACERS; i++) {
+        cr_assert_leq(status[i], 1, "racer %d: status %d", i, status[i]);
+        locked += status[i] == 1;
+    }
+    cr_assert_eq(locked, 0, "%d right PINs locked out by the others' reservations", locked);
+    cr_assert_eq(counter("failed_logins"), 0);
 }

@@ -154,3 +154,36 @@ Test(oracle, login_user_other_or_unknown_view_same_work)
                  CKR_PIN_LOCKED, "each of the three was counted");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
+
+/* A view enrolled in the catalog but since removed from the policy (carol,
+ * whose group credential is sealed in the catalog): its
+ * PIN does exactly a wrong PIN's work (one Argon2id run, the same catalog
+ * transactions, nothing unsealed) and gets the same answer. Before, its
+ * sealed credentials were opened before the engine found the view gone. */
+Test(oracle, removed_views_pin_same_work_as_wrong_pin)
+{
+    const char *carol = strstr(identity_policy, "    <view id=\"carol\"");
+    const char *end = carol != NULL ? strchr(carol, '\n') : NULL;
+    char policy[sizeof(identity_policy)];
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_SESSION_HANDLE s;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_RV rv_wrong, rv_carol;
+
+    cr_assert_not_null(end);
+    snprintf(policy, sizeof(policy), "%.*s%s", (int)(carol - identity_policy), identity_policy,
+             end + 1);
+    cr_assert_eq(world_policy(&w, policy), 0);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    work wrong = login_work(p11, s, CKU_USER, "wrong-pin-1", &rv_wrong);
+    work removed = login_work(p11, s, CKU_USER, CAROL_PIN, &rv_carol);
+    cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_carol, CKR_PIN_INCORRECT);
+    cr_assert_eq(wrong.kdf, 1);
+    cr_assert_eq(removed.unseal, 0, "the removed view's credentials stay sealed");
+    assert_same_work(wrong, removed, "wrong PIN / removed view's PIN");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}

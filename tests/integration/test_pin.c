@@ -39,7 +39,9 @@ Test(pin, set_pin_in_user_session)
     cr_assert(flags_of(p11, slot) & CKF_USER_PIN_FINAL_TRY, "a wrong old PIN counts");
     cr_assert_eq(p11->C_SetPIN(s, NULL, 3, (CK_UTF8CHAR_PTR) "x", 1), CKR_ARGUMENTS_BAD);
     cr_assert_eq(p11->C_Logout(s), CKR_OK);
-    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "a right login clears the count");
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "a right PIN works at the final try");
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_FINAL_TRY, "a right login clears nothing");
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
     cr_assert_eq(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, 0);
     cr_assert_eq(set_pin(p11, s, BOB_PIN, "alice-new-1"), CKR_PIN_INCORRECT,
                  "another view's PIN does not change the logged-in view");
@@ -68,6 +70,8 @@ Test(pin, set_pin_in_public_session)
     cr_assert_eq(p11->C_Logout(s), CKR_OK);
     cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "other views keep their PINs");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The wrong PIN above still counts (a right login clears nothing). */
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
     /* strata passwd does the same from the command line. */
     cr_assert_eq(strata_cli("bob-new-pin bob-third-1", "passwd --token Strata --view bob "
                                                        "--pin-stdin"),
