@@ -142,6 +142,17 @@ storage_rc storage_view_remove(storage_catalog *cat, const char *token, const ch
 storage_rc storage_view_forget(storage_catalog *cat, const char *token, const char *view,
                                unsigned *provisioned);
 
+/* C_InitPIN's enrolment: enrols (or re-enrols) view with pin and no layer
+ * credential, as storage_view_enroll does, unless a provisioning row
+ * names the view: then STORAGE_ERR_EXISTS with *has_tokens (may be NULL)
+ * true and nothing changed (those tokens' PINs are sealed under the
+ * view's current key; a new PIN would lose them). STORAGE_ERR_EXISTS with
+ * *has_tokens false: the PIN selects another view. Checked in the
+ * enrolment's own transaction. Audited as "init-pin". */
+storage_rc storage_view_init_pin(storage_catalog *cat, const char *token, const char *view,
+                                 const char *pin, size_t pin_len, const storage_kdf *kdf,
+                                 bool *has_tokens);
+
 /* A successful login: the view and its unwrapped layer credentials, held in
  * sodium_malloc'd memory and wiped by storage_login_free. */
 typedef struct storage_login storage_login;
@@ -453,6 +464,22 @@ storage_rc storage_so_set(storage_catalog *cat, const char *token, const char *s
  * SO PIN (or is unknown); STORAGE_ERR_ARGS. Does not count failures. */
 storage_rc storage_so_check(storage_catalog *cat, const char *token, const char *so_pin,
                             size_t len);
+
+/* Changes the SO PIN of token from old_pin to new_pin: a new verifier,
+ * admin salt and key pair at kdf's cost (NULL or zeros: interactive), and
+ * every provisioned token's SO PIN sealed to the old administrator key
+ * re-sealed to the new one, in one transaction with an audit row
+ * ("so-passwd"). Three Argon2id runs. Does not count failures (the
+ * caller does). STORAGE_OK; STORAGE_ERR_PIN_INCORRECT (old_pin does not
+ * derive the token's administrator key; nothing changed);
+ * STORAGE_ERR_NOT_FOUND (no SO PIN set); STORAGE_ERR_CRYPTO (a seal does
+ * not open under the old key: nothing changed); STORAGE_ERR_BUSY (the SO
+ * PIN changed, or a token was provisioned, meanwhile: nothing changed, try
+ * again); STORAGE_ERR_ARGS (empty new PIN); STORAGE_ERR_READ_ONLY;
+ * STORAGE_ERR_NOMEM. */
+storage_rc storage_so_passwd(storage_catalog *cat, const char *token, const char *old_pin,
+                             size_t old_len, const char *new_pin, size_t new_len,
+                             const storage_kdf *kdf);
 
 /* Recovers the SO PIN of the provisioned token of (view, layer) with the
  * administrator's key derived from so_pin (one Argon2id run), into out (cap

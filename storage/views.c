@@ -169,7 +169,10 @@ struct enroll_ctx {
     const sealed_cred *sealed;
     size_t n;
     const char *subject; /* for the audit row */
+    const char *action;  /* the audit row's action: "enroll", or "init-pin" */
     bool stale;          /* the stored salt differs from kdf's */
+    bool fresh_only;     /* refuse when the view has provisioned tokens */
+    bool has_tokens;     /* fresh_only: it has (nothing changed) */
 };
 
 /* Records the token's KDF parameters, or checks that the stored ones are
@@ -306,6 +309,30 @@ out:
     return rc;
 }
 
+/* fresh_only: STORAGE_ERR_EXISTS with has_tokens when a provisioning
+ * row names the view (its tokens' PINs are sealed under the view's
+ * current key, which a new PIN would lose). */
+static storage_rc enroll_fresh_locked(storage_catalog *cat, struct enroll_ctx *c, int64_t token_id)
+{
+    sqlite3_stmt *st = NULL;
+    storage_rc rc = catalog_prepare_locked(
+        cat, "SELECT count(*) FROM provisioned WHERE token_id = ?1 AND view = ?2", &st);
+
+    if (rc != STORAGE_OK || !c->fresh_only) {
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, token_id);
+    sqlite3_bind_text(st, 2, c->view, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_ROW ? STORAGE_OK : STORAGE_ERR_INTERNAL;
+    if (rc == STORAGE_OK && sqlite3_column_int64(st, 0) > 0) {
+        c->has_tokens = true;
+        rc = STORAGE_ERR_EXISTS;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The enrolment transaction (see storage_view_enroll). */
 static storage_rc enroll_txn(storage_catalog *cat, void *ctx)
 {
@@ -313,6 +340,9 @@ static storage_rc enroll_txn(storage_catalog *cat, void *ctx)
     int64_t token_id = 0, view_id = 0;
     storage_rc rc = catalog_token_ensure_locked(cat, c->token, &token_id);
 
+    if (rc == STORAGE_OK) {
+        rc = enroll_fresh_locked(cat, c, token_id);
+    }
     if (rc == STORAGE_OK) {
         rc = enroll_kdf_locked(cat, c, token_id);
     }
@@ -326,7 +356,7 @@ static storage_rc enroll_txn(storage_catalog *cat, void *ctx)
         rc = enroll_creds_locked(cat, c, view_id);
     }
     if (rc == STORAGE_OK) {
-        rc = catalog_audit_locked(cat, "enroll", c->subject, "ok");
+        rc = catalog_audit_locked(cat, c->action, c->subject, "ok");
     }
     return rc;
 }
@@ -433,6 +463,43 @@ out:
     return rc;
 }
 
+/* storage_view_enroll and storage_view_init_pin: c names the token, view,
+ * credentials and mode. */
+static storage_rc enroll_run(storage_catalog *cat, struct enroll_ctx *c, const char *pin,
+                             size_t pin_len, const storage_kdf *kdf)
+{
+    storage_rc rc = STORAGE_ERR_ARGS;
+    char *subject = NULL;
+
+    if (cat == NULL || !enroll_args_ok(c->token, c->view, pin, pin_len, c->creds, c->n)) {
+        goto out;
+    }
+    rc = STORAGE_ERR_READ_ONLY;
+    if (cat->read_only) {
+        goto out;
+    }
+    rc = STORAGE_ERR_NOMEM;
+    subject = views_subject(c->token, c->view);
+    if (subject == NULL) {
+        goto out;
+    }
+    c->subject = subject;
+    for (int attempt = 0; attempt < ENROLL_ATTEMPTS; attempt++) {
+        rc = enroll_once(cat, c, pin, pin_len, kdf);
+        if (!c->stale) {
+            break;
+        }
+    }
+    if (rc == STORAGE_ERR_EXISTS) {
+        (void)storage_audit(cat, c->action, subject,
+                            c->has_tokens ? "refused: the view has provisioned tokens"
+                                          : "refused: the PIN selects another view");
+    }
+out:
+    free(subject);
+    return rc;
+}
+
 /* See storage.h. STORAGE_OK; STORAGE_ERR_ARGS (bad names, empty PIN, a
  * view name over 127 bytes, a layer twice, a cost outside Argon2id's
  * limits); STORAGE_ERR_READ_ONLY; STORAGE_ERR_EXISTS (the PIN selects
@@ -442,34 +509,23 @@ storage_rc storage_view_enroll(storage_catalog *cat, const char *token, const ch
                                const char *pin, size_t pin_len, const storage_cred *creds,
                                size_t n_creds, const storage_kdf *kdf)
 {
-    struct enroll_ctx c = {.token = token, .view = view, .creds = creds, .n = n_creds};
-    storage_rc rc = STORAGE_ERR_ARGS;
-    char *subject = NULL;
+    struct enroll_ctx c = {
+        .token = token, .view = view, .creds = creds, .n = n_creds, .action = "enroll"};
 
-    if (cat == NULL || !enroll_args_ok(token, view, pin, pin_len, creds, n_creds)) {
-        goto out;
+    return enroll_run(cat, &c, pin, pin_len, kdf);
+}
+
+/* See storage.h. */
+storage_rc storage_view_init_pin(storage_catalog *cat, const char *token, const char *view,
+                                 const char *pin, size_t pin_len, const storage_kdf *kdf,
+                                 bool *has_tokens)
+{
+    struct enroll_ctx c = {.token = token, .view = view, .action = "init-pin", .fresh_only = true};
+    storage_rc rc = enroll_run(cat, &c, pin, pin_len, kdf);
+
+    if (has_tokens != NULL) {
+        *has_tokens = c.has_tokens;
     }
-    rc = STORAGE_ERR_READ_ONLY;
-    if (cat->read_only) {
-        goto out;
-    }
-    rc = STORAGE_ERR_NOMEM;
-    subject = views_subject(token, view);
-    if (subject == NULL) {
-        goto out;
-    }
-    c.subject = subject;
-    for (int attempt = 0; attempt < ENROLL_ATTEMPTS; attempt++) {
-        rc = enroll_once(cat, &c, pin, pin_len, kdf);
-        if (!c.stale) {
-            break;
-        }
-    }
-    if (rc == STORAGE_ERR_EXISTS) {
-        (void)storage_audit(cat, "enroll", subject, "refused: the PIN selects another view");
-    }
-out:
-    free(subject);
     return rc;
 }
 

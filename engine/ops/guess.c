@@ -74,13 +74,20 @@ CK_RV guess_reserve(engine_token *token, storage_pin_kind kind)
 }
 
 /*
- * Gives back the guess reserved for a PIN that proved right, and only
- * that one. A failure to write is logged and leaves the reservation
- * counted (the safe side). Expects L.
+ * Gives back the guess reserved for a PIN that proved right (or that was
+ * not compared, the answer telling nothing of it), and only that one. A
+ * write that fails is tried once more; a second failure is logged and
+ * leaves the reservation counted (the safe side). Expects L.
  */
 void guess_settle(engine_token *token, storage_pin_kind kind)
 {
     storage_rc src = storage_guess_settle(engine_lib.catalog, token->def->label, kind, false);
+
+    if (src != STORAGE_OK && src != STORAGE_ERR_READ_ONLY) {
+        /* Once more: a right PIN left counted is a failure the honest
+         * user pays for until it expires (a right login clears nothing). */
+        src = storage_guess_settle(engine_lib.catalog, token->def->label, kind, false);
+    }
 
     if (src != STORAGE_OK) {
         engine_log(ENGINE_LOG_ERROR,

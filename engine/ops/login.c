@@ -44,13 +44,17 @@
  *     users out; `strata unlock --so` clears it). The SO sees the public
  *     view (with public-view="none", its session objects only, as before
  *     login) and no layer logs in.
- *   - C_InitPIN (SO): CKR_FUNCTION_NOT_SUPPORTED. A PIN alone cannot name
- *     the view it would enrol, and a view needs its layers' PINs too:
- *     views are enrolled with `strata enroll`, locked tokens are unlocked
- *     with `strata unlock`.
- *   - C_SetPIN while the SO is logged in: CKR_FUNCTION_NOT_SUPPORTED (the
- *     SO PIN also derives the administrator key that provisioned tokens'
- *     SO PINs are sealed to; it is not changed through PKCS#11).
+ *   - C_InitPIN (SO) sets the public view's PIN when every layer of it
+ *     is provisioned by Strata and none of its tokens exists yet (the
+ *     view is enrolled with the PIN; storage_view_init_pin). Otherwise
+ *     CKR_FUNCTION_NOT_SUPPORTED: a view also needs its layers' PINs,
+ *     which the SO does not have, and provisioned tokens' PINs are sealed
+ *     under the view's key. The new PIN is a counted user guess (it is
+ *     compared with the other views').
+ *   - C_SetPIN while the SO is logged in changes the SO PIN and re-seals
+ *     to the new administrator key every provisioned token's SO PIN
+ *     sealed to the old one (storage_so_passwd); the old PIN is a guess
+ *     on the SO counter.
  * C_SetPIN as the user, or in a R/W public session: the old PIN selects
  * the view (it must be the logged-in one when a user is logged in) and
  * storage_view_passwd re-seals the view under the new PIN. Each change
@@ -173,6 +177,10 @@ static CK_RV login_user(engine_token *token, const char *pin, size_t pin_len,
         goto out; /* counted */
     }
     if (src != STORAGE_OK) {
+        /* Stopped before the PIN was compared, or after it proved right: the
+         * answer tells nothing of the PIN, so the guess is given back (a
+         * wrong PIN is always STORAGE_ERR_PIN_INCORRECT). */
+        guess_settle(token, STORAGE_PIN_USER);
         engine_log(ENGINE_LOG_ERROR, "token \"%s\": login: %s", def->label, storage_strerror(src));
         rv = src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
         goto out;
@@ -227,9 +235,10 @@ static CK_RV login_so(engine_token *token, const char *pin, size_t pin_len)
         return CKR_PIN_INCORRECT;
     }
     if (src != STORAGE_OK) {
+        guess_settle(token, STORAGE_PIN_SO); /* as in login_user: nothing told */
         engine_log(ENGINE_LOG_ERROR, "token \"%s\": SO login: %s", token->def->label,
                    storage_strerror(src));
-        return CKR_GENERAL_ERROR;
+        return src == STORAGE_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
     }
     guess_settle(token, STORAGE_PIN_SO);
     engine_mutex_lock(token->lock);
@@ -294,13 +303,16 @@ static CK_RV login_context(engine_session *s, const char *pin, size_t pin_len)
         goto out;
     }
     rv = guess_reserve(token, STORAGE_PIN_USER);
-    if (rv == CKR_OK) {
-        rv = pin_is_current(token, pin, pin_len);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = pin_is_current(token, pin, pin_len);
+    if (rv != CKR_PIN_INCORRECT) {
+        guess_settle(token, STORAGE_PIN_USER); /* right, or not compared */
     }
     if (rv != CKR_OK) {
         goto out;
     }
-    guess_settle(token, STORAGE_PIN_USER);
     cred = storage_login_find(token->login, token->layers[op->layer].def->id);
     if (cred == NULL) {
         goto out;
@@ -474,10 +486,80 @@ CK_RV login_logout(CK_SESSION_HANDLE session)
     return rv;
 }
 
+/* Whether the SO may set token's public view's PIN with C_InitPIN: the
+ * token has a public view (not public-view="none": then no view is the
+ * one a standard client means) and every layer of it is provisioned by Strata
+ * (provision="lazy"), so the view needs no layer PIN the SO cannot give. */
+static bool init_pin_possible(const engine_token *token)
+{
+    const engine_view *view = token->public_view;
+
+    if (view == NULL || token->public_none || view->n_layers == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < view->n_layers; i++) {
+        if (!login_layer_is_lazy(view->layers[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
- * C_InitPIN. Returns CKR_SESSION_HANDLE_INVALID; CKR_SESSION_READ_ONLY;
- * CKR_USER_NOT_LOGGED_IN (only the SO may); CKR_ARGUMENTS_BAD; else
- * CKR_FUNCTION_NOT_SUPPORTED (see the file comment).
+ * The enrolment of C_InitPIN. Expects L and an SO session. The new PIN is
+ * compared with every other view's (two views cannot share one), so it
+ * costs one user guess, reserved first and kept whatever the outcome, as
+ * C_SetPIN's does. Returns CKR_OK; CKR_PIN_LOCKED; CKR_DEVICE_ERROR (the
+ * guess could not be recorded); CKR_PIN_INVALID (the PIN selects another
+ * view: it cannot be this one's); CKR_FUNCTION_NOT_SUPPORTED (the view's
+ * tokens were provisioned meanwhile); CKR_TOKEN_WRITE_PROTECTED;
+ * CKR_HOST_MEMORY; CKR_GENERAL_ERROR.
+ */
+static CK_RV init_pin_inlock(engine_token *token, const char *pin, size_t pin_len)
+{
+    const rules_token *def = token->def;
+    storage_kdf kdf = {def->kdf_ops, def->kdf_mem};
+    bool has_tokens = false;
+    storage_rc src;
+    CK_RV rv = guess_reserve(token, STORAGE_PIN_USER);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    src = storage_view_init_pin(engine_lib.catalog, def->label, token->public_view->def->id, pin,
+                                pin_len, &kdf, &has_tokens);
+    switch (src) {
+    case STORAGE_OK:
+        engine_log(ENGINE_LOG_INFO, "token \"%s\": the SO set view \"%s\"'s PIN", def->label,
+                   token->public_view->def->id);
+        return CKR_OK;
+    case STORAGE_ERR_EXISTS:
+        if (has_tokens) {
+            guess_settle(token, STORAGE_PIN_USER); /* refused before any comparison */
+            return CKR_FUNCTION_NOT_SUPPORTED;
+        }
+        return CKR_PIN_INVALID;
+    case STORAGE_ERR_NOMEM:
+        return CKR_HOST_MEMORY;
+    case STORAGE_ERR_READ_ONLY:
+        return CKR_TOKEN_WRITE_PROTECTED;
+    default:
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": C_InitPIN: %s", def->label,
+                   storage_strerror(src));
+        return CKR_GENERAL_ERROR;
+    }
+}
+
+/*
+ * C_InitPIN: the SO sets the PIN of the token's public view when every
+ * layer of it is provisioned by Strata and none of its tokens exists yet
+ * (the PIN is enrolled; the view's tokens are provisioned at its first
+ * login). Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
+ * CKR_SESSION_READ_ONLY; CKR_USER_NOT_LOGGED_IN (only the SO may);
+ * CKR_ARGUMENTS_BAD (NULL PIN: no protected authentication path);
+ * CKR_PIN_LEN_RANGE (nothing counted); CKR_FUNCTION_NOT_SUPPORTED (no
+ * public view, a layer not provisioned by Strata, or tokens already
+ * provisioned: see strata-pkcs11(8)); and init_pin_inlock's codes.
  */
 CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
 {
@@ -496,8 +578,21 @@ CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pi
         rv = CKR_USER_NOT_LOGGED_IN;
     } else if (pin == NULL) {
         rv = CKR_ARGUMENTS_BAD;
-    } else {
+    } else if (pin_len < s->token->def->min_pin_len || pin_len > s->token->def->max_pin_len) {
+        rv = CKR_PIN_LEN_RANGE;
+    } else if (engine_lib.catalog == NULL) {
+        rv = CKR_GENERAL_ERROR;
+    } else if (!init_pin_possible(s->token)) {
         rv = CKR_FUNCTION_NOT_SUPPORTED;
+    } else {
+        gate_lock_login(s->token);
+        int turn = guess_turn_enter(s->token); /* as in login_login */
+        session_view(s, &st);
+        rv = st.logged_in && st.user == CKU_SO
+                 ? init_pin_inlock(s->token, (const char *)pin, pin_len)
+                 : CKR_USER_NOT_LOGGED_IN; /* logged out meanwhile */
+        storage_kdf_leave(turn);
+        engine_mutex_unlock(s->token->login_lock);
     }
     session_release(s);
     return rv;
@@ -591,6 +686,76 @@ out:
     return rv;
 }
 
+/* Maps storage_so_passwd's answer (the guess stays counted unless OK). */
+static CK_RV so_passwd_rv(engine_token *token, storage_rc src)
+{
+    switch (src) {
+    case STORAGE_OK:
+        return CKR_OK;
+    case STORAGE_ERR_PIN_INCORRECT:
+    case STORAGE_ERR_NOT_FOUND:
+    case STORAGE_ERR_ARGS:
+        return CKR_PIN_INCORRECT;
+    case STORAGE_ERR_NOMEM:
+        return CKR_HOST_MEMORY;
+    case STORAGE_ERR_READ_ONLY:
+        return CKR_TOKEN_WRITE_PROTECTED;
+    case STORAGE_ERR_BUSY:
+        return CKR_FUNCTION_FAILED; /* changed meanwhile: nothing changed, try again */
+    default:
+        engine_log(ENGINE_LOG_ERROR, "token \"%s\": SO PIN change: %s", token->def->label,
+                   storage_strerror(src));
+        return CKR_GENERAL_ERROR;
+    }
+}
+
+/*
+ * C_SetPIN by the security officer: the SO PIN changes, and with it the
+ * administrator key that provisioned tokens' SO PINs are sealed to; every
+ * such seal is re-made for the new key in the same catalog transaction
+ * (storage_so_passwd), so the administrator keeps recovering them. The
+ * old PIN is a guess on the SO counter, reserved first (guess.c) and given
+ * back only when it proves right. Expects L; the SO is logged in.
+ * Returns CKR_OK; CKR_PIN_LEN_RANGE (new PIN; nothing counted);
+ * CKR_PIN_LOCKED; CKR_PIN_INCORRECT (counted); CKR_DEVICE_ERROR (the
+ * guess could not be recorded); CKR_FUNCTION_FAILED (the SO PIN changed or
+ * a token was provisioned meanwhile: nothing changed); CKR_HOST_MEMORY;
+ * CKR_TOKEN_WRITE_PROTECTED; CKR_GENERAL_ERROR.
+ */
+static CK_RV so_set_pin_inlock(engine_token *token, const char *old, size_t old_len,
+                               const char *new_pin, size_t new_len)
+{
+    const rules_token *def = token->def;
+    storage_kdf kdf = {def->kdf_ops, def->kdf_mem};
+    storage_rc src;
+    CK_RV rv = CKR_GENERAL_ERROR;
+
+    if (engine_lib.catalog == NULL) {
+        return rv;
+    }
+    if (new_len < def->min_pin_len || new_len > def->max_pin_len) {
+        return CKR_PIN_LEN_RANGE;
+    }
+    rv = guess_reserve(token, STORAGE_PIN_SO);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    src = old_len == 0 ? STORAGE_ERR_PIN_INCORRECT
+                       : storage_so_passwd(engine_lib.catalog, def->label, old, old_len, new_pin,
+                                           new_len, &kdf);
+    rv = so_passwd_rv(token, src);
+    if (rv != CKR_PIN_INCORRECT) {
+        /* Right, or stopped before the old PIN was compared or after it
+         * proved right (storage_so_passwd answers a wrong one at once):
+         * only a wrong old PIN stays counted. */
+        guess_settle(token, STORAGE_PIN_SO);
+    }
+    if (rv == CKR_OK) {
+        engine_log(ENGINE_LOG_INFO, "token \"%s\": the SO PIN was changed", def->label);
+    }
+    return rv;
+}
+
 /*
  * C_SetPIN. Returns CKR_OK; CKR_SESSION_HANDLE_INVALID;
  * CKR_SESSION_READ_ONLY; CKR_ARGUMENTS_BAD; CKR_FUNCTION_NOT_SUPPORTED
@@ -616,15 +781,16 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
     } else {
         gate_lock_login(s->token);
         session_view(s, &st);
-        if (st.logged_in && st.user == CKU_SO) {
-            rv = CKR_FUNCTION_NOT_SUPPORTED;
-        } else {
-            int turn = guess_turn_enter(s->token); /* as in login_login */
+        int turn = guess_turn_enter(s->token); /* as in login_login */
 
+        if (st.logged_in && st.user == CKU_SO) {
+            rv = so_set_pin_inlock(s->token, (const char *)old_pin, old_len, (const char *)new_pin,
+                                   new_len);
+        } else {
             rv = set_pin_inlock(s->token, &st, (const char *)old_pin, old_len,
                                 (const char *)new_pin, new_len);
-            storage_kdf_leave(turn);
         }
+        storage_kdf_leave(turn);
         engine_mutex_unlock(s->token->login_lock);
     }
     session_release(s);

@@ -4,12 +4,13 @@
 # public key and a certificate read before login (the README's policy as
 # written: the first view is public), wrong PIN,
 # sign/verify with a group and a personal key, key pair generation routed to
-# the personal layer, data object write/read/delete, and the tool's own
-# --test, --test-ec, --test-threads and --test-fork. TAP on stdout.
+# the personal layer, data object write/read/delete, the tool's own
+# --test, --test-ec, --test-threads and --test-fork, and the security
+# officer's --init-pin and --change-pin. TAP on stdout.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 44
+plan 50
 world_setup || exit 1
 W=$WORLD
 
@@ -222,5 +223,23 @@ p11d group group-pin --test-fork >"$W/fork.direct" 2>&1
 diag "SoftHSM2 directly: --test-fork exits $? ($(grep -m1 'rv = ' "$W/fork.direct"))"
 check "--test-fork through Strata" p11s --login --pin "$WORK_PIN" --test-fork
 lacks "--test-fork through Strata reports no error" '^error|rv = ' "$out"
+
+# ---- the security officer ------------------------------------------------------------
+
+# C_InitPIN: the public view (work) stacks layers Strata did not provision,
+# whose PINs the SO does not have: refused (strata-pkcs11(8)). C_SetPIN by
+# the SO changes the SO PIN.
+printf '%s\n' so-pin-0001 | "$STRATA_CLI" enroll --token Strata --so --pin-stdin >/dev/null 2>&1
+check_fails "--init-pin as SO: refused for a view over existing tokens" \
+    p11s --init-pin --login --login-type so --so-pin so-pin-0001 --new-pin new-user-1
+contains "--init-pin answers CKR_FUNCTION_NOT_SUPPORTED" 'CKR_FUNCTION_NOT_SUPPORTED' "$out"
+check "--change-pin as SO through Strata" \
+    p11s --change-pin --login --login-type so --so-pin so-pin-0001 --new-pin so-pin-0002
+# (An SO login needs a read-write session, which --change-pin opens.)
+check_fails "the old SO PIN no longer logs in" \
+    p11s --change-pin --login --login-type so --so-pin so-pin-0001 --new-pin so-pin-0003
+contains "the old SO PIN answers CKR_PIN_INCORRECT" 'CKR_PIN_INCORRECT' "$out"
+check "the new SO PIN does" \
+    p11s --change-pin --login --login-type so --so-pin so-pin-0002 --new-pin so-pin-0003
 
 done_testing

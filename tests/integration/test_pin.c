@@ -157,14 +157,123 @@ Test(pin, security_officer)
     cr_assert_eq(login(p11, s, ALICE_PIN), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
     cr_assert_eq(find_all(p11, s, NULL, 0, found, 8), public_objects,
                  "the SO sees the public view, as before login");
-    cr_assert_eq(p11->C_InitPIN(s, (CK_UTF8CHAR_PTR) "new-user-1", 10), CKR_FUNCTION_NOT_SUPPORTED);
-    cr_assert_eq(p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN),
-                               (CK_UTF8CHAR_PTR) "new-so-pin", 10),
-                 CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(p11->C_InitPIN(s, (CK_UTF8CHAR_PTR) "new-user-1", 10), CKR_FUNCTION_NOT_SUPPORTED,
+                 "the public view (alice) stacks group, whose PIN the SO does not have");
     cr_assert_eq(p11->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN),
                                   (CK_UTF8CHAR_PTR) "Strata                          "),
                  CKR_FUNCTION_NOT_SUPPORTED);
     cr_assert_eq(p11->C_Logout(s), CKR_OK);
     cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* ---------------------------------------------------------------------
+ * C_InitPIN and the SO's C_SetPIN (issue 13, item 4)
+ * ------------------------------------------------------------------ */
+
+static CK_RV init_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
+{
+    return p11->C_InitPIN(s, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+}
+
+static CK_RV so_login(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *pin)
+{
+    return p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+}
+
+/* The identity policy with public-view="bob": bob stacks only the lazy
+ * layer personal, whose token Strata provisions. */
+static void public_bob_setup(void)
+{
+    const char *at = strstr(identity_policy, "max-failed-logins=");
+    char policy[sizeof(identity_policy) + 64];
+
+    cr_assert_not_null(at);
+    snprintf(policy, sizeof(policy), "%.*spublic-view=\"bob\" %s", (int)(at - identity_policy),
+             identity_policy, at);
+    identity_setup_policy(policy);
+}
+
+/* C_InitPIN in an SO session sets the public view's PIN when all its
+ * layers are Strata's and none of its tokens exists yet; the spec's codes
+ * for bad input, each checked before any PIN is compared; the new PIN is
+ * a counted guess (it is compared with the other views'); once the view's
+ * token is provisioned, CKR_FUNCTION_NOT_SUPPORTED. */
+Test(pin, init_pin_sets_the_public_views_pin, .init = public_bob_setup)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s, ro;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(&slot);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    s = open_rw(p11, slot);
+    cr_assert_eq(init_pin(p11, ro, "bob-new-pin-1"), CKR_SESSION_READ_ONLY);
+    cr_assert_eq(init_pin(p11, s, "bob-new-pin-1"), CKR_USER_NOT_LOGGED_IN);
+    cr_assert_eq(p11->C_CloseSession(ro), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK);
+    cr_assert_eq(init_pin(p11, s, "bob-new-pin-1"), CKR_USER_NOT_LOGGED_IN, "a user is not the SO");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(p11->C_InitPIN(s, NULL, 8), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(init_pin(p11, s, "short"), CKR_PIN_LEN_RANGE);
+    cr_assert_eq(init_pin(p11, s, "a-pin-longer-than-the-32-bytes-max"), CKR_PIN_LEN_RANGE);
+    cr_assert_eq(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, 0, "no PIN compared yet");
+    cr_assert_eq(init_pin(p11, s, CAROL_PIN), CKR_PIN_INVALID, "another view's PIN");
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_COUNT_LOW, "and it was a counted guess");
+    cr_assert_eq(init_pin(p11, s, "bob-new-pin-1"), CKR_OK);
+    cr_assert(flags_of(p11, slot) & CKF_USER_PIN_FINAL_TRY, "a success is counted too");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_PIN_INCORRECT, "bob's old PIN is gone");
+    cr_assert_eq(login(p11, s, "bob-new-pin-1"), CKR_OK);
+    cr_assert_eq(create_data(p11, s, "bob-data", NULL), CKR_OK, "its token was provisioned");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK, "the other views keep their PINs");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(init_pin(p11, s, "bob-newer-pin"), CKR_FUNCTION_NOT_SUPPORTED,
+                 "its token's PINs are sealed under the view's key");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, "bob-new-pin-1"), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The SO's C_SetPIN changes the SO PIN: the old PIN is a counted SO
+ * guess, a new PIN out of range counts nothing; the command line takes
+ * the new SO PIN and refuses the old one. (That the provisioned tokens'
+ * SO PINs are re-sealed to the new administrator key is
+ * storage_admin::storage_so_passwd_reseals_to_the_new_key.) */
+Test(pin, so_set_pin_changes_the_so_pin)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, ALICE_PIN), CKR_OK); /* provisions strata-alice */
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
+    cr_assert_eq(set_pin(p11, s, SO_PIN, "short"), CKR_PIN_LEN_RANGE);
+    cr_assert_eq(p11->C_SetPIN(s, NULL, 0, (CK_UTF8CHAR_PTR) "new-so-pin-2", 12),
+                 CKR_ARGUMENTS_BAD);
+    cr_assert_eq(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, 0);
+    cr_assert_eq(set_pin(p11, s, "wrong-so-pin", "new-so-pin-2"), CKR_PIN_INCORRECT);
+    cr_assert(flags_of(p11, slot) & CKF_SO_PIN_COUNT_LOW, "a wrong old SO PIN is counted");
+    cr_assert_eq(set_pin(p11, s, SO_PIN, "new-so-pin-2"), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(so_login(p11, s, SO_PIN), CKR_PIN_INCORRECT);
+    cr_assert_eq(so_login(p11, s, "new-so-pin-2"), CKR_OK);
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(strata_cli("new-so-pin-2", "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_neq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0,
+                  "the old SO PIN is refused by the command line too");
+    cr_assert_eq(world_sh("sqlite3 '%s' \"SELECT count(*) FROM audit WHERE action = 'so-passwd'\""
+                          " | grep -qx 1",
+                          w.catalog),
+                 0);
 }

@@ -18,8 +18,9 @@
 TestSuite(prelogin, .init = stack_setup, .fini = stack_teardown, .timeout = 240);
 
 /* The stack policy with extra attributes on <token> and on the views:
- * token_attrs goes inside <token ...>, anon_attrs inside <view id="anon" ...>. */
-static void policy_with(const char *token_attrs, const char *anon_attrs)
+ * token_attrs goes inside <token ...>, anon_attrs inside <view id="anon" ...>,
+ * and anon stacks anon_layers. */
+static void policy_layers(const char *token_attrs, const char *anon_layers, const char *anon_attrs)
 {
     char xml[4096];
 
@@ -33,11 +34,17 @@ static void policy_with(const char *token_attrs, const char *anon_attrs)
              "  <token label=\"Strata\" max-failed-logins=\"3\" %s>\n"
              "    <kdf ops=\"1\" mem=\"8192\"/>\n"
              "    <view id=\"work\" layers=\"personal group\" whiteout=\"allow\"/>\n"
-             "    <view id=\"anon\" layers=\"other\" %s/>\n"
+             "    <view id=\"anon\" layers=\"%s\" %s/>\n"
              "  </token>\n"
              "</strata>\n",
-             token_attrs, anon_attrs);
+             token_attrs, anon_layers, anon_attrs);
     cr_assert_eq(world_policy(&w, xml), 0);
+}
+
+/* The same with anon = other alone. */
+static void policy_with(const char *token_attrs, const char *anon_attrs)
+{
+    policy_layers(token_attrs, "other", anon_attrs);
 }
 
 /* The sorted labels of the objects found with templ, joined by spaces. */
@@ -302,5 +309,52 @@ Test(prelogin, login_into_the_public_view)
     a.ulValueLen = sizeof(buf);
     cr_assert_eq(p11->C_GetAttributeValue(s, p_ec, &a, 1), CKR_OK);
     cr_assert_eq(find_one(p11, s, CKO_PUBLIC_KEY, "p-ec"), p_ec);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Issue 13, item 3: anon stacks other over the (read-only) group layer,
+ * so group's public keys show in both views. Before login (work is
+ * public) a verification with work's p-ec, a digest and a search are
+ * begun in three sessions; the login into anon ends all three
+ * (CKR_OPERATION_NOT_INITIALIZED), p-ec's handle becomes invalid, and
+ * g-ec, which anon shows too, keeps its number and is usable at once. */
+Test(prelogin, login_into_another_view_ends_operations_keeps_shared_handles)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s, s2, s3;
+    CK_OBJECT_HANDLE g_ec, p_ec, objs[8];
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0}, sha256 = {CKM_SHA256, NULL, 0};
+    CK_BYTE data[32] = {1}, sig[64] = {2}, digest[32];
+    CK_ULONG got = CANARY, len = sizeof(digest);
+    char buf[64];
+    CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof(buf)};
+
+    policy_layers("", "other group", "");
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    s2 = open_ro(p11, slot);
+    s3 = open_ro(p11, slot);
+    g_ec = find_one(p11, s, CKO_PUBLIC_KEY, "g-ec");
+    p_ec = find_one(p11, s, CKO_PUBLIC_KEY, "p-ec");
+    cr_assert_neq(g_ec, CK_INVALID_HANDLE);
+    cr_assert_neq(p_ec, CK_INVALID_HANDLE);
+    cr_assert_eq(p11->C_VerifyInit(s, &ecdsa, p_ec), CKR_OK);
+    cr_assert_eq(p11->C_DigestInit(s2, &sha256), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsInit(s3, NULL, 0), CKR_OK);
+    cr_assert_eq(login(p11, s, ANON_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Verify(s, data, sizeof(data), sig, sizeof(sig)),
+                 CKR_OPERATION_NOT_INITIALIZED, "a verification begun in work ended");
+    cr_assert_eq(p11->C_DigestUpdate(s2, data, sizeof(data)), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_DigestFinal(s2, digest, &len), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_FindObjects(s3, objs, 8, &got), CKR_OPERATION_NOT_INITIALIZED);
+    cr_assert_eq(p11->C_VerifyInit(s, &ecdsa, p_ec), CKR_KEY_HANDLE_INVALID);
+    cr_assert_eq(p11->C_GetAttributeValue(s, p_ec, &a, 1), CKR_OBJECT_HANDLE_INVALID);
+    a.ulValueLen = sizeof(buf);
+    cr_assert_eq(p11->C_GetAttributeValue(s, g_ec, &a, 1), CKR_OK, "shown by anon too");
+    cr_assert_eq(a.ulValueLen, 4);
+    cr_assert_eq(find_one(p11, s3, CKO_PUBLIC_KEY, "g-ec"), g_ec, "the same number");
+    cr_assert_eq(p11->C_VerifyInit(s, &ecdsa, g_ec), CKR_OK, "usable at once");
+    cr_assert_eq(p11->C_DigestInit(s2, &sha256), CKR_OK, "a new operation begins");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }

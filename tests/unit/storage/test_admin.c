@@ -155,3 +155,75 @@ Test(storage_admin, storage_so_open_row_before_so_set_crypto)
     storage_provision_free(p);
     storage_catalog_close(cat);
 }
+
+/* The SO PIN changes: the old one no longer checks, the new one does, and
+ * a provisioned token's SO PIN sealed to the old administrator key opens
+ * with the new one only. A wrong old PIN changes nothing. */
+Test(storage_admin, storage_so_passwd_reseals_to_the_new_key)
+{
+    storage_catalog *cat = helper_open(&w);
+    storage_provision *p;
+    const char *so;
+    size_t so_len, got_len = 0;
+    char out[STORAGE_GENERATED_PIN_LEN];
+
+    cr_assert_eq(so_set(cat, SO_PIN), STORAGE_OK);
+    cr_assert_eq(helper_enroll(cat, "work", "111111", NULL, 0), STORAGE_OK);
+    p = begin(cat, "111111", "personal");
+    storage_provision_pins(p, &so, &so_len, NULL, NULL);
+    cr_assert_eq(
+        storage_so_passwd(cat, "Strata", "wrong-so-pin", 12, "new-so-pin-1", 12, &cheap_kdf),
+        STORAGE_ERR_PIN_INCORRECT);
+    cr_assert_eq(so_check(cat, SO_PIN), STORAGE_OK, "a wrong old PIN changes nothing");
+    cr_assert_eq(storage_so_passwd(cat, "Strata", SO_PIN, strlen(SO_PIN), "", 0, &cheap_kdf),
+                 STORAGE_ERR_ARGS);
+    cr_assert_eq(
+        storage_so_passwd(cat, "Strata", SO_PIN, strlen(SO_PIN), "new-so-pin-1", 12, &cheap_kdf),
+        STORAGE_OK);
+    cr_assert_eq(so_check(cat, SO_PIN), STORAGE_ERR_PIN_INCORRECT);
+    cr_assert_eq(so_check(cat, "new-so-pin-1"), STORAGE_OK);
+    cr_assert_eq(storage_so_open(cat, "Strata", SO_PIN, strlen(SO_PIN), "work", "personal", out,
+                                 sizeof(out), &got_len),
+                 STORAGE_ERR_PIN_INCORRECT);
+    cr_assert_eq(storage_so_open(cat, "Strata", "new-so-pin-1", 12, "work", "personal", out,
+                                 sizeof(out), &got_len),
+                 STORAGE_OK, "re-sealed to the new key");
+    cr_assert_eq(got_len, so_len);
+    cr_assert_eq(memcmp(out, so, so_len), 0);
+    storage_provision_free(p);
+    storage_catalog_close(cat);
+    cr_assert_eq(helper_int(w.catalog, "SELECT count(*) FROM audit WHERE action = 'so-passwd'"), 1);
+}
+
+/* C_InitPIN's enrolment: a view without provisioned tokens is enrolled (or
+ * re-enrolled) with the PIN; a PIN of another view, or a view whose
+ * tokens were provisioned, changes nothing. */
+Test(storage_admin, storage_view_init_pin_only_without_tokens)
+{
+    storage_catalog *cat = helper_open(&w);
+    storage_provision *p;
+    bool has_tokens = true;
+    storage_login *l;
+
+    cr_assert_eq(helper_enroll(cat, "other", "222222", NULL, 0), STORAGE_OK);
+    cr_assert_eq(storage_view_init_pin(cat, "Strata", "work", "111111", 6, &cheap_kdf, &has_tokens),
+                 STORAGE_OK);
+    cr_assert_not(has_tokens);
+    cr_assert_eq(storage_view_init_pin(cat, "Strata", "work", "222222", 6, &cheap_kdf, &has_tokens),
+                 STORAGE_ERR_EXISTS);
+    cr_assert_not(has_tokens, "another view's PIN");
+    cr_assert_eq(storage_view_init_pin(cat, "Strata", "work", "333333", 6, &cheap_kdf, NULL),
+                 STORAGE_OK, "re-enrolled: nothing provisioned yet");
+    l = helper_login(cat, "333333");
+    cr_assert_str_eq(storage_login_view(l), "work");
+    storage_login_free(l);
+    p = begin(cat, "333333", "personal");
+    cr_assert_eq(storage_view_init_pin(cat, "Strata", "work", "444444", 6, &cheap_kdf, &has_tokens),
+                 STORAGE_ERR_EXISTS);
+    cr_assert(has_tokens);
+    storage_provision_free(p);
+    storage_catalog_close(cat);
+    cr_assert_eq(helper_int(w.catalog, "SELECT count(*) FROM audit WHERE action = 'init-pin'"
+                                       " AND outcome = 'ok'"),
+                 2);
+}
