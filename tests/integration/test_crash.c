@@ -677,6 +677,7 @@ Test(crash, kill_during_provisioning)
 {
     const char *const args[] = {"provision", "--token",     TOKEN, "--view",
                                 "bob",       "--pin-stdin", NULL};
+    const char *const unlock[] = {"unlock", "--token", TOKEN, NULL};
     static const char *const fail_points[] = {
         "provision-before-inittoken",
         "provision-after-inittoken",
@@ -740,6 +741,11 @@ Test(crash, kill_during_provisioning)
         snprintf(when, sizeof(when), "provision kill %d", i);
         kill_after(spawn_cli(BOB_PIN "\n", NULL, NULL, args), rng_unit() * took);
         assert_integrity(when);
+        /* A provision killed between reserving its PIN attempt and settling
+         * it leaves a counted failure (the lockout fails closed), which a
+         * right login no longer clears (issue 12): cleared here so that
+         * the kills do not add up to a lockout. */
+        cr_assert(exited_ok(run_cli("", unlock, NULL)), "%s: unlock", when);
         assert_provision_repaired(when, i);
     }
     cr_log_info("provisioning: %d of %d kills tore SoftHSM2's token file", torn_tokens, n);
