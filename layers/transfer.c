@@ -325,14 +325,17 @@ static CK_ATTRIBUTE_TYPE essential(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 }
 
 /* Whether object o of target is a shell of an object of class (key type
- * kt): no class at all (not one attribute could be written), or that
- * class with no label, no id, and its essential attribute absent or
- * empty (zero for a length). */
+ * kt): no class at all (not one attribute could be written), or a token
+ * object of that class with no label, no id, and its essential attribute
+ * absent or empty (zero for a length). A session object is never one: a
+ * killed process's sessions and their objects die with it, and the
+ * transient keys of this process's own transport (a sensitive AES key
+ * with no label or id) look like a shell otherwise. */
 static bool shell(const layers_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls,
                   CK_KEY_TYPE kt)
 {
     CK_ATTRIBUTE_TYPE value = essential(cls, kt);
-    CK_ATTRIBUTE_TYPE types[5] = {CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, value};
+    CK_ATTRIBUTE_TYPE types[6] = {CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, value, CKA_TOKEN};
     CK_OBJECT_CLASS got = 0;
     CK_ATTRIBUTE class_attr = {CKA_CLASS, &got, sizeof(got)};
     const CK_ATTRIBUTE *a;
@@ -345,11 +348,12 @@ static bool shell(const layers_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS
     if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
         return true;
     }
-    if (rv != CKR_OK || layers_attrs_read(target, o, types, 5, &at) != CKR_OK) {
+    if (rv != CKR_OK || layers_attrs_read(target, o, types, 6, &at) != CKR_OK) {
         return false;
     }
     empty = false;
-    if (layers_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
+    if (layers_attr_bool(&at, CKA_TOKEN, true) &&
+        layers_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
         layers_attr_ulong(&at, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) == kt) {
         empty = true;
         for (int i = 2; i < 4; i++) {

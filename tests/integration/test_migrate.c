@@ -321,15 +321,16 @@ typedef struct {
 static child start_migrate(const char *pin_file)
 {
     int out[2];
-    char c = 0;
+    char c = 0, err_path[sizeof(w.dir) + 16];
     child ch;
 
+    snprintf(err_path, sizeof(err_path), "%s/migrate.err", w.dir);
     cr_assert_eq(pipe(out), 0);
     ch.pid = fork();
     cr_assert(ch.pid >= 0);
     if (ch.pid == 0) {
-        int in = open(pin_file, O_RDONLY), null = open("/dev/null", O_WRONLY);
-        if (in < 0 || null < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(null, 2) < 0) {
+        int in = open(pin_file, O_RDONLY), err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (in < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err, 2) < 0) {
             _exit(127);
         }
         close(out[0]);
@@ -344,13 +345,24 @@ static child start_migrate(const char *pin_file)
     return ch;
 }
 
+/* The end of the last child's output (for a failure's message). */
+static char last_out[4096];
+
 /* Waits for the child (its output drained meanwhile); returns its status. */
 static int finish(child *ch)
 {
-    char buf[4096];
+    size_t used = 0;
+    ssize_t n;
+    char buf[512];
     int st = 0;
 
-    while (read(ch->out, buf, sizeof(buf)) > 0) {
+    while ((n = read(ch->out, buf, sizeof(buf))) > 0) {
+        if (used + (size_t)n >= sizeof(last_out)) {
+            used = 0; /* keep the end */
+        }
+        memcpy(last_out + used, buf, (size_t)n);
+        used += (size_t)n;
+        last_out[used] = '\0';
     }
     cr_assert_eq(waitpid(ch->pid, &st, 0), ch->pid);
     close(ch->out);
@@ -372,18 +384,32 @@ static double run_to_end(const char *pin_file)
     child ch = start_migrate(pin_file);
     double t0 = now();
     int st = finish(&ch);
+    char *err = NULL;
 
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        world_sh_out(&err, "cat '%s/migrate.err'", w.dir);
+        cr_assert_fail("status %d; its output ends:\n%s\nits errors:\n%s", st, last_out,
+                       err != NULL ? err : "");
+    }
     return now() - t0;
 }
 
-/* Wipes the personal token (same label and PINs) and the journal, so a
- * round starts from nothing moved. */
+/* Keeps a copy of the token directory as it is before anything moved. */
+static void snapshot_tokens(void)
+{
+    cr_assert_eq(world_sh("cp -a '%s' '%s/tokens.before'", w.tokens, w.dir), 0);
+}
+
+/* Puts the token directory back as snapshot_tokens() kept it (same
+ * tokens, serials and PINs) and empties the journal, so a round starts
+ * from nothing moved. Every migrate of the round has ended by then. The
+ * files are copied rather than the token re-initialised with
+ * softhsm2-util, which failed now and then after a kill (once in six
+ * suite runs on a loaded machine) and is not what this test is about. */
 static void start_over(void)
 {
-    cr_assert_eq(world_sh("softhsm2-util --init-token --token personal --label personal "
-                          "--so-pin 12345678 --pin 2222 >/dev/null 2>&1"),
-                 0);
+    cr_assert_eq(
+        world_sh("rm -rf '%s' && cp -a '%s/tokens.before' '%s'", w.tokens, w.dir, w.tokens), 0);
     cr_assert_eq(world_sh("sqlite3 '%s' 'DELETE FROM moves'", w.catalog), 0);
 }
 
@@ -396,6 +422,7 @@ Test(migrate, sigkill_anywhere_then_rerun_leaves_one_copy_each)
     snprintf(pin_file, sizeof(pin_file), "%s/pin", w.dir);
     cr_assert_eq(world_sh("printf '%%s\\n' %s > '%s'", VIEW_PIN, pin_file), 0);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    snapshot_tokens();
     full = run_to_end(pin_file);
     /* Rounds from nothing moved: two kills at random points of the run,
      * then a run to the end, until six runs were killed inside (a run
