@@ -18,8 +18,6 @@
 
 #include "ops.h"
 
-#define LIST_BATCH 256
-
 /* Copies text into buf: CKR_OK, CKR_ARGUMENTS_BAD or CKR_BUFFER_TOO_SMALL. */
 static CK_RV copy_out(const char *text, char *buf, size_t size)
 {
@@ -140,50 +138,6 @@ static bool in_results(const explain_walk *w, CK_OBJECT_HANDLE handle)
     return false;
 }
 
-/* Every object of a layer: CKR_OK with *out (malloc'd) and *n, or the
- * backend's code. Expects S. */
-static CK_RV list_layer(engine_session *s, size_t layer, CK_OBJECT_HANDLE **out, size_t *n)
-{
-    CK_OBJECT_HANDLE *found = NULL, *bigger;
-    size_t have = 0, cap = 0;
-    CK_FUNCTION_LIST *fl;
-    CK_SESSION_HANDLE h;
-    CK_ULONG got = 0;
-    CK_RV rv = backend_session(s, layer, &fl, &h);
-
-    if (rv == CKR_OK) {
-        backend_store_read(&s->token->layers[layer]);
-        backend_state_read(&s->token->layers[layer]);
-        rv = fl->C_FindObjectsInit(h, NULL, 0);
-        backend_state_done(&s->token->layers[layer]);
-        backend_store_done(&s->token->layers[layer]);
-    }
-    if (rv != CKR_OK) {
-        return backend_rv(s, layer, rv);
-    }
-    do {
-        if (cap - have < LIST_BATCH) {
-            cap += LIST_BATCH * 4;
-            bigger = realloc(found, cap * sizeof(*found));
-            if (bigger == NULL) {
-                rv = CKR_HOST_MEMORY;
-                break;
-            }
-            found = bigger;
-        }
-        rv = fl->C_FindObjects(h, found + have, LIST_BATCH, &got);
-        have += rv == CKR_OK ? got : 0;
-    } while (rv == CKR_OK && got > 0);
-    fl->C_FindObjectsFinal(h);
-    if (rv != CKR_OK) {
-        free(found);
-        return backend_rv(s, layer, rv);
-    }
-    *out = found;
-    *n = have;
-    return CKR_OK;
-}
-
 /* Why the view's search does or does not return an object. */
 static const char *visibility(const explain_walk *w, const handle_info *info, const object_rules *r)
 {
@@ -281,7 +235,7 @@ static CK_RV explain_layer(explain_walk *w, size_t layer)
     size_t n_shadow = find_shadow_types(w->st.view, &shadow), n = 0;
     CK_OBJECT_HANDLE *found = NULL;
     handle_info *info = NULL;
-    CK_RV rv = list_layer(w->s, layer, &found, &n);
+    CK_RV rv = find_in_layer(w->s, layer, NULL, 0, &found, &n);
 
     if (rv != CKR_OK || n == 0) {
         goto out;

@@ -221,10 +221,8 @@ typedef struct {
     size_t n_results, cap_results;
 } search;
 
-/* Runs one backend search. Returns CKR_OK with *out (malloc'd) and *n;
- * CKR_HOST_MEMORY; or the backend's code. Expects S. */
-static CK_RV backend_find(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
-                          CK_OBJECT_HANDLE **out, size_t *n)
+CK_RV find_in_layer(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
+                    CK_OBJECT_HANDLE **out, size_t *n)
 {
     CK_OBJECT_HANDLE *found = NULL, *bigger;
     size_t have = 0, cap = 0;
@@ -351,7 +349,7 @@ static CK_RV search_layer(search *q, const session_view_state *st, size_t layer,
     if (q->view->def->rules != NULL) {
         extra.n = rules_program_attributes(q->view->def->rules, &extra.types);
     }
-    rv = backend_find(q->s, layer, templ, count, &found, &n);
+    rv = find_in_layer(q->s, layer, templ, count, &found, &n);
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) {
         return CKR_OK; /* this backend knows no object like that */
     }

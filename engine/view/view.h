@@ -79,6 +79,11 @@ void rule_object_free(rule_object *ro);
 CK_RV find_collect(engine_session *s, const session_view_state *st, const CK_ATTRIBUTE *templ,
                    CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *n_out);
 void find_end(engine_session *s);
+/* Runs one backend search of layer (count 0: every object). Returns CKR_OK
+ * with *out (malloc'd) and *n; CKR_HOST_MEMORY; or the backend's code.
+ * Caller holds S. */
+CK_RV find_in_layer(engine_session *s, size_t layer, CK_ATTRIBUTE *templ, CK_ULONG count,
+                    CK_OBJECT_HANDLE **out, size_t *n);
 /* The view's shadow identity attributes (default CKA_CLASS, CKA_ID). The
  * array is static or the program's: its address identifies the set. */
 size_t find_shadow_types(const engine_view *view, const CK_ATTRIBUTE_TYPE **types);
