@@ -55,6 +55,8 @@ struct passwd_ctx {
     const kdf_params *new_kdf; /* the token's new salt and cost, or NULL to keep them */
     char *view;                /* the view the old PIN selects (malloc) */
     int64_t view_id;
+    storage_view_known_fn known; /* NULL: every enrolled view may change */
+    void *known_ctx;
 };
 
 static void rows_free(sealed_row *rows, size_t n)
@@ -282,6 +284,9 @@ static storage_rc passwd_txn(storage_catalog *cat, void *ctx)
     storage_rc rc =
         views_find_by_tag_locked(cat, c->token_id, c->old_keys->tag, &c->view_id, &c->view);
 
+    if (rc == STORAGE_OK && c->known != NULL && !c->known(c->view, c->known_ctx)) {
+        rc = STORAGE_ERR_PIN_INCORRECT; /* removed: no further read, a wrong PIN's work */
+    }
     if (rc == STORAGE_OK) {
         rc = new_tag_free_locked(cat, c);
     }
@@ -331,15 +336,17 @@ static storage_rc passwd_keys(storage_catalog *cat, kdf_params *params, const kd
     return secrets_keys_derive(new_pin, new_len, params->salt, params->ops, params->mem, new_keys);
 }
 
-/* See storage.h. Takes the catalog lock only around the reads and the
- * write transaction; a refusal because the new PIN selects another view is
- * audited in its own transaction. */
-storage_rc storage_view_passwd_kdf(storage_catalog *cat, const char *token, const char *old_pin,
-                                   size_t old_len, const char *new_pin, size_t new_len,
-                                   const storage_kdf *kdf, bool *kdf_applied)
+/* storage_view_passwd_kdf for the views known accepts (NULL: every one).
+ * Takes the catalog lock only around the reads and the write transaction;
+ * a refusal because the new PIN selects another view is audited in its
+ * own transaction. */
+static storage_rc passwd_run(storage_catalog *cat, const char *token, const char *old_pin,
+                             size_t old_len, const char *new_pin, size_t new_len,
+                             const storage_kdf *kdf, bool *kdf_applied, storage_view_known_fn known,
+                             void *known_ctx)
 {
     kdf_params params = {.token = token}, fresh = {.token = token, .found = true};
-    struct passwd_ctx c = {.token = token};
+    struct passwd_ctx c = {.token = token, .known = known, .known_ctx = known_ctx};
     secrets_keys *old_keys = NULL, *new_keys = NULL;
     storage_rc rc = STORAGE_ERR_ARGS;
     bool apply = false;
@@ -388,9 +395,25 @@ out:
     return rc;
 }
 
+/* See storage.h. */
+storage_rc storage_view_passwd_kdf(storage_catalog *cat, const char *token, const char *old_pin,
+                                   size_t old_len, const char *new_pin, size_t new_len,
+                                   const storage_kdf *kdf, bool *kdf_applied)
+{
+    return passwd_run(cat, token, old_pin, old_len, new_pin, new_len, kdf, kdf_applied, NULL, NULL);
+}
+
 /* See storage.h: the token's salt and cost are kept. */
 storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const char *old_pin,
                                size_t old_len, const char *new_pin, size_t new_len)
 {
-    return storage_view_passwd_kdf(cat, token, old_pin, old_len, new_pin, new_len, NULL, NULL);
+    return passwd_run(cat, token, old_pin, old_len, new_pin, new_len, NULL, NULL, NULL, NULL);
+}
+
+/* See storage.h: the token's salt and cost are kept. */
+storage_rc storage_view_passwd_known(storage_catalog *cat, const char *token, const char *old_pin,
+                                     size_t old_len, const char *new_pin, size_t new_len,
+                                     storage_view_known_fn known, void *ctx)
+{
+    return passwd_run(cat, token, old_pin, old_len, new_pin, new_len, NULL, NULL, known, ctx);
 }

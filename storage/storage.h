@@ -411,7 +411,7 @@ storage_rc storage_left_out_list(storage_catalog *cat, const char *token,
  *   STORAGE_ERR_PIN_INCORRECT  old_pin selects no view (also for a token
  *                              without enrolment), nothing changed;
  *   STORAGE_ERR_EXISTS         new_pin already selects another view
- *                              (the engine answers CKR_PIN_INVALID);
+ *                              (the engine answers CKR_PIN_INCORRECT);
  *                              nothing changed, audited as refused;
  *   STORAGE_ERR_CRYPTO         a sealed value of the view does not open
  *                              under the old key (tampered); nothing changed;
@@ -439,6 +439,15 @@ storage_rc storage_view_passwd(storage_catalog *cat, const char *token, const ch
 storage_rc storage_view_passwd_kdf(storage_catalog *cat, const char *token, const char *old_pin,
                                    size_t old_len, const char *new_pin, size_t new_len,
                                    const storage_kdf *kdf, bool *kdf_applied);
+
+/* storage_view_passwd for the views known() accepts: an old PIN that
+ * selects a view known() refuses (enrolled, since removed from the
+ * policy) answers STORAGE_ERR_PIN_INCORRECT after exactly the work of a
+ * wrong old PIN (the same two Argon2id runs and transactions, nothing
+ * unsealed) and changes nothing. known NULL: every enrolled view. */
+storage_rc storage_view_passwd_known(storage_catalog *cat, const char *token, const char *old_pin,
+                                     size_t old_len, const char *new_pin, size_t new_len,
+                                     storage_view_known_fn known, void *ctx);
 
 /* ---------------------------------------------------------------------
  * Security officer of a virtual token

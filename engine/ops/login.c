@@ -56,8 +56,9 @@
  *     sealed to the old one (storage_so_passwd); the old PIN is a guess
  *     on the SO counter.
  * C_SetPIN as the user, or in a R/W public session: the old PIN selects
- * the view (it must be the logged-in one when a user is logged in) and
- * storage_view_passwd re-seals the view under the new PIN. Each change
+ * the view (it must be the logged-in one when a user is logged in; a view
+ * removed from the policy is a wrong PIN) and storage_view_passwd_known
+ * re-seals the view under the new PIN. Each change
  * costs one guess, kept: the new PIN is compared with the other views'
  * (a new PIN that selects another view answers CKR_PIN_INCORRECT).
  *   - CKU_CONTEXT_SPECIFIC: the view PIN is checked again (one Argon2id,
@@ -630,7 +631,8 @@ static CK_RV passwd_rv(engine_token *token, storage_rc src)
  * the credentials kept for replay and provisioning are unwrapped again
  * under the new PIN (they were re-sealed). Returns CKR_OK; CKR_PIN_LOCKED;
  * CKR_PIN_LEN_RANGE (new PIN; nothing counted); CKR_PIN_INCORRECT (the old
- * PIN is wrong, or the new one selects another view); CKR_DEVICE_ERROR
+ * PIN is wrong or a removed view's, or the new one selects another view);
+ * CKR_DEVICE_ERROR
  * (the guess could not be recorded); CKR_GENERAL_ERROR; CKR_HOST_MEMORY.
  */
 static CK_RV set_pin_inlock(engine_token *token, const session_view_state *st, const char *old,
@@ -661,8 +663,11 @@ static CK_RV set_pin_inlock(engine_token *token, const session_view_state *st, c
             goto out;
         }
     }
-    rv = passwd_rv(
-        token, storage_view_passwd(engine_lib.catalog, def->label, old, old_len, new_pin, new_len));
+    /* An old PIN of a view removed from the policy (still enrolled) is a
+     * wrong PIN: refused inside storage before anything of that view is
+     * opened, so it does a wrong PIN's work and changes nothing. */
+    rv = passwd_rv(token, storage_view_passwd_known(engine_lib.catalog, def->label, old, old_len,
+                                                    new_pin, new_len, policy_has_view, token));
     if (rv != CKR_OK) {
         goto out;
     }

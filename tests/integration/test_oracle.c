@@ -160,21 +160,29 @@ Test(oracle, login_user_other_or_unknown_view_same_work)
  * PIN does exactly a wrong PIN's work (one Argon2id run, the same catalog
  * transactions, nothing unsealed) and gets the same answer. Before, its
  * sealed credentials were opened before the engine found the view gone. */
-Test(oracle, removed_views_pin_same_work_as_wrong_pin)
+/* Writes the identity policy without the view carol (still enrolled in
+ * the catalog, her group credential sealed there). */
+static void remove_carol(void)
 {
     const char *carol = strstr(identity_policy, "    <view id=\"carol\"");
     const char *end = carol != NULL ? strchr(carol, '\n') : NULL;
     char policy[sizeof(identity_policy)];
+
+    cr_assert_not_null(end);
+    snprintf(policy, sizeof(policy), "%.*s%s", (int)(carol - identity_policy), identity_policy,
+             end + 1);
+    cr_assert_eq(world_policy(&w, policy), 0);
+}
+
+Test(oracle, removed_views_pin_same_work_as_wrong_pin)
+{
     CK_FUNCTION_LIST *p11 = engine_function_list();
     CK_SESSION_HANDLE s;
     CK_SLOT_ID slot;
     CK_ULONG n = 1;
     CK_RV rv_wrong, rv_carol;
 
-    cr_assert_not_null(end);
-    snprintf(policy, sizeof(policy), "%.*s%s", (int)(carol - identity_policy), identity_policy,
-             end + 1);
-    cr_assert_eq(world_policy(&w, policy), 0);
+    remove_carol();
     cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
     cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
     s = open_rw(p11, slot);
@@ -185,5 +193,76 @@ Test(oracle, removed_views_pin_same_work_as_wrong_pin)
     cr_assert_eq(wrong.kdf, 1);
     cr_assert_eq(removed.unseal, 0, "the removed view's credentials stay sealed");
     assert_same_work(wrong, removed, "wrong PIN / removed view's PIN");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* C_SetPIN(old, new) on s; its answer in *rv and its cost. */
+static work set_pin_work(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *old,
+                         const char *new_pin, CK_RV *rv)
+{
+    work before = work_now(), after;
+
+    *rv = p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)old, strlen(old), (CK_UTF8CHAR_PTR)new_pin,
+                        strlen(new_pin));
+    after = work_now();
+    return (work){after.kdf - before.kdf, after.unseal - before.unseal, after.txn - before.txn};
+}
+
+/* What a PIN change could alter in the catalog: the views' tags, the
+ * sealed credentials and provisioned PINs, the audit trail (malloc). */
+static char *catalog_secrets(void)
+{
+    char *out = NULL;
+
+    cr_assert_eq(world_sh_out(&out,
+                              "sqlite3 '%s' 'SELECT name, hex(tag) FROM views ORDER BY id;"
+                              " SELECT layer, hex(nonce), hex(sealed) FROM creds ORDER BY rowid;"
+                              " SELECT hex(user_pin_sealed), hex(so_pin_sealed) FROM provisioned"
+                              " ORDER BY id; SELECT count(*) FROM audit'",
+                              w.catalog),
+                 0);
+    return out;
+}
+
+/* C_SetPIN in a public session with the old PIN of a removed view (carol:
+ * gone from the policy, her tag and sealed group credential still in the
+ * catalog) is a wrong PIN: CKR_PIN_INCORRECT after a wrong PIN's work
+ * (nothing unsealed), the guess counted, the catalog unchanged. Before,
+ * carol's credential was re-sealed under the new PIN and the call
+ * answered CKR_OK. */
+Test(oracle, set_pin_removed_views_pin_same_work_as_wrong_pin)
+{
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_SESSION_HANDLE s;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_TOKEN_INFO info;
+    CK_RV rv_wrong, rv_carol;
+    char *before, *after;
+
+    remove_carol();
+    before = catalog_secrets();
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    work wrong = set_pin_work(p11, s, "wrong-pin-1", "carol-new-1", &rv_wrong);
+    work removed = set_pin_work(p11, s, CAROL_PIN, "carol-new-2", &rv_carol);
+    cr_assert_eq(rv_wrong, CKR_PIN_INCORRECT);
+    cr_assert_eq(rv_carol, CKR_PIN_INCORRECT, "a removed view's PIN changed: 0x%lx", rv_carol);
+    cr_assert_eq(removed.unseal, 0, "the removed view's credentials stay sealed");
+    assert_same_work(wrong, removed, "wrong PIN / removed view's PIN");
+    cr_assert_eq(p11->C_GetTokenInfo(slot, &info), CKR_OK);
+    cr_assert(info.flags & CKF_USER_PIN_FINAL_TRY, "both guesses counted");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    after = catalog_secrets();
+    cr_assert_str_eq(after, before, "the catalog changed");
+    free(before);
+    free(after);
+    /* carol back in the policy: her old PIN still opens her view. */
+    cr_assert_eq(world_policy(&w, identity_policy), 0);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }

@@ -127,6 +127,38 @@ Test(storage_passwd, storage_view_passwd_wrong_old_pin_incorrect)
     storage_catalog_close(cat);
 }
 
+/* storage_view_known_fn: only "work" is in the policy. */
+static bool only_work(const char *view, void *ctx)
+{
+    (void)ctx;
+    return strcmp(view, "work") == 0;
+}
+
+/* A view the policy no longer has (anon) is a wrong old PIN: nothing
+ * opened, nothing changed, no audit row; a known view still changes. */
+Test(storage_passwd, storage_view_passwd_known_refuses_a_removed_view)
+{
+    storage_catalog *cat = helper_open(&w);
+    unsigned long unseal;
+    char view[128];
+
+    enroll_both(cat);
+    unseal = storage_unseal_calls();
+    cr_assert_eq(
+        storage_view_passwd_known(cat, "Strata", "222222", 6, "999999", 6, only_work, NULL),
+        STORAGE_ERR_PIN_INCORRECT);
+    cr_assert_eq(storage_unseal_calls(), unseal, "the removed view's seals stay closed");
+    cr_assert_eq(try_login(cat, "999999", NULL, 0), STORAGE_ERR_PIN_INCORRECT);
+    cr_assert_eq(try_login(cat, "222222", view, sizeof(view)), STORAGE_OK);
+    cr_assert_str_eq(view, "anon");
+    cr_assert_eq(
+        storage_view_passwd_known(cat, "Strata", "111111", 6, "999999", 6, only_work, NULL),
+        STORAGE_OK);
+    assert_work_creds(cat, "999999");
+    storage_catalog_close(cat);
+    cr_assert_eq(helper_int(w.catalog, "SELECT count(*) FROM audit WHERE action = 'passwd'"), 1);
+}
+
 Test(storage_passwd, storage_view_passwd_bad_arguments)
 {
     storage_catalog *cat = helper_open(&w);
