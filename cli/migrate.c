@@ -714,7 +714,7 @@ static CK_RV clean_interrupted(migrate_run *r, mig_item *it, bool *redo)
     }
     for (int pass = 0; pass < 2; pass++) {
         rv = pass == 0 ? layers_find_match(&r->side[1], &it->head, found, 16, &n)
-                       : layers_find_shells(&r->side[1], &it->head, found, 16, &n);
+                       : layers_find_shells(&r->side[1], &r->tr, &it->head, found, 16, &n);
         for (size_t i = 0; i < n && rv == CKR_OK; i++) {
             rv = r->side[1].p11->C_DestroyObject(r->side[1].session, found[i]);
         }

@@ -294,25 +294,6 @@ layers_how layers_classify(const layers_attrs *head, const char **why);
 CK_RV layers_find_match(const layers_side *target, const layers_attrs *head,
                         CK_OBJECT_HANDLE *found, size_t max, size_t *n);
 
-/* Finds on target the shells a backend killed inside C_CreateObject or
- * C_UnwrapKey leaves (SoftHSM2 creates the object's file before it writes
- * its attributes, in place): objects without a readable CKA_CLASS, and
- * objects of the source object's class and key type with no label, no id
- * and no value (a certificate's or data object's CKA_VALUE, a key's
- * modulus, EC parameters or length), which no real object of these
- * classes lacks. Up to max into found (*n). CKR_OK or the backend's
- * code. */
-CK_RV layers_find_shells(const layers_side *target, const layers_attrs *head,
-                         CK_OBJECT_HANDLE *found, size_t max, size_t *n);
-
-/* Whether target's object t holds what source's object s does: value
- * bytes for certificates and data objects, the public key for public and
- * private keys, and for keys whose value cannot be read a test of the
- * pair (layers_verify). *same; *how (a static text) says what was compared.
- * CKR_OK or a backend code. */
-CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
-                  CK_OBJECT_HANDLE t, const layers_attrs *head, bool *same, const char **how);
-
 /* A transient RSA-OAEP key pair made on the target, whose public half is
  * imported on the source, to carry one transient AES key per run from the
  * source to the target (see transfer.c). */
@@ -324,6 +305,26 @@ typedef struct {
     CK_OBJECT_HANDLE source_aes; /* the transient AES key on the source */
     CK_OBJECT_HANDLE target_aes; /* the same key, unwrapped on the target */
 } layers_transport;
+
+/* Finds on target the shells a backend killed inside C_CreateObject or
+ * C_UnwrapKey leaves (SoftHSM2 creates the object's file, then writes its
+ * defaults one attribute at a time, then the template): objects whose
+ * class and key type are absent, the vendor-defined default or the source
+ * object's, with no label, no id and no value (a certificate's or data
+ * object's CKA_VALUE, a key's modulus, EC parameters or length), which no
+ * real object of these classes lacks. The keys of transport tr (NULL for
+ * none) are never shells. Up to max into found (*n). CKR_OK or the
+ * backend's code. */
+CK_RV layers_find_shells(const layers_side *target, const layers_transport *tr,
+                         const layers_attrs *head, CK_OBJECT_HANDLE *found, size_t max, size_t *n);
+
+/* Whether target's object t holds what source's object s does: value
+ * bytes for certificates and data objects, the public key for public and
+ * private keys, and for keys whose value cannot be read a test of the
+ * pair (layers_verify). *same; *how (a static text) says what was compared.
+ * CKR_OK or a backend code. */
+CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
+                  CK_OBJECT_HANDLE t, const layers_attrs *head, bool *same, const char **how);
 
 /* Whether both backends offer what a wrapped transfer needs; *why names
  * the missing mechanism otherwise. */

@@ -324,52 +324,86 @@ static CK_ATTRIBUTE_TYPE essential(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
     return CKA_VALUE;
 }
 
-/* Whether object o of target is a shell of an object of class (key type
- * kt): no class at all (not one attribute could be written), or a token
- * object of that class with no label, no id, and its essential attribute
- * absent or empty (zero for a length). A session object is never one: a
- * killed process's sessions and their objects die with it, and the
- * transient keys of this process's own transport (a sensitive AES key
- * with no label or id) look like a shell otherwise. */
-static bool shell(const layers_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls,
-                  CK_KEY_TYPE kt)
+/* Reads one attribute of o into a (a.n == 0 when it cannot be read: a
+ * backend killed while writing an object's defaults leaves some of them
+ * out, and SoftHSM2 answers CKR_GENERAL_ERROR for an attribute its file
+ * lacks). Returns whether it could be read. */
+static bool read_one(const layers_side *side, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                     layers_attrs *a)
 {
-    CK_ATTRIBUTE_TYPE value = essential(cls, kt);
-    CK_ATTRIBUTE_TYPE types[6] = {CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, value, CKA_TOKEN};
-    CK_OBJECT_CLASS got = 0;
-    CK_ATTRIBUTE class_attr = {CKA_CLASS, &got, sizeof(got)};
-    const CK_ATTRIBUTE *a;
-    bool empty;
-    layers_attrs at;
-    CK_RV rv = target->p11->C_GetAttributeValue(target->session, o, &class_attr, 1);
-
-    /* SoftHSM2 answers CKR_ATTRIBUTE_VALUE_INVALID for every attribute of
-     * an object whose file holds none. */
-    if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
-        return true;
-    }
-    if (rv != CKR_OK || layers_attrs_read(target, o, types, 6, &at) != CKR_OK) {
+    if (layers_attrs_read(side, o, &type, 1, a) != CKR_OK) {
+        memset(a, 0, sizeof(*a));
         return false;
     }
-    empty = false;
-    if (layers_attr_bool(&at, CKA_TOKEN, true) &&
-        layers_attr_ulong(&at, CKA_CLASS, CK_UNAVAILABLE_INFORMATION) == cls &&
-        layers_attr_ulong(&at, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION) == kt) {
-        empty = true;
-        for (int i = 2; i < 4; i++) {
-            a = layers_attr(&at, types[i]);
-            empty = empty && (a == NULL || a->ulValueLen == 0);
-        }
-        a = layers_attr(&at, value);
-        empty = empty && (value == CKA_VALUE_LEN ? layers_attr_ulong(&at, value, 0) == 0
-                                                 : a == NULL || a->ulValueLen == 0);
+    return true;
+}
+
+/* Whether attribute type of o is absent, unreadable or empty (zero for a
+ * length). */
+static bool blank(const layers_side *side, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
+{
+    layers_attrs a;
+    const CK_ATTRIBUTE *at;
+    bool empty = true;
+
+    if (read_one(side, o, type, &a)) {
+        at = layers_attr(&a, type);
+        empty = type == CKA_VALUE_LEN ? layers_attr_ulong(&a, type, 0) == 0
+                                      : at == NULL || at->ulValueLen == 0;
+        layers_attrs_free(&a);
     }
-    layers_attrs_free(&at);
     return empty;
 }
 
-CK_RV layers_find_shells(const layers_side *target, const layers_attrs *head,
-                         CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+/* Whether ulong attribute type of o is absent, unreadable, want, or the
+ * vendor-defined value SoftHSM2 writes first (CKO_VENDOR_DEFINED and
+ * CKK_VENDOR_DEFINED are one number), the real class and key type after. */
+static bool ulong_is(const layers_side *side, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                     CK_ULONG want)
+{
+    layers_attrs a;
+    CK_ULONG v;
+
+    if (!read_one(side, o, type, &a)) {
+        return true;
+    }
+    v = layers_attr_ulong(&a, type, want);
+    layers_attrs_free(&a);
+    return v == want || v == CKO_VENDOR_DEFINED;
+}
+
+/* Whether object o of target is a shell of an object of class (key type
+ * kt): what a backend killed while creating it left, defaults and no
+ * more. Its class and key type are absent, cls and kt or the
+ * vendor-defined default, and it has no label, no id, and its essential
+ * attribute absent or empty. Each attribute is read on its own: SoftHSM2
+ * writes a new object's defaults one attribute at a time (CKA_TOKEN's
+ * default, false, among the first), and fails a read of several for the
+ * one its file lacks. */
+static bool shell(const layers_side *target, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls,
+                  CK_KEY_TYPE kt)
+{
+    if (!ulong_is(target, o, CKA_CLASS, cls)) {
+        return false;
+    }
+    if (kt != CK_UNAVAILABLE_INFORMATION && !ulong_is(target, o, CKA_KEY_TYPE, kt)) {
+        return false;
+    }
+    return blank(target, o, CKA_LABEL) && blank(target, o, CKA_ID) &&
+           blank(target, o, essential(cls, kt));
+}
+
+/* Whether o is one of the transport's own session keys on the target (a
+ * transient AES key unwrapped there has no label, no id and no
+ * CKA_VALUE_LEN: it looks like a shell). */
+static bool transport_key(const layers_transport *tr, CK_OBJECT_HANDLE o)
+{
+    return tr != NULL && tr->ready &&
+           (o == tr->target_aes || o == tr->target_private || o == tr->target_public);
+}
+
+CK_RV layers_find_shells(const layers_side *target, const layers_transport *tr,
+                         const layers_attrs *head, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
 {
     CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
     CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
@@ -386,7 +420,7 @@ CK_RV layers_find_shells(const layers_side *target, const layers_attrs *head,
             break;
         }
         for (CK_ULONG i = 0; i < got && *n < max; i++) {
-            if (shell(target, all[i], cls, kt)) {
+            if (!transport_key(tr, all[i]) && shell(target, all[i], cls, kt)) {
                 found[(*n)++] = all[i];
             }
         }
