@@ -425,14 +425,15 @@ Test(migrate, sigkill_anywhere_then_rerun_leaves_one_copy_each)
     snapshot_tokens();
     full = run_to_end(pin_file);
     /* Rounds from nothing moved: two kills at random points of the run,
-     * then a run to the end, until six runs were killed inside (a run
-     * under a loaded machine may finish before its kill: not counted) or
-     * ten seconds passed. */
-    for (double t0 = now(); kills < 6 && now() - t0 < 10.0;) {
+     * then a run to the end, until six runs were killed inside or ten
+     * rounds were run. A run on a loaded machine may finish before its
+     * kill (not counted); rounds, not seconds, bound the test, so that a
+     * slow machine tries as often as a fast one. */
+    for (int round = 0; kills < 6 && round < 10; round++) {
         char *list;
         start_over();
         for (int k = 0; k < 2; k++) {
-            useconds_t delay = (useconds_t)((double)rand() / RAND_MAX * full * 1e6);
+            useconds_t delay = (useconds_t)((double)rand() / RAND_MAX * full * 0.9e6);
             child ch = start_migrate(pin_file);
             int st;
             usleep(delay);
