@@ -99,6 +99,29 @@ static const message_aead *aead_of(const engine_aead *aead, message_aead *out)
     return out;
 }
 
+/* message_mechanism_info with ops.h's message kinds turned into v3.h's. */
+static CK_RV mechanism_info_v3(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info,
+                               unsigned *message_kinds)
+{
+    unsigned kinds = 0;
+    CK_RV rv = message_mechanism_info(slot, type, info, &kinds);
+
+    *message_kinds = 0;
+    for (int kind = 0; kind < ENGINE_MSG_KINDS; kind++) {
+        if (kinds & (1u << msg_kind[kind])) {
+            *message_kinds |= 1u << kind;
+        }
+    }
+    return rv;
+}
+
+CK_RV entry_mechanism_info_v3(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, void *info,
+                              unsigned *message_kinds)
+{
+    FORWARD(C_GetMechanismInfo, mechanism_info_v3(slot, type, info, message_kinds), CL_SLOT(slot),
+            CL_MECH_TYPE(type), CL_INFO_OUT(CALLLOG_MECH_INFO_OUT, info));
+}
+
 /* The name of each message kind's functions, for the call log. */
 static const char *const msg_init_names[ENGINE_MSG_KINDS] = {
     "C_MessageEncryptInit", "C_MessageDecryptInit", "C_MessageSignInit", "C_MessageVerifyInit"};

@@ -4,7 +4,8 @@
  * interfaces named "PKCS 11": version 3.0 (first, the default) and the
  * 2.40 list C_GetFunctionList returns.
  *
- * The 3.0 list is the 2.40 list's functions followed by the 3.0 ones:
+ * The 3.0 list is the 2.40 list's functions (C_GetMechanismInfo adding
+ * the 3.0 message flags) followed by the 3.0 ones:
  * C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel and the
  * message-based functions (message.c and message_parts.c emulate them
  * over the backends' 2.40 functions).
@@ -72,6 +73,39 @@ static unsigned cancel_operations(CK_FLAGS flags)
         }
     }
     return ops;
+}
+
+/* ENGINE_MSG_* bits -> the CKF_MESSAGE_* mechanism flags of 3.0. */
+static CK_FLAGS message_flags(unsigned kinds)
+{
+    static const CK_FLAGS flag[ENGINE_MSG_KINDS] = {CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_DECRYPT,
+                                                    CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY};
+    CK_FLAGS flags = 0;
+
+    for (int kind = 0; kind < ENGINE_MSG_KINDS; kind++) {
+        if (kinds & (1u << kind)) {
+            flags |= flag[kind];
+        }
+    }
+    return flags;
+}
+
+_Static_assert(sizeof(CK_MECHANISM_INFO) == 3 * sizeof(CK_ULONG),
+               "CK_MECHANISM_INFO is laid out alike in both headers");
+
+/* C_GetMechanismInfo of the 3.0 list: the 2.40 answer (which never holds
+ * a 3.0 flag) plus CKF_MESSAGE_* for what Strata's message emulation does
+ * with the mechanism. CKF_MULTI_MESSAGE is never set: a 2.40 backend does
+ * not say whether it takes a mechanism in parts. */
+static CK_RV get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    unsigned kinds = 0;
+    CK_RV rv = entry_mechanism_info_v3(slot, type, info, &kinds);
+
+    if (rv == CKR_OK) {
+        info->flags |= message_flags(kinds);
+    }
+    return rv;
 }
 
 static CK_RV session_cancel(CK_SESSION_HANDLE session, CK_FLAGS flags)
@@ -269,6 +303,7 @@ static void build(void)
     memcpy(&list_v3, v2, sizeof(*v2));
     list_v3.version.major = 3;
     list_v3.version.minor = 0;
+    list_v3.C_GetMechanismInfo = get_mechanism_info;
     list_v3.C_GetInterfaceList = C_GetInterfaceList;
     list_v3.C_GetInterface = C_GetInterface;
     list_v3.C_LoginUser = entry_login_user;

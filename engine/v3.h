@@ -43,6 +43,12 @@ enum {
     ENGINE_CANCEL_MESSAGE_VERIFY = 1u << 11,
 };
 
+/* C_GetMechanismInfo of the 3.0 list (message.c: message_mechanism_info):
+ * info is a CK_MECHANISM_INFO (two CK_ULONGs and a CK_FLAGS, alike in
+ * both headers); *message_kinds gets the bits 1 << engine_msg_kind of the
+ * message-based operations Strata emulates with type. */
+CK_RV entry_mechanism_info_v3(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, void *info,
+                              unsigned *message_kinds);
 /* C_LoginUser (login.c: login_login_user). */
 CK_RV entry_login_user(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                        CK_ULONG pin_len, CK_UTF8CHAR_PTR username, CK_ULONG username_len);

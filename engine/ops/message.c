@@ -315,6 +315,42 @@ void message_part_set(CK_SESSION_HANDLE session, message_kind kind, const messag
     pthread_mutex_unlock(&message_lock);
 }
 
+/* The message kinds (bits 1 << message_kind) the emulation does with a
+ * mechanism whose 2.40 flags (merged over the view's layers) are flags:
+ * the ones message_init accepts and each message's 2.40 operation can
+ * run. Encryption and decryption: CKM_AES_GCM only, where the token
+ * encrypts or decrypts with it; signing and verification: any mechanism
+ * the token signs or verifies with (each message is C_SignInit +
+ * C_Sign, or the verify pair). */
+static unsigned mechanism_kinds(CK_MECHANISM_TYPE type, CK_FLAGS flags)
+{
+    unsigned kinds = 0;
+
+    if (type == CKM_AES_GCM && (flags & CKF_ENCRYPT)) {
+        kinds |= 1u << MESSAGE_ENCRYPT;
+    }
+    if (type == CKM_AES_GCM && (flags & CKF_DECRYPT)) {
+        kinds |= 1u << MESSAGE_DECRYPT;
+    }
+    if (flags & CKF_SIGN) {
+        kinds |= 1u << MESSAGE_SIGN;
+    }
+    if (flags & CKF_VERIFY) {
+        kinds |= 1u << MESSAGE_VERIFY;
+    }
+    return kinds;
+}
+
+/* See ops.h. */
+CK_RV message_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info,
+                             unsigned *kinds)
+{
+    CK_RV rv = slot_get_mechanism_info(slot, type, info);
+
+    *kinds = rv == CKR_OK ? mechanism_kinds(type, info->flags) : 0;
+    return rv;
+}
+
 /* Fills the IV bits after the fixed ones for CKG_GENERATE_RANDOM.
  * CKR_OK or CKR_MECHANISM_PARAM_INVALID (the fixed bits are not whole
  * bytes inside the IV). */

@@ -261,6 +261,12 @@ CK_RV message_sign_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG p
 CK_RV message_verify_next(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
                           CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len);
 CK_RV message_final(CK_SESSION_HANDLE session, message_kind kind);
+/* C_GetMechanismInfo of the 3.0 list: slot_get_mechanism_info's answer
+ * and, in *kinds (bits 1 << message_kind), the message-based operations
+ * Strata's emulation does with type. Same codes as
+ * slot_get_mechanism_info. */
+CK_RV message_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info,
+                             unsigned *kinds);
 /* C_EncryptMessageBegin / C_DecryptMessageBegin (message_parts.c). */
 CK_RV message_aead_begin(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
                          bool param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len);

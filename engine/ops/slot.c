@@ -350,9 +350,18 @@ out:
     return rv;
 }
 
+/* The mechanism flags PKCS#11 3.0 added (CKF_MESSAGE_ENCRYPT, _DECRYPT,
+ * _SIGN, _VERIFY and CKF_MULTI_MESSAGE: 0x2 to 0x20), reserved in 2.40.
+ * A backend reaches Strata through a 2.40 function list, and Strata's
+ * message functions are its own emulation, not the backend's, so these
+ * bits are never passed on: the 2.40 list shows none, and the 3.0 list
+ * sets those of its emulation (message.c: message_mechanism_info). */
+#define MECHANISM_FLAGS_3_0 0x3eUL
+
 /*
  * C_GetMechanismInfo: flags OR-ed and key sizes widened over the layers
- * that know type (see the file comment). Returns CKR_OK;
+ * that know type (see the file comment), without the 3.0-only flags a
+ * backend may report. Returns CKR_OK;
  * CKR_ARGUMENTS_BAD; CKR_SLOT_ID_INVALID; CKR_MECHANISM_INVALID when no
  * available layer knows it. Calls backends: holds no lock.
  */
@@ -397,6 +406,7 @@ static CK_RV mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANIS
     if (!found) {
         return CKR_MECHANISM_INVALID;
     }
+    merged.flags &= ~MECHANISM_FLAGS_3_0;
     *info = merged;
     return CKR_OK;
 }

@@ -11,6 +11,7 @@
  */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -392,6 +393,136 @@ Test(v3, session_cancel_ends_only_what_it_names)
 /* ---------------------------------------------------------------------
  * Message-based functions (engine/message.c)
  * ------------------------------------------------------------------ */
+
+/* The 3.0 mechanism flags (CKF_MESSAGE_* and CKF_MULTI_MESSAGE), reserved
+ * in 2.40. */
+#define FLAGS_3_0                                                                                  \
+    (CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY |           \
+     CKF_MULTI_MESSAGE)
+
+/* The message flags Strata's emulation earns for a mechanism with the
+ * 2.40 flags flags: AES-GCM encryption and decryption, any signature. */
+static CK_FLAGS emulated(CK_MECHANISM_TYPE type, CK_FLAGS flags)
+{
+    CK_FLAGS want = 0;
+
+    if (type == CKM_AES_GCM) {
+        want |= (flags & CKF_ENCRYPT) ? CKF_MESSAGE_ENCRYPT : 0;
+        want |= (flags & CKF_DECRYPT) ? CKF_MESSAGE_DECRYPT : 0;
+    }
+    want |= (flags & CKF_SIGN) ? CKF_MESSAGE_SIGN : 0;
+    want |= (flags & CKF_VERIFY) ? CKF_MESSAGE_VERIFY : 0;
+    return want;
+}
+
+/* Every mechanism of slot: the 3.0 list's C_GetMechanismInfo is the 2.40
+ * list's plus exactly the emulated message flags; the 2.40 list shows no
+ * 3.0 flag. Returns the number of mechanisms. */
+static CK_ULONG check_mechanisms(CK_FUNCTION_LIST_3_0 *p11, CK_FUNCTION_LIST *v2, CK_SLOT_ID slot)
+{
+    CK_MECHANISM_TYPE types[256];
+    CK_ULONG n = 256;
+
+    cr_assert_eq(p11->C_GetMechanismList(slot, types, &n), CKR_OK);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_MECHANISM_INFO i3, i2;
+
+        cr_assert_eq(p11->C_GetMechanismInfo(slot, types[i], &i3), CKR_OK);
+        cr_assert_eq(v2->C_GetMechanismInfo(slot, types[i], &i2), CKR_OK);
+        cr_assert_eq(i2.flags & FLAGS_3_0, 0, "2.40 list, mechanism %#lx: flags %#lx", types[i],
+                     i2.flags);
+        cr_assert_eq(i3.flags, i2.flags | emulated(types[i], i2.flags),
+                     "mechanism %#lx: 3.0 flags %#lx, 2.40 flags %#lx", types[i], i3.flags,
+                     i2.flags);
+        cr_assert_eq(i3.ulMinKeySize, i2.ulMinKeySize);
+        cr_assert_eq(i3.ulMaxKeySize, i2.ulMaxKeySize);
+    }
+    return n;
+}
+
+/* C_GetMechanismInfo through the 3.0 list flags what the message
+ * functions emulate (SoftHSM2: AES-GCM encrypts and decrypts messages,
+ * ECDSA signs them, AES-CBC does neither); the 2.40 list answers as
+ * before; bad arguments answer as 2.40's. */
+Test(v3, mechanism_info_message_flags)
+{
+    CK_FUNCTION_LIST_3_0 *p11 = list_v3();
+    CK_FUNCTION_LIST *v2 = NULL;
+    CK_MECHANISM_INFO info;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+
+    cr_assert_eq(p11->C_GetFunctionList(&v2), CKR_OK);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_AES_GCM, &info), CKR_OK);
+    cr_assert_eq(info.flags & FLAGS_3_0, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT, "AES-GCM: %#lx",
+                 info.flags);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_ECDSA, &info), CKR_OK);
+    cr_assert_eq(info.flags & FLAGS_3_0, CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY, "ECDSA: %#lx",
+                 info.flags);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_AES_CBC_PAD, &info), CKR_OK);
+    cr_assert(info.flags & CKF_ENCRYPT);
+    cr_assert_eq(info.flags & FLAGS_3_0, 0, "AES-CBC-PAD is no message mechanism: %#lx",
+                 info.flags);
+    cr_assert_gt(check_mechanisms(p11, v2, slot), 10);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_AES_GCM, NULL), CKR_ARGUMENTS_BAD);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot + 100, CKM_AES_GCM, &info), CKR_SLOT_ID_INVALID);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, 0x7fffff00UL, &info), CKR_MECHANISM_INVALID);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_AES_GCM, &info), CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
+/* A backend that reports 3.0 message flags through its 2.40 list (the
+ * test backend, told so): Strata passes none of them on, since its
+ * message functions are its own emulation; the 3.0 list shows the
+ * emulated ones only (RSA-PKCS, sign: message signing). */
+Test(v3, mechanism_info_hides_a_backends_message_flags)
+{
+    const char *tb = getenv("STRATA_TEST_BACKEND");
+    char conf[4200], policy[8192];
+    CK_FUNCTION_LIST_3_0 *p11;
+    CK_FUNCTION_LIST *v2 = NULL;
+    CK_MECHANISM_INFO info;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    FILE *f;
+
+    cr_assert(tb != NULL, "STRATA_TEST_BACKEND unset (run through meson test)");
+    snprintf(conf, sizeof(conf), "%s/tb.conf", w.dir);
+    f = fopen(conf, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "mechanism = 0x%lx 0x%lx\nmechanism = 0x%lx 0x%lx\n", (unsigned long)CKM_RSA_PKCS,
+            (unsigned long)(CKF_SIGN | FLAGS_3_0), (unsigned long)CKM_AES_GCM,
+            (unsigned long)(CKF_ENCRYPT | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT));
+    cr_assert_eq(fclose(f), 0);
+    setenv("STRATA_TEST_BACKEND_CONF", conf, 1);
+    snprintf(policy, sizeof(policy),
+             "<strata version=\"1\">\n"
+             "  <catalog path=\"@CATALOG@\"/>\n"
+             "  <module id=\"tb\" path=\"%s\"/>\n"
+             "  <layer id=\"top\" module=\"tb\" token=\"strata-test-test\"/>\n"
+             "  <token label=\"Strata\">\n"
+             "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+             "    <view id=\"work\" layers=\"top\"/>\n"
+             "  </token>\n"
+             "</strata>\n",
+             tb);
+    cr_assert_eq(world_policy(&w, policy), 0);
+    p11 = list_v3();
+    cr_assert_eq(p11->C_GetFunctionList(&v2), CKR_OK);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    cr_assert_eq(v2->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &info), CKR_OK);
+    cr_assert_eq(info.flags, CKF_SIGN, "2.40: %#lx", info.flags);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &info), CKR_OK);
+    cr_assert_eq(info.flags, CKF_SIGN | CKF_MESSAGE_SIGN, "3.0: %#lx", info.flags);
+    cr_assert_eq(p11->C_GetMechanismInfo(slot, CKM_AES_GCM, &info), CKR_OK);
+    cr_assert_eq(info.flags, CKF_ENCRYPT | CKF_MESSAGE_ENCRYPT,
+                 "3.0: no message decryption where the token does not decrypt: %#lx", info.flags);
+    cr_assert_eq(check_mechanisms(p11, v2, slot), 2);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
 
 /* An AES-256 public session key in the work view (logged in): public, so
  * that it outlives a logout (SoftHSM2 destroys private session objects
