@@ -339,6 +339,26 @@ CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
 void layers_transport_close(layers_transport *tr, const layers_side *source,
                             const layers_side *target);
 
+/* The transport's steps one side at a time, for a caller that may hold
+ * only one backend's locks at once (the engine's copy-up: its per-layer
+ * locks are leaves); layers_transport_open runs them back to back.
+ * 1. On the target: the transport key pair, its public half into *pub
+ *    (free with layers_attrs_free). CKR_OK or the backend's code.
+ * 2. On the source: pub imported, the transient AES key generated and
+ *    wrapped under pub into *blob (malloc'd, *len; free with
+ *    layers_blob_free). CKR_OK, CKR_HOST_MEMORY or the backend's code.
+ * 3. On the target: blob unwrapped as the transient AES key; tr ready.
+ * Whatever the outcome, close both sides (each on its own side). */
+CK_RV layers_transport_pair(layers_transport *tr, const layers_side *target, layers_attrs *pub);
+CK_RV layers_transport_key(layers_transport *tr, const layers_side *source, const layers_attrs *pub,
+                           unsigned char **blob, CK_ULONG *len);
+CK_RV layers_transport_accept(layers_transport *tr, const layers_side *target,
+                              const unsigned char *blob, CK_ULONG len);
+void layers_transport_close_source(layers_transport *tr, const layers_side *source);
+void layers_transport_close_target(layers_transport *tr, const layers_side *target);
+/* Wipes and frees a wrapped key (ciphertext, wiped all the same). */
+void layers_blob_free(unsigned char *blob, CK_ULONG len);
+
 /* Reads what a copy of source object s (of class cls) carries into *a
  * and builds the template of the copy in *templ (malloc'd; its values
  * point into *a): over's attributes first (the caller's changes, as a
@@ -372,6 +392,17 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
                       const CK_ATTRIBUTE *over, CK_ULONG n_over, CK_OBJECT_HANDLE *out, char *err,
                       size_t errsize);
 
+/* Wraps key s on the source under the ready transport into *blob
+ * (malloc'd, *len; free with layers_blob_free): one side of
+ * layers_transfer. CKR_OK, CKR_HOST_MEMORY or the backend's code. */
+CK_RV layers_wrap_key(const layers_side *source, const layers_transport *tr, CK_OBJECT_HANDLE s,
+                      unsigned char **blob, CK_ULONG *len);
+/* Unwraps blob on the target with templ (layers_copy_template's): the
+ * other side. CKR_OK with *out or the backend's code. */
+CK_RV layers_unwrap_key(const layers_side *target, const layers_transport *tr,
+                        const unsigned char *blob, CK_ULONG len, const CK_ATTRIBUTE *templ,
+                        CK_ULONG count, CK_OBJECT_HANDLE *out);
+
 /* Verifies target's copy t of source's s: bytes equal (certificates, data
  * objects), the public key equal (public keys; RSA private keys), a
  * signature made by the copy checked with the source's public key
@@ -382,6 +413,36 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
 CK_RV layers_verify(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                     CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how, char *err,
                     size_t errsize);
+
+/* layers_verify one side at a time (as the transport's steps above):
+ * 1. layers_proof_source on the source reads what the copy must show
+ *    (value, public key, check value) and encrypts the probe with a
+ *    secret key;
+ * 2. layers_proof_target on the target compares, and has a private key
+ *    that signs sign the probe;
+ * 3. layers_proof_check on the source verifies that signature with a
+ *    session public key made from the source (destroyed again).
+ * Each returns CKR_OK while the copy holds, CKR_SIGNATURE_INVALID when it
+ * differs, or a backend's code; how says what was checked. Free with
+ * layers_proof_free after step 1 in every case. */
+typedef struct {
+    layers_attrs source;     /* what the copy must show too */
+    unsigned char block[16]; /* a secret key's ciphertext of the probe */
+    CK_ULONG block_len;
+    CK_RV block_rv;          /* how encrypting it on the source went */
+    unsigned char sig[1024]; /* the copy's signature of the probe */
+    CK_ULONG sig_len;
+    bool signed_probe;
+    const char *how; /* a static text */
+} layers_proof;
+
+CK_RV layers_proof_source(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
+                          layers_proof *p);
+CK_RV layers_proof_target(const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
+                          layers_proof *p);
+CK_RV layers_proof_check(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
+                         layers_proof *p);
+void layers_proof_free(layers_proof *p);
 
 /* Applies what layers_copy left for last (CKA_DESTROYABLE false). */
 CK_RV layers_finish(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,

@@ -543,16 +543,20 @@ static void blob_free(unsigned char *blob, CK_ULONG len)
     free(blob);
 }
 
-/* Step 1: the RSA pair on the target, its public half on the source. */
-static CK_RV transport_rsa(layers_transport *tr, const layers_side *source,
-                           const layers_side *target, const char **step)
+void layers_blob_free(unsigned char *blob, CK_ULONG len)
 {
+    blob_free(blob, len);
+}
+
+/* The transport's steps, each on one side (layers.h says why). */
+
+CK_RV layers_transport_pair(layers_transport *tr, const layers_side *target, layers_attrs *pub)
+{
+    static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
     CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG bits = 2048;
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-    CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE rsa = CKK_RSA;
     CK_ATTRIBUTE pub_t[] = {
         {CKA_TOKEN, &no, sizeof(no)},
         {CKA_WRAP, &yes, sizeof(yes)},
@@ -565,99 +569,103 @@ static CK_RV transport_rsa(layers_transport *tr, const layers_side *source,
         {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_UNWRAP, &yes, sizeof(yes)},    {CKA_DECRYPT, &yes, sizeof(yes)},
     };
-    static const CK_ATTRIBUTE_TYPE parts[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
-    layers_attrs a;
-    CK_RV rv;
+    CK_RV rv = target->p11->C_GenerateKeyPair(target->session, &gen, pub_t, 5, priv_t, 6,
+                                              &tr->target_public, &tr->target_private);
 
-    *step = "generating the transport key pair on the target";
-    rv = target->p11->C_GenerateKeyPair(target->session, &gen, pub_t, 5, priv_t, 6,
-                                        &tr->target_public, &tr->target_private);
+    memset(pub, 0, sizeof(*pub));
     if (rv != CKR_OK) {
         return rv;
     }
-    *step = "reading the transport public key";
-    rv = layers_attrs_read(target, tr->target_public, parts, 2, &a);
-    if (rv != CKR_OK) {
-        return rv;
+    rv = layers_attrs_read(target, tr->target_public, parts, 2, pub);
+    if (rv == CKR_OK &&
+        (layers_attr(pub, CKA_MODULUS) == NULL || layers_attr(pub, CKA_PUBLIC_EXPONENT) == NULL)) {
+        layers_attrs_free(pub);
+        rv = CKR_GENERAL_ERROR;
     }
-    if (layers_attr(&a, CKA_MODULUS) == NULL || layers_attr(&a, CKA_PUBLIC_EXPONENT) == NULL) {
-        layers_attrs_free(&a);
-        return CKR_GENERAL_ERROR;
-    }
-    {
-        CK_ATTRIBUTE imp[] = {
-            {CKA_CLASS, &pub, sizeof(pub)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
-            {CKA_TOKEN, &no, sizeof(no)},   {CKA_WRAP, &yes, sizeof(yes)},
-            *layers_attr(&a, CKA_MODULUS),  *layers_attr(&a, CKA_PUBLIC_EXPONENT),
-        };
-        *step = "importing the transport public key on the source";
-        rv = source->p11->C_CreateObject(source->session, imp, 6, &tr->source_public);
-    }
-    layers_attrs_free(&a);
     return rv;
 }
 
-/* Step 2: the AES key on the source, carried to the target under OAEP. */
-static CK_RV transport_aes(layers_transport *tr, const layers_side *source,
-                           const layers_side *target, const char **step)
+CK_RV layers_transport_key(layers_transport *tr, const layers_side *source, const layers_attrs *pub,
+                           unsigned char **blob, CK_ULONG *len)
 {
     CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
     CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG len32 = 32, blob_len = 0;
-    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
-    CK_KEY_TYPE aes = CKK_AES;
+    CK_ULONG len32 = 32;
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY, public = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE aes = CKK_AES, rsa = CKK_RSA;
+    CK_ATTRIBUTE imp[] = {
+        {CKA_CLASS, &public, sizeof(public)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+        {CKA_TOKEN, &no, sizeof(no)},         {CKA_WRAP, &yes, sizeof(yes)},
+        *layers_attr(pub, CKA_MODULUS),       *layers_attr(pub, CKA_PUBLIC_EXPONENT),
+    };
     CK_ATTRIBUTE gen_t[] = {
         {CKA_CLASS, &secret, sizeof(secret)},   {CKA_KEY_TYPE, &aes, sizeof(aes)},
         {CKA_TOKEN, &no, sizeof(no)},           {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_WRAP, &yes, sizeof(yes)},
         {CKA_SENSITIVE, &yes, sizeof(yes)},     {CKA_EXTRACTABLE, &yes, sizeof(yes)},
     };
+    CK_RV rv = source->p11->C_CreateObject(source->session, imp, 6, &tr->source_public);
+
+    *blob = NULL;
+    *len = 0;
+    if (rv == CKR_OK) {
+        rv = source->p11->C_GenerateKey(source->session, &gen, gen_t, 8, &tr->source_aes);
+    }
+    if (rv == CKR_OK) {
+        rv = wrap(source, &oaep, tr->source_public, tr->source_aes, blob, len);
+    }
+    return rv;
+}
+
+CK_RV layers_transport_accept(layers_transport *tr, const layers_side *target,
+                              const unsigned char *blob, CK_ULONG len)
+{
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
     CK_ATTRIBUTE unwrap_t[] = {
         {CKA_CLASS, &secret, sizeof(secret)}, {CKA_KEY_TYPE, &aes, sizeof(aes)},
         {CKA_TOKEN, &no, sizeof(no)},         {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_UNWRAP, &yes, sizeof(yes)},      {CKA_SENSITIVE, &yes, sizeof(yes)},
         {CKA_EXTRACTABLE, &no, sizeof(no)},
     };
-    unsigned char *blob = NULL;
-    CK_RV rv;
+    CK_RV rv = target->p11->C_UnwrapKey(target->session, &oaep, tr->target_private,
+                                        (CK_BYTE_PTR)blob, len, unwrap_t, 7, &tr->target_aes);
 
-    *step = "generating the transient AES key on the source";
-    rv = source->p11->C_GenerateKey(source->session, &gen, gen_t, 8, &tr->source_aes);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    *step = "wrapping the transient AES key with RSA-OAEP on the source";
-    rv = wrap(source, &oaep, tr->source_public, tr->source_aes, &blob, &blob_len);
-    if (rv == CKR_OK) {
-        *step = "unwrapping the transient AES key on the target";
-        rv = target->p11->C_UnwrapKey(target->session, &oaep, tr->target_private, blob, blob_len,
-                                      unwrap_t, 7, &tr->target_aes);
-    }
-    blob_free(blob, blob_len);
+    tr->ready = rv == CKR_OK;
     return rv;
 }
 
 CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
                             const layers_side *target, char *err, size_t errsize)
 {
-    const char *step = "";
+    const char *step = "generating the transport key pair on the target";
+    unsigned char *blob = NULL;
+    CK_ULONG len = 0;
+    layers_attrs pub;
     CK_RV rv;
 
     if (tr->ready) {
         return CKR_OK;
     }
-    rv = transport_rsa(tr, source, target, &step);
+    rv = layers_transport_pair(tr, target, &pub);
     if (rv == CKR_OK) {
-        rv = transport_aes(tr, source, target, &step);
+        step = "carrying the transient AES key from the source with RSA-OAEP";
+        rv = layers_transport_key(tr, source, &pub, &blob, &len);
+        layers_attrs_free(&pub);
     }
+    if (rv == CKR_OK) {
+        step = "unwrapping the transient AES key on the target";
+        rv = layers_transport_accept(tr, target, blob, len);
+    }
+    blob_free(blob, len);
     if (rv != CKR_OK) {
         snprintf(err, errsize, "%s: %s", step, layers_rv_name(rv));
         layers_transport_close(tr, source, target);
-        return rv;
     }
-    tr->ready = true;
-    return CKR_OK;
+    return rv;
 }
 
 static void destroy(const layers_side *side, CK_OBJECT_HANDLE *h)
@@ -668,15 +676,26 @@ static void destroy(const layers_side *side, CK_OBJECT_HANDLE *h)
     }
 }
 
-void layers_transport_close(layers_transport *tr, const layers_side *source,
-                            const layers_side *target)
+void layers_transport_close_target(layers_transport *tr, const layers_side *target)
 {
     destroy(target, &tr->target_aes);
     destroy(target, &tr->target_private);
     destroy(target, &tr->target_public);
+    tr->ready = false;
+}
+
+void layers_transport_close_source(layers_transport *tr, const layers_side *source)
+{
     destroy(source, &tr->source_aes);
     destroy(source, &tr->source_public);
     tr->ready = false;
+}
+
+void layers_transport_close(layers_transport *tr, const layers_side *source,
+                            const layers_side *target)
+{
+    layers_transport_close_target(tr, target);
+    layers_transport_close_source(tr, source);
 }
 
 /* ---------------------------------------------------------------------
@@ -781,13 +800,37 @@ CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_si
     return rv;
 }
 
+/* The key wrapping mechanism of a transfer, under the transient AES key. */
+static CK_MECHANISM key_wrapping(const layers_transport *tr)
+{
+    (void)tr;
+    return (CK_MECHANISM){CKM_AES_KEY_WRAP_PAD, NULL, 0};
+}
+
+CK_RV layers_wrap_key(const layers_side *source, const layers_transport *tr, CK_OBJECT_HANDLE s,
+                      unsigned char **blob, CK_ULONG *len)
+{
+    CK_MECHANISM mech = key_wrapping(tr);
+
+    return wrap(source, &mech, tr->source_aes, s, blob, len);
+}
+
+CK_RV layers_unwrap_key(const layers_side *target, const layers_transport *tr,
+                        const unsigned char *blob, CK_ULONG len, const CK_ATTRIBUTE *templ,
+                        CK_ULONG count, CK_OBJECT_HANDLE *out)
+{
+    CK_MECHANISM mech = key_wrapping(tr);
+
+    return target->p11->C_UnwrapKey(target->session, &mech, tr->target_aes, (CK_BYTE_PTR)blob, len,
+                                    (CK_ATTRIBUTE_PTR)templ, count, out);
+}
+
 CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                       const layers_transport *tr, const layers_attrs *head,
                       const CK_ATTRIBUTE *over, CK_ULONG n_over, CK_OBJECT_HANDLE *out, char *err,
                       size_t errsize)
 {
     CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
-    CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
     CK_ATTRIBUTE *templ = NULL;
     CK_ULONG count = 0, blob_len = 0;
     unsigned char *blob = NULL;
@@ -798,13 +841,12 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
         return rv;
     }
-    rv = wrap(source, &kwp, tr->source_aes, s, &blob, &blob_len);
+    rv = layers_wrap_key(source, tr, s, &blob, &blob_len);
     if (rv != CKR_OK) {
         snprintf(err, errsize, "wrapping it on the source: %s", layers_rv_name(rv));
         goto out;
     }
-    rv = target->p11->C_UnwrapKey(target->session, &kwp, tr->target_aes, blob, blob_len, templ,
-                                  count, out);
+    rv = layers_unwrap_key(target, tr, blob, blob_len, templ, count, out);
     if (rv != CKR_OK) {
         snprintf(err, errsize, "unwrapping it on the target: %s", layers_rv_name(rv));
     }
@@ -895,131 +937,220 @@ static CK_RV source_public(const layers_side *source, CK_OBJECT_HANDLE s, const 
     return rv;
 }
 
-/* Signs probe with target's t and verifies with source's pub. */
-static CK_RV sign_check(const layers_side *source, CK_OBJECT_HANDLE pub, const layers_side *target,
-                        CK_OBJECT_HANDLE t, CK_KEY_TYPE kt)
+/* What a private key's check does: whether the copy is asked to sign
+ * (a key that signs without a context-specific login), and how many
+ * public key attributes are compared (types). */
+static bool private_signs(const layers_attrs *head)
 {
-    CK_MECHANISM mech = {kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
-    unsigned char sig[1024];
-    CK_ULONG len = sizeof(sig);
-    CK_RV rv = target->p11->C_SignInit(target->session, &mech, t);
+    return layers_attr_bool(head, CKA_SIGN, false) &&
+           !layers_attr_bool(head, CKA_ALWAYS_AUTHENTICATE, false);
+}
 
-    if (rv == CKR_OK) {
-        rv = target->p11->C_Sign(target->session, (CK_BYTE_PTR)probe, sizeof(probe), sig, &len);
+/* Whether a secret key's copy is checked by encrypting the probe. */
+static bool secret_encrypts(const layers_attrs *head)
+{
+    return layers_attr_ulong(head, CKA_KEY_TYPE, 0) == CKK_AES &&
+           layers_attr_bool(head, CKA_ENCRYPT, false);
+}
+
+/* The attributes the source's and the copy's values are compared by:
+ * types[0..*n) (none for a private key that shows no public half). */
+static void proof_types(const layers_attrs *head, CK_ATTRIBUTE_TYPE types[2], size_t *n)
+{
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+
+    types[0] = types[1] = CKA_VALUE;
+    *n = 1;
+    if (cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY) {
+        *n = public_types(kt, cls == CKO_PRIVATE_KEY, types);
+    } else if (cls == CKO_SECRET_KEY) {
+        types[0] = CKA_CHECK_VALUE;
     }
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    rv = source->p11->C_VerifyInit(source->session, &mech, pub);
+}
+
+/* AES-ECB of the probe's first block with key on side into out[16]. */
+static CK_RV probe_encrypt(const layers_side *side, CK_OBJECT_HANDLE key, unsigned char *out,
+                           CK_ULONG *len)
+{
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    CK_RV rv = side->p11->C_EncryptInit(side->session, &ecb, key);
+
+    *len = 16;
     if (rv == CKR_OK) {
-        rv = source->p11->C_Verify(source->session, (CK_BYTE_PTR)probe, sizeof(probe), sig, len);
+        rv = side->p11->C_Encrypt(side->session, (CK_BYTE_PTR)probe, 16, out, len);
     }
     return rv;
 }
 
-static CK_RV verify_private(const layers_side *source, CK_OBJECT_HANDLE s,
-                            const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
-                            const char **how)
+CK_RV layers_proof_source(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
+                          layers_proof *p)
 {
-    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     CK_ATTRIBUTE_TYPE types[2];
-    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
-    bool same = true;
-    size_t n = public_types(kt, true, types);
+    size_t n = 0;
     CK_RV rv = CKR_OK;
 
+    memset(p, 0, sizeof(*p));
+    p->how = "the same bytes";
+    proof_types(head, types, &n);
     if (n > 0) {
-        *how = "the same public key";
-        rv = compare_attrs(source, s, target, t, types, n, &same);
-        if (rv != CKR_OK || !same) {
-            return rv != CKR_OK ? rv : CKR_SIGNATURE_INVALID;
+        rv = layers_attrs_read(source, s, types, n, &p->source);
+    }
+    if (rv == CKR_OK && layers_attr_ulong(head, CKA_CLASS, 0) == CKO_SECRET_KEY &&
+        secret_encrypts(head)) {
+        p->block_rv = probe_encrypt(source, s, p->block, &p->block_len);
+    }
+    return rv;
+}
+
+/* The target step of a private key: the same public key (when it shows
+ * one), then a signature of the probe for layers_proof_check. */
+static CK_RV proof_private(const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
+                           layers_proof *p, bool same, size_t n)
+{
+    CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_RV rv;
+
+    if (n > 0) {
+        p->how = "the same public key";
+        if (!same) {
+            return CKR_SIGNATURE_INVALID;
         }
     }
-    if (!layers_attr_bool(head, CKA_SIGN, false) ||
-        layers_attr_bool(head, CKA_ALWAYS_AUTHENTICATE, false)) {
-        *how = n > 0 ? "the same public key (the key does not sign)"
-                     : "unwrapped intact (the key does not sign and shows no public key)";
+    if (!private_signs(head)) {
+        p->how = n > 0 ? "the same public key (the key does not sign)"
+                       : "unwrapped intact (the key does not sign and shows no public key)";
+        return CKR_OK;
+    }
+    if (layers_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_RSA) {
+        mech.mechanism = CKM_ECDSA;
+    }
+    p->sig_len = sizeof(p->sig);
+    rv = target->p11->C_SignInit(target->session, &mech, t);
+    if (rv == CKR_OK) {
+        rv = target->p11->C_Sign(target->session, (CK_BYTE_PTR)probe, sizeof(probe), p->sig,
+                                 &p->sig_len);
+    }
+    p->signed_probe = rv == CKR_OK;
+    p->how = "a signature by the copy verified with the source's public key";
+    return rv;
+}
+
+/* The target step of a secret key: the same check value, else the same
+ * ciphertext of the probe's first block. */
+static CK_RV proof_secret(const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
+                          layers_proof *p, bool same)
+{
+    unsigned char block[16];
+    CK_ULONG len = 0;
+    CK_RV rv;
+
+    if (same) {
+        p->how = "the same check value (CKA_CHECK_VALUE)";
+        return CKR_OK;
+    }
+    if (!secret_encrypts(head)) {
+        p->how = "unwrapped intact (AES key wrap checks integrity; the key shows no check value)";
+        return CKR_OK;
+    }
+    p->how = "the same ciphertext of one block";
+    if (p->block_rv != CKR_OK) {
+        return p->block_rv;
+    }
+    rv = probe_encrypt(target, t, block, &len);
+    if (rv == CKR_OK && (len != p->block_len || memcmp(block, p->block, len) != 0)) {
+        rv = CKR_SIGNATURE_INVALID;
+    }
+    return rv;
+}
+
+CK_RV layers_proof_target(const layers_side *target, CK_OBJECT_HANDLE t, const layers_attrs *head,
+                          layers_proof *p)
+{
+    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    CK_ATTRIBUTE_TYPE types[2];
+    layers_attrs mine;
+    bool same = true;
+    size_t n = 0;
+    CK_RV rv = CKR_OK;
+
+    proof_types(head, types, &n);
+    if (n > 0) {
+        rv = layers_attrs_read(target, t, types, n, &mine);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        for (size_t i = 0; i < n; i++) {
+            same =
+                same && attr_equal(layers_attr(&p->source, types[i]), layers_attr(&mine, types[i]));
+        }
+        layers_attrs_free(&mine);
+    }
+    if (cls == CKO_PRIVATE_KEY) {
+        return proof_private(target, t, head, p, same, n);
+    }
+    if (cls == CKO_SECRET_KEY) {
+        return proof_secret(target, t, head, p, same);
+    }
+    p->how = cls == CKO_PUBLIC_KEY ? "the same public key" : "the same bytes";
+    return same ? CKR_OK : CKR_SIGNATURE_INVALID;
+}
+
+CK_RV layers_proof_check(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
+                         layers_proof *p)
+{
+    CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
+    bool shows = layers_attr_ulong(head, CKA_KEY_TYPE, 0) == CKK_RSA;
+    CK_RV rv;
+
+    if (!p->signed_probe) {
         return CKR_OK;
     }
     rv = source_public(source, s, head, &pub);
     if (rv == CKR_KEY_HANDLE_INVALID) {
-        *how = n > 0 ? "the same public key (no source public key to check a signature)"
-                     : "unwrapped intact (no source public key to check a signature)";
+        p->how = shows ? "the same public key (no source public key to check a signature)"
+                       : "unwrapped intact (no source public key to check a signature)";
         return CKR_OK;
     }
+    if (!shows) {
+        mech.mechanism = CKM_ECDSA;
+    }
     if (rv == CKR_OK) {
-        rv = sign_check(source, pub, target, t, kt);
-        *how = "a signature by the copy verified with the source's public key";
+        rv = source->p11->C_VerifyInit(source->session, &mech, pub);
+    }
+    if (rv == CKR_OK) {
+        rv = source->p11->C_Verify(source->session, (CK_BYTE_PTR)probe, sizeof(probe), p->sig,
+                                   p->sig_len);
     }
     destroy(source, &pub);
     return rv;
 }
 
-static CK_RV verify_secret(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
-                           CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how)
+void layers_proof_free(layers_proof *p)
 {
-    static const CK_ATTRIBUTE_TYPE kcv = CKA_CHECK_VALUE;
-    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
-    unsigned char a[16], b[16];
-    CK_ULONG la = sizeof(a), lb = sizeof(b);
-    bool same = false;
-    CK_RV rv = compare_attrs(source, s, target, t, &kcv, 1, &same);
-
-    if (rv == CKR_OK && same) {
-        *how = "the same check value (CKA_CHECK_VALUE)";
-        return CKR_OK;
-    }
-    if (layers_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_AES ||
-        !layers_attr_bool(head, CKA_ENCRYPT, false)) {
-        *how = "unwrapped intact (AES key wrap checks integrity; the key shows no check value)";
-        return CKR_OK;
-    }
-    rv = source->p11->C_EncryptInit(source->session, &ecb, s);
-    if (rv == CKR_OK) {
-        rv = source->p11->C_Encrypt(source->session, (CK_BYTE_PTR)probe, 16, a, &la);
-    }
-    if (rv == CKR_OK) {
-        rv = target->p11->C_EncryptInit(target->session, &ecb, t);
-    }
-    if (rv == CKR_OK) {
-        rv = target->p11->C_Encrypt(target->session, (CK_BYTE_PTR)probe, 16, b, &lb);
-    }
-    *how = "the same ciphertext of one block";
-    if (rv == CKR_OK && (la != lb || memcmp(a, b, la) != 0)) {
-        rv = CKR_SIGNATURE_INVALID;
-    }
-    return rv;
+    layers_attrs_free(&p->source);
+    memset(p, 0, sizeof(*p));
 }
 
 CK_RV layers_verify(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                     CK_OBJECT_HANDLE t, const layers_attrs *head, const char **how, char *err,
                     size_t errsize)
 {
-    CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
-    CK_KEY_TYPE kt = layers_attr_ulong(head, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
-    CK_ATTRIBUTE_TYPE types[2] = {CKA_VALUE, CKA_VALUE};
-    size_t n = 1;
-    bool same = false;
-    CK_RV rv;
+    layers_proof p;
+    CK_RV rv = layers_proof_source(source, s, head, &p);
 
-    *how = "the same bytes";
-    if (cls == CKO_PRIVATE_KEY) {
-        rv = verify_private(source, s, target, t, head, how);
-    } else if (cls == CKO_SECRET_KEY) {
-        rv = verify_secret(source, s, target, t, head, how);
-    } else {
-        if (cls == CKO_PUBLIC_KEY) {
-            n = public_types(kt, false, types);
-            *how = "the same public key";
-        }
-        rv = compare_attrs(source, s, target, t, types, n, &same);
-        if (rv == CKR_OK && !same) {
-            rv = CKR_SIGNATURE_INVALID;
-        }
+    if (rv == CKR_OK) {
+        rv = layers_proof_target(target, t, head, &p);
     }
+    if (rv == CKR_OK) {
+        rv = layers_proof_check(source, s, head, &p);
+    }
+    *how = p.how;
     if (rv != CKR_OK) {
         snprintf(err, errsize, "%s: %s", rv == CKR_SIGNATURE_INVALID ? "the copy differs" : *how,
                  rv == CKR_SIGNATURE_INVALID ? *how : layers_rv_name(rv));
     }
+    layers_proof_free(&p);
     return rv;
 }

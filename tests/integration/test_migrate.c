@@ -574,11 +574,8 @@ Test(migrate, copy_object_of_a_legacy_certificate_lands_in_the_personal_layer)
     cr_expect_eq(read.ulValueLen, 9);
     cr_expect_eq(memcmp(label, "cert-copy", 9), 0);
     cr_expect_eq(find_labelled(p11, s, CKO_CERTIFICATE, "cert-copy"), copy);
-    /* A key does not leave its layer this way (strata migrate moves it),
-     * whether it could be wrapped or not. */
+    /* A key that cannot be wrapped does not leave its layer. */
     key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-nx");
-    cr_expect_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_ACTION_PROHIBITED);
-    key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-x");
     cr_expect_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_ACTION_PROHIBITED);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
     /* The copy is on the personal token, with the certificate's bytes and
@@ -600,6 +597,199 @@ Test(migrate, copy_object_of_a_legacy_certificate_lands_in_the_personal_layer)
     free(copied);
     free(personal);
     free(legacy);
+}
+
+/* The view's session objects (the transient keys of a copy-up, had one
+ * been left behind). */
+static CK_ULONG session_objects(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s)
+{
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t = {CKA_TOKEN, &no, sizeof(no)};
+    CK_OBJECT_HANDLE found[8];
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, &t, 1), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, found, 8, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    return n;
+}
+
+/* The object of class labelled label on the personal token, as
+ * pkcs11-tool lists it, and how many objects it holds. */
+static int personal_objects(const char *class_line, const char *label, int *total)
+{
+    char *list = listing("personal", "2222");
+    int n = count_objects(list, class_line, label);
+
+    *total = occurrences(list, "Object;");
+    free(list);
+    return n;
+}
+
+/* Signs probe with key (through the view) and checks it with pub. */
+static CK_RV sign_verify(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_MECHANISM_TYPE type,
+                         CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE pub, bool tamper)
+{
+    CK_MECHANISM mech = {type, NULL, 0};
+    unsigned char msg[32] = "C_CopyObject moved this key....", sig[512];
+    CK_ULONG len = sizeof(sig);
+    CK_RV rv = p11->C_SignInit(s, &mech, key);
+
+    if (rv == CKR_OK) {
+        rv = p11->C_Sign(s, msg, sizeof(msg), sig, &len);
+    }
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    sig[len / 2] ^= tamper ? 0x01 : 0x00;
+    cr_assert_eq(p11->C_VerifyInit(s, &mech, pub), CKR_OK);
+    return p11->C_Verify(s, msg, sizeof(msg), sig, len);
+}
+
+/* A logged-in view session on the migrate world. */
+static CK_FUNCTION_LIST *view_session(CK_SESSION_HANDLE *s)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+
+    *s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, *s, VIEW_PIN), CKR_OK);
+    return p11;
+}
+
+Test(migrate, copy_object_moves_an_extractable_rsa_key_that_signs_for_the_legacy_public_key)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = view_session(&s);
+    CK_ATTRIBUTE rename = {CKA_LABEL, "rsa-copy", 8};
+    CK_OBJECT_HANDLE key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-x"), copy = 0, pub;
+    CK_BBOOL sensitive = CK_FALSE;
+    CK_ATTRIBUTE read = {CKA_SENSITIVE, &sensitive, sizeof(sensitive)};
+    int total = 0;
+
+    pub = find_labelled(p11, s, CKO_PUBLIC_KEY, "rsa-x");
+    cr_assert_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_OK);
+    cr_assert_neq(copy, CK_INVALID_HANDLE);
+    cr_expect_eq(find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-copy"), copy);
+    cr_expect_eq(p11->C_GetAttributeValue(s, copy, &read, 1), CKR_OK);
+    cr_expect_eq(sensitive, CK_TRUE);
+    /* It signs what the legacy public key verifies; a changed signature
+     * does not verify (the check can fail). */
+    cr_expect_eq(sign_verify(p11, s, CKM_SHA256_RSA_PKCS, copy, pub, false), CKR_OK);
+    cr_expect_eq(sign_verify(p11, s, CKM_SHA256_RSA_PKCS, copy, pub, true), CKR_SIGNATURE_INVALID);
+    /* No transient key is left in the view's backend sessions. */
+    cr_expect_eq(session_objects(p11, s), 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The copy is on the personal token; the legacy token is unchanged. */
+    cr_expect_eq(personal_objects("Private Key Object; RSA", "rsa-copy", &total), 1);
+    cr_expect_eq(total, 1);
+    {
+        char *legacy = listing("legacy", "1111");
+        cr_expect_eq(occurrences(legacy, "Object;"), 8, "%s", legacy);
+        free(legacy);
+    }
+}
+
+Test(migrate, copy_object_moves_an_ec_key)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = view_session(&s);
+    CK_ATTRIBUTE rename = {CKA_LABEL, "ec-copy", 7};
+    CK_OBJECT_HANDLE key = find_labelled(p11, s, CKO_PRIVATE_KEY, "ec-x"), copy = 0;
+    CK_OBJECT_HANDLE pub = find_labelled(p11, s, CKO_PUBLIC_KEY, "ec-x");
+    int total = 0;
+
+    cr_assert_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_OK);
+    cr_expect_eq(find_labelled(p11, s, CKO_PRIVATE_KEY, "ec-copy"), copy);
+    cr_expect_eq(sign_verify(p11, s, CKM_ECDSA, copy, pub, false), CKR_OK);
+    cr_expect_eq(sign_verify(p11, s, CKM_ECDSA, copy, pub, true), CKR_SIGNATURE_INVALID);
+    cr_expect_eq(session_objects(p11, s), 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_expect_eq(personal_objects("Private Key Object; EC", "ec-copy", &total), 1);
+    cr_expect_eq(total, 1);
+}
+
+/* AES-ECB of one block with key through the view. */
+static void encrypt_block(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                          unsigned char out[16])
+{
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    unsigned char block[16] = "one block of it";
+    CK_ULONG len = 16;
+
+    cr_assert_eq(p11->C_EncryptInit(s, &ecb, key), CKR_OK);
+    cr_assert_eq(p11->C_Encrypt(s, block, 16, out, &len), CKR_OK);
+    cr_assert_eq(len, 16);
+}
+
+Test(migrate, copy_object_moves_an_aes_key_that_encrypts_as_the_original)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = view_session(&s);
+    CK_ATTRIBUTE rename = {CKA_LABEL, "aes-copy", 8};
+    CK_OBJECT_HANDLE key = find_labelled(p11, s, CKO_SECRET_KEY, "aes-x"), copy = 0;
+    unsigned char a[16], b[16], value[32];
+    CK_ATTRIBUTE read = {CKA_VALUE, value, sizeof(value)};
+    int total = 0;
+
+    cr_assert_eq(p11->C_CopyObject(s, key, &rename, 1, &copy), CKR_OK);
+    cr_expect_eq(find_labelled(p11, s, CKO_SECRET_KEY, "aes-copy"), copy);
+    encrypt_block(p11, s, key, a);
+    encrypt_block(p11, s, copy, b);
+    cr_expect_eq(memcmp(a, b, 16), 0);
+    /* still sensitive: its value does not show */
+    cr_expect_eq(p11->C_GetAttributeValue(s, copy, &read, 1), CKR_ATTRIBUTE_SENSITIVE);
+    cr_expect_eq(session_objects(p11, s), 0);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_expect_eq(personal_objects("Secret Key Object; AES", "aes-copy", &total), 1);
+    cr_expect_eq(total, 1);
+}
+
+Test(migrate, copy_object_of_keys_keeps_the_exact_codes_and_leaves_nothing)
+{
+    CK_SESSION_HANDLE s, ro;
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = view_session(&s);
+    CK_OBJECT_HANDLE nx = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-nx"), copy = 0;
+    CK_OBJECT_HANDLE key = find_labelled(p11, s, CKO_PRIVATE_KEY, "rsa-x");
+    CK_OBJECT_HANDLE aes = find_labelled(p11, s, CKO_SECRET_KEY, "aes-x");
+    CK_KEY_TYPE ec = CKK_EC;
+    CK_OBJECT_CLASS private_key = CKO_PRIVATE_KEY;
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    CK_ULONG wide = 1;
+    unsigned char modulus[4] = {1, 2, 3, 4};
+    CK_ATTRIBUTE other_type = {CKA_KEY_TYPE, &ec, sizeof(ec)};
+    CK_ATTRIBUTE other_class = {CKA_CLASS, &private_key, sizeof(private_key)};
+    CK_ATTRIBUTE clear = {CKA_SENSITIVE, &no, sizeof(no)};
+    CK_ATTRIBUTE material = {CKA_MODULUS, modulus, sizeof(modulus)};
+    CK_ATTRIBUTE bad_bool = {CKA_SIGN, &wide, sizeof(wide)};
+    CK_ATTRIBUTE token = {CKA_TOKEN, &yes, sizeof(yes)};
+    int total = -1;
+
+    /* Not extractable: the documented code, and no copy. */
+    cr_expect_eq(p11->C_CopyObject(s, nx, NULL, 0, &copy), CKR_ACTION_PROHIBITED);
+    /* Bad handles and arguments. */
+    cr_expect_eq(p11->C_CopyObject(s, 0x7fff1234, NULL, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+    cr_expect_eq(p11->C_CopyObject(s, key, NULL, 0, NULL), CKR_ARGUMENTS_BAD);
+    cr_expect_eq(p11->C_CopyObject(s, key, NULL, 1, &copy), CKR_ARGUMENTS_BAD);
+    cr_expect_eq(p11->C_CopyObject(0x7fff, key, NULL, 0, &copy), CKR_SESSION_HANDLE_INVALID);
+    /* Templates a key's copy cannot take. */
+    cr_expect_eq(p11->C_CopyObject(s, key, &other_type, 1, &copy), CKR_TEMPLATE_INCONSISTENT);
+    cr_expect_eq(p11->C_CopyObject(s, aes, &other_class, 1, &copy), CKR_TEMPLATE_INCONSISTENT);
+    cr_expect_eq(p11->C_CopyObject(s, aes, &clear, 1, &copy), CKR_ATTRIBUTE_READ_ONLY);
+    cr_expect_eq(p11->C_CopyObject(s, key, &material, 1, &copy), CKR_ATTRIBUTE_READ_ONLY);
+    cr_expect_eq(p11->C_CopyObject(s, key, &bad_bool, 1, &copy), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* A token copy in a read-only session. */
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &(CK_ULONG){1}), CKR_OK);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    cr_expect_eq(p11->C_CopyObject(ro, key, &token, 1, &copy), CKR_SESSION_READ_ONLY);
+    cr_expect_eq(session_objects(p11, s), 0);
+    /* After logout the private key is not there to copy. */
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_expect_eq(p11->C_CopyObject(s, key, NULL, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    personal_objects("Private Key Object;", "rsa-x", &total);
+    cr_expect_eq(total, 0);
 }
 
 /* ---------------------------------------------------------------------
