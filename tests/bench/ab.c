@@ -14,7 +14,9 @@
  * the round. A load change hits every target of a round alike, so the
  * per-round ratio target/reference cancels it: a pair's figure is the
  * median of those ratios, with a 95% confidence interval by bootstrap over
- * the rounds.
+ * the rounds. The same is done with the CPU time each target's operations
+ * took in the round (getrusage RUSAGE_THREAD: the modules run in this
+ * thread), which a loaded machine disturbs far less than the clock.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -47,14 +49,16 @@
 
 /* One --target: a module and token, and what was measured there. */
 typedef struct {
-    char *spec;       /* owned copy of NAME=MODULE,TOKEN,PIN, split in place */
-    const char *name; /* NAME, for the report */
-    bench_opts opts;  /* module, token, PIN, workload, key label */
-    bench_module m;   /* the loaded module */
-    bench_worker w;   /* the session the timed operations run on */
-    bool loaded;      /* m must be closed */
-    double *round_ns; /* per-op median latency of each timed round */
-    double median_us; /* median over rounds of round_ns, in microseconds */
+    char *spec;           /* owned copy of NAME=MODULE,TOKEN,PIN, split in place */
+    const char *name;     /* NAME, for the report */
+    bench_opts opts;      /* module, token, PIN, workload, key label */
+    bench_module m;       /* the loaded module */
+    bench_worker w;       /* the session the timed operations run on */
+    bool loaded;          /* m must be closed */
+    double *round_ns;     /* per-op median latency of each timed round */
+    double median_us;     /* median over rounds of round_ns, in microseconds */
+    double *round_cpu_ns; /* per-op mean CPU time of each timed round */
+    double cpu_us;        /* median over rounds of round_cpu_ns, in microseconds */
 } ab_target;
 
 /* The command line and the run. */
@@ -372,8 +376,9 @@ static double median_of(const double *v, size_t n, double *tmp)
 
 /*
  * One round: --ops timed operations on every target in turn, starting
- * with target r mod T; with round_ns, each target's per-op median latency
- * of the round goes into its round_ns[r]. lat holds --ops latencies.
+ * with target r mod T; when timed, each target's per-op median latency
+ * of the round goes into its round_ns[r] and its mean CPU time per
+ * operation into round_cpu_ns[r]. lat holds --ops latencies.
  * Returns NULL, or the target whose operation failed (its w.error set).
  */
 static ab_target *run_round(ab_run *run, unsigned long r, bool timed, double *lat)
@@ -382,6 +387,7 @@ static ab_target *run_round(ab_run *run, unsigned long r, bool timed, double *la
 
     for (size_t k = 0; k < run->ntargets; k++) {
         ab_target *t = &run->targets[(r + k) % run->ntargets];
+        double cpu0 = bench_thread_cpu_s();
         for (unsigned long i = 0; i < run->ops; i++) {
             uint64_t a = bench_now_ns();
             if (run->wl->op(&t->w, &items) != CKR_OK) {
@@ -391,6 +397,7 @@ static ab_target *run_round(ab_run *run, unsigned long r, bool timed, double *la
         }
         if (timed) {
             t->round_ns[r] = median_sort(lat, run->ops);
+            t->round_cpu_ns[r] = (bench_thread_cpu_s() - cpu0) * 1e9 / (double)run->ops;
         }
     }
     return NULL;
@@ -458,17 +465,23 @@ out:
  * memory runs out. */
 static bool report_pair(const ab_run *run, const ab_target *a, const ab_target *b)
 {
-    ab_ratio r;
+    ab_ratio r, c;
 
-    if (!pair_ratio(a->round_ns, b->round_ns, run->rounds, &r)) {
+    if (!pair_ratio(a->round_ns, b->round_ns, run->rounds, &r) ||
+        !pair_ratio(a->round_cpu_ns, b->round_cpu_ns, run->rounds, &c)) {
         return false;
     }
     printf("ab %s %s/%s ratio=%.3f ci95=[%.3f,%.3f] rounds=%lu %s=%.2fus %s=%.2fus\n",
            run->workload, a->name, b->name, r.ratio, r.lo, r.hi, run->rounds, a->name, a->median_us,
            b->name, b->median_us);
+    printf("ab %s %s/%s cpu-ratio=%.3f ci95=[%.3f,%.3f] rounds=%lu %s=%.2fus %s=%.2fus\n",
+           run->workload, a->name, b->name, c.ratio, c.lo, c.hi, run->rounds, a->name, a->cpu_us,
+           b->name, b->cpu_us);
     if (run->csv) {
         printf("csv-ab,%s,%s,%s,%.4f,%.4f,%.4f,%lu,%.3f,%.3f\n", run->workload, a->name, b->name,
                r.ratio, r.lo, r.hi, run->rounds, a->median_us, b->median_us);
+        printf("csv-ab-cpu,%s,%s,%s,%.4f,%.4f,%.4f,%lu,%.3f,%.3f\n", run->workload, a->name,
+               b->name, c.ratio, c.lo, c.hi, run->rounds, a->cpu_us, b->cpu_us);
     }
     return true;
 }
@@ -490,8 +503,9 @@ static int report(ab_run *run)
     for (size_t i = 0; i < run->ntargets; i++) {
         ab_target *t = &run->targets[i];
         t->median_us = median_of(t->round_ns, run->rounds, tmp) / 1e3;
-        printf("ab %s %s median=%.2fus rounds=%lu ops/round=%lu\n", run->workload, t->name,
-               t->median_us, run->rounds, run->ops);
+        t->cpu_us = median_of(t->round_cpu_ns, run->rounds, tmp) / 1e3;
+        printf("ab %s %s median=%.2fus cpu=%.2fus rounds=%lu ops/round=%lu\n", run->workload,
+               t->name, t->median_us, t->cpu_us, run->rounds, run->ops);
         if (strcmp(t->name, PROXY_NAME) == 0) {
             proxy = t;
         }
@@ -531,7 +545,8 @@ static int run_all(ab_run *run)
     for (size_t i = 0; i < run->ntargets; i++) {
         ab_target *t = &run->targets[i];
         t->round_ns = malloc(run->rounds * sizeof(*t->round_ns));
-        if (t->round_ns == NULL) {
+        t->round_cpu_ns = malloc(run->rounds * sizeof(*t->round_cpu_ns));
+        if (t->round_ns == NULL || t->round_cpu_ns == NULL) {
             fprintf(stderr, "bench-ab: out of memory\n");
             goto out;
         }
@@ -570,6 +585,7 @@ static int close_all(ab_run *run, int status)
             status = 1;
         }
         free(t->round_ns);
+        free(t->round_cpu_ns);
         free(t->spec);
     }
     return status;

@@ -344,7 +344,7 @@ static void *worker_main(void *arg)
 {
     bench_worker *w = arg;
     unsigned long items;
-    double t0, deadline;
+    double t0, deadline, cpu0;
 
     for (unsigned long i = 0; i < run_opts->warmup && !w->failed; i++) {
         w->failed = w->wl->op(w, &items) != CKR_OK;
@@ -352,6 +352,7 @@ static void *worker_main(void *arg)
     if (!gate_wait() || w->failed) {
         return NULL;
     }
+    cpu0 = bench_thread_cpu_s();
     t0 = bench_now_s();
     deadline = t0 + run_opts->seconds;
     while (w->n < w->cap) {
@@ -368,6 +369,7 @@ static void *worker_main(void *arg)
         }
     }
     w->elapsed = bench_now_s() - t0;
+    w->cpu = cpu0 < 0.0 ? -1.0 : bench_thread_cpu_s() - cpu0;
     return NULL;
 }
 
@@ -412,13 +414,14 @@ static int report(const bench_opts *o, const bench_workload *wl, bench_worker *w
 {
     size_t total = 0, k = 0;
     unsigned long items = 0;
-    double elapsed = 0.0;
+    double elapsed = 0.0, cpu = 0.0;
     uint64_t *all;
 
     for (unsigned long t = 0; t < o->threads; t++) {
         total += ws[t].n;
         items += ws[t].items;
         elapsed = ws[t].elapsed > elapsed ? ws[t].elapsed : elapsed;
+        cpu = cpu < 0.0 || ws[t].cpu < 0.0 ? -1.0 : cpu + ws[t].cpu;
     }
     all = malloc((total > 0 ? total : 1) * sizeof(*all));
     if (all == NULL) {
@@ -441,6 +444,12 @@ static int report(const bench_opts *o, const bench_workload *wl, bench_worker *w
                total > 0 ? (double)items / (double)total : 0.0,
                elapsed * 1e6 * (double)o->threads / (double)total,
                items > 0 ? elapsed * 1e9 * (double)o->threads / (double)items : 0.0, items_s);
+    }
+    if (cpu >= 0.0 && total > 0) {
+        /* the workers' own CPU time (getrusage RUSAGE_THREAD: the module
+         * runs in the calling thread), which a loaded machine changes far
+         * less than the clock */
+        printf(" cpu/op=%.1fus", cpu * 1e6 / (double)total);
     }
     printf("\n");
     if (o->csv) {

@@ -103,6 +103,7 @@ typedef struct bench_worker {
     size_t n;                                     /* timed ops done */
     unsigned long items;                          /* objects seen by timed ops */
     double elapsed;                               /* seconds of the timed loop */
+    double cpu;                                   /* CPU seconds of the timed loop */
     bench_error error;                            /* the first failure */
     bool failed;                                  /* error is set */
     pthread_t tid;                                /* the thread */
@@ -126,6 +127,9 @@ void bench_workload_names(char *buf, size_t len);
 /* CLOCK_MONOTONIC in seconds, and in nanoseconds. */
 double bench_now_s(void);
 uint64_t bench_now_ns(void);
+/* The calling thread's CPU time (user + system) in seconds, or a negative
+ * value when it cannot be read. */
+double bench_thread_cpu_s(void);
 
 /* memory.c */
 bool bench_memory_sample(bench_mem_sample *s);

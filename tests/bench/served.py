@@ -158,9 +158,11 @@ def union(spans):
     return total
 
 
-def one_row(world, env, target, n, signs):
-    """Serves target's module, runs n clients at once, returns the row."""
-    name, module, token, pin, conf = target
+def serve(world, env, target, n):
+    """Starts `p11-kit server` for target's module (a socket per target
+    and client count) and waits for its socket. Returns the server and
+    the clients' environment."""
+    name, module, token, _, conf = target
     tag = name.replace("/", "-")
     sock = "%s/run/%s-%d.sock" % (world, tag, n)
     e = dict(env)
@@ -173,9 +175,16 @@ def one_row(world, env, target, n, signs):
         if os.path.exists(sock):
             break
         time.sleep(0.025)
+    return server, dict(e, P11_KIT_SERVER_ADDRESS="unix:path=" + sock)
+
+
+def one_row(world, env, target, n, signs):
+    """Serves target's module, runs n clients at once, returns the row."""
+    name, _, token, pin, _ = target
+    tag = name.replace("/", "-")
+    server, ce = serve(world, env, target, n)
     sampler = Sampler(server.pid)
     sampler.start()
-    ce = dict(e, P11_KIT_SERVER_ADDRESS="unix:path=" + sock)
     start = time.time() + 2.0 + 0.08 * n  # every client loaded and waiting
     outs = ["%s/run/out-%s-%d-%d.json" % (world, tag, n, i) for i in range(n)]
     procs = [subprocess.Popen([PY, os.path.join(ROOT, "tests/bench/served_client.py"), CLIENT,
@@ -277,6 +286,9 @@ def main():
     ap.add_argument("--pairs", type=int, default=0,
                     help="interleaved signing rounds SoftHSM2 / Strata instead of the table")
     args = ap.parse_args()
+    # absolute: p11-kit reads a relative --provider path as relative to its
+    # own module folder
+    args.build = os.path.abspath(args.build)
     module = os.path.join(args.build, "engine", "strata-pkcs11.so")
     world, env = make_world(args.build, args.keep)
     counts = [int(c) for c in args.clients.split()]
