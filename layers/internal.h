@@ -11,6 +11,7 @@
 #define STRATA_LAYERS_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "layers.h"
 
@@ -25,7 +26,9 @@ struct layers_module {
     char *init_reserved;     /* C_Initialize's pReserved string, or NULL */
     CK_FUNCTION_LIST *funcs; /* managed function list from p11-kit */
     pthread_mutex_t lock;    /* guards the fields below */
-    unsigned generation;     /* starts at 1, bumped by each cycle */
+    /* starts at 1, bumped by each cycle (under lock); layers_module_generation
+     * reads it without the lock */
+    _Atomic unsigned generation;
     tracked_session *sessions;
     size_t n_sessions;
     size_t cap_sessions;

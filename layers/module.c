@@ -123,7 +123,7 @@ CK_RV layers_module_load_with(const char *path, const char *init_reserved, layer
         set_error(err, errsize, path, "cannot create a mutex");
         goto out_path;
     }
-    module->generation = 1;
+    atomic_init(&module->generation, 1);
     if (is_strata(path)) {
         rv = CKR_GENERAL_ERROR;
         set_error(err, errsize, path,
@@ -190,17 +190,12 @@ const char *layers_module_path(const layers_module *module)
     return module->path;
 }
 
-/* Reads the generation under the module's lock. The lock is not changed
- * by reading it, hence the cast. */
+/* Reads the generation: one atomic load, no lock (every backend call of
+ * the engine asks, twice; a cycle bumps it under the module's lock, which
+ * layers_module_track reads it under). */
 unsigned layers_module_generation(const layers_module *module)
 {
-    pthread_mutex_t *lock = (pthread_mutex_t *)&module->lock;
-    unsigned generation;
-
-    pthread_mutex_lock(lock);
-    generation = module->generation;
-    pthread_mutex_unlock(lock);
-    return generation;
+    return atomic_load(&module->generation);
 }
 
 /*
@@ -237,7 +232,7 @@ CK_RV layers_module_cycle(layers_module *module, bool *restarted)
     rv = initialize(module);
     layers_guard_drop(guard);
     pthread_mutex_lock(&module->lock);
-    module->generation++;
+    atomic_fetch_add(&module->generation, 1);
     pthread_mutex_unlock(&module->lock);
     if (restarted != NULL) {
         *restarted = real;
