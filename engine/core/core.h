@@ -89,10 +89,12 @@ typedef struct {
     engine_view *current;     /* the logged-in view; NULL = not logged in */
     CK_USER_TYPE user;        /* CKU_USER or CKU_SO while logged in */
     struct engine_handles
-        *handles;              /* virtual object handles, made by the first session (handles.c) */
-    engine_mutex *login_lock;  /* serialises C_Login/C_Logout, made with handles (login.c) */
-    storage_login *login;      /* credentials unwrapped at login, kept for replay (login.c) */
-    unsigned long login_epoch; /* bumped by each login and logout (login.c, token lock) */
+        *handles;             /* virtual object handles, made by the first session (handles.c) */
+    engine_mutex *login_lock; /* serialises C_Login/C_Logout, made with handles (login.c) */
+    storage_login *login;     /* credentials unwrapped at login, kept for replay (login.c) */
+    /* bumped by each login and logout (login.c, token lock); read alone
+     * without it by session_login_epoch */
+    _Atomic unsigned long login_epoch;
 } engine_token;
 
 typedef struct {

@@ -198,14 +198,14 @@ static void drain(engine_session *s, engine_op op)
 }
 
 /* Ends (drains) the operations of s begun before the token's current
- * login state. Expects S. */
+ * login state. Reads the login epoch alone, without K: every call of an
+ * operation asks. Expects S. */
 static void end_stale(engine_session *s)
 {
-    session_view_state st;
+    unsigned long epoch = session_login_epoch(s);
 
-    session_view(s, &st);
     for (int i = 0; i < ENGINE_OP_COUNT; i++) {
-        if (s->ops[i].active && s->ops[i].epoch != st.epoch) {
+        if (s->ops[i].active && s->ops[i].epoch != epoch) {
             drain(s, (engine_op)i);
         }
     }

@@ -127,6 +127,9 @@ void session_release(engine_session *s);
 void session_view(engine_session *s, session_view_state *state);
 /* The same for token, without a session (slot.c). Takes K. */
 void session_token_view(engine_token *token, session_view_state *state);
+/* The token's login epoch (session_view_state.epoch) alone: one atomic
+ * load, K not taken. */
+unsigned long session_login_epoch(const engine_session *s);
 
 CK_RV session_open(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify,
                    CK_SESSION_HANDLE_PTR session);

@@ -150,6 +150,11 @@ void session_view(engine_session *s, session_view_state *state)
     session_token_view(s->token, state);
 }
 
+unsigned long session_login_epoch(const engine_session *s)
+{
+    return atomic_load(&s->token->login_epoch);
+}
+
 /* Makes the token's shared session state on its first session. Expects T. */
 static CK_RV token_prepare_inlock(engine_token *token)
 {
