@@ -85,7 +85,8 @@ static const message_kind msg_kind[ENGINE_MSG_KINDS] = {MESSAGE_ENCRYPT, MESSAGE
 /* v3.h's AEAD parameters -> ops.h's (aead NULL -> NULL). */
 static const message_aead *aead_of(const engine_aead *aead, message_aead *out)
 {
-    static const message_iv generators[] = {MESSAGE_IV_GIVEN, MESSAGE_IV_RANDOM, MESSAGE_IV_OTHER};
+    static const message_iv generators[] = {MESSAGE_IV_GIVEN, MESSAGE_IV_RANDOM, MESSAGE_IV_COUNTER,
+                                            MESSAGE_IV_OTHER};
 
     if (aead == NULL) {
         return NULL;

@@ -130,7 +130,11 @@ static engine_iv_generator iv_generator(CK_GENERATOR_FUNCTION generator)
     case CKG_NO_GENERATE:
         return ENGINE_IV_GIVEN;
     case CKG_GENERATE_RANDOM:
+    case CKG_GENERATE: /* the token's choice: random, since a counter starts again in each
+                          session and two sessions would make the same IVs */
         return ENGINE_IV_RANDOM;
+    case CKG_GENERATE_COUNTER:
+        return ENGINE_IV_COUNTER;
     default:
         return ENGINE_IV_OTHER;
     }

@@ -69,7 +69,9 @@ typedef enum {
  * CK_GCM_MESSAGE_PARAMS (Strata's own struct: no PKCS#11 type crosses). */
 typedef enum {
     ENGINE_IV_GIVEN = 0, /* CKG_NO_GENERATE: the caller's IV */
-    ENGINE_IV_RANDOM,    /* CKG_GENERATE_RANDOM: the IV bits after the fixed ones are random */
+    ENGINE_IV_RANDOM,    /* CKG_GENERATE_RANDOM, CKG_GENERATE: the IV bits after the fixed ones
+                            are random */
+    ENGINE_IV_COUNTER,   /* CKG_GENERATE_COUNTER: they are a counter */
     ENGINE_IV_OTHER,     /* a generator Strata does not emulate */
 } engine_iv_generator;
 

@@ -12,11 +12,16 @@
  *     C_EncryptInit(CKM_AES_GCM with the message's IV, AAD and tag
  *     length) + C_Encrypt, whose output (ciphertext, then the tag) is
  *     split into the ciphertext and the message's tag; C_DecryptMessage
- *     the reverse. The IV is the caller's (CKG_NO_GENERATE) or, for
- *     CKG_GENERATE_RANDOM, its bits after ulIvFixedBits are drawn from
- *     libsodium's generator and written back to the caller's IV. Other
- *     generators (the counters need state kept per key across sessions)
- *     answer CKR_MECHANISM_PARAM_INVALID; other mechanisms
+ *     the reverse, its plaintext handed back only once the backend
+ *     accepted the tag; a refusal that a wrong tag explains (checked by
+ *     message_gcm_tag_check) answers CKR_AEAD_DECRYPT_FAILED. The IV is
+ *     the caller's (CKG_NO_GENERATE), or its bits after ulIvFixedBits are
+ *     made and written back to the caller's IV: CKG_GENERATE_RANDOM (and
+ *     CKG_GENERATE) from the token's C_GenerateRandom,
+ *     CKG_GENERATE_COUNTER from a counter per (session, key) that never
+ *     gives a value twice and answers CKR_MECHANISM_PARAM_INVALID once
+ *     the IV bits cannot hold the next one. CKG_GENERATE_COUNTER_XOR
+ *     answers CKR_MECHANISM_PARAM_INVALID; other mechanisms
  *     CKR_MECHANISM_INVALID at C_MessageEncryptInit/C_MessageDecryptInit.
  *   - signing and verification with any mechanism whose messages carry
  *     no parameter of their own (ECDSA, RSA, HMAC...): C_SignMessage is
@@ -42,6 +47,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +68,7 @@ typedef struct message_op {
     CK_ULONG fed;           /* AEAD in parts: input given in this message */
     CK_ULONG released;      /* AEAD in parts: output handed back in this message */
     CK_ULONG tag_bits;      /* AEAD in parts: the tag length given at Begin */
+    message_held held;      /* AEAD decryption in parts: kept until the tag is checked */
 } message_op;
 
 static pthread_mutex_t message_lock = PTHREAD_MUTEX_INITIALIZER; /* M */
@@ -73,6 +81,7 @@ static const engine_op kind_op[MESSAGE_KINDS] = {ENGINE_OP_ENCRYPT, ENGINE_OP_DE
 static void op_free(message_op *op)
 {
     if (op != NULL) {
+        message_held_wipe(&op->held);
         free(op->mechanism.pParameter);
         free(op);
     }
@@ -126,6 +135,7 @@ void message_forget(CK_SESSION_HANDLE session)
     for (int kind = 0; kind < MESSAGE_KINDS; kind++) {
         forget(session, (message_kind)kind);
     }
+    message_gcm_forget(session);
 }
 
 /* The session's login epoch and whether key is in its view: CKR_OK;
@@ -292,6 +302,7 @@ CK_RV message_part_get(CK_SESSION_HANDLE session, message_kind kind, message_par
         part->fed = (*p)->fed;
         part->released = (*p)->released;
         part->tag_bits = (*p)->tag_bits;
+        part->held = &(*p)->held;
     } else {
         rv = CKR_OPERATION_NOT_INITIALIZED;
     }
@@ -351,83 +362,6 @@ CK_RV message_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANI
     return rv;
 }
 
-/* Fills the IV bits after the fixed ones for CKG_GENERATE_RANDOM.
- * CKR_OK or CKR_MECHANISM_PARAM_INVALID (the fixed bits are not whole
- * bytes inside the IV). */
-static CK_RV random_iv(const message_aead *aead)
-{
-    size_t fixed = aead->iv_fixed_bits / 8;
-
-    if (aead->iv_fixed_bits % 8 != 0 || fixed > aead->iv_len) {
-        return CKR_MECHANISM_PARAM_INVALID;
-    }
-    randombytes_buf(aead->iv + fixed, aead->iv_len - fixed);
-    return CKR_OK;
-}
-
-/* See ops.h. */
-CK_RV message_gcm_params(const message_aead *aead, CK_BYTE_PTR aad, CK_ULONG aad_len,
-                         CK_GCM_PARAMS *gcm)
-{
-    if (aead->generator == MESSAGE_IV_RANDOM) {
-        CK_RV rv = random_iv(aead);
-
-        if (rv != CKR_OK) {
-            return rv;
-        }
-    }
-    gcm->pIv = aead->iv;
-    gcm->ulIvLen = aead->iv_len;
-    gcm->ulIvBits = aead->iv_len * 8;
-    gcm->pAAD = aad;
-    gcm->ulAADLen = aad_len;
-    gcm->ulTagBits = aead->tag_bits;
-    return CKR_OK;
-}
-
-/* Checks one message's AEAD parameters. CKR_OK; CKR_ARGUMENTS_BAD (no
- * parameter, no IV or no tag buffer); CKR_MECHANISM_PARAM_INVALID
- * (malformed; a tag length not in whole bytes; a generator Strata does not
- * emulate, or any generator when decrypting other than the caller's IV). */
-CK_RV message_aead_check(message_kind kind, const message_aead *aead, bool param_ok)
-{
-    if (aead == NULL) {
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (!param_ok) {
-        return CKR_MECHANISM_PARAM_INVALID;
-    }
-    if (aead->iv == NULL || aead->iv_len == 0 || aead->tag == NULL) {
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (aead->tag_bits == 0 || aead->tag_bits % 8 != 0 || aead->tag_bits > 128) {
-        return CKR_MECHANISM_PARAM_INVALID;
-    }
-    if (aead->generator == MESSAGE_IV_OTHER ||
-        (kind == MESSAGE_DECRYPT && aead->generator != MESSAGE_IV_GIVEN)) {
-        return CKR_MECHANISM_PARAM_INVALID;
-    }
-    return CKR_OK;
-}
-
-/* One AES-GCM message through crypto.c: C_EncryptInit/C_DecryptInit with
- * gcm, then C_Encrypt/C_Decrypt of in into out (*out_len: its size, then
- * what was written). */
-static CK_RV gcm_single(CK_SESSION_HANDLE session, message_kind kind, CK_OBJECT_HANDLE key,
-                        CK_GCM_PARAMS *gcm, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-                        CK_ULONG_PTR out_len)
-{
-    CK_MECHANISM mechanism = {CKM_AES_GCM, gcm, sizeof(*gcm)};
-    CK_RV rv = crypto_init(session, kind_op[kind], &mechanism, key);
-
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    rv = crypto_single(session, kind_op[kind], in, in_len, out, out_len);
-    end_2_40(session, kind);
-    return rv;
-}
-
 /* C_EncryptMessage's work once the arguments are checked: ciphertext into
  * out (in_len bytes), tag into aead->tag. */
 static CK_RV gcm_encrypt(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const message_aead *aead,
@@ -440,7 +374,7 @@ static CK_RV gcm_encrypt(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const 
     if (both == NULL) {
         return rv;
     }
-    rv = gcm_single(session, MESSAGE_ENCRYPT, key, gcm, in, in_len, both, &len);
+    rv = message_gcm_once(session, ENGINE_OP_ENCRYPT, key, gcm, in, in_len, both, &len);
     if (rv == CKR_OK && len != in_len + tag_len) {
         rv = CKR_GENERAL_ERROR; /* a backend that does not append the tag */
     }
@@ -453,23 +387,47 @@ static CK_RV gcm_encrypt(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const 
 }
 
 /* C_DecryptMessage's work once the arguments are checked: in and the tag
- * joined, plaintext into out (in_len bytes). */
+ * joined and decrypted into a buffer of Strata's, whose plaintext (in_len
+ * bytes) reaches out only once the backend accepted the tag. A refusal
+ * the tag explains (message_gcm_tag_check) answers
+ * CKR_AEAD_DECRYPT_FAILED; any other keeps the backend's code. */
 static CK_RV gcm_decrypt(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const message_aead *aead,
                          CK_GCM_PARAMS *gcm, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                          CK_ULONG_PTR out_len)
 {
-    CK_ULONG tag_len = aead->tag_bits / 8;
-    CK_BYTE *both = malloc(in_len + tag_len);
+    CK_MECHANISM mechanism = {CKM_AES_GCM, gcm, sizeof(*gcm)};
+    CK_ULONG tag_len = aead->tag_bits / 8, size = in_len + tag_len, len = size;
+    CK_BYTE *both = malloc(size), *plain = malloc(size);
     CK_RV rv = CKR_HOST_MEMORY;
 
-    if (both == NULL) {
-        return rv;
+    if (both == NULL || plain == NULL) {
+        goto out;
     }
     if (in_len > 0) {
         memcpy(both, in, in_len);
     }
     memcpy(both + in_len, aead->tag, tag_len);
-    rv = gcm_single(session, MESSAGE_DECRYPT, key, gcm, both, in_len + tag_len, out, out_len);
+    rv = crypto_init(session, ENGINE_OP_DECRYPT, &mechanism, key);
+    if (rv != CKR_OK) {
+        goto out;
+    }
+    rv = crypto_single(session, ENGINE_OP_DECRYPT, both, size, plain, &len);
+    end_2_40(session, MESSAGE_DECRYPT);
+    if (rv == CKR_OK && len != in_len) {
+        rv = CKR_GENERAL_ERROR; /* not GCM's length: nothing handed back */
+    } else if (rv == CKR_OK) {
+        memcpy(out, plain, in_len);
+        *out_len = in_len;
+    } else if (message_gcm_tag_check(session, key, gcm->pIv, gcm->ulIvLen, gcm->pAAD, gcm->ulAADLen,
+                                     in, in_len, aead->tag,
+                                     aead->tag_bits) == CKR_AEAD_DECRYPT_FAILED) {
+        rv = CKR_AEAD_DECRYPT_FAILED;
+    }
+out:
+    if (plain != NULL) {
+        sodium_memzero(plain, size);
+    }
+    free(plain);
     free(both);
     return rv;
 }
@@ -480,10 +438,10 @@ static CK_RV gcm_decrypt(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const 
  * CKR_SESSION_HANDLE_INVALID; CKR_OPERATION_NOT_INITIALIZED;
  * CKR_ARGUMENTS_BAD; CKR_MECHANISM_PARAM_INVALID; CKR_BUFFER_TOO_SMALL
  * (*out_len set); CKR_OPERATION_ACTIVE (the session's C_EncryptInit or
- * C_DecryptInit is active); CKR_HOST_MEMORY; or the backend's code
- * (a wrong tag: the backend's C_Decrypt code, CKR_GENERAL_ERROR on
- * SoftHSM2 2.6.1, which cannot be told from another failure, so it is not
- * turned into 3.0's CKR_AEAD_DECRYPT_FAILED). The operation stays active.
+ * C_DecryptInit is active); CKR_HOST_MEMORY; CKR_AEAD_DECRYPT_FAILED (a
+ * wrong tag, where message_gcm_tag_check could tell); or the backend's
+ * code (SoftHSM2 2.6.1 answers CKR_GENERAL_ERROR to a wrong tag). The
+ * operation stays active.
  */
 CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
                        bool param_ok, CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR in,
@@ -501,7 +459,7 @@ CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const messa
     if (in_message) {
         return CKR_OPERATION_ACTIVE;
     }
-    rv = message_aead_check(kind, aead, param_ok);
+    rv = message_aead_check(kind, aead, param_ok, true);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -513,7 +471,7 @@ CK_RV message_aead_one(CK_SESSION_HANDLE session, message_kind kind, const messa
         *out_len = in_len;
         return rv;
     }
-    rv = message_gcm_params(aead, aad, aad_len, &gcm);
+    rv = message_gcm_params(session, key, aead, aad, aad_len, &gcm);
     if (rv != CKR_OK) {
         return rv;
     }

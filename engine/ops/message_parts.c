@@ -18,11 +18,14 @@
  *     what is still owed is what this message took minus what it gave
  *     back; the backend's last update and final go into a buffer of
  *     Strata's (wiped), and only a whole, checked result reaches out.
- * SoftHSM2 2.6.1 (measured, see the note msg2) encrypts as it goes and
- * holds back the whole plaintext until C_DecryptFinal has checked the tag:
- * its middle decrypted parts are empty and the last one is the whole
- * message; a wrong tag gives no plaintext at all (CKR_GENERAL_ERROR, its
- * code, passed through as for C_DecryptMessage).
+ * Decryption releases no plaintext before the tag is checked, whatever
+ * the backend does: a middle part's output is always empty (what the
+ * backend gives back is held, wiped, in message.c's record with the
+ * ciphertext, IV and AAD), and the last part hands back the whole message
+ * once C_DecryptFinal accepted the tag. A refusal that a wrong tag explains
+ * (message_gcm_tag_check over the whole ciphertext) answers
+ * CKR_AEAD_DECRYPT_FAILED. (SoftHSM2 2.6.1 holds its plaintext back until
+ * C_DecryptFinal too, and answers CKR_GENERAL_ERROR to a wrong tag.)
  *
  * An error other than a size query or a short buffer ends the message
  * (not the message operation: a new Begin may follow).
@@ -64,16 +67,26 @@ CK_RV message_aead_begin(CK_SESSION_HANDLE session, message_kind kind, const mes
     if (part.in_message) {
         return CKR_OPERATION_ACTIVE;
     }
-    rv = message_aead_check(kind, aead, param_ok);
+    rv = message_aead_check(kind, aead, param_ok, false); /* the tag comes with the last part */
     if (rv != CKR_OK) {
         return rv;
     }
     if (aad == NULL && aad_len > 0) {
         return CKR_ARGUMENTS_BAD;
     }
-    rv = message_gcm_params(aead, aad, aad_len, &gcm);
+    rv = message_gcm_params(session, part.key, aead, aad, aad_len, &gcm);
     if (rv != CKR_OK) {
         return rv;
+    }
+    message_held_wipe(part.held);
+    if (kind == MESSAGE_DECRYPT) {
+        rv = message_buf_add(&part.held->iv, aead->iv, aead->iv_len);
+        if (rv == CKR_OK) {
+            rv = message_buf_add(&part.held->aad, aad, aad_len);
+        }
+        if (rv != CKR_OK) {
+            return rv;
+        }
     }
     rv = crypto_init(session, part_op(kind), &mechanism, part.key);
     if (rv == CKR_OK) {
@@ -104,59 +117,16 @@ static CK_RV part_middle(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in
     return crypto_update(session, op, in, in_len, out, out_len);
 }
 
-/* Strata's buffer for what the last part's backend calls give. */
-typedef struct {
-    CK_BYTE *buf;
-    CK_ULONG used;
-    CK_ULONG cap;
-} gathered;
-
-static void gathered_free(gathered *g)
-{
-    if (g->buf != NULL) {
-        sodium_memzero(g->buf, g->cap);
-        free(g->buf);
-    }
-    memset(g, 0, sizeof(*g));
-}
-
-/* Makes room for more bytes after the used ones (the old buffer wiped). */
-static CK_RV gathered_room(gathered *g, CK_ULONG more)
-{
-    CK_BYTE *bigger;
-
-    if (more <= g->cap - g->used) {
-        return CKR_OK;
-    }
-    if (more > ULONG_MAX - g->used) {
-        return CKR_HOST_MEMORY;
-    }
-    bigger = malloc(g->used + more);
-    if (bigger == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    if (g->used > 0) {
-        memcpy(bigger, g->buf, g->used);
-    }
-    if (g->buf != NULL) {
-        sodium_memzero(g->buf, g->cap);
-        free(g->buf);
-    }
-    g->buf = bigger;
-    g->cap = g->used + more;
-    return CKR_OK;
-}
-
 /* One 2.40 update of in (final: the final) into g, its size asked first. */
 static CK_RV gather(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in, CK_ULONG in_len,
-                    bool final, gathered *g)
+                    bool final, message_buf *g)
 {
     CK_ULONG len = 0;
     CK_RV rv = final ? crypto_final(session, op, NULL, &len)
                      : crypto_update(session, op, in, in_len, NULL, &len);
 
     if (rv == CKR_OK) {
-        rv = gathered_room(g, len > 0 ? len : 1);
+        rv = message_buf_room(g, len > 0 ? len : 1);
     }
     if (rv != CKR_OK) {
         return rv;
@@ -170,36 +140,90 @@ static CK_RV gather(CK_SESSION_HANDLE session, engine_op op, CK_BYTE_PTR in, CK_
     return rv;
 }
 
-/* The last part: need (what the message still owes) bytes into out and,
- * encrypting, the tag into aead->tag. */
-static CK_RV part_last(CK_SESSION_HANDLE session, message_kind kind, const message_part *part,
-                       const message_aead *aead, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-                       CK_ULONG need)
+/* The last part of an encrypted message: need (what the message still
+ * owes) bytes into out and the tag into aead->tag. */
+static CK_RV encrypt_last(CK_SESSION_HANDLE session, const message_part *part,
+                          const message_aead *aead, CK_BYTE_PTR in, CK_ULONG in_len,
+                          CK_BYTE_PTR out, CK_ULONG need)
 {
-    engine_op op = part_op(kind);
     CK_ULONG tag_len = part->tag_bits / 8;
-    CK_ULONG expect = kind == MESSAGE_ENCRYPT ? need + tag_len : need;
-    gathered g = {0};
-    CK_RV rv = gather(session, op, in, in_len, false, &g);
+    message_buf g = {0};
+    CK_RV rv = gather(session, ENGINE_OP_ENCRYPT, in, in_len, false, &g);
 
-    if (rv == CKR_OK && kind == MESSAGE_DECRYPT) {
-        rv = gather(session, op, aead->tag, tag_len, false, &g);
-    }
     if (rv == CKR_OK) {
-        rv = gather(session, op, NULL, 0, true, &g);
+        rv = gather(session, ENGINE_OP_ENCRYPT, NULL, 0, true, &g);
     }
-    if (rv == CKR_OK && g.used != expect) {
+    if (rv == CKR_OK && g.used != need + tag_len) {
         rv = CKR_GENERAL_ERROR; /* not GCM's lengths: nothing handed back */
     }
     if (rv == CKR_OK) {
         if (need > 0) {
             memcpy(out, g.buf, need);
         }
-        if (kind == MESSAGE_ENCRYPT) {
-            memcpy(aead->tag, g.buf + need, tag_len);
+        memcpy(aead->tag, g.buf + need, tag_len);
+    }
+    message_buf_wipe(&g);
+    return rv;
+}
+
+/* A middle part of a decrypted message: fed to the backend, whatever
+ * plaintext it gives back held (wiped later) until the last part has
+ * checked the tag, so the part's output is always empty. */
+static CK_RV decrypt_middle(CK_SESSION_HANDLE session, const message_part *part, CK_BYTE_PTR in,
+                            CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    CK_RV rv;
+
+    if (out == NULL) {
+        *out_len = 0; /* a size query: nothing is given back before the tag */
+        return CKR_OK;
+    }
+    rv = message_buf_add(&part->held->ct, in, in_len);
+    if (rv == CKR_OK) {
+        rv = gather(session, ENGINE_OP_DECRYPT, in, in_len, false, &part->held->plain);
+    }
+    if (rv == CKR_OK) {
+        *out_len = 0;
+    }
+    return rv;
+}
+
+/* The last part of a decrypted message: the part and the tag fed, the
+ * final call checking the tag, and only then the whole plaintext (need
+ * bytes, held and new) into out. A refusal the tag explains
+ * (message_gcm_tag_check over the whole ciphertext) answers
+ * CKR_AEAD_DECRYPT_FAILED. */
+static CK_RV decrypt_last(CK_SESSION_HANDLE session, const message_part *part,
+                          const message_aead *aead, CK_BYTE_PTR in, CK_ULONG in_len,
+                          CK_BYTE_PTR out, CK_ULONG need)
+{
+    message_held *held = part->held;
+    CK_RV rv = message_buf_add(&held->ct, in, in_len);
+
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = gather(session, ENGINE_OP_DECRYPT, in, in_len, false, &held->plain);
+    if (rv == CKR_OK) {
+        rv = gather(session, ENGINE_OP_DECRYPT, aead->tag, part->tag_bits / 8, false, &held->plain);
+    }
+    if (rv == CKR_OK) {
+        rv = gather(session, ENGINE_OP_DECRYPT, NULL, 0, true, &held->plain);
+    }
+    if (rv == CKR_OK && held->plain.used != need) {
+        rv = CKR_GENERAL_ERROR; /* not GCM's lengths: nothing handed back */
+    } else if (rv == CKR_OK) {
+        if (need > 0) {
+            memcpy(out, held->plain.buf, need);
+        }
+    } else {
+        message_end_2_40(session, MESSAGE_DECRYPT);
+        if (message_gcm_tag_check(session, part->key, held->iv.buf, held->iv.used, held->aad.buf,
+                                  held->aad.used, held->ct.buf, held->ct.used, aead->tag,
+                                  part->tag_bits) == CKR_AEAD_DECRYPT_FAILED) {
+            rv = CKR_AEAD_DECRYPT_FAILED;
         }
     }
-    gathered_free(&g);
     return rv;
 }
 
@@ -213,10 +237,10 @@ static CK_RV next_check(const message_part *part, const message_aead *aead, bool
     if (out_len == NULL || (in == NULL && in_len > 0)) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (last && (aead == NULL || (param_ok && aead->tag == NULL))) {
+    if (last && aead == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (last && (!param_ok || aead->tag_bits != part->tag_bits)) {
+    if (last && (!param_ok || aead->tag == NULL || aead->tag_bits != part->tag_bits)) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
     if (in_len > ULONG_MAX - part->fed) {
@@ -250,7 +274,9 @@ CK_RV message_aead_next(CK_SESSION_HANDLE session, message_kind kind, const mess
         return rv;
     }
     if (!last) {
-        rv = part_middle(session, part_op(kind), in, in_len, out, out_len);
+        rv = kind == MESSAGE_DECRYPT
+                 ? decrypt_middle(session, &part, in, in_len, out, out_len)
+                 : part_middle(session, ENGINE_OP_ENCRYPT, in, in_len, out, out_len);
         if (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && out == NULL)) {
             return rv;
         }
@@ -269,11 +295,13 @@ CK_RV message_aead_next(CK_SESSION_HANDLE session, message_kind kind, const mess
             *out_len = need;
             return rv;
         }
-        rv = part_last(session, kind, &part, aead, in, in_len, out, need);
+        rv = kind == MESSAGE_DECRYPT ? decrypt_last(session, &part, aead, in, in_len, out, need)
+                                     : encrypt_last(session, &part, aead, in, in_len, out, need);
         if (rv == CKR_OK) {
             *out_len = need;
         }
     }
+    message_held_wipe(part.held);
     message_end_2_40(session, kind);
     part.in_message = false;
     message_part_set(session, kind, &part);

@@ -233,7 +233,9 @@ typedef enum {
 
 typedef enum {
     MESSAGE_IV_GIVEN = 0, /* CKG_NO_GENERATE: the caller's IV */
-    MESSAGE_IV_RANDOM,    /* CKG_GENERATE_RANDOM: the bits after the fixed ones drawn */
+    MESSAGE_IV_RANDOM,    /* CKG_GENERATE_RANDOM (and CKG_GENERATE): the bits after the fixed ones
+                             drawn */
+    MESSAGE_IV_COUNTER,   /* CKG_GENERATE_COUNTER: a counter per (session, key) */
     MESSAGE_IV_OTHER,     /* a generator Strata does not emulate */
 } message_iv;
 
@@ -277,6 +279,38 @@ CK_RV message_aead_begin(CK_SESSION_HANDLE session, message_kind kind, const mes
 CK_RV message_aead_next(CK_SESSION_HANDLE session, message_kind kind, const message_aead *aead,
                         bool param_ok, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                         CK_ULONG_PTR out_len, bool last);
+/* PKCS#11 3.0's code for an AEAD message whose tag does not verify
+ * (OASIS pkcs11t.h 3.0; neither p11-kit 0.24's nor NSS 3.87's header has
+ * it). */
+#ifndef CKR_AEAD_DECRYPT_FAILED
+#define CKR_AEAD_DECRYPT_FAILED 0x42UL
+#endif
+
+/* A growing buffer (message_gcm.c), wiped whenever it is freed or moved. */
+typedef struct {
+    CK_BYTE *buf;
+    CK_ULONG used;
+    CK_ULONG cap;
+} message_buf;
+/* Room for more bytes after the used ones: CKR_OK or CKR_HOST_MEMORY. */
+CK_RV message_buf_room(message_buf *b, CK_ULONG more);
+/* len bytes of data appended: CKR_OK or CKR_HOST_MEMORY. */
+CK_RV message_buf_add(message_buf *b, const CK_BYTE *data, CK_ULONG len);
+/* Wipes and frees the buffer; it is empty again. */
+void message_buf_wipe(message_buf *b);
+
+/* What a message decrypted in parts keeps between its calls: Begin's IV
+ * and AAD, the ciphertext given so far and the plaintext the backend gave
+ * back, held until the tag is checked. */
+typedef struct {
+    message_buf iv;
+    message_buf aad;
+    message_buf ct;
+    message_buf plain;
+} message_held;
+/* Wipes and empties all of held. */
+void message_held_wipe(message_held *held);
+
 /* What message.c keeps of a message given in parts, for message_parts.c. */
 typedef struct {
     CK_OBJECT_HANDLE key; /* virtual, from the Init */
@@ -284,19 +318,39 @@ typedef struct {
     CK_ULONG fed;         /* input given to the backend in this message */
     CK_ULONG released;    /* output handed back in this message */
     CK_ULONG tag_bits;    /* the tag length given at Begin */
+    message_held *held;   /* the record's (valid during this session's call) */
 } message_part;
 /* The active (session, kind) operation's part state: CKR_OK;
  * CKR_SESSION_HANDLE_INVALID; CKR_OPERATION_NOT_INITIALIZED. Takes M. */
 CK_RV message_part_get(CK_SESSION_HANDLE session, message_kind kind, message_part *part);
 /* Stores part into the (session, kind) record, if it is still there. */
 void message_part_set(CK_SESSION_HANDLE session, message_kind kind, const message_part *part);
-/* One message's AEAD parameters checked (message.c's rules). */
-CK_RV message_aead_check(message_kind kind, const message_aead *aead, bool param_ok);
-/* The 2.40 CK_GCM_PARAMS of one message (aead checked; for
- * CKG_GENERATE_RANDOM the IV bits after the fixed ones drawn first).
- * CKR_OK or CKR_MECHANISM_PARAM_INVALID. */
-CK_RV message_gcm_params(const message_aead *aead, CK_BYTE_PTR aad, CK_ULONG aad_len,
-                         CK_GCM_PARAMS *gcm);
+/* One message's AEAD parameters checked (message_gcm.c); need_tag:
+ * the call uses pTag. */
+CK_RV message_aead_check(message_kind kind, const message_aead *aead, bool param_ok, bool need_tag);
+/* The 2.40 CK_GCM_PARAMS of one message with key (message_gcm.c; aead checked; for the
+ * generators, the IV bits after the fixed ones made and written back
+ * first). CKR_OK; CKR_MECHANISM_PARAM_INVALID (counter exhausted);
+ * CKR_HOST_MEMORY; or C_GenerateRandom's code. */
+CK_RV message_gcm_params(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const message_aead *aead,
+                         CK_BYTE_PTR aad, CK_ULONG aad_len, CK_GCM_PARAMS *gcm);
+/* After a refused AES-GCM decryption, whether tag is the right tag of
+ * (iv, aad, ct) under key: CKR_AEAD_DECRYPT_FAILED (it is not), CKR_OK (it
+ * is: the refusal had another cause), or another code (no verdict). Uses
+ * the session's 2.40 encryption (message_gcm.c). */
+CK_RV message_gcm_tag_check(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, CK_BYTE_PTR iv,
+                            CK_ULONG iv_len, CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR ct,
+                            CK_ULONG ct_len, const CK_BYTE *tag, CK_ULONG tag_bits);
+/* One AES-GCM operation (op: ENGINE_OP_ENCRYPT or ENGINE_OP_DECRYPT)
+ * through crypto.c: C_EncryptInit/C_DecryptInit with gcm, then
+ * C_Encrypt/C_Decrypt of in into out (*out_len: its size, then what was
+ * written), the 2.40 operation ended after (message_gcm.c). */
+CK_RV message_gcm_once(CK_SESSION_HANDLE session, engine_op op, CK_OBJECT_HANDLE key,
+                       CK_GCM_PARAMS *gcm, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                       CK_ULONG_PTR out_len);
+/* The session is ending: its IV counters go (message_gcm.c). Takes the
+ * counter lock C (a leaf). */
+void message_gcm_forget(CK_SESSION_HANDLE session);
 /* Ends whatever 2.40 operation of kind a message left active. */
 void message_end_2_40(CK_SESSION_HANDLE session, message_kind kind);
 /* The session is ending: its message operations go. Takes the message

@@ -19,6 +19,12 @@
 
 #include "world.h"
 
+/* PKCS#11 3.0's code for an AEAD message that does not verify (OASIS
+ * pkcs11t.h 3.0; NSS 3.87's header lacks it). */
+#ifndef CKR_AEAD_DECRYPT_FAILED
+#define CKR_AEAD_DECRYPT_FAILED 0x42UL
+#endif
+
 #define WORK_PIN "work-pin-1"
 #define ANON_PIN "anon-pin-1"
 
@@ -602,13 +608,29 @@ Test(v3, message_gcm_equals_the_2_40_path)
                  CKR_OK);
     cr_assert_eq(back_len, sizeof(plain));
     cr_assert_arr_eq(back, plain, sizeof(plain));
+    back_len = sizeof(plain);
+    cr_assert_eq(p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len,
+                                       back, &back_len),
+                 CKR_OK,
+                 "room for the plaintext is enough (SoftHSM2's C_Decrypt wants room for "
+                 "the tag too)");
     tag[0] ^= 1;
     back_len = sizeof(back);
+    memset(back, 0xa5, sizeof(back));
     rv = p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len, back,
                                &back_len);
-    cr_assert_eq(rv, CKR_GENERAL_ERROR, "a changed tag is refused (SoftHSM2 2.6.1's code): %#lx",
+    cr_assert_eq(rv, CKR_AEAD_DECRYPT_FAILED,
+                 "a changed tag is 3.0's AEAD failure (SoftHSM2 2.6.1 answers "
+                 "CKR_GENERAL_ERROR): %#lx",
                  rv);
+    for (size_t i = 0; i < sizeof(back); i++) {
+        cr_assert_eq(back[i], 0xa5, "no plaintext handed back");
+    }
     tag[0] ^= 1;
+    back_len = sizeof(back);
+    rv = p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad) - 1, ct, ct_len, back,
+                               &back_len);
+    cr_assert_eq(rv, CKR_AEAD_DECRYPT_FAILED, "changed associated data: %#lx", rv);
     back_len = sizeof(back);
     cr_assert_eq(p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len,
                                        back, &back_len),
@@ -672,10 +694,25 @@ Test(v3, message_bad_arguments)
     cr_assert_eq(
         p11->C_EncryptMessage(s, &params, sizeof(params) - 1, NULL, 0, plain, 1, ct, &ct_len),
         CKR_MECHANISM_PARAM_INVALID);
-    params.ivGenerator = CKG_GENERATE_COUNTER;
+    params.ivGenerator = CKG_GENERATE_COUNTER_XOR;
     cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
-                 CKR_MECHANISM_PARAM_INVALID, "a counter needs state Strata does not keep");
+                 CKR_MECHANISM_PARAM_INVALID, "CKG_GENERATE_COUNTER_XOR is not emulated");
+    params.ivGenerator = 0x7fff;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID, "an unknown generator");
     params.ivGenerator = CKG_NO_GENERATE;
+    params.pIv = NULL;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID, "no IV");
+    params.pIv = iv;
+    params.ulIvLen = 0;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID, "an empty IV");
+    params.ulIvLen = 12;
+    params.pTag = NULL;
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
+                 CKR_MECHANISM_PARAM_INVALID, "no tag buffer");
+    params.pTag = tag;
     params.ulTagBits = 12;
     cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, 1, ct, &ct_len),
                  CKR_MECHANISM_PARAM_INVALID);
@@ -780,9 +817,14 @@ Test(v3, message_gcm_in_parts_equals_single_and_2_40)
     cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
     cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), aad, sizeof(aad)), CKR_OK);
     off = 0;
+    len = 99;
+    cr_assert_eq(p11->C_DecryptMessageNext(s, &params, sizeof(params), ct, 15, NULL, &len, 0),
+                 CKR_OK);
+    cr_assert_eq(len, 0, "a middle part of a decryption gives nothing back: %lu", len);
     cr_assert_eq(next_part(p11, s, false, &params, ct, 15, back, &off, sizeof(back), 0), CKR_OK);
     cr_assert_eq(next_part(p11, s, false, &params, ct + 15, 15, back, &off, sizeof(back), 0),
                  CKR_OK);
+    cr_assert_eq(off, 0, "plaintext is held until the tag is checked");
     cr_assert_eq(p11->C_DecryptMessageNext(s, &params, sizeof(params), ct + 30, 7, NULL, &len,
                                            CKF_END_OF_MESSAGE),
                  CKR_OK);
@@ -825,10 +867,11 @@ Test(v3, message_gcm_in_parts_wrong_tag)
                      CKR_OK);
         cr_assert_eq(next_part(p11, s, false, &params, ct, 30, back, &off, sizeof(back), 0),
                      CKR_OK);
+        cr_assert_eq(off, 0, "no plaintext before the tag is checked");
         len = sizeof(back) - off;
         rv = p11->C_DecryptMessageNext(s, &params, sizeof(params), ct + 30, 7, back + off, &len,
                                        CKF_END_OF_MESSAGE);
-        cr_assert_eq(rv, CKR_GENERAL_ERROR, "refused at the last part (SoftHSM2's code): %#lx", rv);
+        cr_assert_eq(rv, CKR_AEAD_DECRYPT_FAILED, "refused at the last part: %#lx", rv);
         cr_assert_arr_eq(back + off, fill + off, sizeof(back) - off, "no plaintext handed back");
         cr_assert_eq(next_part(p11, s, false, &params, ct + 30, 7, back, &off, sizeof(back),
                                CKF_END_OF_MESSAGE),
@@ -878,7 +921,8 @@ Test(v3, message_gcm_in_parts_bad_arguments)
     cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
                  CKR_OPERATION_ACTIVE, "the session's C_EncryptInit is active");
     cr_assert_eq(p11->C_SessionCancel(s, CKF_ENCRYPT), CKR_OK);
-    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &no_tag, sizeof(no_tag), NULL, 0), CKR_OK,
+                 "Begin needs no tag buffer: the tag comes with the last part");
     cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OPERATION_ACTIVE,
                  "the message runs the session's encryption");
     cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, 1, ct, NULL, 0),
@@ -889,7 +933,7 @@ Test(v3, message_gcm_in_parts_bad_arguments)
                  CKR_ARGUMENTS_BAD, "the last part needs the parameter for the tag");
     cr_assert_eq(p11->C_EncryptMessageNext(s, &no_tag, sizeof(no_tag), plain, 1, ct, &len,
                                            CKF_END_OF_MESSAGE),
-                 CKR_ARGUMENTS_BAD);
+                 CKR_MECHANISM_PARAM_INVALID, "a last part's parameter without a tag buffer");
     cr_assert_eq(p11->C_EncryptMessageNext(s, &params, 3, plain, 1, ct, &len, CKF_END_OF_MESSAGE),
                  CKR_MECHANISM_PARAM_INVALID);
     params.ulTagBits = 96;
@@ -906,6 +950,224 @@ Test(v3, message_gcm_in_parts_bad_arguments)
     cr_assert_eq(p11->C_EncryptInit(s, &m240, key), CKR_OK, "the cancel ended the 2.40 operation");
     cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
                  CKR_OPERATION_NOT_INITIALIZED, "and the message operation");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* A public AES-256 session key of the given value; decrypt-only unless
+ * encrypt. */
+static CK_OBJECT_HANDLE aes_key_of(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s,
+                                   const CK_BYTE value[32], CK_BBOOL encrypt)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},   {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_VALUE, (void *)value, 32},   {CKA_ENCRYPT, &encrypt, sizeof(encrypt)},
+        {CKA_DECRYPT, &yes, sizeof(yes)}, {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+
+    cr_assert_eq(p11->C_CreateObject(s, t, sizeof(t) / sizeof(t[0]), &key), CKR_OK);
+    return key;
+}
+
+/* CKR_AEAD_DECRYPT_FAILED only where the tag is known to be the cause:
+ * with a decrypt-only key the tag cannot be recomputed, and a wrong tag
+ * keeps SoftHSM2's CKR_GENERAL_ERROR. (A session whose v2.40 encryption
+ * is busy cannot decrypt on SoftHSM2 at all: one operation per session.) */
+Test(v3, message_gcm_wrong_tag_unproven_keeps_the_backends_code)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_BYTE value[32] = {0x42, 1, 2, 3}, iv[12] = {5}, tag[16], ct[64], back[64];
+    CK_OBJECT_HANDLE both, dec_only;
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_ULONG ct_len = sizeof(ct), back_len = sizeof(back);
+    CK_GCM_MESSAGE_PARAMS params = gcm_message(iv, tag);
+    CK_RV rv;
+
+    cr_assert_eq(login_user(p11, s, WORK_PIN, "work", 4), CKR_OK);
+    both = aes_key_of(p11, s, value, CK_TRUE);
+    dec_only = aes_key_of(p11, s, value, CK_FALSE);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, both), CKR_OK);
+    cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), aad, sizeof(aad), plain,
+                                       sizeof(plain), ct, &ct_len),
+                 CKR_OK);
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, dec_only), CKR_OK);
+    cr_assert_eq(p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len,
+                                       back, &back_len),
+                 CKR_OK, "the decrypt-only key decrypts");
+    cr_assert_arr_eq(back, plain, sizeof(plain));
+    tag[3] ^= 0x80;
+    back_len = sizeof(back);
+    rv = p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len, back,
+                               &back_len);
+    cr_assert_eq(rv, CKR_GENERAL_ERROR, "no verdict without CKA_ENCRYPT: %#lx", rv);
+    cr_assert_eq(p11->C_MessageDecryptFinal(s), CKR_OK);
+
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, both), CKR_OK);
+    back_len = sizeof(back);
+    rv = p11->C_DecryptMessage(s, &params, sizeof(params), aad, sizeof(aad), ct, ct_len, back,
+                               &back_len);
+    cr_assert_eq(rv, CKR_AEAD_DECRYPT_FAILED, "the same key value, allowed to encrypt: %#lx", rv);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The ciphertext and tag of 2.40's C_EncryptInit + C_Encrypt with iv. */
+static void encrypt_2_40(CK_FUNCTION_LIST_3_0 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                         CK_BYTE *iv, CK_BYTE *out, CK_ULONG *out_len)
+{
+    CK_GCM_PARAMS gcm = {iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+
+    cr_assert_eq(p11->C_EncryptInit(s, &mech, key), CKR_OK);
+    cr_assert_eq(p11->C_Encrypt(s, plain, sizeof(plain), out, out_len), CKR_OK);
+}
+
+/* CKG_GENERATE_COUNTER with 92 fixed bits (not whole bytes): 16 messages
+ * get IVs whose first 92 bits are the caller's and whose last 4 count
+ * 0..15, each message what 2.40's C_Encrypt gives with that IV; the 17th
+ * is refused (the counter never wraps) and the IV left alone, and stays
+ * refused after a new C_MessageEncryptInit (the counter is the key's in
+ * the session). Another key has its own counter, as has another session;
+ * C_EncryptMessageBegin takes the next value. */
+Test(v3, message_gcm_counter_iv)
+{
+    CK_SESSION_HANDLE s, s2;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s), key2;
+    CK_SLOT_ID slot;
+    CK_ULONG n;
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12], tag[16], ct[64], both[80];
+    CK_ULONG len, both_len;
+    CK_GCM_MESSAGE_PARAMS params = {iv, 12, 92, CKG_GENERATE_COUNTER, tag, 128};
+
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    for (int i = 0; i < 16; i++) {
+        memset(iv, 0xab, sizeof(iv));
+        len = sizeof(ct);
+        cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain,
+                                           sizeof(plain), ct, &len),
+                     CKR_OK, "message %d", i);
+        for (int b = 0; b < 11; b++) {
+            cr_assert_eq(iv[b], 0xab, "fixed byte %d kept", b);
+        }
+        cr_assert_eq(iv[11], 0xa0 | i, "message %d: last IV byte %#x", i, iv[11]);
+        both_len = sizeof(both);
+        encrypt_2_40(p11, s, key, iv, both, &both_len);
+        cr_assert_arr_eq(ct, both, sizeof(plain), "message %d: the 2.40 ciphertext", i);
+        cr_assert_arr_eq(tag, both + sizeof(plain), 16, "message %d: the 2.40 tag", i);
+    }
+    memset(iv, 0xab, sizeof(iv));
+    len = sizeof(ct);
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_MECHANISM_PARAM_INVALID, "4 counter bits are spent: no wrap");
+    cr_assert_eq(iv[11], 0xab, "the IV is left alone");
+    params.ulIvFixedBits = 91;
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_OK, "5 bits hold the next value");
+    cr_assert_eq(iv[11], 0xa0 | 16, "16 after 15: %#x", iv[11]);
+    params.ulIvFixedBits = 92;
+    cr_assert_eq(p11->C_MessageEncryptFinal(s), CKR_OK);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_MECHANISM_PARAM_INVALID, "the key's counter outlives the operation");
+    params.ulIvFixedBits = 64;
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0), CKR_OK);
+    cr_assert_eq(iv[11], 17, "Begin takes the next value: %#x", iv[11]);
+    cr_assert_eq(iv[8], 0, "the counter's high bytes");
+    len = sizeof(ct);
+    cr_assert_eq(p11->C_EncryptMessageNext(s, &params, sizeof(params), plain, sizeof(plain), ct,
+                                           &len, CKF_END_OF_MESSAGE),
+                 CKR_OK);
+    both_len = sizeof(both);
+    encrypt_2_40(p11, s, key, iv, both, &both_len);
+    cr_assert_arr_eq(ct, both, sizeof(plain), "in parts with the counter's IV");
+    cr_assert_arr_eq(tag, both + sizeof(plain), 16);
+    cr_assert_eq(p11->C_MessageEncryptFinal(s), CKR_OK);
+
+    params.ulIvFixedBits = 92;
+    key2 = aes_key_of(p11, s, (const CK_BYTE[32]){7}, CK_TRUE);
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key2), CKR_OK);
+    memset(iv, 0xab, sizeof(iv));
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_OK);
+    cr_assert_eq(iv[11], 0xa0, "another key counts from 0");
+    n = 1;
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    cr_assert_eq(p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+    cr_assert_eq(p11->C_MessageEncryptInit(s2, &msg_mech, key), CKR_OK);
+    memset(iv, 0xab, sizeof(iv));
+    cr_assert_eq(
+        p11->C_EncryptMessage(s2, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_OK);
+    cr_assert_eq(iv[11], 0xa0, "another session counts from 0 (its IVs differ by the fixed bits)");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* CKG_GENERATE_RANDOM (and CKG_GENERATE) with 36 fixed bits: the first 36
+ * bits are kept, the rest drawn, a new IV per message; the message is
+ * what 2.40's C_Encrypt gives with the IV written back. Bad fixed-bit
+ * counts and generators for decryption are CKR_MECHANISM_PARAM_INVALID. */
+Test(v3, message_gcm_random_iv_bits)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST_3_0 *p11 = session_v3(&s);
+    CK_OBJECT_HANDLE key = aes_key(p11, s);
+    CK_MECHANISM msg_mech = {CKM_AES_GCM, NULL, 0};
+    CK_BYTE iv[12], first[12], tag[16], ct[64], both[80];
+    CK_ULONG len = sizeof(ct), both_len;
+    CK_GCM_MESSAGE_PARAMS params = {iv, 12, 36, CKG_GENERATE_RANDOM, tag, 128};
+    int changed = 0;
+
+    cr_assert_eq(p11->C_MessageEncryptInit(s, &msg_mech, key), CKR_OK);
+    for (int round = 0; round < 2; round++) {
+        params.ivGenerator = round == 0 ? CKG_GENERATE_RANDOM : CKG_GENERATE;
+        memset(iv, 0x5a, sizeof(iv));
+        iv[4] = 0x3c;
+        len = sizeof(ct);
+        cr_assert_eq(p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain,
+                                           sizeof(plain), ct, &len),
+                     CKR_OK);
+        cr_assert_eq(memcmp(iv, "\x5a\x5a\x5a\x5a", 4), 0, "the first 32 bits kept");
+        cr_assert_eq(iv[4] & 0xf0, 0x30, "and the next 4: %#x", iv[4]);
+        both_len = sizeof(both);
+        encrypt_2_40(p11, s, key, iv, both, &both_len);
+        cr_assert_arr_eq(ct, both, sizeof(plain));
+        cr_assert_arr_eq(tag, both + sizeof(plain), 16);
+        if (round == 0) {
+            memcpy(first, iv, sizeof(iv));
+        } else {
+            changed = memcmp(first, iv, sizeof(iv)) != 0;
+        }
+    }
+    cr_assert(changed, "a new IV for each message");
+    params.ivGenerator = CKG_GENERATE_RANDOM;
+    params.ulIvFixedBits = 96;
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_MECHANISM_PARAM_INVALID, "no bit left to draw");
+    params.ulIvFixedBits = 200;
+    cr_assert_eq(
+        p11->C_EncryptMessage(s, &params, sizeof(params), NULL, 0, plain, sizeof(plain), ct, &len),
+        CKR_MECHANISM_PARAM_INVALID, "more fixed bits than the IV has");
+    cr_assert_eq(p11->C_EncryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_MECHANISM_PARAM_INVALID);
+    params.ulIvFixedBits = 0;
+    cr_assert_eq(p11->C_MessageDecryptInit(s, &msg_mech, key), CKR_OK);
+    cr_assert_eq(
+        p11->C_DecryptMessage(s, &params, sizeof(params), NULL, 0, ct, sizeof(plain), both, &len),
+        CKR_MECHANISM_PARAM_INVALID, "decryption takes the IV it is given");
+    params.ivGenerator = CKG_GENERATE_COUNTER;
+    cr_assert_eq(p11->C_DecryptMessageBegin(s, &params, sizeof(params), NULL, 0),
+                 CKR_MECHANISM_PARAM_INVALID);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
