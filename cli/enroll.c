@@ -352,8 +352,11 @@ static int plan_one_layer(const cli_target *t, const char *id, enroll_layer *el)
 }
 
 /* Reads the view's current PIN and opens the view with it (one
- * Argon2id). A PIN of another view, or none, counts as a failed login.
- * Returns 0 with *login, or -1 (reported). */
+ * Argon2id), a guess reserved first (cli_target_guess: a locked token is
+ * not tried, a guess that cannot be recorded is not evaluated) and given
+ * back only when the PIN opens the view. Only the view's own tag is
+ * compared (storage_view_login_as), so another view's PIN does a wrong
+ * PIN's work and opens nothing. Returns 0 with *login, or -1 (reported). */
 static int open_view(cli_target *t, cli_pin_source *src, storage_login **login)
 {
     cli_pin pin = {NULL, 0};
@@ -363,18 +366,20 @@ static int open_view(cli_target *t, cli_pin_source *src, storage_login **login)
 
     snprintf(what, sizeof(what), "the PIN of view '%s' of token '%s'", t->view->id,
              t->token->label);
-    if (cli_pin_read(src, what, &pin) != 0) {
-        return -1;
+    if (cli_pin_read(src, what, &pin) != 0 || cli_target_guess(t, STORAGE_PIN_USER) != 0) {
+        goto out;
     }
-    src_rc = storage_view_login(t->cat, t->token->label, pin.buf, pin.len, login);
-    if (src_rc == STORAGE_OK && strcmp(storage_login_view(*login), t->view->id) == 0) {
+    src_rc = storage_view_login_as(t->cat, t->token->label, t->view->id, strlen(t->view->id),
+                                   pin.buf, pin.len, login);
+    if (src_rc == STORAGE_OK) {
+        (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_USER, false);
         rc = 0;
-    } else if (src_rc == STORAGE_OK || src_rc == STORAGE_ERR_PIN_INCORRECT) {
-        storage_login_failed(t->cat, t->token->label, NULL);
+    } else if (src_rc == STORAGE_ERR_PIN_INCORRECT) {
         cli_error("that is not the PIN of view '%s'; nothing changed", t->view->id);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(src_rc));
     }
+out:
     cli_pin_free(&pin);
     if (rc != 0) {
         storage_login_free(*login);

@@ -271,11 +271,14 @@ static int view_login(migrate_run *r)
     if (cli_pin_read(&src, what, &pin) != 0 || cli_target_guess(&r->t, STORAGE_PIN_USER) != 0) {
         goto out;
     }
-    rc_s = storage_view_login(r->t.cat, r->t.token->label, pin.buf, pin.len, &r->login);
-    if (rc_s == STORAGE_OK && strcmp(storage_login_view(r->login), r->o.view) == 0) {
+    /* Only the view's own tag is compared: another view's PIN does a wrong
+     * PIN's work and opens nothing. */
+    rc_s = storage_view_login_as(r->t.cat, r->t.token->label, r->o.view, strlen(r->o.view), pin.buf,
+                                 pin.len, &r->login);
+    if (rc_s == STORAGE_OK) {
         (void)storage_guess_settle(r->t.cat, r->t.token->label, STORAGE_PIN_USER, false);
         rc = 0;
-    } else if (rc_s == STORAGE_OK || rc_s == STORAGE_ERR_PIN_INCORRECT) {
+    } else if (rc_s == STORAGE_ERR_PIN_INCORRECT) {
         cli_error("that is not the PIN of view '%s'; nothing moved", r->o.view);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(rc_s));

@@ -16,8 +16,9 @@ static void print_help(void)
            "\n"
            "Change the PIN that selects VIEW of virtual token LABEL. The current PIN is\n"
            "asked once, the new one twice, without echo. The new PIN must satisfy the\n"
-           "token's length limits and must not select another view. A wrong current PIN\n"
-           "counts as a failed login (see strata unlock). The view's layer credentials\n"
+           "token's length limits and must not select another view. Like C_SetPIN, every\n"
+           "change costs one counted failed login, success included (the new PIN is\n"
+           "compared with the other views'; see strata unlock). The view's layer credentials\n"
            "and its provisioned tokens' PINs are re-sealed under the new PIN in one\n"
            "transaction; a crash leaves either PIN working, never a mix. When the token\n"
            "has this one view enrolled, the new PIN also takes the policy's <kdf> cost\n"
@@ -33,8 +34,9 @@ static void print_help(void)
 }
 
 /* Checks that old selects view (one Argon2id, after a guess is reserved:
- * a wrong PIN stays counted as a failed login). Returns 0, or -1
- * (reported). */
+ * a wrong PIN stays counted as a failed login). Only the view's own tag
+ * is compared (storage_view_login_as): another view's PIN does a wrong
+ * PIN's work. Returns 0, or -1 (reported). */
 static int check_old(cli_target *t, const cli_pin *old)
 {
     storage_login *login = NULL;
@@ -44,10 +46,11 @@ static int check_old(cli_target *t, const cli_pin *old)
     if (cli_target_guess(t, STORAGE_PIN_USER) != 0) {
         return -1;
     }
-    src = storage_view_login(t->cat, t->token->label, old->buf, old->len, &login);
-    if (src == STORAGE_OK && strcmp(storage_login_view(login), t->view->id) == 0) {
+    src = storage_view_login_as(t->cat, t->token->label, t->view->id, strlen(t->view->id), old->buf,
+                                old->len, &login);
+    if (src == STORAGE_OK) {
         rc = 0;
-    } else if (src == STORAGE_OK || src == STORAGE_ERR_PIN_INCORRECT) {
+    } else if (src == STORAGE_ERR_PIN_INCORRECT) {
         cli_error("that is not the PIN of view '%s'; nothing changed", t->view->id);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(src));
@@ -95,7 +98,9 @@ int cli_cmd_passwd(cli_global *g, int argc, char **argv)
         cli_error("the PIN was not changed: %s", storage_strerror(rc_s));
         goto out;
     }
-    (void)storage_guess_settle(t.cat, t.token->label, STORAGE_PIN_USER, false);
+    /* The guess is kept, success included, as C_SetPIN keeps it: the new
+     * PIN was compared with every other view's, and a success answers
+     * "not another view's PIN" as surely as a refusal answers "is". */
     printf("PIN of view '%s' of token '%s' changed%s\n", view, t.token->label,
            kdf_applied ? "; the policy's <kdf> now applies to the token" : "");
     rc = CLI_EXIT_OK;

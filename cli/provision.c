@@ -126,11 +126,14 @@ static int check_view(const cli_target *t, const cli_pin *pin)
     if (cli_target_guess(t, STORAGE_PIN_USER) != 0) {
         return -1;
     }
-    src = storage_view_login(t->cat, t->token->label, pin->buf, pin->len, &login);
-    if (src == STORAGE_OK && strcmp(storage_login_view(login), t->view->id) == 0) {
+    /* Only the view's own tag is compared: another view's PIN does a wrong
+     * PIN's work and opens nothing. */
+    src = storage_view_login_as(t->cat, t->token->label, t->view->id, strlen(t->view->id), pin->buf,
+                                pin->len, &login);
+    if (src == STORAGE_OK) {
         (void)storage_guess_settle(t->cat, t->token->label, STORAGE_PIN_USER, false);
         rc = 0;
-    } else if (src == STORAGE_OK || src == STORAGE_ERR_PIN_INCORRECT) {
+    } else if (src == STORAGE_ERR_PIN_INCORRECT) {
         cli_error("that is not the PIN of view '%s'; nothing provisioned", t->view->id);
     } else {
         cli_error("cannot check the PIN: %s", storage_strerror(src));

@@ -157,12 +157,16 @@ static const cli_prov_item *pick_removable(const cli_prov_list *l, const char *s
 
 /* Recovers the SO PIN the token's row was provisioned with into so
  * (STORAGE_GENERATED_PIN_LEN bytes at least), asking the virtual token's
- * SO PIN. Returns 0, or -1 (reported). */
+ * SO PIN: a guess on the SO counter, reserved before Argon2id runs (a
+ * locked SO PIN is not tried, a guess that cannot be recorded is not
+ * evaluated) and given back unless the PIN proves wrong. Returns 0, or -1
+ * (reported). */
 static int recover_so(storage_catalog *cat, const cli_prov_item *it, bool pin_stdin, char *so,
                       size_t cap, size_t *so_len)
 {
     cli_pin_source src = {false, -1};
     cli_pin pin = {NULL, 0};
+    cli_target t = {.token = it->token, .cat = cat};
     char what[160];
     storage_rc src_rc;
     int rc = -1;
@@ -177,11 +181,14 @@ static int recover_so(storage_catalog *cat, const cli_prov_item *it, bool pin_st
         return -1;
     }
     snprintf(what, sizeof(what), "the SO PIN of token '%s'", it->token->label);
-    if (cli_pin_read(&src, what, &pin) != 0) {
+    if (cli_pin_read(&src, what, &pin) != 0 || cli_target_guess(&t, STORAGE_PIN_SO) != 0) {
         goto out;
     }
     src_rc = storage_so_open(cat, it->token->label, pin.buf, pin.len, it->row.view, it->row.layer,
                              so, cap, so_len);
+    if (src_rc != STORAGE_ERR_PIN_INCORRECT) {
+        (void)storage_guess_settle(cat, it->token->label, STORAGE_PIN_SO, false);
+    }
     if (src_rc == STORAGE_OK) {
         rc = 0;
     } else if (src_rc == STORAGE_ERR_PIN_INCORRECT) {

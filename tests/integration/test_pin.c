@@ -84,6 +84,10 @@ Test(pin, set_pin_in_public_session)
                   0, "the new PIN selects carol");
     p11 = strata(&slot);
     s = open_rw(p11, slot);
+    /* Each of the three cost a guess, the change that worked included (its
+     * new PIN was compared with the other views', as C_SetPIN's is). */
+    cr_assert_eq(login(p11, s, "bob-third-1"), CKR_PIN_LOCKED);
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
     cr_assert_eq(login(p11, s, "bob-third-1"), CKR_OK);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }

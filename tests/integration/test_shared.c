@@ -251,6 +251,22 @@ static void assert_tokens_json(const char *serial, const char *state, const char
     cr_assert(world_json_holds(&w, NULL, "tokens --json", check), "tokens --json: %s", check);
 }
 
+/* The SO PINs' failure counter of token Strata in this world's catalog. */
+static unsigned so_failures(void)
+{
+    char *out = NULL;
+    unsigned n;
+
+    cr_assert_eq(world_sh_out(&out,
+                              "sqlite3 '%s' \"SELECT so_failed_logins FROM tokens"
+                              " WHERE label = 'Strata'\"",
+                              w.catalog),
+                 0);
+    n = (unsigned)strtoul(out, NULL, 10);
+    free(out);
+    return n;
+}
+
 /* strata tokens lists the tokens this catalog provisioned, its orphans
  * (a token the backend lost and showed again after the login made it
  * anew; a token with its mark and an unknown SO PIN) and none of another
@@ -298,6 +314,19 @@ Test(shared, strata_tokens_lists_and_removes_orphans)
     cr_assert_eq(tokens_cmd(&out, "wrong-so-pin", args), 1, "%s", out);
     cr_assert_eq(serial_has_data(s1, "kept-by-s1"), 1, "a refused removal changes nothing");
     free(out);
+    /* The SO PIN it asks is a counted SO guess (it used to be counted
+     * nowhere): at max-failed-logins (3) even the right one is not tried. */
+    cr_assert_eq(so_failures(), 1, "the wrong SO PIN was not counted");
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(tokens_cmd(&out, "wrong-so-pin", args), 1, "%s", out);
+        free(out);
+    }
+    cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "is locked"), "%s", out);
+    free(out);
+    cr_assert_eq(so_failures(), 3);
+    cr_assert_eq(serial_has_data(s1, "kept-by-s1"), 1, "nothing wiped while locked");
+    cr_assert_eq(strata_cli("", "unlock --token Strata --so"), 0);
     cr_assert_eq(tokens_cmd(&out, SO_PIN, args), 0, "%s", out);
     free(out);
     cr_assert_eq(serial_has_data(s1, "kept-by-s1"), 0, "the orphan is wiped");
