@@ -10,6 +10,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -196,10 +197,11 @@ Test(guess, context_specific_right_pin_gives_its_guess_back)
 /* A racer's work once every racer is ready: returns its exit status. */
 typedef int (*race_fn)(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id);
 
-/* Runs n processes in lock-step: each loads its own module instance and
- * opens a session, then all run fn at once. Their exit statuses (each
- * must exit normally) go to status[]. */
-static void lockstep(int n, race_fn fn, int *status)
+/* Runs n processes in lock-step: each loads its own module instance,
+ * opens a session and runs setup (may be NULL; a non-zero answer ends the
+ * racer with status 98), then all run fn at once. Their exit statuses
+ * (each must exit normally) go to status[]. */
+static void lockstep_setup(int n, race_fn setup, race_fn fn, int *status)
 {
     int ready[2], go[2];
     pid_t pids[RACERS];
@@ -216,6 +218,9 @@ static void lockstep(int n, race_fn fn, int *status)
             CK_FUNCTION_LIST *p11 = strata(&slot);
             CK_SESSION_HANDLE s = open_rw(p11, slot);
             close(go[1]);
+            if (setup != NULL && setup(p11, s, i) != 0) {
+                _exit(98);
+            }
             if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 0) {
                 _exit(99);
             }
@@ -239,6 +244,19 @@ static void lockstep(int n, race_fn fn, int *status)
     close(ready[0]);
 }
 
+static void lockstep(int n, race_fn fn, int *status)
+{
+    lockstep_setup(n, NULL, fn, status);
+}
+
+/* The bits of the i-th of a racer's two answers: 1 << 2i when the PIN was
+ * evaluated (CKR_PIN_INCORRECT), 1 << (2i + 1) when locked out, 16 for
+ * any other answer. */
+static int answer_bits(CK_RV rv, int i)
+{
+    return rv == CKR_PIN_INCORRECT ? 1 << (2 * i) : rv == CKR_PIN_LOCKED ? 1 << (2 * i + 1) : 16;
+}
+
 /* Two wrong PINs: bit 2i set when the i-th was evaluated
  * (CKR_PIN_INCORRECT), bit 2i+1 when locked out; 16 for any other answer. */
 static int two_wrong_pins(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
@@ -249,9 +267,7 @@ static int two_wrong_pins(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
     for (int i = 0; i < 2; i++) {
         snprintf(pin, sizeof(pin), "racer-%02d-%d", id, i);
         CK_RV rv = login(p11, s, pin);
-        bits |= rv == CKR_PIN_INCORRECT ? 1 << (2 * i)
-                : rv == CKR_PIN_LOCKED  ? 1 << (2 * i + 1)
-                                        : 16;
+        bits |= answer_bits(rv, i);
     }
     return bits;
 }
@@ -277,6 +293,133 @@ Test(guess, racing_processes_never_pass_the_limit)
     CK_SESSION_HANDLE s = open_rw(p11, slot);
     cr_assert_eq(login(p11, s, ALICE_PIN), CKR_PIN_LOCKED);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* C_LoginUser (PKCS#11 3.0) of the module this process loaded, reached
+ * without the 3.0 headers (this file uses p11-kit's 2.40 one): the 3.0
+ * function list begins with the 2.40 list, then C_GetInterfaceList,
+ * C_GetInterface and C_LoginUser. */
+typedef CK_RV (*login_user_fn)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG,
+                               CK_UTF8CHAR_PTR, CK_ULONG);
+typedef struct {
+    CK_UTF8CHAR_PTR name;
+    void *list;
+    CK_FLAGS flags;
+} interface_3_0;
+typedef struct {
+    CK_FUNCTION_LIST v2_40;
+    void *get_interface_list, *get_interface;
+    login_user_fn login_user;
+} list_3_0_head;
+
+static CK_RV login_user(CK_SESSION_HANDLE s, const char *pin, const char *view)
+{
+    CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, interface_3_0 **, CK_FLAGS);
+    void *module = dlopen(world_strata_module(), RTLD_NOW | RTLD_LOCAL);
+    CK_VERSION v = {3, 0};
+    interface_3_0 *iface = NULL;
+
+    cr_assert_not_null(module);
+    *(void **)&get = dlsym(module, "C_GetInterface");
+    cr_assert_not_null(get);
+    cr_assert_eq(get((CK_UTF8CHAR_PTR) "PKCS 11", &v, &iface, 0), CKR_OK);
+    return ((list_3_0_head *)iface->list)
+        ->login_user(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)view,
+                     strlen(view));
+}
+
+/* The calls that take a user PIN; racer id makes call id % USER_CALLS. */
+enum {
+    CALL_LOGIN,
+    CALL_LOGIN_USER,
+    CALL_SET_PIN_PUBLIC,
+    CALL_SET_PIN_USER,
+    CALL_CONTEXT,
+    USER_CALLS
+};
+
+/* A racer's setup: logged in with carol's PIN (her view needs no
+ * provisioning) for C_SetPIN in a user session, and a signature begun with
+ * her key for a context-specific login. 0 when ready. */
+static int user_call_setup(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "g-ec", 4}};
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_HANDLE key;
+    CK_ULONG n = 0;
+
+    if (id % USER_CALLS != CALL_SET_PIN_USER && id % USER_CALLS != CALL_CONTEXT) {
+        return 0;
+    }
+    if (login(p11, s, CAROL_PIN) != CKR_OK) {
+        return 1;
+    }
+    if (id % USER_CALLS == CALL_SET_PIN_USER) {
+        return 0;
+    }
+    if (p11->C_FindObjectsInit(s, t, 2) != CKR_OK || p11->C_FindObjects(s, &key, 1, &n) != CKR_OK ||
+        p11->C_FindObjectsFinal(s) != CKR_OK || n != 1) {
+        return 2;
+    }
+    return p11->C_SignInit(s, &mech, key) == CKR_OK ? 0 : 3;
+}
+
+/* One wrong user PIN given to racer id's call. */
+static CK_RV wrong_user_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id, const char *pin)
+{
+    switch (id % USER_CALLS) {
+    case CALL_LOGIN:
+        return login(p11, s, pin);
+    case CALL_LOGIN_USER:
+        return login_user(s, pin, "carol");
+    case CALL_CONTEXT:
+        return context_login(p11, s, pin);
+    default: /* C_SetPIN: the old PIN is the guess */
+        return set_pin(p11, s, pin, "racer-new-pin");
+    }
+}
+
+/* two_wrong_pins through racer id's call. */
+static int two_wrong_user_pins(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    char pin[32];
+    int bits = 0;
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(pin, sizeof(pin), "racer-%02d-%d", id, i);
+        CK_RV rv = wrong_user_pin(p11, s, id, pin);
+        bits |= answer_bits(rv, i);
+    }
+    return bits;
+}
+
+/* Adds up racers' statuses (two_wrong_pins' bits): how many PINs were
+ * evaluated. Fails on any other answer. */
+static int evaluated_of(const int *status, int n)
+{
+    int evaluated = 0;
+
+    for (int i = 0; i < n; i++) {
+        cr_assert_lt(status[i], 16, "racer %d: status %d (not incorrect/locked)", i, status[i]);
+        evaluated += (status[i] & 1) + ((status[i] >> 2) & 1);
+    }
+    return evaluated;
+}
+
+/* The same limit, whatever call the processes guess through: C_Login,
+ * C_LoginUser, C_SetPIN in public and user sessions and context-specific
+ * logins, all at once, share the users' counter and evaluate exactly
+ * max-failed-logins wrong PINs between them. */
+Test(guess, racing_calls_of_every_kind_never_pass_the_limit)
+{
+    int status[RACERS];
+    int evaluated;
+
+    lockstep_setup(RACERS, user_call_setup, two_wrong_user_pins, status);
+    evaluated = evaluated_of(status, RACERS);
+    cr_assert_eq(evaluated, LIMIT, "%d wrong PINs evaluated", evaluated);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
 }
 
 /* ---------------------------------------------------------------------
@@ -332,6 +475,42 @@ Test(guess, so_pin_counted_and_locked_apart)
     cr_assert_eq(so_login(p11, s, SO_PIN), CKR_OK);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
     cr_assert_eq(counter("failed_logins"), LIMIT, "the SO's login does not clear the users'");
+}
+
+/* Racer setup for the SO: even racers log in as the SO (right PIN) to
+ * change the SO PIN; odd ones guess with C_Login(CKU_SO). */
+static int so_call_setup(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    return id % 2 == 0 && so_login(p11, s, SO_PIN) != CKR_OK;
+}
+
+static int two_wrong_so_pins(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, int id)
+{
+    char pin[32];
+    int bits = 0;
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(pin, sizeof(pin), "so-racer-%02d-%d", id, i);
+        CK_RV rv = id % 2 == 0 ? set_pin(p11, s, pin, "new-so-pin-1") : so_login(p11, s, pin);
+        bits |= answer_bits(rv, i);
+    }
+    return bits;
+}
+
+/* The SO counter holds across processes too: SO logins and SO C_SetPIN
+ * at once evaluate exactly max-failed-logins wrong SO PINs, and the users'
+ * counter is untouched. */
+Test(guess, racing_so_guesses_never_pass_the_limit)
+{
+    int status[RACERS];
+    int evaluated;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    lockstep_setup(RACERS, so_call_setup, two_wrong_so_pins, status);
+    evaluated = evaluated_of(status, RACERS);
+    cr_assert_eq(evaluated, LIMIT, "%d wrong SO PINs evaluated", evaluated);
+    cr_assert_eq(counter("so_failed_logins"), LIMIT);
+    cr_assert_eq(counter("failed_logins"), 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -429,6 +608,64 @@ Test(guess, full_disk_fails_closed, .fini = ram_teardown)
     cr_assert_eq(world_sh("rm -f '%s/fill' '%s/fill2'", ram, ram), 0);
     cr_assert_eq(counter("failed_logins"), (unsigned)evaluated, "every evaluated PIN was recorded");
     cr_assert_eq(login(p11, s, ALICE_PIN), evaluated >= LIMIT ? CKR_PIN_LOCKED : CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* Adds rv, the answer to a wrong PIN on a full disk, to *evaluated
+ * (CKR_PIN_INCORRECT) or *refused (CKR_DEVICE_ERROR); any other answer
+ * but CKR_PIN_LOCKED fails the test. */
+static void tally(CK_RV rv, const char *what, int *evaluated, int *refused)
+{
+    cr_assert(rv == CKR_PIN_INCORRECT || rv == CKR_DEVICE_ERROR || rv == CKR_PIN_LOCKED,
+              "%s on a full disk: 0x%lx", what, rv);
+    *evaluated += rv == CKR_PIN_INCORRECT;
+    *refused += rv == CKR_DEVICE_ERROR;
+}
+
+/* Every call that takes a PIN, on a full filesystem: a context-specific
+ * login and C_SetPIN while logged in, C_Login, C_LoginUser and C_SetPIN
+ * in a public session, C_Login(CKU_SO): each wrong PIN is either counted
+ * or refused unevaluated, never evaluated unrecorded; with space back,
+ * each counter holds exactly the PINs evaluated. */
+Test(guess, full_disk_every_pin_call_fails_closed, .fini = ram_teardown)
+{
+    static const int logged_in[] = {CALL_CONTEXT, CALL_SET_PIN_USER};
+    static const int public[] = {CALL_LOGIN, CALL_LOGIN_USER, CALL_SET_PIN_PUBLIC};
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11;
+    CK_SESSION_HANDLE s;
+    int evaluated = 0, refused = 0, so_evaluated = 0;
+    CK_RV rv;
+
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+    catalog_on_tmpfs(1024);
+    p11 = strata(&slot);
+    s = open_rw(p11, slot);
+    cr_assert_eq(user_call_setup(p11, s, CALL_CONTEXT), 0);
+    (void)world_sh("dd if=/dev/zero of='%s/fill' bs=4k >/dev/null 2>&1", ram);
+    (void)world_sh("dd if=/dev/zero of='%s/fill2' bs=512 >/dev/null 2>&1", ram);
+    for (int i = 0; i < LIMIT; i++) {
+        for (size_t k = 0; k < sizeof(logged_in) / sizeof(logged_in[0]); k++) {
+            rv = wrong_user_pin(p11, s, logged_in[k], "wrong-pin-f");
+            tally(rv, "logged in", &evaluated, &refused);
+        }
+    }
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    for (int i = 0; i < LIMIT; i++) {
+        for (size_t k = 0; k < sizeof(public) / sizeof(public[0]); k++) {
+            rv = wrong_user_pin(p11, s, public[k], "wrong-pin-f");
+            tally(rv, "public", &evaluated, &refused);
+        }
+        tally(so_login(p11, s, "wrong-so-pin"), "C_Login(CKU_SO)", &so_evaluated, &refused);
+    }
+    cr_assert_gt(refused, 0, "the disk was not full (%d evaluated)", evaluated);
+    rv = login(p11, s, CAROL_PIN);
+    cr_assert(rv == CKR_DEVICE_ERROR || rv == CKR_PIN_LOCKED, "right PIN on a full disk: 0x%lx",
+              rv);
+    cr_assert_eq(world_sh("rm -f '%s/fill' '%s/fill2'", ram, ram), 0);
+    cr_assert_eq(counter("failed_logins"), (unsigned)evaluated, "every evaluated PIN was recorded");
+    cr_assert_eq(counter("so_failed_logins"), (unsigned)so_evaluated,
+                 "every evaluated SO PIN was recorded");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
@@ -696,4 +933,76 @@ Test(guess, right_pins_in_flight_never_lock_each_other_out, .init = limit_1_setu
     }
     cr_assert_eq(locked, 0, "%d right PINs locked out by the others' reservations", locked);
     cr_assert_eq(counter("failed_logins"), 0);
+}
+
+/* The strata commands that check a view's PIN, each with alice's right
+ * PIN and words to follow it on standard input. */
+static const struct {
+    const char *input, *args;
+} view_pin_commands[] = {
+    {ALICE_PIN " alice-new-pin", "passwd --token Strata --view alice --pin-stdin"},
+    {ALICE_PIN " 2222", "enroll --token Strata --view alice --layer group --pin-stdin --no-verify"},
+    {ALICE_PIN, "provision --token Strata --view alice --pin-stdin"},
+    {ALICE_PIN, "migrate --token Strata --view alice --from group --to personal --dry-run "
+                "--pin-stdin"},
+};
+
+#define VIEW_PIN_COMMANDS (sizeof(view_pin_commands) / sizeof(view_pin_commands[0]))
+
+/* A locked token stops every strata command that takes a view's PIN
+ * before the PIN is tried, the right one included, and none of them adds
+ * to the count. (strata enroll --layer used to check the PIN first and
+ * count a failure after, past the limit and without a lock: it
+ * re-sealed the layer's PIN on a locked token.) */
+Test(guess, cli_commands_honour_the_lockout)
+{
+    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *p11 = strata(&slot);
+    CK_SESSION_HANDLE s = open_rw(p11, slot);
+
+    lock_users(p11, s);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    for (size_t i = 0; i < VIEW_PIN_COMMANDS; i++) {
+        cr_assert_neq(strata_cli(view_pin_commands[i].input, view_pin_commands[i].args), 0,
+                      "strata %s worked on a locked token", view_pin_commands[i].args);
+        cr_assert_eq(counter("failed_logins"), LIMIT, "strata %s", view_pin_commands[i].args);
+    }
+    cr_assert_eq(strata_cli("", "unlock --token Strata"), 0);
+    /* Unlocked: a wrong PIN is one counted guess, another view's PIN too. */
+    cr_assert_neq(strata_cli("wrong-pin-e 2222", view_pin_commands[1].args), 0);
+    cr_assert_neq(strata_cli(BOB_PIN " 2222", view_pin_commands[1].args), 0);
+    cr_assert_eq(counter("failed_logins"), 2);
+    cr_assert_eq(strata_cli(view_pin_commands[1].input, view_pin_commands[1].args), 0);
+    cr_assert_eq(counter("failed_logins"), 2, "a right PIN gives its own guess back");
+}
+
+/* strata processes guessing at once through every command that checks a
+ * view's PIN evaluate exactly max-failed-logins PINs between them; the
+ * others are told the token is locked. */
+Test(guess, cli_racing_processes_never_pass_the_limit)
+{
+    char *out = NULL;
+    int evaluated, locked;
+
+    cr_assert_eq(
+        world_sh_out(&out,
+                     "cd '%s' && for i in $(seq 0 15); do"
+                     " case $((i %% 4)) in"
+                     " 0) a='passwd --token Strata --view alice';;"
+                     " 1) a='enroll --token Strata --view alice --layer group --no-verify';;"
+                     " 2) a='provision --token Strata --view alice';;"
+                     " 3) a='migrate --token Strata --view alice --from group --to personal"
+                     " --dry-run';;"
+                     " esac;"
+                     " printf 'wrong-pin-%%02d\\nnew-pin-1234\\n' $i |"
+                     " '%s' $a --pin-stdin >/dev/null 2>err.$i & done; wait;"
+                     " echo $(cat err.* | grep -c 'not the PIN')"
+                     " $(cat err.* | grep -c 'is locked')",
+                     w.dir, world_strata_cli()),
+        0);
+    cr_assert_eq(sscanf(out, "%d %d", &evaluated, &locked), 2, "%s", out);
+    free(out);
+    cr_assert_eq(evaluated, LIMIT, "%d wrong PINs evaluated, %d locked out", evaluated, locked);
+    cr_assert_eq(locked, 16 - LIMIT);
+    cr_assert_eq(counter("failed_logins"), LIMIT);
 }

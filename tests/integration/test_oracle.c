@@ -193,6 +193,11 @@ Test(oracle, removed_views_pin_same_work_as_wrong_pin)
     cr_assert_eq(wrong.kdf, 1);
     cr_assert_eq(removed.unseal, 0, "the removed view's credentials stay sealed");
     assert_same_work(wrong, removed, "wrong PIN / removed view's PIN");
+    /* C_LoginUser naming the removed view, with its PIN: the same. */
+    removed = login_user_work(s, CAROL_PIN, "carol", &rv_carol);
+    cr_assert_eq(rv_carol, CKR_PIN_INCORRECT);
+    cr_assert_eq(removed.unseal, 0);
+    assert_same_work(wrong, removed, "wrong PIN / C_LoginUser of the removed view");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
 
@@ -264,5 +269,106 @@ Test(oracle, set_pin_removed_views_pin_same_work_as_wrong_pin)
     cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
     s = open_rw(p11, slot);
     cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+}
+
+/* The identity policy with public-view="bob" (only the lazy layer, so the
+ * SO may C_InitPIN it) and an SO PIN set. */
+static void public_bob_with_so(void)
+{
+    const char *at = strstr(identity_policy, "max-failed-logins=");
+    char policy[sizeof(identity_policy) + 64];
+
+    cr_assert_not_null(at);
+    snprintf(policy, sizeof(policy), "%.*spublic-view=\"bob\" %s", (int)(at - identity_policy),
+             identity_policy, at);
+    cr_assert_eq(world_policy(&w, policy), 0);
+    cr_assert_eq(strata_cli(SO_PIN, "enroll --token Strata --so --pin-stdin"), 0);
+}
+
+/* Makes call (a PIN-taking call, evaluated once) and asserts that it
+ * answered CKR_PIN_LOCKED without one Argon2id run or one unseal. */
+#define assert_locked_no_work(call, what)                                                          \
+    do {                                                                                           \
+        work before_ = work_now();                                                                 \
+        CK_RV rv_ = (call);                                                                        \
+        work after_ = work_now();                                                                  \
+        cr_assert_eq(rv_, CKR_PIN_LOCKED, "%s: 0x%lx", what, rv_);                                 \
+        cr_assert_eq(after_.kdf - before_.kdf, 0, "%s: a PIN was evaluated", what);                \
+        cr_assert_eq(after_.unseal - before_.unseal, 0, "%s: something was opened", what);         \
+    } while (0)
+
+static CK_RV set_pin(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *old,
+                     const char *new_pin)
+{
+    return p11->C_SetPIN(s, (CK_UTF8CHAR_PTR)old, strlen(old), (CK_UTF8CHAR_PTR)new_pin,
+                         strlen(new_pin));
+}
+
+/* A locked counter stops every call that takes a PIN before Argon2id
+ * runs, the right PIN included: C_Login (user, context-specific, SO),
+ * C_LoginUser, C_SetPIN in a user, a public and an SO session, C_InitPIN.
+ * The users' lock does not stop the SO's login, nor the SO's lock the
+ * users'. */
+Test(oracle, locked_counters_stop_every_pin_call_before_any_work)
+{
+    CK_FUNCTION_LIST *p11 = engine_function_list();
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "g-ec", 4}};
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_HANDLE key;
+    CK_SESSION_HANDLE s;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+
+    public_bob_with_so();
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK);
+    cr_assert_eq(find_all(p11, s, t, 2, &key, 1), 1);
+    cr_assert_eq(p11->C_SignInit(s, &mech, key), CKR_OK);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(p11->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR) "wrong-pin-c", 11),
+                     CKR_PIN_INCORRECT);
+    }
+    /* The users' counter is locked: logged in, */
+    assert_locked_no_work(
+        p11->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)CAROL_PIN, strlen(CAROL_PIN)),
+        "C_Login(CKU_CONTEXT_SPECIFIC)");
+    assert_locked_no_work(set_pin(p11, s, CAROL_PIN, "carol-new-1"), "C_SetPIN (user session)");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    /* not logged in, */
+    assert_locked_no_work(login(p11, s, CAROL_PIN), "C_Login(CKU_USER)");
+    assert_locked_no_work(entry_login_user(s, CKU_USER, (CK_UTF8CHAR_PTR)CAROL_PIN,
+                                           strlen(CAROL_PIN), (CK_UTF8CHAR_PTR) "carol", 5),
+                          "C_LoginUser");
+    assert_locked_no_work(set_pin(p11, s, BOB_PIN, "bob-new-pin-1"), "C_SetPIN (public session)");
+    /* and as the SO, whose own counter is not locked. */
+    cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)), CKR_OK);
+    assert_locked_no_work(p11->C_InitPIN(s, (CK_UTF8CHAR_PTR) "bob-new-pin-1", 13), "C_InitPIN");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(set_pin(p11, s, "wrong-so-pin", "new-so-pin-1"), CKR_PIN_INCORRECT);
+    }
+    /* The SO's counter is locked too. */
+    assert_locked_no_work(set_pin(p11, s, SO_PIN, "new-so-pin-1"), "C_SetPIN (SO session)");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    assert_locked_no_work(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)),
+                          "C_Login(CKU_SO)");
+    /* C_InitToken compares no PIN, locked or not. */
+    work before = work_now();
+    cr_assert_eq(p11->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN),
+                                  (CK_UTF8CHAR_PTR) "Strata                          "),
+                 CKR_FUNCTION_NOT_SUPPORTED);
+    cr_assert_eq(work_now().kdf, before.kdf, "C_InitToken evaluated a PIN");
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_assert_eq(strata_cli("", "unlock --token Strata --so"), 0);
+    cr_assert_eq(strata_cli(SO_PIN, "unlock --token Strata --pin-stdin"), 0);
+    cr_assert_eq(p11->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(p11->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    s = open_rw(p11, slot);
+    cr_assert_eq(login(p11, s, CAROL_PIN), CKR_OK, "nothing changed while locked");
+    cr_assert_eq(p11->C_Logout(s), CKR_OK);
+    cr_assert_eq(login(p11, s, BOB_PIN), CKR_OK, "nothing changed while locked");
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
 }
