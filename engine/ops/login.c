@@ -20,7 +20,8 @@
  * every user type and C_SetPIN reserve one guess in the catalog first; at
  * the policy's max-failed-logins they answer CKR_PIN_LOCKED without trying
  * the PIN, and a guess that cannot be recorded answers CKR_DEVICE_ERROR
- * without trying it. A correct C_Login clears its PIN kind's count. A PIN
+ * without trying it. A right PIN gives back only its own guess: it clears
+ * no failure before it (failures expire, guess.c). A PIN
  * whose length is outside the policy's range is a wrong PIN
  * (CKR_PIN_INCORRECT: CKR_PIN_LEN_RANGE is not a C_Login code). A NULL PIN
  * is CKR_ARGUMENTS_BAD whatever its length (no protected authentication
