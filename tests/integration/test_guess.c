@@ -517,6 +517,20 @@ Test(guess, racing_so_guesses_never_pass_the_limit)
  * Item 4: fail closed when a guess cannot be recorded
  * ------------------------------------------------------------------ */
 
+/* The strata commands that check a view's PIN, each with alice's right
+ * PIN and words to follow it on standard input. */
+static const struct {
+    const char *input, *args;
+} view_pin_commands[] = {
+    {ALICE_PIN " alice-new-pin", "passwd --token Strata --view alice --pin-stdin"},
+    {ALICE_PIN " 2222", "enroll --token Strata --view alice --layer group --pin-stdin --no-verify"},
+    {ALICE_PIN, "provision --token Strata --view alice --pin-stdin"},
+    {ALICE_PIN, "migrate --token Strata --view alice --from group --to personal --dry-run "
+                "--pin-stdin"},
+};
+
+#define VIEW_PIN_COMMANDS (sizeof(view_pin_commands) / sizeof(view_pin_commands[0]))
+
 /* A catalog file without write permission opens read-only: no guess can
  * be recorded, so no PIN is tried, the right one included. */
 Test(guess, read_only_catalog_refuses_every_login)
@@ -537,7 +551,19 @@ Test(guess, read_only_catalog_refuses_every_login)
     cr_assert_eq(p11->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)),
                  CKR_DEVICE_ERROR);
     cr_assert_eq(set_pin(p11, s, BOB_PIN, "bob-new-pin"), CKR_DEVICE_ERROR);
+    cr_assert_eq(login_user(s, ALICE_PIN, "alice"), CKR_DEVICE_ERROR);
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    /* The strata commands do not try a PIN they cannot count either. */
+    for (size_t i = 0; i < VIEW_PIN_COMMANDS; i++) {
+        char *out = NULL;
+        int rc = world_sh_out(&out, "printf '%%s\\n' wrong-pin-r 2222 | '%s' %s 2>&1",
+                              world_strata_cli(), view_pin_commands[i].args);
+        cr_assert_neq(rc, 0, "strata %s: %s", view_pin_commands[i].args, out);
+        cr_assert_null(strstr(out, "not the PIN"), "strata %s tried the PIN: %s",
+                       view_pin_commands[i].args, out);
+        free(out);
+    }
+    cr_assert_eq(counter("failed_logins"), 0);
     cr_assert_eq(chmod(w.catalog, 0600), 0);
     p11 = strata(&slot);
     s = open_rw(p11, slot);
@@ -934,20 +960,6 @@ Test(guess, right_pins_in_flight_never_lock_each_other_out, .init = limit_1_setu
     cr_assert_eq(locked, 0, "%d right PINs locked out by the others' reservations", locked);
     cr_assert_eq(counter("failed_logins"), 0);
 }
-
-/* The strata commands that check a view's PIN, each with alice's right
- * PIN and words to follow it on standard input. */
-static const struct {
-    const char *input, *args;
-} view_pin_commands[] = {
-    {ALICE_PIN " alice-new-pin", "passwd --token Strata --view alice --pin-stdin"},
-    {ALICE_PIN " 2222", "enroll --token Strata --view alice --layer group --pin-stdin --no-verify"},
-    {ALICE_PIN, "provision --token Strata --view alice --pin-stdin"},
-    {ALICE_PIN, "migrate --token Strata --view alice --from group --to personal --dry-run "
-                "--pin-stdin"},
-};
-
-#define VIEW_PIN_COMMANDS (sizeof(view_pin_commands) / sizeof(view_pin_commands[0]))
 
 /* A locked token stops every strata command that takes a view's PIN
  * before the PIN is tried, the right one included, and none of them adds
