@@ -162,6 +162,38 @@ int storage_kdf_enter_max(unsigned most)
     return fd >= 0 ? fd : KDF_PLACE;
 }
 
+/* See storage.h. Gives up the turn's own slot first, so that a drainer
+ * waits holding no slot: two drainers, or a drainer and a process waiting
+ * for a slot, never wait on each other. Then waits (F_OFD_SETLKW) until
+ * no other process or thread holds any of the first `most` slots, and
+ * takes them all, until storage_kdf_leave. */
+bool storage_kdf_drain(int held, unsigned most)
+{
+    unsigned limit = storage_kdf_limit();
+    struct flock fl;
+    int rc;
+
+    if (held < 0) {
+        return false; /* no slot of a shared file: nothing to wait for */
+    }
+    if (most > 0 && most < limit) {
+        limit = most;
+    }
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = (off_t)limit;
+    if (fcntl(held, F_OFD_SETLK, &fl) != 0) {
+        return false;
+    }
+    fl.l_type = F_WRLCK;
+    do {
+        rc = fcntl(held, F_OFD_SETLKW, &fl);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0;
+}
+
 /* Gives back the turn storage_kdf_enter took (STORAGE_KDF_NONE: none). */
 void storage_kdf_leave(int held)
 {

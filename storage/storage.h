@@ -789,6 +789,15 @@ int storage_kdf_enter(void);
  * turns taken at once: in this process, and across processes the first
  * `most` slots of the shared file only. */
 int storage_kdf_enter_max(unsigned most);
+/* Waits until the turn held (taken with storage_kdf_enter_max(most)) is
+ * the only one held across the processes sharing the slot file, and then
+ * keeps every slot until storage_kdf_leave: no other derivation starts
+ * meanwhile. For a caller that found the failure counter full and must
+ * tell failures recorded from the reservations of PINs still being
+ * evaluated. true when drained; false for a turn without a file slot
+ * (nested, or no shared file) or when the file lock failed (the turn may
+ * then hold no slot: it still counts in this process). */
+bool storage_kdf_drain(int held, unsigned most);
 void storage_kdf_leave(int held);
 
 /* How many sealed values this process has opened (secrets_open), and how

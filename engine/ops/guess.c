@@ -35,6 +35,10 @@
  */
 #include "ops.h"
 
+/* The Argon2id turn this thread holds across its PIN evaluation
+ * (guess_turn_enter), STORAGE_KDF_NONE when none. */
+static _Thread_local int held_turn = STORAGE_KDF_NONE;
+
 /* "user" or "SO", for log lines. */
 static const char *kind_name(storage_pin_kind kind)
 {
@@ -44,7 +48,8 @@ static const char *kind_name(storage_pin_kind kind)
 /*
  * Reserves one guess of kind on token before a PIN is evaluated. Returns
  * CKR_OK (evaluate the PIN); CKR_PIN_LOCKED (the counter is at the
- * policy's max-failed-logins); CKR_DEVICE_ERROR (the guess could not be
+ * policy's max-failed-logins, with no other PIN in flight: a counter
+ * full of reservations waits for them, storage_kdf_drain); CKR_DEVICE_ERROR (the guess could not be
  * recorded: do not evaluate); CKR_HOST_MEMORY; CKR_GENERAL_ERROR (no
  * catalog). Expects L.
  */
@@ -58,6 +63,15 @@ CK_RV guess_reserve(engine_token *token, storage_pin_kind kind)
     src = storage_guess_reserve(engine_lib.catalog, token->def->label, kind,
                                 token->def->max_failed_logins, token->def->failed_login_recovery,
                                 NULL);
+    if (src == STORAGE_ERR_LOCKED && storage_kdf_drain(held_turn, token->def->max_failed_logins)) {
+        /* Full, maybe only for a moment: PINs other processes are
+         * evaluating hold reservations. Once none is in flight (every
+         * evaluation holds a turn, and this one now holds them all), what
+         * fills the counter is failures, and the answer stands. */
+        src = storage_guess_reserve(engine_lib.catalog, token->def->label, kind,
+                                    token->def->max_failed_logins,
+                                    token->def->failed_login_recovery, NULL);
+    }
     switch (src) {
     case STORAGE_OK:
         return CKR_OK;
@@ -102,7 +116,15 @@ void guess_settle(engine_token *token, storage_pin_kind kind)
  * another out. */
 int guess_turn_enter(const engine_token *token)
 {
-    return storage_kdf_enter_max(token->def->max_failed_logins);
+    held_turn = storage_kdf_enter_max(token->def->max_failed_logins);
+    return held_turn;
+}
+
+/* Gives back the turn guess_turn_enter took. */
+void guess_turn_leave(int turn)
+{
+    held_turn = STORAGE_KDF_NONE;
+    storage_kdf_leave(turn);
 }
 
 /* The CK_TOKEN_INFO flags of a counter at failures under limit max:

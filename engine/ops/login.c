@@ -389,7 +389,7 @@ static CK_RV login_as(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8
     }
     rv = login_user(token, (const char *)pin, pin_len, name);
 unlock:
-    storage_kdf_leave(turn);
+    guess_turn_leave(turn);
     engine_mutex_unlock(token->login_lock);
 out:
     session_release(s);
@@ -593,7 +593,7 @@ CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pi
         rv = st.logged_in && st.user == CKU_SO
                  ? init_pin_inlock(s->token, (const char *)pin, pin_len)
                  : CKR_USER_NOT_LOGGED_IN; /* logged out meanwhile */
-        storage_kdf_leave(turn);
+        guess_turn_leave(turn);
         engine_mutex_unlock(s->token->login_lock);
     }
     session_release(s);
@@ -796,7 +796,7 @@ CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG
             rv = set_pin_inlock(s->token, &st, (const char *)old_pin, old_len,
                                 (const char *)new_pin, new_len);
         }
-        storage_kdf_leave(turn);
+        guess_turn_leave(turn);
         engine_mutex_unlock(s->token->login_lock);
     }
     session_release(s);

@@ -106,8 +106,12 @@ void guess_settle(engine_token *token, storage_pin_kind kind);
 /* Takes a turn to evaluate PINs on token (storage_kdf_enter_max): at most
  * as many at once as the processors and as token's max-failed-logins, so
  * the reservations of right PINs in flight never fill the counter by
- * themselves. Returns what storage_kdf_leave gives back. */
+ * themselves (and with failures recorded, guess_reserve waits for the PINs
+ * in flight before it answers CKR_PIN_LOCKED). Returns the turn, for
+ * guess_turn_leave; the thread keeps it for guess_reserve. */
 int guess_turn_enter(const engine_token *token);
+/* Gives back the turn guess_turn_enter took. */
+void guess_turn_leave(int turn);
 /* CKF_USER_PIN_COUNT_LOW/FINAL_TRY/LOCKED and CKF_SO_PIN_* from the
  * counters. Takes no lock; reads the catalog. */
 CK_FLAGS guess_token_flags(engine_token *token);

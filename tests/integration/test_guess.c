@@ -961,6 +961,31 @@ Test(guess, right_pins_in_flight_never_lock_each_other_out, .init = limit_1_setu
     cr_assert_eq(counter("failed_logins"), 0);
 }
 
+/* Right PINs logging in together on a token that already holds
+ * failures: the reservations of the PINs in flight fill the counter for a
+ * moment, and a right PIN that then finds it full waits for them to
+ * settle instead of answering CKR_PIN_LOCKED (before: with 2 failures of
+ * 3 recorded, all but one of 8 right logins at once were locked out; the
+ * same happened to two processes changing their PINs and logging in again
+ * in crash::two_processes_share_the_catalog under load). */
+Test(guess, right_pins_in_flight_with_failures_recorded_never_lock_each_other_out)
+{
+    int status[RIGHT_RACERS];
+    int locked = 0;
+
+    cr_assert_eq(world_sh("sqlite3 '%s' 'UPDATE tokens SET failed_logins = %d,"
+                          " failed_at = strftime(\"%%s\", \"now\") WHERE label = \"Strata\"'",
+                          w.catalog, LIMIT - 1),
+                 0);
+    lockstep(RIGHT_RACERS, right_pin, status);
+    for (int i = 0; i < RIGHT_RACERS; i++) {
+        cr_assert_leq(status[i], 1, "racer %d: status %d", i, status[i]);
+        locked += status[i] == 1;
+    }
+    cr_assert_eq(locked, 0, "%d right PINs locked out by the others' reservations", locked);
+    cr_assert_eq(counter("failed_logins"), LIMIT - 1, "the right PINs cleared nothing");
+}
+
 /* A locked token stops every strata command that takes a view's PIN
  * before the PIN is tried, the right one included, and none of them adds
  * to the count. (strata enroll --layer used to check the PIN first and
