@@ -20,7 +20,7 @@ static const CK_ATTRIBUTE_TYPE identity_types[] = {
     CKA_CLASS, CKA_ID, CKA_LABEL, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_SERIAL_NUMBER, CKA_ISSUER,
 };
 #define N_IDENTITY  (sizeof(identity_types) / sizeof(identity_types[0]))
-#define MAX_FETCH   24  /* identity + CKA_TOKEN + shadow attributes */
+#define MAX_FETCH   26  /* identity + CKA_TOKEN + a data object's 2 + shadow attributes */
 #define MAX_EXTRA   64  /* attributes read along (handles_extra); more: not read along */
 #define LEARN_BATCH 256 /* objects read per round of handles_learn */
 
@@ -151,6 +151,42 @@ static void forget_extra(learn_item *items, size_t n)
     }
 }
 
+/* The shadow identity of a data object that the view's shadow attributes
+ * do not identify (a data object has no CKA_ID): class, CKA_APPLICATION,
+ * CKA_OBJECT_ID and CKA_LABEL (attrs[at[0..4)]), which PKCS#11 names a
+ * data object by and which strata migrate matches a data object's copy
+ * on. Into sh, started over here; false (sh untouched) when the object
+ * names itself by neither application nor label. */
+static bool data_shadow(const CK_ATTRIBUTE *attrs, const size_t at[4], crypto_generichash_state *sh)
+{
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_CLASS, CKA_APPLICATION, CKA_OBJECT_ID, CKA_LABEL};
+    bool named = false;
+
+    for (size_t i = 1; i < 4; i += 2) { /* the application, the label */
+        named = named || (attrs[at[i]].pValue != NULL && attrs[at[i]].ulValueLen > 0);
+    }
+    if (named) {
+        crypto_generichash_init(sh, NULL, 0, HANDLES_SHADOW_LEN);
+        crypto_generichash_update(sh, (const unsigned char *)"strata-data-shadow", 19);
+        for (size_t i = 0; i < 4; i++) {
+            hash_attr(sh, &attrs[at[i]], types[i]);
+        }
+    }
+    return named;
+}
+
+/* Whether attrs (identity_types' values) are a data object's. */
+static bool is_data(const CK_ATTRIBUTE *attrs)
+{
+    CK_OBJECT_CLASS cls;
+
+    if (attrs[0].pValue == NULL || attrs[0].ulValueLen != sizeof(cls)) {
+        return false;
+    }
+    memcpy(&cls, attrs[0].pValue, sizeof(cls));
+    return cls == CKO_DATA;
+}
+
 /* Reads one object's identity and shadow attributes from the backend, and
  * extra's when given (kept in item), in one backend_attrs, and digests
  * them. Returns CKR_OK, CKR_HOST_MEMORY or the backend's code. */
@@ -160,7 +196,7 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer
 {
     CK_ATTRIBUTE_TYPE types[MAX_FETCH + MAX_EXTRA];
     CK_ATTRIBUTE attrs[MAX_FETCH + MAX_EXTRA], kept[MAX_EXTRA];
-    size_t at_shadow[MAX_FETCH], at_extra[MAX_EXTRA];
+    size_t at_shadow[MAX_FETCH], at_extra[MAX_EXTRA], at_data[4];
     const CK_ATTRIBUTE *tok;
     crypto_generichash_state sh;
     void *buf = NULL;
@@ -168,14 +204,20 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer
     size_t n = 0, n_extra = extra != NULL && extra->n <= MAX_EXTRA ? extra->n : 0;
     CK_RV rv;
 
-    if (n_shadow > MAX_FETCH - N_IDENTITY - 1) {
-        n_shadow = MAX_FETCH - N_IDENTITY - 1;
+    if (n_shadow > MAX_FETCH - N_IDENTITY - 3) {
+        n_shadow = MAX_FETCH - N_IDENTITY - 3;
     }
     /* Each type once: SoftHSM2's cost grows with the attributes read, and
      * the shadow and rule attributes are mostly identity ones already. */
     memcpy(types, identity_types, sizeof(identity_types));
     n = N_IDENTITY;
     types[n++] = CKA_TOKEN;
+    /* A data object's identity across layers (data_shadow): class and
+     * label are identity attributes already. */
+    at_data[0] = 0;
+    at_data[1] = type_slot(types, &n, CKA_APPLICATION);
+    at_data[2] = type_slot(types, &n, CKA_OBJECT_ID);
+    at_data[3] = 2;
     for (size_t i = 0; i < n_shadow; i++) {
         at_shadow[i] = type_slot(types, &n, shadow[i]);
     }
@@ -205,10 +247,14 @@ static CK_RV read_object(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE h, engine_layer
                    a->ulValueLen != CK_UNAVAILABLE_INFORMATION;
         hash_attr(&sh, a, shadow[i]);
     }
+    if (!complete && is_data(attrs) && data_shadow(attrs, at_data, &sh)) {
+        complete = true; /* sh was started over */
+    }
     if (!complete) {
-        /* Not identifiable across layers: a data object has no CKA_ID, a
-         * key made without one has an empty CKA_ID. Such an object neither
-         * shadows nor is shadowed; a digest unique to it stands in. */
+        /* Not identifiable across layers: a key made without a CKA_ID
+         * has an empty one, a data object may name itself by nothing.
+         * Such an object neither shadows nor is shadowed; a digest unique
+         * to it stands in. */
         crypto_generichash_update(&sh, (const unsigned char *)"strata-unshadowable", 20);
         crypto_generichash_update(&sh, (const unsigned char *)layer->def->id,
                                   strlen(layer->def->id) + 1);

@@ -10,7 +10,9 @@
  * dropped when
  *   - the view has whited it out (storage_whiteouts_load),
  *   - an upper layer holds a visible object with the same shadow identity
- *     (rules_program_shadow, default CKA_CLASS + CKA_ID): shadowing,
+ *     (rules_program_shadow, default CKA_CLASS + CKA_ID; a data object
+ *     that lacks them: class, application, object id and label, see
+ *     index/learn.c): shadowing,
  *   - a hide rule matches it, or the rules cannot read it (rules_eval,
  *     only when the view has rules; the verdict is cached per session by
  *     verdict.c, so a repeated search reads no attribute again),

@@ -457,8 +457,8 @@ Test(migrate, retire_whites_out_the_originals)
     cr_assert_eq(run_cli(&out, MIGRATE " --retire"), 0, "%s", out);
     cr_expect(strstr(out, "8 originals whited out in view 'work'") != NULL, "%s", out);
     free(out);
-    /* The data object has no CKA_ID, so nothing shadows it: without the
-     * whiteout the view would show both copies. */
+    /* The copy shadows the data object (class, application, object id,
+     * label); the whiteout hides the original too. */
     cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
     cr_expect_eq(occurrences(out, "data-x"), 1, "%s", out);
     cr_expect_eq(occurrences(out, "\nlegacy "), 1, "%s", out); /* rsa-nx's private key only */
@@ -790,6 +790,66 @@ Test(migrate, copy_object_of_keys_keeps_the_exact_codes_and_leaves_nothing)
     cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
     personal_objects("Private Key Object;", "rsa-x", &total);
     cr_expect_eq(total, 0);
+}
+
+/* The data objects the view finds, into found[0..return). */
+static CK_ULONG data_objects(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE found[4])
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof(cls)};
+    CK_ULONG n = 0;
+
+    cr_assert_eq(p11->C_FindObjectsInit(s, &t, 1), CKR_OK);
+    cr_assert_eq(p11->C_FindObjects(s, found, 4, &n), CKR_OK);
+    cr_assert_eq(p11->C_FindObjectsFinal(s), CKR_OK);
+    return n;
+}
+
+Test(migrate, copy_object_of_a_data_object_shadows_the_original_until_destroyed)
+{
+    CK_SESSION_HANDLE s;
+    CK_FUNCTION_LIST *p11 = view_session(&s);
+    CK_OBJECT_HANDLE original = find_labelled(p11, s, CKO_DATA, "data-x"), copy = 0, found[4];
+    CK_ATTRIBUTE rename = {CKA_LABEL, "data-y", 6};
+    int total = 0;
+
+    /* A copy under another label is another object... */
+    cr_assert_eq(p11->C_CopyObject(s, original, &rename, 1, &copy), CKR_OK);
+    cr_expect_eq(data_objects(p11, s, found), 2);
+    cr_assert_eq(p11->C_DestroyObject(s, copy), CKR_OK);
+    /* ...one with the same application, object id and label shadows the
+     * original: the view shows the personal copy only... */
+    cr_assert_eq(p11->C_CopyObject(s, original, NULL, 0, &copy), CKR_OK);
+    cr_expect_eq(data_objects(p11, s, found), 1);
+    cr_expect_eq(found[0], copy);
+    cr_expect_eq(find_labelled(p11, s, CKO_DATA, "data-x"), copy);
+    /* ...and once the copy is gone, the original shows again. */
+    cr_assert_eq(p11->C_DestroyObject(s, copy), CKR_OK);
+    cr_expect_eq(data_objects(p11, s, found), 1);
+    cr_expect_eq(found[0], original);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    cr_expect_eq(personal_objects("Data object", "data-x", &total), 0);
+    cr_expect_eq(total, 0);
+}
+
+Test(migrate, data_object_moved_by_migrate_shows_once)
+{
+    char *out = NULL;
+
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
+    free(out);
+    cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_expect_eq(occurrences(out, "data-x"), 1, "%s", out);
+    cr_expect(strstr(out, "personal  data         data-x") != NULL, "%s", out);
+    free(out);
+    /* Destroyed on the personal token directly: the original is back. */
+    cr_assert_eq(world_sh(TOOL "--delete-object --type data --label data-x >/dev/null 2>&1",
+                          world_softhsm_module(), "personal", "2222"),
+                 0);
+    cr_assert_eq(run_cli(&out, "ls --token Strata --view work --pin-stdin"), 0, "%s", out);
+    cr_expect_eq(occurrences(out, "data-x"), 1, "%s", out);
+    cr_expect(strstr(out, "legacy    data         data-x") != NULL, "%s", out);
+    free(out);
 }
 
 /* ---------------------------------------------------------------------
