@@ -769,8 +769,13 @@ static outcome move(migrate_run *r, mig_item *it, layers_how how, char *note, si
         snprintf(note, size, "verified, but the catalog cannot record it (run again)");
         return OUT_FAILED;
     }
-    snprintf(note, size, "%s, verified: %s%s%s", how == LAYERS_TRANSFER ? "wrapped" : "copied",
-             checked, err[0] != '\0' ? "; " : "", err);
+    if (how == LAYERS_TRANSFER) {
+        snprintf(note, size, "wrapped (%s), verified: %s%s%s",
+                 layers_wrap_name(&r->tr.plan, layers_attr_ulong(&it->head, CKA_CLASS, 0)), checked,
+                 err[0] != '\0' ? "; " : "", err);
+    } else {
+        snprintf(note, size, "copied, verified: %s%s%s", checked, err[0] != '\0' ? "; " : "", err);
+    }
     return OUT_MOVED;
 }
 
@@ -831,7 +836,8 @@ static void process(migrate_run *r, size_t k)
     } else if (how == LAYERS_CANNOT) {
         it->result = OUT_CANNOT;
     } else if (how == LAYERS_TRANSFER &&
-               !layers_transport_possible(&r->side[0], &r->side[1], &why)) {
+               !layers_transport_possible(&r->side[0], &r->side[1],
+                                          layers_attr_ulong(&it->head, CKA_CLASS, 0), NULL, &why)) {
         it->result = OUT_CANNOT;
     } else if (r->o.dry_run) {
         it->result = redo                     ? OUT_PLAN_REDO

@@ -294,11 +294,60 @@ layers_how layers_classify(const layers_attrs *head, const char **why);
 CK_RV layers_find_match(const layers_side *target, const layers_attrs *head,
                         CK_OBJECT_HANDLE *found, size_t max, size_t *n);
 
-/* A transient RSA-OAEP key pair made on the target, whose public half is
+/* A token's mechanisms with their flags (layers_mechs_read). */
+typedef struct {
+    CK_MECHANISM_TYPE type;
+    CK_FLAGS flags;
+} layers_mech;
+typedef struct {
+    layers_mech *m;
+    size_t n;
+} layers_mechs;
+
+/* Reads the mechanisms side's token lists, asking C_GetMechanismInfo
+ * about listed ones only. CKR_OK (an empty list included);
+ * CKR_HOST_MEMORY; the backend's code. Free with layers_mechs_free. */
+CK_RV layers_mechs_read(const layers_side *side, layers_mechs *out);
+void layers_mechs_free(layers_mechs *m);
+
+/* The mechanisms a wrapped transfer uses (wrap.c says which and why). A
+ * zeroed plan (not chosen) is the first choice of each: AES-KEY-WRAP-PAD
+ * under RSA-OAEP with SHA-1. */
+typedef struct {
+    bool chosen;            /* by layers_wrap_choose */
+    unsigned carries;       /* the RSA carries both tokens list (bits, best first) */
+    unsigned carry;         /* the one in use */
+    CK_MECHANISM_TYPE wrap; /* CKM_AES_KEY_WRAP_PAD, CKM_AES_CBC_PAD; 0 when chosen: none,
+                               and a secret key travels under the carry itself */
+} layers_wrap_plan;
+
+/* Chooses from the source's and target's lists how a key of class cls
+ * travels into *plan: true, or false with *why (a static text starting
+ * "no common wrapping mechanism") when no mechanism both offer can carry
+ * it. Pure: no backend call. */
+bool layers_wrap_choose(const layers_mechs *source, const layers_mechs *target, CK_OBJECT_CLASS cls,
+                        layers_wrap_plan *plan, const char **why);
+/* Moves plan to its next carry (when a backend rejects the one in use, as
+ * SoftHSM2 does OAEP parameters it lacks): true, or false when none is
+ * left. */
+bool layers_wrap_next_carry(layers_wrap_plan *plan);
+/* The carry's mechanism, its OAEP parameters in *oaep. */
+void layers_wrap_carry(const layers_wrap_plan *plan, CK_MECHANISM *mech,
+                       CK_RSA_PKCS_OAEP_PARAMS *oaep);
+/* Whether plan carries secret keys under the RSA carry itself (no AES
+ * key: the tokens share no AES wrap). */
+bool layers_wrap_direct(const layers_wrap_plan *plan);
+/* The name of what wraps a key of class cls under plan ("AES-KEY-WRAP-PAD",
+ * "AES-CBC-PAD", or the carry's, "RSA-OAEP"...); static. */
+const char *layers_wrap_name(const layers_wrap_plan *plan, CK_OBJECT_CLASS cls);
+
+/* A transient RSA key pair made on the target, whose public half is
  * imported on the source, to carry one transient AES key per run from the
- * source to the target (see transfer.c). */
+ * source to the target (or, when the tokens share no AES wrap, each
+ * secret key itself; see wrap.c). */
 typedef struct {
     bool ready;
+    layers_wrap_plan plan;           /* set by layers_transport_open, or the caller */
     CK_OBJECT_HANDLE target_private; /* session objects */
     CK_OBJECT_HANDLE target_public;
     CK_OBJECT_HANDLE source_public;
@@ -326,13 +375,17 @@ CK_RV layers_find_shells(const layers_side *target, const layers_transport *tr,
 CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                   CK_OBJECT_HANDLE t, const layers_attrs *head, bool *same, const char **how);
 
-/* Whether both backends offer what a wrapped transfer needs; *why names
- * the missing mechanism otherwise. */
+/* Whether both backends offer mechanisms that can carry a key of class
+ * cls (layers_mechs_read on each, layers_wrap_choose), the choice into
+ * *plan when plan is not NULL; *why says what is missing otherwise, or
+ * that a token's mechanisms could not be read. */
 bool layers_transport_possible(const layers_side *source, const layers_side *target,
-                               const char **why);
+                               CK_OBJECT_CLASS cls, layers_wrap_plan *plan, const char **why);
 
-/* Makes the transport (once; a ready one is kept). CKR_OK or the failing
- * step's code, err naming the step. */
+/* Makes the transport (once; a ready one is kept): chooses tr->plan from
+ * both tokens' lists, then runs the steps below, with the next carry
+ * when a token refuses one. CKR_OK or the failing step's code, err
+ * naming the step. */
 CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
                             const layers_side *target, char *err, size_t errsize);
 /* Destroys the transient objects on both sides. */
@@ -345,8 +398,9 @@ void layers_transport_close(layers_transport *tr, const layers_side *source,
  * 1. On the target: the transport key pair, its public half into *pub
  *    (free with layers_attrs_free). CKR_OK or the backend's code.
  * 2. On the source: pub imported, the transient AES key generated and
- *    wrapped under pub into *blob (malloc'd, *len; free with
- *    layers_blob_free). CKR_OK, CKR_HOST_MEMORY or the backend's code.
+ *    wrapped under pub with tr->plan's carry into *blob (malloc'd, *len;
+ *    free with layers_blob_free; none when the plan is direct).
+ *    CKR_OK, CKR_HOST_MEMORY or the backend's code.
  * 3. On the target: blob unwrapped as the transient AES key; tr ready.
  * Whatever the outcome, close both sides (each on its own side). */
 CK_RV layers_transport_pair(layers_transport *tr, const layers_side *target, layers_attrs *pub);
@@ -383,9 +437,11 @@ CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_si
                   CK_OBJECT_HANDLE *out, char *err, size_t errsize);
 
 /* Transports key s wrapped (layers_transport_open first): wrapped under
- * the transient AES key on the source, unwrapped on the target with the
- * key's copyable attributes, over's replacing them as for layers_copy.
- * The key is never in clear outside the backends. CKR_OK with *out; the
+ * the transient AES key on the source (a secret key: under the carry when
+ * the plan is direct), unwrapped on the target with the key's copyable
+ * attributes, over's replacing them as for layers_copy; a copy the target
+ * left readable against the template is made sensitive or destroyed. The
+ * key is never in clear outside the backends. CKR_OK with *out; the
  * backend's code, err naming the step. */
 CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
                       const layers_transport *tr, const layers_attrs *head,
@@ -393,12 +449,14 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
                       size_t errsize);
 
 /* Wraps key s on the source under the ready transport into *blob
- * (malloc'd, *len; free with layers_blob_free): one side of
- * layers_transfer. CKR_OK, CKR_HOST_MEMORY or the backend's code. */
+ * (malloc'd, *len; AES-CBC-PAD's random IV first; free with
+ * layers_blob_free): one side of layers_transfer. CKR_OK,
+ * CKR_HOST_MEMORY or the backend's code. */
 CK_RV layers_wrap_key(const layers_side *source, const layers_transport *tr, CK_OBJECT_HANDLE s,
                       unsigned char **blob, CK_ULONG *len);
 /* Unwraps blob on the target with templ (layers_copy_template's): the
- * other side. CKR_OK with *out or the backend's code. */
+ * other side. CKR_OK with *out; CKR_WRAPPED_KEY_LEN_RANGE for a blob too
+ * short to hold its IV; the backend's code. */
 CK_RV layers_unwrap_key(const layers_side *target, const layers_transport *tr,
                         const unsigned char *blob, CK_ULONG len, const CK_ATTRIBUTE *templ,
                         CK_ULONG count, CK_OBJECT_HANDLE *out);
@@ -432,6 +490,7 @@ typedef struct {
     CK_RV block_rv;          /* how encrypting it on the source went */
     unsigned char sig[1024]; /* the copy's signature of the probe */
     CK_ULONG sig_len;
+    CK_MECHANISM_TYPE sig_mech; /* what signed it */
     bool signed_probe;
     const char *how; /* a static text */
 } layers_proof;

@@ -6,14 +6,14 @@
  *
  * Keys travel wrapped and never in clear outside a backend: one transient
  * AES-256 key is generated on the source per run and carried to the
- * target under a transient RSA-OAEP key pair made on the target (its
- * public half imported on the source as a session object); each private
- * or secret key is then wrapped on the source with CKM_AES_KEY_WRAP_PAD
- * (RFC 5649, which carries an integrity check) and unwrapped on the
- * target with the key's copyable attributes. Both transient keys are
- * session objects, sensitive, and destroyed at the end. SoftHSM2 2.6.1
- * offers all of it (pkcs11-tool -M: AES-KEY-WRAP, mechtype-0x210A,
- * RSA-PKCS-OAEP with wrap and unwrap; OAEP with SHA-1 and MGF1-SHA1 only).
+ * target under a transient RSA key pair made on the target (its public
+ * half imported on the source as a session object); each private or
+ * secret key is then wrapped on the source under it and unwrapped on the
+ * target with the key's copyable attributes. Which mechanisms (RSA-OAEP
+ * or RSA-PKCS; AES-KEY-WRAP-PAD or AES-CBC-PAD; a secret key under the RSA
+ * key itself when the tokens share no AES wrap) is wrap.c's choice, from
+ * what both tokens list. The transient keys are session objects,
+ * sensitive, and destroyed at the end.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -477,37 +477,24 @@ CK_RV layers_same(const layers_side *source, CK_OBJECT_HANDLE s, const layers_si
  * Transport
  * ------------------------------------------------------------------ */
 
-/* Whether side's token offers mechanism with flag. */
-static bool offers(const layers_side *side, CK_MECHANISM_TYPE mechanism, CK_FLAGS flag)
-{
-    CK_SESSION_INFO si;
-    CK_MECHANISM_INFO mi;
-
-    return side->p11->C_GetSessionInfo(side->session, &si) == CKR_OK &&
-           side->p11->C_GetMechanismInfo(si.slotID, mechanism, &mi) == CKR_OK &&
-           (mi.flags & flag) == flag;
-}
-
 bool layers_transport_possible(const layers_side *source, const layers_side *target,
-                               const char **why)
+                               CK_OBJECT_CLASS cls, layers_wrap_plan *plan, const char **why)
 {
-    *why = NULL;
-    if (!offers(source, CKM_AES_KEY_GEN, CKF_GENERATE) ||
-        !offers(source, CKM_AES_KEY_WRAP_PAD, CKF_WRAP) ||
-        !offers(source, CKM_RSA_PKCS_OAEP, CKF_WRAP)) {
-        *why = "no common wrapping mechanism: the source cannot wrap with "
-               "CKM_AES_KEY_WRAP_PAD under an RSA-OAEP transported key";
-    } else if (!offers(target, CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR) ||
-               !offers(target, CKM_RSA_PKCS_OAEP, CKF_UNWRAP) ||
-               !offers(target, CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP)) {
-        *why = "no common wrapping mechanism: the target cannot unwrap "
-               "CKM_AES_KEY_WRAP_PAD under an RSA-OAEP transported key";
-    }
-    return *why == NULL;
-}
+    layers_mechs from, to;
+    layers_wrap_plan mine;
+    bool possible = false;
 
-static CK_RSA_PKCS_OAEP_PARAMS oaep_params = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL,
-                                              0};
+    *why = "the tokens' mechanism lists could not be read";
+    if (layers_mechs_read(source, &from) != CKR_OK) {
+        return false;
+    }
+    if (layers_mechs_read(target, &to) == CKR_OK) {
+        possible = layers_wrap_choose(&from, &to, cls, plan != NULL ? plan : &mine, why);
+        layers_mechs_free(&to);
+    }
+    layers_mechs_free(&from);
+    return possible;
+}
 
 /* Wraps key with wrapping on source into *blob (malloc'd, *len). */
 static CK_RV wrap(const layers_side *source, CK_MECHANISM *mech, CK_OBJECT_HANDLE wrapping,
@@ -589,7 +576,8 @@ CK_RV layers_transport_key(layers_transport *tr, const layers_side *source, cons
                            unsigned char **blob, CK_ULONG *len)
 {
     CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
+    CK_RSA_PKCS_OAEP_PARAMS params;
+    CK_MECHANISM carry;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG len32 = 32;
     CK_OBJECT_CLASS secret = CKO_SECRET_KEY, public = CKO_PUBLIC_KEY;
@@ -609,11 +597,13 @@ CK_RV layers_transport_key(layers_transport *tr, const layers_side *source, cons
 
     *blob = NULL;
     *len = 0;
-    if (rv == CKR_OK) {
-        rv = source->p11->C_GenerateKey(source->session, &gen, gen_t, 8, &tr->source_aes);
+    layers_wrap_carry(&tr->plan, &carry, &params);
+    if (rv != CKR_OK || layers_wrap_direct(&tr->plan)) {
+        return rv;
     }
+    rv = source->p11->C_GenerateKey(source->session, &gen, gen_t, 8, &tr->source_aes);
     if (rv == CKR_OK) {
-        rv = wrap(source, &oaep, tr->source_public, tr->source_aes, blob, len);
+        rv = wrap(source, &carry, tr->source_public, tr->source_aes, blob, len);
     }
     return rv;
 }
@@ -621,7 +611,8 @@ CK_RV layers_transport_key(layers_transport *tr, const layers_side *source, cons
 CK_RV layers_transport_accept(layers_transport *tr, const layers_side *target,
                               const unsigned char *blob, CK_ULONG len)
 {
-    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &oaep_params, sizeof(oaep_params)};
+    CK_RSA_PKCS_OAEP_PARAMS params;
+    CK_MECHANISM carry;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
     CK_KEY_TYPE aes = CKK_AES;
@@ -631,40 +622,14 @@ CK_RV layers_transport_accept(layers_transport *tr, const layers_side *target,
         {CKA_UNWRAP, &yes, sizeof(yes)},      {CKA_SENSITIVE, &yes, sizeof(yes)},
         {CKA_EXTRACTABLE, &no, sizeof(no)},
     };
-    CK_RV rv = target->p11->C_UnwrapKey(target->session, &oaep, tr->target_private,
-                                        (CK_BYTE_PTR)blob, len, unwrap_t, 7, &tr->target_aes);
+    CK_RV rv = CKR_OK;
 
+    layers_wrap_carry(&tr->plan, &carry, &params);
+    if (!layers_wrap_direct(&tr->plan)) {
+        rv = target->p11->C_UnwrapKey(target->session, &carry, tr->target_private,
+                                      (CK_BYTE_PTR)blob, len, unwrap_t, 7, &tr->target_aes);
+    }
     tr->ready = rv == CKR_OK;
-    return rv;
-}
-
-CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
-                            const layers_side *target, char *err, size_t errsize)
-{
-    const char *step = "generating the transport key pair on the target";
-    unsigned char *blob = NULL;
-    CK_ULONG len = 0;
-    layers_attrs pub;
-    CK_RV rv;
-
-    if (tr->ready) {
-        return CKR_OK;
-    }
-    rv = layers_transport_pair(tr, target, &pub);
-    if (rv == CKR_OK) {
-        step = "carrying the transient AES key from the source with RSA-OAEP";
-        rv = layers_transport_key(tr, source, &pub, &blob, &len);
-        layers_attrs_free(&pub);
-    }
-    if (rv == CKR_OK) {
-        step = "unwrapping the transient AES key on the target";
-        rv = layers_transport_accept(tr, target, blob, len);
-    }
-    blob_free(blob, len);
-    if (rv != CKR_OK) {
-        snprintf(err, errsize, "%s: %s", step, layers_rv_name(rv));
-        layers_transport_close(tr, source, target);
-    }
     return rv;
 }
 
@@ -674,6 +639,87 @@ static void destroy(const layers_side *side, CK_OBJECT_HANDLE *h)
         side->p11->C_DestroyObject(side->session, *h);
         *h = CK_INVALID_HANDLE;
     }
+}
+
+/* Chooses tr's plan from both tokens' lists (for secret keys, the most a
+ * transport can do: layers_transport_possible tells the rest). */
+static CK_RV transport_plan(layers_transport *tr, const layers_side *source,
+                            const layers_side *target, const char **step)
+{
+    layers_mechs from, to;
+    const char *why = NULL;
+    CK_RV rv;
+
+    *step = "reading the tokens' mechanisms";
+    rv = layers_mechs_read(source, &from);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = layers_mechs_read(target, &to);
+    if (rv == CKR_OK) {
+        if (!layers_wrap_choose(&from, &to, CKO_SECRET_KEY, &tr->plan, &why)) {
+            *step = why;
+            rv = CKR_MECHANISM_INVALID;
+        }
+        layers_mechs_free(&to);
+    }
+    layers_mechs_free(&from);
+    return rv;
+}
+
+/* Steps 2 and 3 of the transport (layers.h) under tr's carry. */
+static CK_RV transport_carry(layers_transport *tr, const layers_side *source,
+                             const layers_side *target, const layers_attrs *pub, const char **step)
+{
+    unsigned char *blob = NULL;
+    CK_ULONG len = 0;
+    CK_RV rv;
+
+    *step = "carrying the transient AES key from the source under the RSA key";
+    rv = layers_transport_key(tr, source, pub, &blob, &len);
+    if (rv == CKR_OK) {
+        *step = "unwrapping the transient AES key on the target";
+        rv = layers_transport_accept(tr, target, blob, len);
+    }
+    blob_free(blob, len);
+    return rv;
+}
+
+CK_RV layers_transport_open(layers_transport *tr, const layers_side *source,
+                            const layers_side *target, char *err, size_t errsize)
+{
+    const char *step = "";
+    layers_attrs pub = {0};
+    CK_RV rv;
+
+    if (tr->ready) {
+        return CKR_OK;
+    }
+    rv = transport_plan(tr, source, target, &step);
+    if (rv == CKR_OK) {
+        step = "generating the transport key pair on the target";
+        rv = layers_transport_pair(tr, target, &pub);
+    }
+    /* Each carry both list until one works: a backend may list RSA-OAEP
+     * and reject its parameters. */
+    while (rv == CKR_OK) {
+        rv = transport_carry(tr, source, target, &pub, &step);
+        if (rv == CKR_OK) {
+            break;
+        }
+        destroy(target, &tr->target_aes);
+        destroy(source, &tr->source_aes);
+        destroy(source, &tr->source_public);
+        if (layers_wrap_next_carry(&tr->plan)) {
+            rv = CKR_OK;
+        }
+    }
+    layers_attrs_free(&pub);
+    if (rv != CKR_OK) {
+        snprintf(err, errsize, "%s: %s", step, layers_rv_name(rv));
+        layers_transport_close(tr, source, target);
+    }
+    return rv;
 }
 
 void layers_transport_close_target(layers_transport *tr, const layers_side *target)
@@ -800,29 +846,43 @@ CK_RV layers_copy(const layers_side *source, CK_OBJECT_HANDLE s, const layers_si
     return rv;
 }
 
-/* The key wrapping mechanism of a transfer, under the transient AES key. */
-static CK_MECHANISM key_wrapping(const layers_transport *tr)
+/* Makes the unwrapped key t sensitive when templ asked for it and the
+ * target did not comply (openCryptoki 3.8.1 ignores CKA_SENSITIVE in an
+ * unwrap template); a key that stays readable is destroyed. CKR_OK or
+ * the backend's code. */
+static CK_RV keep_sensitive(const layers_side *target, CK_OBJECT_HANDLE t,
+                            const CK_ATTRIBUTE *templ, CK_ULONG count)
 {
-    (void)tr;
-    return (CK_MECHANISM){CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_BBOOL yes = CK_TRUE, got = CK_FALSE;
+    CK_ATTRIBUTE set = {CKA_SENSITIVE, &yes, sizeof(yes)};
+    CK_ATTRIBUTE get = {CKA_SENSITIVE, &got, sizeof(got)};
+    CK_RV rv = CKR_OK;
+
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (templ[i].type == CKA_SENSITIVE && templ[i].ulValueLen == sizeof(CK_BBOOL) &&
+            *(const CK_BBOOL *)templ[i].pValue == CK_TRUE) {
+            rv = target->p11->C_GetAttributeValue(target->session, t, &get, 1);
+            if (rv == CKR_OK && got != CK_TRUE) {
+                rv = target->p11->C_SetAttributeValue(target->session, t, &set, 1);
+            }
+        }
+    }
+    if (rv != CKR_OK) {
+        target->p11->C_DestroyObject(target->session, t);
+    }
+    return rv;
 }
 
-CK_RV layers_wrap_key(const layers_side *source, const layers_transport *tr, CK_OBJECT_HANDLE s,
-                      unsigned char **blob, CK_ULONG *len)
+/* Removes type from templ[0..*n) and says whether it was there. */
+static bool drop_type(CK_ATTRIBUTE *templ, CK_ULONG *n, CK_ATTRIBUTE_TYPE type)
 {
-    CK_MECHANISM mech = key_wrapping(tr);
-
-    return wrap(source, &mech, tr->source_aes, s, blob, len);
-}
-
-CK_RV layers_unwrap_key(const layers_side *target, const layers_transport *tr,
-                        const unsigned char *blob, CK_ULONG len, const CK_ATTRIBUTE *templ,
-                        CK_ULONG count, CK_OBJECT_HANDLE *out)
-{
-    CK_MECHANISM mech = key_wrapping(tr);
-
-    return target->p11->C_UnwrapKey(target->session, &mech, tr->target_aes, (CK_BYTE_PTR)blob, len,
-                                    (CK_ATTRIBUTE_PTR)templ, count, out);
+    for (CK_ULONG i = 0; i < *n; i++) {
+        if (templ[i].type == type) {
+            templ[i] = templ[--*n];
+            return true;
+        }
+    }
+    return false;
 }
 
 CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layers_side *target,
@@ -831,26 +891,50 @@ CK_RV layers_transfer(const layers_side *source, CK_OBJECT_HANDLE s, const layer
                       size_t errsize)
 {
     CK_OBJECT_CLASS cls = layers_attr_ulong(head, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    layers_transport carry = *tr;
     CK_ATTRIBUTE *templ = NULL;
     CK_ULONG count = 0, blob_len = 0;
     unsigned char *blob = NULL;
     layers_attrs a;
-    CK_RV rv = layers_copy_template(source, s, cls, over, n_over, &a, &templ, &count);
+    CK_RV rv;
 
+    if (layers_wrap_direct(&tr->plan) && cls != CKO_SECRET_KEY) {
+        snprintf(err, errsize, "no common wrapping mechanism for a private key");
+        return CKR_MECHANISM_INVALID;
+    }
+    rv = layers_copy_template(source, s, cls, over, n_over, &a, &templ, &count);
     if (rv != CKR_OK) {
         snprintf(err, errsize, "reading its attributes: %s", layers_rv_name(rv));
         return rv;
     }
-    rv = layers_wrap_key(source, tr, s, &blob, &blob_len);
-    if (rv != CKR_OK) {
-        snprintf(err, errsize, "wrapping it on the source: %s", layers_rv_name(rv));
-        goto out;
-    }
-    rv = layers_unwrap_key(target, tr, blob, blob_len, templ, count, out);
-    if (rv != CKR_OK) {
-        snprintf(err, errsize, "unwrapping it on the target: %s", layers_rv_name(rv));
-    }
-out:
+    /* A secret key under the carry itself: each carry both list in turn,
+     * as layers_transport_open does for the AES key. */
+    do {
+        blob_free(blob, blob_len);
+        rv = layers_wrap_key(source, &carry, s, &blob, &blob_len);
+        if (rv != CKR_OK) {
+            snprintf(err, errsize, "wrapping it with %s on the source: %s",
+                     layers_wrap_name(&carry.plan, cls), layers_rv_name(rv));
+            continue;
+        }
+        rv = layers_unwrap_key(target, &carry, blob, blob_len, templ, count, out);
+        if (rv == CKR_ATTRIBUTE_READ_ONLY && drop_type(templ, &count, CKA_EXTRACTABLE)) {
+            /* openCryptoki 3.8.1 will not take CKA_EXTRACTABLE in an unwrap
+             * template (it should: PKCS#11 v2.40 §4.9); a key that was
+             * wrapped was extractable, and an unwrapped key is by default. */
+            rv = layers_unwrap_key(target, &carry, blob, blob_len, templ, count, out);
+        }
+        if (rv != CKR_OK) {
+            snprintf(err, errsize, "unwrapping it with %s on the target: %s",
+                     layers_wrap_name(&carry.plan, cls), layers_rv_name(rv));
+        } else if ((rv = keep_sensitive(target, *out, templ, count)) != CKR_OK) {
+            snprintf(err, errsize,
+                     "the target unwrapped it readable, and making it sensitive failed: %s",
+                     layers_rv_name(rv));
+            break;
+        }
+    } while (rv != CKR_OK && rv != CKR_HOST_MEMORY && layers_wrap_direct(&carry.plan) &&
+             layers_wrap_next_carry(&carry.plan));
     blob_free(blob, blob_len);
     free(templ);
     layers_attrs_free(&a);
@@ -1019,7 +1103,7 @@ static CK_RV proof_private(const layers_side *target, CK_OBJECT_HANDLE t, const 
     }
     if (!private_signs(head)) {
         p->how = n > 0 ? "the same public key (the key does not sign)"
-                       : "unwrapped intact (the key does not sign and shows no public key)";
+                       : "unwrapped, not tested (the key does not sign and shows no public key)";
         return CKR_OK;
     }
     if (layers_attr_ulong(head, CKA_KEY_TYPE, 0) != CKK_RSA) {
@@ -1027,6 +1111,12 @@ static CK_RV proof_private(const layers_side *target, CK_OBJECT_HANDLE t, const 
     }
     p->sig_len = sizeof(p->sig);
     rv = target->p11->C_SignInit(target->session, &mech, t);
+    if (rv == CKR_MECHANISM_INVALID && mech.mechanism == CKM_SHA256_RSA_PKCS) {
+        /* openCryptoki 3.8.1's software token has no SHA256-RSA-PKCS. */
+        mech.mechanism = CKM_RSA_PKCS;
+        rv = target->p11->C_SignInit(target->session, &mech, t);
+    }
+    p->sig_mech = mech.mechanism;
     if (rv == CKR_OK) {
         rv = target->p11->C_Sign(target->session, (CK_BYTE_PTR)probe, sizeof(probe), p->sig,
                                  &p->sig_len);
@@ -1050,7 +1140,7 @@ static CK_RV proof_secret(const layers_side *target, CK_OBJECT_HANDLE t, const l
         return CKR_OK;
     }
     if (!secret_encrypts(head)) {
-        p->how = "unwrapped intact (AES key wrap checks integrity; the key shows no check value)";
+        p->how = "unwrapped, not tested (the key does not encrypt and shows no check value)";
         return CKR_OK;
     }
     p->how = "the same ciphertext of one block";
@@ -1099,7 +1189,7 @@ CK_RV layers_proof_target(const layers_side *target, CK_OBJECT_HANDLE t, const l
 CK_RV layers_proof_check(const layers_side *source, CK_OBJECT_HANDLE s, const layers_attrs *head,
                          layers_proof *p)
 {
-    CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_MECHANISM mech = {p->sig_mech, NULL, 0};
     CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
     bool shows = layers_attr_ulong(head, CKA_KEY_TYPE, 0) == CKK_RSA;
     CK_RV rv;
@@ -1110,11 +1200,8 @@ CK_RV layers_proof_check(const layers_side *source, CK_OBJECT_HANDLE s, const la
     rv = source_public(source, s, head, &pub);
     if (rv == CKR_KEY_HANDLE_INVALID) {
         p->how = shows ? "the same public key (no source public key to check a signature)"
-                       : "unwrapped intact (no source public key to check a signature)";
+                       : "unwrapped, not tested (no source public key to check a signature)";
         return CKR_OK;
-    }
-    if (!shows) {
-        mech.mechanism = CKM_ECDSA;
     }
     if (rv == CKR_OK) {
         rv = source->p11->C_VerifyInit(source->session, &mech, pub);

@@ -412,7 +412,8 @@ static CK_RV copy_key(engine_session *s, const session_view_state *st, const obj
     if (rv != CKR_OK) {
         return rv;
     }
-    if (!layers_transport_possible(&m.src, &m.dst, &step)) {
+    if (!layers_transport_possible(&m.src, &m.dst, layers_attr_ulong(head, CKA_CLASS, 0),
+                                   &m.tr.plan, &step)) {
         engine_log(ENGINE_LOG_WARNING, "token \"%s\": C_CopyObject into layer \"%s\" refused: %s",
                    s->token->def->label, m.tl->def->id, step);
         return CKR_ACTION_PROHIBITED;

@@ -209,17 +209,20 @@ Test(migrate, moves_verifies_and_leaves_what_cannot_move)
     char *out = NULL, *list, *legacy;
 
     cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
-    cr_expect(strstr(out, "moved    private-key rsa  'rsa-x' id 01: wrapped, verified: a "
+    cr_expect(strstr(out, "moved    private-key rsa  'rsa-x' id 01: wrapped (AES-KEY-WRAP-PAD), "
+                          "verified: a "
                           "signature by the copy verified with the source's public key") != NULL,
               "%s", out);
-    cr_expect(strstr(out, "moved    private-key ec   'ec-x' id 02: wrapped, verified: a "
+    cr_expect(strstr(out, "moved    private-key ec   'ec-x' id 02: wrapped (AES-KEY-WRAP-PAD), "
+                          "verified: a "
                           "signature") != NULL,
               "%s", out);
     cr_expect(strstr(out, "moved    certificate      'cert-x' id 01: copied, verified: the same "
                           "bytes") != NULL,
               "%s", out);
     cr_expect(strstr(out, "moved    data             'data-x'") != NULL, "%s", out);
-    cr_expect(strstr(out, "moved    secret-key  aes  'aes-x' id 04: wrapped, verified") != NULL,
+    cr_expect(strstr(out, "moved    secret-key  aes  'aes-x' id 04: wrapped (AES-KEY-WRAP-PAD), "
+                          "verified: the same ciphertext") != NULL,
               "%s", out);
     /* The key that cannot move: reported with what to do, left in place. */
     cr_expect(strstr(out, "cannot   private-key rsa  'rsa-nx' id 03: sensitive and not "
@@ -872,6 +875,28 @@ static const char ock_policy[] =
     "  </token>\n"
     "</strata>\n";
 
+/* The legacy objects on openCryptoki: an extractable RSA key pair and
+ * an extractable AES key, a certificate. */
+static void ock_objects(const char *token, const char *pin)
+{
+    cr_assert_eq(world_sh(TOOL "--keypairgen --key-type rsa:2048 --id 01 --label rsa-x "
+                               "--extractable --usage-sign >/dev/null 2>&1",
+                          ock.module, token, pin),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--keygen --key-type AES:32 --id 04 --label aes-x --extractable "
+                               "--sensitive >/dev/null 2>&1",
+                          ock.module, token, pin),
+                 0);
+    cr_assert_eq(world_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem "
+                          "-subj /CN=legacy -days 3 -outform DER -out cert.der 2>/dev/null",
+                          w.dir),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--write-object '%s/cert.der' --type cert --id 01 --label cert-x "
+                               ">/dev/null 2>&1",
+                          ock.module, token, pin, w.dir),
+                 0);
+}
+
 static void ock_setup(void)
 {
     char *xml;
@@ -880,18 +905,7 @@ static void ock_setup(void)
     ock_start(&w, &ock);
     ock_token(&ock, "ock-legacy", "4321");
     cr_assert_eq(world_token(&w, "personal", "12345678", "2222"), 0);
-    cr_assert_eq(world_sh(TOOL "--keypairgen --key-type rsa:2048 --id 01 --label rsa-x "
-                               "--extractable --usage-sign >/dev/null 2>&1",
-                          ock.module, "ock-legacy", "4321"),
-                 0);
-    cr_assert_eq(world_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem "
-                          "-subj /CN=legacy -days 3 -outform DER -out cert.der 2>/dev/null",
-                          w.dir),
-                 0);
-    cr_assert_eq(world_sh(TOOL "--write-object '%s/cert.der' --type cert --id 01 --label cert-x "
-                               ">/dev/null 2>&1",
-                          ock.module, "ock-legacy", "4321", w.dir),
-                 0);
+    ock_objects("ock-legacy", "4321");
     xml = backends_replace(ock_policy, "@OCK@", ock.module);
     cr_assert_eq(world_policy(&w, xml), 0);
     free(xml);
@@ -910,29 +924,40 @@ static void ock_teardown(void)
 Test(migrate_ock, from_opencryptoki_moves_what_it_can_wrap, .init = ock_setup, .fini = ock_teardown,
      .timeout = 180)
 {
-    char *out = NULL;
-
-    char *list, *mechs = NULL;
+    char *out = NULL, *list, *mechs = NULL, *soft = NULL;
 
     cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
-    /* Measured: openCryptoki's soft token lists no CKM_AES_KEY_WRAP_PAD,
-     * so its private key cannot travel wrapped; the rest moves. */
+    /* Measured: openCryptoki's soft token wraps with no
+     * CKM_AES_KEY_WRAP_PAD, and SoftHSM2 2.6.1 unwraps with no
+     * CKM_AES_CBC_PAD (nor AES-CBC, AES-ECB): no mechanism both do carries
+     * a private key. A secret key travels under the RSA-OAEP carry
+     * itself. */
     cr_assert_eq(world_sh_out(&mechs, "pkcs11-tool --module '%s' -M 2>/dev/null", ock.module), 0);
-    cr_log_info("openCryptoki wraps with: %s", mechs);
+    cr_assert_eq(world_sh_out(&soft, "pkcs11-tool --module '%s' -M 2>/dev/null | grep AES-CBC-PAD",
+                              world_softhsm_module()),
+                 0);
+    cr_log_info("openCryptoki: %s\nSoftHSM2: %s", mechs, soft);
     cr_expect(strstr(mechs, "0x210A") == NULL && strstr(mechs, "AES-KEY-WRAP-PAD") == NULL, "%s",
               mechs);
+    cr_expect(strstr(soft, "unwrap") == NULL, "%s", soft);
     cr_expect(strstr(out, "cannot   private-key rsa  'rsa-x' id 01: no common wrapping "
-                          "mechanism") != NULL,
+                          "mechanism: the source wraps with neither CKM_AES_KEY_WRAP_PAD nor "
+                          "CKM_AES_CBC_PAD what the target unwraps") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    secret-key  aes  'aes-x' id 04: wrapped (RSA-OAEP), verified: "
+                          "the same ciphertext of one block") != NULL,
               "%s", out);
     cr_expect(strstr(out, "moved    certificate      'cert-x' id 01: copied, verified: the same "
                           "bytes") != NULL,
               "%s", out);
-    cr_expect(strstr(out, "moved 2, already there 0, cannot move 1, failed 0") != NULL, "%s", out);
+    cr_expect(strstr(out, "moved 3, already there 0, cannot move 1, failed 0") != NULL, "%s", out);
     list = listing("personal", "2222");
     cr_expect_eq(count_objects(list, "Certificate Object;", "cert-x"), 1, "%s", list);
     cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-x"), 1, "%s", list);
-    cr_expect_eq(occurrences(list, "Object;"), 2, "%s", list);
+    cr_expect_eq(count_objects(list, "Secret Key Object; AES", "aes-x"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "Object;"), 3, "%s", list);
     free(list);
     free(mechs);
+    free(soft);
     free(out);
 }
