@@ -728,6 +728,16 @@ static CK_RV clean_interrupted(migrate_run *r, mig_item *it, bool *redo)
     return CKR_OK;
 }
 
+/* Whether rv is a token's answer to a template it will not create, for
+ * all its attributes are valid PKCS#11 (tpm2-pkcs11 1.9 creates no EC
+ * public key and no public data object). */
+static bool refused_template(CK_RV rv)
+{
+    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+           rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE ||
+           rv == CKR_ATTRIBUTE_READ_ONLY;
+}
+
 /* Creates the copy (copy or transfer), verifies it, and finishes it; a
  * copy that fails verification is destroyed. Returns the outcome, with a
  * note into note. */
@@ -760,6 +770,13 @@ static outcome move(migrate_run *r, mig_item *it, layers_how how, char *note, si
     }
     if (rv == CKR_OK && layers_finish(src, it->handle, dst, copy) != CKR_OK) {
         snprintf(err, sizeof(err), "copied, but CKA_DESTROYABLE false could not be set on it");
+    }
+    if (rv != CKR_OK && how == LAYERS_COPY && refused_template(rv)) {
+        snprintf(note, size,
+                 "layer '%s' refuses to hold it as it is (%s): its token makes no such "
+                 "object",
+                 r->o.to, err);
+        return OUT_CANNOT;
     }
     if (rv != CKR_OK) {
         snprintf(note, size, "%s", err);

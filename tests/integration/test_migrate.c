@@ -961,3 +961,157 @@ Test(migrate_ock, from_opencryptoki_moves_what_it_can_wrap, .init = ock_setup, .
     free(soft);
     free(out);
 }
+
+/* ---------------------------------------------------------------------
+ * tpm2-pkcs11 (on swtpm: backends_world.h) as the target: it unwraps
+ * nothing, creates RSA public keys and certificates but no EC public key
+ * and no public data object
+ * ------------------------------------------------------------------ */
+
+static tpm_sandbox tpm;
+
+static const char tpm_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <module id=\"tpm\" path=\"@TPM@\"/>\n"
+    "  <layer id=\"personal\" module=\"tpm\" token=\"tpm-new\"/>\n"
+    "  <layer id=\"legacy\" module=\"soft\" token=\"legacy\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal legacy\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static void tpm_setup(void)
+{
+    char *xml;
+
+    world_setup(&w);
+    tpm_start(&w, &tpm);
+    tpm_token(&tpm, "tpm-new", "3333");
+    cr_assert_eq(world_token(&w, "legacy", "12345678", "1111"), 0);
+    legacy_objects();
+    xml = backends_replace(tpm_policy, "@TPM@", tpm.module);
+    cr_assert_eq(world_policy(&w, xml), 0);
+    free(xml);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s 3333 1111 | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null 2>&1",
+                          VIEW_PIN, world_strata_cli()),
+                 0);
+}
+
+static void tpm_teardown(void)
+{
+    tpm_stop(&tpm);
+    world_teardown(&w);
+}
+
+Test(migrate_tpm, to_tpm2_moves_certificates_and_rsa_public_keys_only, .init = tpm_setup,
+     .fini = tpm_teardown, .timeout = 180)
+{
+    char *out = NULL, *list = NULL;
+
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
+    cr_expect(strstr(out, "moved    certificate      'cert-x' id 01: copied, verified: the same "
+                          "bytes") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    public-key  rsa  'rsa-x' id 01: copied, verified: the same "
+                          "public key") != NULL,
+              "%s", out);
+    cr_expect(strstr(out,
+                     "cannot   public-key  ec   'ec-x' id 02: layer 'personal' refuses to "
+                     "hold it as it is (creating the copy: CKR_ATTRIBUTE_VALUE_INVALID)") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "cannot   data             'data-x' id -: layer 'personal' refuses") !=
+                  NULL,
+              "%s", out);
+    cr_expect(strstr(out, "cannot   private-key rsa  'rsa-x' id 01: no common wrapping mechanism: "
+                          "the source wraps with neither RSA-OAEP nor RSA-PKCS") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "cannot   secret-key  aes  'aes-x' id 04: no common wrapping "
+                          "mechanism") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved 3, already there 0, cannot move 6, failed 0") != NULL, "%s", out);
+    /* Read back directly, Strata gone (swtpm serves one process at a time). */
+    cr_assert_eq(
+        world_sh_out(&list, TOOL "--list-objects 2>/dev/null", tpm.module, "tpm-new", "3333"), 0);
+    cr_expect_eq(count_objects(list, "Certificate Object;", "cert-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-x"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-nx"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "Object;"), 3, "%s", list);
+    free(list);
+    free(out);
+}
+
+/* The other way: a legacy token on the TPM, moved to SoftHSM2. */
+static const char tpm_source_policy[] =
+    "<strata version=\"1\">\n"
+    "  <catalog path=\"@CATALOG@\"/>\n"
+    "  <module id=\"soft\" path=\"@SOFTHSM@\"/>\n"
+    "  <module id=\"tpm\" path=\"@TPM@\"/>\n"
+    "  <layer id=\"personal\" module=\"soft\" token=\"personal\"/>\n"
+    "  <layer id=\"legacy\" module=\"tpm\" token=\"tpm-old\" access=\"read-only\"/>\n"
+    "  <token label=\"Strata\">\n"
+    "    <kdf ops=\"1\" mem=\"8192\"/>\n"
+    "    <view id=\"work\" layers=\"personal legacy\"/>\n"
+    "  </token>\n"
+    "</strata>\n";
+
+static void tpm_source_setup(void)
+{
+    char *xml;
+
+    world_setup(&w);
+    tpm_start(&w, &tpm);
+    tpm_token(&tpm, "tpm-old", "3333");
+    cr_assert_eq(world_token(&w, "personal", "12345678", "2222"), 0);
+    backends_keypair(tpm.module, "tpm-old", "3333", "rsa:2048", "rsa-t", "01");
+    backends_keypair(tpm.module, "tpm-old", "3333", "EC:prime256v1", "ec-t", "02");
+    cr_assert_eq(world_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem "
+                          "-subj /CN=legacy -days 3 -outform DER -out cert.der 2>/dev/null && "
+                          "printf 'tpm data' > data.bin",
+                          w.dir),
+                 0);
+    cr_assert_eq(world_sh(TOOL "--write-object '%s/cert.der' --type cert --id 01 --label cert-t "
+                               ">/dev/null 2>&1 && " TOOL "--write-object '%s/data.bin' --type "
+                               "data --label data-t --application-label app --private "
+                               ">/dev/null 2>&1",
+                          tpm.module, "tpm-old", "3333", w.dir, tpm.module, "tpm-old", "3333",
+                          w.dir),
+                 0);
+    xml = backends_replace(tpm_source_policy, "@TPM@", tpm.module);
+    cr_assert_eq(world_policy(&w, xml), 0);
+    free(xml);
+    cr_assert_eq(world_sh("printf '%%s\\n' %s 2222 3333 | '%s' enroll --token Strata --view work "
+                          "--pin-stdin >/dev/null 2>&1",
+                          VIEW_PIN, world_strata_cli()),
+                 0);
+}
+
+Test(migrate_tpm, from_tpm2_moves_all_but_its_keys, .init = tpm_source_setup, .fini = tpm_teardown,
+     .timeout = 180)
+{
+    char *out = NULL, *list;
+
+    cr_assert_eq(run_cli(&out, MIGRATE), 0, "%s", out);
+    cr_expect(strstr(out, "moved    public-key  ec   'ec-t' id 02: copied, verified: the same "
+                          "public key") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved    data             'data-t' id -: copied, verified: the same "
+                          "bytes") != NULL,
+              "%s", out);
+    /* tpm2-pkcs11 makes no extractable key. */
+    cr_expect(strstr(out, "cannot   private-key rsa  'rsa-t' id 01: sensitive and not "
+                          "extractable; re-key on the target") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "moved 4, already there 0, cannot move 2, failed 0") != NULL, "%s", out);
+    list = listing("personal", "2222");
+    cr_expect_eq(count_objects(list, "Certificate Object;", "cert-t"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; RSA", "rsa-t"), 1, "%s", list);
+    cr_expect_eq(count_objects(list, "Public Key Object; EC", "ec-t"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "label:          'data-t'"), 1, "%s", list);
+    cr_expect_eq(occurrences(list, "Object;"), 3, "%s", list);
+    free(list);
+    free(out);
+}
