@@ -78,18 +78,6 @@ def snapshot(server_pid, clients):
             "server": cpu_ns(server_pid)}
 
 
-def release(procs, word):
-    """Sends every client its go-ahead, then reads word from each; returns
-    the clients that said it."""
-    for p in procs:
-        try:
-            p.stdin.write("\n")
-            p.stdin.flush()
-        except OSError:
-            pass
-    return [p for p in procs if p.stdout.readline().strip() == word]
-
-
 def finish(server, procs):
     """Lets every client end (logout, close, C_Finalize) and stops the server."""
     for p in procs:
@@ -113,10 +101,11 @@ def cpu_round(world, env, target, n, signs):
                               env=ce, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=open("%s-%d.err" % (out, i), "w"), text=True)
              for i in range(n)]
-    ready = [p for p in procs if p.stdout.readline().strip() == "ready"]
+    ready = served.said(procs, "ready")
     before = snapshot(server.pid, ready)
     t0 = time.monotonic()
-    done = release(ready, "done")
+    served.go(ready)
+    done = served.said(ready, "done")
     wall = time.monotonic() - t0
     after = snapshot(server.pid, ready)
     finish(server, procs)
@@ -162,7 +151,8 @@ def served_instructions(world, env, target, signs, out):
     if client.stdout.readline().strip() == "ready":
         kids = [str(k) for k in served.children_of(server.pid)]
         subprocess.run(["callgrind_control", "-z"] + kids, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if release([client], "done"):
+        served.go([client])
+        if served.said([client], "done"):
             subprocess.run(["callgrind_control", "-d", "signatures"] + kids,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             dumps = ["%s.%s.1" % (out, k) for k in kids if os.path.exists("%s.%s.1" % (out, k))]
