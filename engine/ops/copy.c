@@ -497,7 +497,10 @@ static CK_RV copy_up(engine_session *s, const session_view_state *st, const obje
     if (rv != CKR_OK) {
         return backend_rv(s, ref->layer_index, rv);
     }
-    rv = object_make(s, st, layer, &make, made);
+    rv = CKR_ACTION_PROHIBITED; /* v2.40: an object with CKA_COPYABLE false is not copied */
+    if (layers_attr_bool(&values, CKA_COPYABLE, true)) {
+        rv = object_make(s, st, layer, &make, made);
+    }
     free(args.templ);
     layers_attrs_free(&values);
     return rv;

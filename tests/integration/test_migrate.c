@@ -795,6 +795,45 @@ Test(migrate, copy_object_of_keys_keeps_the_exact_codes_and_leaves_nothing)
     cr_expect_eq(total, 0);
 }
 
+Test(migrate, copy_object_refuses_an_object_that_is_not_copyable)
+{
+    CK_FUNCTION_LIST *soft = load_module(world_softhsm_module()), *p11;
+    CK_SLOT_ID slots[4];
+    CK_ULONG n = 4;
+    CK_SESSION_HANDLE h, s;
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &data, sizeof(data)}, {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, "fixed", 5},          {CKA_VALUE, "v", 1},
+        {CKA_COPYABLE, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE made, original, copy = 0;
+    CK_TOKEN_INFO ti;
+    int total = -1;
+
+    /* Made on the legacy token directly (read-only in the view). */
+    cr_assert_eq(soft->C_Initialize(NULL), CKR_OK);
+    cr_assert_eq(soft->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+    for (CK_ULONG i = 0; i < n; i++) {
+        cr_assert_eq(soft->C_GetTokenInfo(slots[i], &ti), CKR_OK);
+        if (memcmp(ti.label, "legacy ", 7) == 0) {
+            cr_assert_eq(
+                soft->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h),
+                CKR_OK);
+            cr_assert_eq(soft->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR) "1111", 4), CKR_OK);
+            cr_assert_eq(soft->C_CreateObject(h, t, 5, &made), CKR_OK);
+        }
+    }
+    cr_assert_eq(soft->C_Finalize(NULL), CKR_OK);
+    p11 = view_session(&s);
+    original = find_labelled(p11, s, CKO_DATA, "fixed");
+    cr_expect_eq(p11->C_CopyObject(s, original, NULL, 0, &copy), CKR_ACTION_PROHIBITED);
+    cr_assert_eq(p11->C_Finalize(NULL), CKR_OK);
+    personal_objects("Data object", "fixed", &total);
+    cr_expect_eq(total, 0);
+}
+
 /* The data objects the view finds, into found[0..return). */
 static CK_ULONG data_objects(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE found[4])
 {
