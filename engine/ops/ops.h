@@ -76,9 +76,6 @@ CK_RV slot_init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
  * login.c - PINs and the view a login selects
  * ------------------------------------------------------------------ */
 
-CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
-CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
-                    CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len);
 CK_RV login_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                   CK_ULONG pin_len);
 CK_RV login_logout(CK_SESSION_HANDLE session);
@@ -89,6 +86,20 @@ CK_RV login_login_user(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF
  * CKF_USER_PIN_INITIALIZED when some view is enrolled, CKF_USER_PIN_* /
  * CKF_SO_PIN_* counters). Takes no library lock; may read the catalog. */
 CK_FLAGS login_token_flags(engine_token *token);
+/* For pin.c: storage_view_known_fn over token (ctx)'s policy; whether
+ * pin selects the logged-in view (the same work for any wrong PIN;
+ * expects L and a guess reserved): CKR_OK, CKR_PIN_INCORRECT,
+ * CKR_HOST_MEMORY or CKR_GENERAL_ERROR. */
+bool login_policy_has_view(const char *view, void *ctx);
+CK_RV login_pin_is_current(engine_token *token, const char *pin, size_t pin_len);
+
+/* ---------------------------------------------------------------------
+ * pin.c - C_InitPIN and C_SetPIN
+ * ------------------------------------------------------------------ */
+
+CK_RV login_init_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
+CK_RV login_set_pin(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+                    CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len);
 
 /* ---------------------------------------------------------------------
  * guess.c - every PIN guess counted and bounded before it is evaluated
